@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything khub needs on a fresh Debian machine. Idempotent: a machine that already has
+# every package skips apt entirely, so `make test` stays fast on a warm machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas-dev          # reference GEMMs (ops/)
+  nlohmann-json3-dev       # config.json, metadata.json, safetensors headers, CLI --json
+  libdlpack-dev            # DLPack, the tensor struct of the kernel ABI
+  libtomlplusplus-dev      # build.toml and kernels.toml
+  libpcre2-dev             # tokenizer pre-tokenizer regexes (\p{L}, lookaheads)
+  libutf8proc-dev          # Unicode normalization for tokenizers
+  libcurl4-openssl-dev     # HTTP hub client
+  libcpp-httplib-dev       # khub serve
+  libssl-dev               # sha256 digests
+  libsodium-dev            # ed25519 signatures (trust policy)
+  python3 nodejs npm
+)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Extra set-up steps of individual parts (test data from npm, ...) live in scripts/setup.d/.
+for s in scripts/setup.d/*.sh; do
+  [ -e "$s" ] && bash "$s"
+done
+exit 0
