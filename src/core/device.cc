@@ -8,12 +8,18 @@ namespace khub {
 
 std::string_view device_type_name(DeviceType type) {
   switch (type) {
-    case DeviceType::kCPU: return "cpu";
-    case DeviceType::kCUDA: return "cuda";
-    case DeviceType::kROCm: return "rocm";
-    case DeviceType::kMetal: return "metal";
-    case DeviceType::kXPU: return "xpu";
-    case DeviceType::kNPU: return "npu";
+    case DeviceType::kCPU:
+      return "cpu";
+    case DeviceType::kCUDA:
+      return "cuda";
+    case DeviceType::kROCm:
+      return "rocm";
+    case DeviceType::kMetal:
+      return "metal";
+    case DeviceType::kXPU:
+      return "xpu";
+    case DeviceType::kNPU:
+      return "npu";
   }
   return "?";
 }

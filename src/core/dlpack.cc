@@ -5,13 +5,28 @@ namespace khub {
 DLDataType dtype_to_dl(DType dtype) {
   uint8_t bits = static_cast<uint8_t>(dtype_size(dtype) * 8);
   switch (dtype) {
-    case DType::kF32: case DType::kF16: case DType::kF64: return {kDLFloat, bits, 1};
-    case DType::kBF16: return {kDLBfloat, 16, 1};
-    case DType::kI8: case DType::kI16: case DType::kI32: case DType::kI64: return {kDLInt, bits, 1};
-    case DType::kU8: case DType::kU16: case DType::kU32: case DType::kU64: return {kDLUInt, bits, 1};
-    case DType::kBool: return {kDLBoolCode, 8, 1};
-    case DType::kF8E4M3: return {kDLFloat8E4M3FnCode, 8, 1};
-    case DType::kF8E5M2: return {kDLFloat8E5M2Code, 8, 1};
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kF64:
+      return {kDLFloat, bits, 1};
+    case DType::kBF16:
+      return {kDLBfloat, 16, 1};
+    case DType::kI8:
+    case DType::kI16:
+    case DType::kI32:
+    case DType::kI64:
+      return {kDLInt, bits, 1};
+    case DType::kU8:
+    case DType::kU16:
+    case DType::kU32:
+    case DType::kU64:
+      return {kDLUInt, bits, 1};
+    case DType::kBool:
+      return {kDLBoolCode, 8, 1};
+    case DType::kF8E4M3:
+      return {kDLFloat8E4M3FnCode, 8, 1};
+    case DType::kF8E5M2:
+      return {kDLFloat8E5M2Code, 8, 1};
   }
   fail(ErrorKind::kInternal, "unhandled dtype");
 }
@@ -31,25 +46,40 @@ DType dtype_from_dl(DLDataType dl) {
 
 DLDevice device_to_dl(Device device) {
   switch (device.type) {
-    case DeviceType::kCPU: return {kDLCPU, 0};
-    case DeviceType::kCUDA: return {kDLCUDA, device.index};
-    case DeviceType::kROCm: return {kDLROCM, device.index};
-    case DeviceType::kMetal: return {kDLMetal, device.index};
-    case DeviceType::kXPU: return {static_cast<DLDeviceType>(14), device.index};  // kDLOneAPI
-    case DeviceType::kNPU: return {kDLExtDev, device.index};
+    case DeviceType::kCPU:
+      return {kDLCPU, 0};
+    case DeviceType::kCUDA:
+      return {kDLCUDA, device.index};
+    case DeviceType::kROCm:
+      return {kDLROCM, device.index};
+    case DeviceType::kMetal:
+      return {kDLMetal, device.index};
+    case DeviceType::kXPU:
+      return {static_cast<DLDeviceType>(14), device.index};  // kDLOneAPI
+    case DeviceType::kNPU:
+      return {kDLExtDev, device.index};
   }
   fail(ErrorKind::kInternal, "unhandled device");
 }
 
 Device device_from_dl(DLDevice dl) {
   switch (static_cast<int>(dl.device_type)) {
-    case kDLCPU: case kDLCUDAHost: return Device::cpu();
-    case kDLCUDA: case kDLCUDAManaged: return Device::cuda(dl.device_id);
-    case kDLROCM: return {DeviceType::kROCm, dl.device_id};
-    case kDLMetal: return {DeviceType::kMetal, dl.device_id};
-    case 14: return {DeviceType::kXPU, dl.device_id};
-    case kDLExtDev: return {DeviceType::kNPU, dl.device_id};
-    default: break;
+    case kDLCPU:
+    case kDLCUDAHost:
+      return Device::cpu();
+    case kDLCUDA:
+    case kDLCUDAManaged:
+      return Device::cuda(dl.device_id);
+    case kDLROCM:
+      return {DeviceType::kROCm, dl.device_id};
+    case kDLMetal:
+      return {DeviceType::kMetal, dl.device_id};
+    case 14:
+      return {DeviceType::kXPU, dl.device_id};
+    case kDLExtDev:
+      return {DeviceType::kNPU, dl.device_id};
+    default:
+      break;
   }
   fail(ErrorKind::kUnsupported, "DLPack device type ", int(dl.device_type), " has no khub device");
 }

@@ -18,7 +18,8 @@ DType dtype_from_dl(DLDataType dl);
 DLDevice device_to_dl(Device device);
 Device device_from_dl(DLDevice dl);
 
-// A non-owning DLTensor over t. Valid while t (and its shape/stride vectors) is alive and unchanged.
+// A non-owning DLTensor over t. Valid while t (and its shape/stride vectors) is alive and
+// unchanged.
 DLTensor to_dltensor(const Tensor& t);
 
 // Exports t: the returned DLManagedTensor holds a reference to t's storage; the consumer calls

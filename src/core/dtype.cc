@@ -15,13 +15,20 @@ struct DTypeInfo {
 };
 
 constexpr DTypeInfo kInfo[] = {
-    {DType::kF32, 4, "f32", "F32", "float32"},       {DType::kF16, 2, "f16", "F16", "float16"},
-    {DType::kBF16, 2, "bf16", "BF16", "bfloat16"},   {DType::kF64, 8, "f64", "F64", "float64"},
-    {DType::kI8, 1, "i8", "I8", "int8"},             {DType::kI16, 2, "i16", "I16", "int16"},
-    {DType::kI32, 4, "i32", "I32", "int32"},         {DType::kI64, 8, "i64", "I64", "int64"},
-    {DType::kU8, 1, "u8", "U8", "uint8"},            {DType::kU16, 2, "u16", "U16", "uint16"},
-    {DType::kU32, 4, "u32", "U32", "uint32"},        {DType::kU64, 8, "u64", "U64", "uint64"},
-    {DType::kBool, 1, "bool", "BOOL", "bool"},       {DType::kF8E4M3, 1, "f8e4m3", "F8_E4M3", "float8_e4m3fn"},
+    {DType::kF32, 4, "f32", "F32", "float32"},
+    {DType::kF16, 2, "f16", "F16", "float16"},
+    {DType::kBF16, 2, "bf16", "BF16", "bfloat16"},
+    {DType::kF64, 8, "f64", "F64", "float64"},
+    {DType::kI8, 1, "i8", "I8", "int8"},
+    {DType::kI16, 2, "i16", "I16", "int16"},
+    {DType::kI32, 4, "i32", "I32", "int32"},
+    {DType::kI64, 8, "i64", "I64", "int64"},
+    {DType::kU8, 1, "u8", "U8", "uint8"},
+    {DType::kU16, 2, "u16", "U16", "uint16"},
+    {DType::kU32, 4, "u32", "U32", "uint32"},
+    {DType::kU64, 8, "u64", "U64", "uint64"},
+    {DType::kBool, 1, "bool", "BOOL", "bool"},
+    {DType::kF8E4M3, 1, "f8e4m3", "F8_E4M3", "float8_e4m3fn"},
     {DType::kF8E5M2, 1, "f8e5m2", "F8_E5M2", "float8_e5m2"},
 };
 
@@ -77,7 +84,7 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t absx = x & 0x7fffffffu;
-  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (absx > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (absx >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (absx < 0x38800000u) {  // subnormal or zero in f16: round(|f| * 2^24)
     float a;

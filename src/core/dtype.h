@@ -10,10 +10,21 @@
 namespace khub {
 
 enum class DType : uint8_t {
-  kF32, kF16, kBF16, kF64,
-  kI8, kI16, kI32, kI64,
-  kU8, kU16, kU32, kU64,
-  kBool, kF8E4M3, kF8E5M2,
+  kF32,
+  kF16,
+  kBF16,
+  kF64,
+  kI8,
+  kI16,
+  kI32,
+  kI64,
+  kU8,
+  kU16,
+  kU32,
+  kU64,
+  kBool,
+  kF8E4M3,
+  kF8E5M2,
 };
 
 size_t dtype_size(DType dtype);

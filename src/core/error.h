@@ -51,15 +51,15 @@ template <typename... Args>
 }  // namespace khub
 
 // Internal invariant: a failure is a bug in khub, reported with the source location.
-#define KHUB_ICHECK(cond, ...)                                                               \
-  do {                                                                                       \
-    if (!(cond))                                                                             \
-      ::khub::fail(::khub::ErrorKind::kInternal, __FILE__, ":", __LINE__, ": check `" #cond \
-                   "` failed. " __VA_OPT__(, ) __VA_ARGS__);                                 \
+#define KHUB_ICHECK(cond, ...)                                                 \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      ::khub::fail(::khub::ErrorKind::kInternal, __FILE__, ":", __LINE__,      \
+                   ": check `" #cond "` failed. " __VA_OPT__(, ) __VA_ARGS__); \
   } while (0)
 
 // User-facing check: a failure is the caller's mistake; the message must name the value.
-#define KHUB_CHECK_ARG(cond, ...)                                                  \
-  do {                                                                             \
+#define KHUB_CHECK_ARG(cond, ...)                                                \
+  do {                                                                           \
     if (!(cond)) ::khub::fail(::khub::ErrorKind::kInvalidArgument, __VA_ARGS__); \
   } while (0)

@@ -15,8 +15,10 @@ LogLevel level_from_env() {
   try {
     return parse_log_level(env);
   } catch (const Error&) {
-    std::fprintf(stderr, "[khub warn] KHUB_LOG_LEVEL='%s' is not one of debug, info, warn, error, "
-                 "off; using warn\n", env);
+    std::fprintf(stderr,
+                 "[khub warn] KHUB_LOG_LEVEL='%s' is not one of debug, info, warn, error, "
+                 "off; using warn\n",
+                 env);
     return LogLevel::kWarn;
   }
 }

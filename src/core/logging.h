@@ -23,12 +23,20 @@ void log(LogLevel level, const Args&... args) {
   if (level >= log_level()) log_message(level, detail::concat(args...));
 }
 template <typename... Args>
-void log_debug(const Args&... args) { log(LogLevel::kDebug, args...); }
+void log_debug(const Args&... args) {
+  log(LogLevel::kDebug, args...);
+}
 template <typename... Args>
-void log_info(const Args&... args) { log(LogLevel::kInfo, args...); }
+void log_info(const Args&... args) {
+  log(LogLevel::kInfo, args...);
+}
 template <typename... Args>
-void log_warn(const Args&... args) { log(LogLevel::kWarn, args...); }
+void log_warn(const Args&... args) {
+  log(LogLevel::kWarn, args...);
+}
 template <typename... Args>
-void log_error(const Args&... args) { log(LogLevel::kError, args...); }
+void log_error(const Args&... args) {
+  log(LogLevel::kError, args...);
+}
 
 }  // namespace khub

@@ -158,8 +158,8 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
 }
 
 Tensor Tensor::permute(const std::vector<int64_t>& order) const {
-  KHUB_CHECK_ARG(static_cast<int64_t>(order.size()) == dim(), "permute order has ",
-                 order.size(), " entries for a ", dim(), "-d tensor");
+  KHUB_CHECK_ARG(static_cast<int64_t>(order.size()) == dim(), "permute order has ", order.size(),
+                 " entries for a ", dim(), "-d tensor");
   Tensor t = *this;
   std::vector<bool> seen(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
@@ -213,39 +213,128 @@ DeviceCopyFn& copy_slot(DeviceType type) {
 
 double load_as_double(const char* p, DType dt) {
   switch (dt) {
-    case DType::kF32: { float v; std::memcpy(&v, p, 4); return v; }
-    case DType::kF64: { double v; std::memcpy(&v, p, 8); return v; }
-    case DType::kF16: { uint16_t v; std::memcpy(&v, p, 2); return f16_to_f32(v); }
-    case DType::kBF16: { uint16_t v; std::memcpy(&v, p, 2); return bf16_to_f32(v); }
-    case DType::kI8: return static_cast<int8_t>(*p);
-    case DType::kI16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case DType::kI32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::kI64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case DType::kU8: case DType::kBool: return static_cast<uint8_t>(*p);
-    case DType::kU16: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    case DType::kU32: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case DType::kU64: { uint64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    default: break;
+    case DType::kF32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kF64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    case DType::kF16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return f16_to_f32(v);
+    }
+    case DType::kBF16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return bf16_to_f32(v);
+    }
+    case DType::kI8:
+      return static_cast<int8_t>(*p);
+    case DType::kI16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case DType::kI32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kI64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    case DType::kU8:
+    case DType::kBool:
+      return static_cast<uint8_t>(*p);
+    case DType::kU16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case DType::kU32: {
+      uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case DType::kU64: {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    default:
+      break;
   }
   fail(ErrorKind::kUnsupported, "element conversion from ", dtype_name(dt));
 }
 
 void store_from_double(char* p, DType dt, double x) {
   switch (dt) {
-    case DType::kF32: { float v = static_cast<float>(x); std::memcpy(p, &v, 4); return; }
-    case DType::kF64: std::memcpy(p, &x, 8); return;
-    case DType::kF16: { uint16_t v = f32_to_f16(static_cast<float>(x)); std::memcpy(p, &v, 2); return; }
-    case DType::kBF16: { uint16_t v = f32_to_bf16(static_cast<float>(x)); std::memcpy(p, &v, 2); return; }
-    case DType::kI8: *p = static_cast<char>(static_cast<int8_t>(x)); return;
-    case DType::kI16: { int16_t v = static_cast<int16_t>(x); std::memcpy(p, &v, 2); return; }
-    case DType::kI32: { int32_t v = static_cast<int32_t>(x); std::memcpy(p, &v, 4); return; }
-    case DType::kI64: { int64_t v = static_cast<int64_t>(x); std::memcpy(p, &v, 8); return; }
-    case DType::kU8: *p = static_cast<char>(static_cast<uint8_t>(x)); return;
-    case DType::kBool: *p = x != 0.0 ? 1 : 0; return;
-    case DType::kU16: { uint16_t v = static_cast<uint16_t>(x); std::memcpy(p, &v, 2); return; }
-    case DType::kU32: { uint32_t v = static_cast<uint32_t>(x); std::memcpy(p, &v, 4); return; }
-    case DType::kU64: { uint64_t v = static_cast<uint64_t>(x); std::memcpy(p, &v, 8); return; }
-    default: break;
+    case DType::kF32: {
+      float v = static_cast<float>(x);
+      std::memcpy(p, &v, 4);
+      return;
+    }
+    case DType::kF64:
+      std::memcpy(p, &x, 8);
+      return;
+    case DType::kF16: {
+      uint16_t v = f32_to_f16(static_cast<float>(x));
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kBF16: {
+      uint16_t v = f32_to_bf16(static_cast<float>(x));
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kI8:
+      *p = static_cast<char>(static_cast<int8_t>(x));
+      return;
+    case DType::kI16: {
+      int16_t v = static_cast<int16_t>(x);
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kI32: {
+      int32_t v = static_cast<int32_t>(x);
+      std::memcpy(p, &v, 4);
+      return;
+    }
+    case DType::kI64: {
+      int64_t v = static_cast<int64_t>(x);
+      std::memcpy(p, &v, 8);
+      return;
+    }
+    case DType::kU8:
+      *p = static_cast<char>(static_cast<uint8_t>(x));
+      return;
+    case DType::kBool:
+      *p = x != 0.0 ? 1 : 0;
+      return;
+    case DType::kU16: {
+      uint16_t v = static_cast<uint16_t>(x);
+      std::memcpy(p, &v, 2);
+      return;
+    }
+    case DType::kU32: {
+      uint32_t v = static_cast<uint32_t>(x);
+      std::memcpy(p, &v, 4);
+      return;
+    }
+    case DType::kU64: {
+      uint64_t v = static_cast<uint64_t>(x);
+      std::memcpy(p, &v, 8);
+      return;
+    }
+    default:
+      break;
   }
   fail(ErrorKind::kUnsupported, "element conversion to ", dtype_name(dt));
 }

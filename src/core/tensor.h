@@ -123,8 +123,7 @@ template <typename T>
 Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape, DType dtype) {
   KHUB_ICHECK(sizeof(T) == dtype_size(dtype));
   KHUB_CHECK_ARG(shape_numel(shape) == static_cast<int64_t>(values.size()), "from_vector: shape ",
-                 shape_str(shape), " holds ", shape_numel(shape), " elements, got ",
-                 values.size());
+                 shape_str(shape), " holds ", shape_numel(shape), " elements, got ", values.size());
   Tensor t = empty(std::move(shape), dtype);
   std::copy(values.begin(), values.end(), t.data_as<T>());
   return t;
@@ -132,8 +131,8 @@ Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape, DType dtyp
 
 // Copies between devices (host<->device, device<->device). The CUDA runtime part registers one;
 // CPU<->CPU is built in.
-using DeviceCopyFn = std::function<void(void* dst, Device dst_dev, const void* src,
-                                        Device src_dev, size_t nbytes)>;
+using DeviceCopyFn =
+    std::function<void(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes)>;
 void register_device_copy(DeviceType type, DeviceCopyFn fn);
 
 }  // namespace khub

@@ -48,8 +48,8 @@ TEST(Tensor, TransposePermuteSelect) {
 }
 
 TEST(Tensor, DTypeConversionsRoundTrip) {
-  Tensor t = Tensor::from_vector(std::vector<float>{1.0f, -2.5f, 65504.0f, 1e-3f}, {4},
-                                 DType::kF32);
+  Tensor t =
+      Tensor::from_vector(std::vector<float>{1.0f, -2.5f, 65504.0f, 1e-3f}, {4}, DType::kF32);
   Tensor h = t.to(DType::kF16);
   Tensor b = t.to(DType::kBF16);
   EXPECT_EQ(h.to(DType::kF32).to_float_vector()[2], 65504.0f);

@@ -1,0 +1,18 @@
+// The CLI's command registry: one entry per `khub <command>`, each implemented in cmd_<name>.cc.
+// A command gets the arguments after its name and returns the process exit code.
+#pragma once
+
+namespace khub::cli {
+
+using CommandFn = int (*)(int argc, char** argv);
+
+struct Command {
+  const char* name;
+  CommandFn run;
+  const char* summary;
+};
+
+// Declared here, defined in cmd_<name>.cc. Keep alphabetical.
+int cmd_version(int argc, char** argv);
+
+}  // namespace khub::cli

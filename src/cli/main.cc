@@ -1,0 +1,50 @@
+// khub CLI entry point: dispatches to the command registry in commands.h. Every khub::Error is
+// printed as one line naming its kind; exit code 1 for errors, 2 for usage mistakes.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace khub::cli {
+namespace {
+
+// One line per command, alphabetical.
+const std::vector<Command> kCommands = {
+    {"version", cmd_version, "print the khub version and the kernel ABI version"},
+};
+
+void print_usage() {
+  std::fprintf(stderr, "usage: khub <command> [options]\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(stderr, "  %-12s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+}  // namespace khub::cli
+
+int main(int argc, char** argv) {
+  using namespace khub::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const khub::Error& e) {
+      std::fprintf(stderr, "khub %s: %s: %s\n", c.name,
+                   std::string(khub::error_kind_name(e.kind())).c_str(), e.what());
+      return e.kind() == khub::ErrorKind::kInvalidArgument ? 2 : 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "khub %s: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "khub: unknown command '%s'\n", argv[1]);
+  print_usage();
+  return 2;
+}
