@@ -4,9 +4,12 @@ namespace khub {
 
 std::string_view ActAndMulLayer::layer_key() const {
   switch (act) {
-    case ops::GatedActivation::kSilu: return "SiluAndMul";
-    case ops::GatedActivation::kGeluTanh: return "GeluTanhAndMul";
-    case ops::GatedActivation::kGelu: return "GeluAndMul";
+    case ops::GatedActivation::kSilu:
+      return "SiluAndMul";
+    case ops::GatedActivation::kGeluTanh:
+      return "GeluTanhAndMul";
+    case ops::GatedActivation::kGelu:
+      return "GeluAndMul";
   }
   return "?";
 }

@@ -13,9 +13,7 @@ class ActAndMulLayer : public SlottedLayer<Tensor(const Tensor& x)> {
       : SlottedLayer(std::move(path)), act(act) {}
 
   std::string_view layer_key() const override;
-  Tensor forward(const Tensor& x) const {
-    return slot_ ? slot_(x) : ops::act_and_mul(x, act);
-  }
+  Tensor forward(const Tensor& x) const { return slot_ ? slot_(x) : ops::act_and_mul(x, act); }
 
   ops::GatedActivation act;
 };

@@ -20,7 +20,6 @@ class AttentionLayer : public SlottedLayer<AttentionForward> {
                  const Tensor& sinks = Tensor()) const {
     return slot_ ? slot_(q, k, v, p, sinks) : ops::attention(q, k, v, p, sinks);
   }
-
 };
 
 }  // namespace khub

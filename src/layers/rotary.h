@@ -6,7 +6,8 @@
 
 namespace khub {
 
-class RotaryLayer : public SlottedLayer<void(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin)> {
+class RotaryLayer
+    : public SlottedLayer<void(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin)> {
  public:
   RotaryLayer(std::string path, int64_t rotary_dim, bool interleaved)
       : SlottedLayer(std::move(path)), rotary_dim(rotary_dim), interleaved(interleaved) {}

@@ -13,7 +13,7 @@ namespace khub {
 // A named set of shapes for `khub init-model` (the real shapes of released checkpoints, or small
 // ones for tests and demos).
 struct ModelPreset {
-  std::string name;  // "tiny", "qwen3-0.6b", ...
+  std::string name;       // "tiny", "qwen3-0.6b", ...
   nlohmann::json config;  // config.json fields that override the architecture's defaults
   DType default_dtype = DType::kF32;
 };

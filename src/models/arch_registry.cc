@@ -4,9 +4,8 @@
 namespace khub {
 
 const std::vector<const ArchSpec*>& all_archs() {
-  static const std::vector<const ArchSpec*> archs = {&llama_arch(), &mistral_arch(),
-                                                     &qwen2_arch(), &qwen3_arch(),
-                                                     &gemma3_arch()};
+  static const std::vector<const ArchSpec*> archs = {&llama_arch(), &mistral_arch(), &qwen2_arch(),
+                                                     &qwen3_arch(), &gemma3_arch()};
   return archs;
 }
 
@@ -27,8 +26,8 @@ const ArchSpec& find_arch(const std::string& name) {
   for (const ArchSpec* a : all_archs()) {
     if (a->model_type.rfind(name + "_", 0) == 0) return *a;
   }
-  fail(ErrorKind::kUnsupported, "architecture '", name, "' is not supported; supported: ",
-       supported_archs_list());
+  fail(ErrorKind::kUnsupported, "architecture '", name,
+       "' is not supported; supported: ", supported_archs_list());
 }
 
 }  // namespace khub

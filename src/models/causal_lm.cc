@@ -16,8 +16,8 @@ Tensor weight_or_empty(const WeightSource& w, const std::string& name) {
 void expect_shape(const Tensor& t, const Shape& shape, const std::string& name,
                   const WeightSource& w) {
   if (t.shape() != shape) {
-    fail(ErrorKind::kFormat, w.describe(), ": tensor '", name, "' has shape ",
-         shape_str(t.shape()), "; the config expects ", shape_str(shape));
+    fail(ErrorKind::kFormat, w.describe(), ": tensor '", name, "' has shape ", shape_str(t.shape()),
+         "; the config expects ", shape_str(shape));
   }
 }
 
@@ -83,8 +83,9 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w) : config_(std::mov
       L.k_norm = norm(p + ".self_attn.k_norm", d);
     }
     std::string a = p + ".self_attn.";
-    L.qkv_weight = stack_rows({load(a + "q_proj.weight", {qd, h}), load(a + "k_proj.weight", {kvd, h}),
-                               load(a + "v_proj.weight", {kvd, h})});
+    L.qkv_weight =
+        stack_rows({load(a + "q_proj.weight", {qd, h}), load(a + "k_proj.weight", {kvd, h}),
+                    load(a + "v_proj.weight", {kvd, h})});
     if (c.qkv_bias) {
       L.qkv_bias = stack_rows({load(a + "q_proj.bias", {qd}), load(a + "k_proj.bias", {kvd}),
                                load(a + "v_proj.bias", {kvd})});
@@ -93,16 +94,16 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w) : config_(std::mov
     if (c.o_bias) L.o_bias = load(a + "o_proj.bias", {h});
     std::string m = p + ".mlp.";
     int64_t inter = c.intermediate_size;
-    L.gate_up_weight = stack_rows({load(m + "gate_proj.weight", {inter, h}),
-                                   load(m + "up_proj.weight", {inter, h})});
+    L.gate_up_weight = stack_rows(
+        {load(m + "gate_proj.weight", {inter, h}), load(m + "up_proj.weight", {inter, h})});
     L.down_weight = load(m + "down_proj.weight", {h, inter});
     if (c.mlp_bias) {
-      L.gate_up_bias = stack_rows({load(m + "gate_proj.bias", {inter}),
-                                   load(m + "up_proj.bias", {inter})});
+      L.gate_up_bias =
+          stack_rows({load(m + "gate_proj.bias", {inter}), load(m + "up_proj.bias", {inter})});
       L.down_bias = load(m + "down_proj.bias", {h});
     }
-    const ops::RopeParams& rope = L.attention_type == LayerAttention::kSliding ? c.rope_local
-                                                                               : c.rope;
+    const ops::RopeParams& rope =
+        L.attention_type == LayerAttention::kSliding ? c.rope_local : c.rope;
     L.rotary = std::make_unique<RotaryLayer>(a + "rotary_emb", rope.rotary_dim, false);
     L.attention = std::make_unique<AttentionLayer>(p + ".self_attn");
     L.act = std::make_unique<ActAndMulLayer>(p + ".mlp.act_fn", act);
@@ -200,8 +201,8 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
     DecoderLayer& L = layers_[i];
     bool local = L.attention_type == LayerAttention::kSliding;
     Tensor h = L.input_norm->forward(x);
-    Tensor a = attention_block(L, static_cast<int64_t>(i), h, chunks, starts,
-                               local ? cos_l : cos_g, local ? sin_l : sin_g, cache);
+    Tensor a = attention_block(L, static_cast<int64_t>(i), h, chunks, starts, local ? cos_l : cos_g,
+                               local ? sin_l : sin_g, cache);
     if (c.sandwich_norm) {
       a = L.post_attention_norm->forward(a);
       ops::add_inplace(x, a);
@@ -230,6 +231,16 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
   Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);
   if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
   return logits;
+}
+
+}  // namespace khub
+
+namespace khub {
+
+std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir) {
+  ModelConfig config = load_model_config(model_dir);
+  std::unique_ptr<WeightSource> weights = open_model_weights(model_dir);
+  return std::make_unique<CausalLM>(std::move(config), *weights);
 }
 
 }  // namespace khub

@@ -134,7 +134,8 @@ void parse_rope(const json& j, ModelConfig& c) {
     if (rp.is_object() && rp.contains("full_attention")) {  // per layer type (v5 gemma3)
       parse_rope_object(rp["full_attention"], c.rope);
       c.rope_local = c.rope;
-      if (rp.contains("sliding_attention")) parse_rope_object(rp["sliding_attention"], c.rope_local);
+      if (rp.contains("sliding_attention"))
+        parse_rope_object(rp["sliding_attention"], c.rope_local);
     } else {
       parse_rope_object(rp, c.rope);
       c.rope_local = c.rope;
@@ -143,9 +144,9 @@ void parse_rope(const json& j, ModelConfig& c) {
   } else {
     if (is_set(j, "rope_scaling")) parse_rope_object(j["rope_scaling"], c.rope);
     c.rope_local = c.rope;
-    if (is_set(j, "rope_local_base_freq")) {  // gemma3: sliding layers use plain rope
+    if (c.rope_local_base_freq > 0) {  // gemma3: sliding layers use plain rope
       c.rope_local = ops::RopeParams();
-      c.rope_local.theta = get_double(j, "rope_local_base_freq", 10000.0);
+      c.rope_local.theta = c.rope_local_base_freq;
     }
   }
   for (ops::RopeParams* p : {&c.rope, &c.rope_local}) {
@@ -170,8 +171,8 @@ void validate(const ModelConfig& c, const std::string& source) {
          " is not a multiple of num_key_value_heads ", c.num_key_value_heads);
   }
   if (static_cast<int64_t>(c.layer_types.size()) != c.num_hidden_layers) {
-    fail(ErrorKind::kFormat, source, ": 'layer_types' has ", c.layer_types.size(),
-         " entries for ", c.num_hidden_layers, " layers");
+    fail(ErrorKind::kFormat, source, ": 'layer_types' has ", c.layer_types.size(), " entries for ",
+         c.num_hidden_layers, " layers");
   }
   if (c.rope.rotary_dim <= 0 || c.rope.rotary_dim % 2 || c.rope.rotary_dim > c.head_dim) {
     fail(ErrorKind::kFormat, source, ": rotary dimension ", c.rope.rotary_dim,
@@ -204,8 +205,8 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
   try {
     parse_common(j, c);
     arch.apply(j, c);
-    c.head_dim = get_int(j, "head_dim", c.head_dim > 0 ? c.head_dim
-                                                       : c.hidden_size / c.num_attention_heads);
+    c.head_dim =
+        get_int(j, "head_dim", c.head_dim > 0 ? c.head_dim : c.hidden_size / c.num_attention_heads);
     parse_rope(j, c);
     if (c.attention_scale == 0.0) c.attention_scale = 1.0 / std::sqrt(double(c.head_dim));
     // Explicit layer_types win over what the architecture derived.

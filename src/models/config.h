@@ -32,8 +32,9 @@ struct ModelConfig {
   std::string hidden_act = "silu";
   DType dtype = DType::kF32;  // torch_dtype / dtype of the checkpoint
 
-  ops::RopeParams rope;        // global (full-attention) layers
-  ops::RopeParams rope_local;  // sliding layers (gemma3: rope_local_base_freq); = rope otherwise
+  ops::RopeParams rope;               // global (full-attention) layers
+  ops::RopeParams rope_local;         // sliding layers; = rope unless rope_local_base_freq is set
+  double rope_local_base_freq = 0.0;  // gemma3: sliding layers use default rope with this base
 
   bool tie_word_embeddings = false;
   bool qkv_bias = false;  // bias on q/k/v projections
@@ -44,13 +45,13 @@ struct ModelConfig {
   int64_t sliding_window = 0;               // 0: none
   float attn_logit_softcapping = 0.0f;      // 0: none
   float final_logit_softcapping = 0.0f;     // 0: none
-  double attention_scale = 0.0;             // q·k scale (head_dim^-0.5 or query_pre_attn_scalar^-0.5)
+  double attention_scale = 0.0;  // q·k scale (head_dim^-0.5 or query_pre_attn_scalar^-0.5)
 
   // Architecture traits.
-  bool qk_norm = false;          // qwen3, gemma3: RMSNorm over head_dim on q and k before rope
-  bool gemma_norm = false;       // RMSNorm scale is (1 + weight): layer key "GemmaRMSNorm"
-  bool sandwich_norm = false;    // gemma3: post-attention and pre/post-feedforward norms
-  bool scale_embeddings = false; // gemma: embeddings × sqrt(hidden_size)
+  bool qk_norm = false;           // qwen3, gemma3: RMSNorm over head_dim on q and k before rope
+  bool gemma_norm = false;        // RMSNorm scale is (1 + weight): layer key "GemmaRMSNorm"
+  bool sandwich_norm = false;     // gemma3: post-attention and pre/post-feedforward norms
+  bool scale_embeddings = false;  // gemma: embeddings × sqrt(hidden_size)
 
   std::vector<int32_t> eos_token_ids;
   int32_t bos_token_id = -1;

@@ -28,18 +28,30 @@ void apply(const nlohmann::json& j, ModelConfig& c) {
 }
 
 nlohmann::json qwen25_05b() {
-  return {{"vocab_size", 151936}, {"hidden_size", 896}, {"intermediate_size", 4864},
-          {"num_hidden_layers", 24}, {"num_attention_heads", 14}, {"num_key_value_heads", 2},
-          {"max_position_embeddings", 32768}, {"rope_theta", 1000000.0},
-          {"sliding_window", 32768}, {"use_sliding_window", false}, {"max_window_layers", 24},
-          {"rms_norm_eps", 1e-6}, {"tie_word_embeddings", true}, {"bos_token_id", 151643},
-          {"eos_token_id", 151643}, {"hidden_act", "silu"}};
+  return {{"vocab_size", 151936},
+          {"hidden_size", 896},
+          {"intermediate_size", 4864},
+          {"num_hidden_layers", 24},
+          {"num_attention_heads", 14},
+          {"num_key_value_heads", 2},
+          {"max_position_embeddings", 32768},
+          {"rope_theta", 1000000.0},
+          {"sliding_window", 32768},
+          {"use_sliding_window", false},
+          {"max_window_layers", 24},
+          {"rms_norm_eps", 1e-6},
+          {"tie_word_embeddings", true},
+          {"bos_token_id", 151643},
+          {"eos_token_id", 151643},
+          {"hidden_act", "silu"}};
 }
 
 }  // namespace
 
 const ArchSpec& qwen2_arch() {
-  static const ArchSpec spec{"Qwen2ForCausalLM", "qwen2", apply,
+  static const ArchSpec spec{"Qwen2ForCausalLM",
+                             "qwen2",
+                             apply,
                              {{"tiny", tiny_preset_common(), DType::kF32},
                               {"small", small_preset_common(), DType::kBF16},
                               {"qwen2.5-0.5b", qwen25_05b(), DType::kBF16}}};

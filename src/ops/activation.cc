@@ -35,11 +35,15 @@ Tensor act_and_mul(const Tensor& x, GatedActivation act) {
     for (int64_t i = 0; i < d; ++i) {
       float a = g[i], v;
       switch (act) {
-        case GatedActivation::kSilu: v = a / (1.0f + std::exp(-a)); break;
+        case GatedActivation::kSilu:
+          v = a / (1.0f + std::exp(-a));
+          break;
         case GatedActivation::kGeluTanh:
           v = 0.5f * a * (1.0f + std::tanh(k * (a + 0.044715f * a * a * a)));
           break;
-        default: v = 0.5f * a * (1.0f + std::erf(a / std::sqrt(2.0f))); break;
+        default:
+          v = 0.5f * a * (1.0f + std::erf(a / std::sqrt(2.0f)));
+          break;
       }
       y[i] = v * u[i];
     }

@@ -12,10 +12,9 @@ namespace khub::ops {
 namespace {
 
 void check_kv(const Tensor& t, const char* name) {
-  KHUB_CHECK_ARG(t.dtype() == DType::kF32 && t.dim() == 3 && t.stride(2) == 1 &&
-                     t.stride(1) == t.size(2),
-                 "ops::attention: ", name, " must be f32 [S, H, D] with contiguous rows, got ",
-                 t.describe());
+  KHUB_CHECK_ARG(
+      t.dtype() == DType::kF32 && t.dim() == 3 && t.stride(2) == 1 && t.stride(1) == t.size(2),
+      "ops::attention: ", name, " must be f32 [S, H, D] with contiguous rows, got ", t.describe());
 }
 
 }  // namespace

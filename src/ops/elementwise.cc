@@ -16,15 +16,15 @@ void add_inplace(Tensor& a, const Tensor& b) {
 }
 
 void scale_inplace(Tensor& a, float s) {
-  KHUB_CHECK_ARG(a.dtype() == DType::kF32 && a.is_contiguous(), "ops::scale_inplace: ",
-                 a.describe());
+  KHUB_CHECK_ARG(a.dtype() == DType::kF32 && a.is_contiguous(),
+                 "ops::scale_inplace: ", a.describe());
   float* ap = a.data_as<float>();
   for (int64_t i = 0, n = a.numel(); i < n; ++i) ap[i] *= s;
 }
 
 void softcap_inplace(Tensor& x, float cap) {
-  KHUB_CHECK_ARG(x.dtype() == DType::kF32 && x.is_contiguous() && cap > 0, "ops::softcap: ",
-                 x.describe(), " cap ", cap);
+  KHUB_CHECK_ARG(x.dtype() == DType::kF32 && x.is_contiguous() && cap > 0,
+                 "ops::softcap: ", x.describe(), " cap ", cap);
   float* p = x.data_as<float>();
   for (int64_t i = 0, n = x.numel(); i < n; ++i) p[i] = cap * std::tanh(p[i] / cap);
 }

@@ -40,7 +40,7 @@ std::vector<double> rope_inv_freq(const RopeParams& p, int64_t seq_len, double* 
   }
   if (p.type == "dynamic") {
     int64_t max_pos = p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings
-                                                               : p.max_position_embeddings;
+                                                             : p.max_position_embeddings;
     if (seq_len <= max_pos) return default_inv_freq(p.theta, dim);
     double base = p.theta * std::pow((p.factor * seq_len / max_pos) - (p.factor - 1),
                                      static_cast<double>(dim) / (dim - 2));
@@ -131,8 +131,8 @@ void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin, in
                    "ops::apply_rotary expects contiguous f32 [T, H, D], got ", x->describe());
     KHUB_CHECK_ARG(x->size(0) == cos.size(0), "ops::apply_rotary: ", x->size(0),
                    " tokens but tables for ", cos.size(0));
-    KHUB_CHECK_ARG(rotary_dim <= x->size(2) && rotary_dim % 2 == 0, "ops::apply_rotary: ",
-                   "rotary_dim ", rotary_dim, " for head size ", x->size(2));
+    KHUB_CHECK_ARG(rotary_dim <= x->size(2) && rotary_dim % 2 == 0,
+                   "ops::apply_rotary: ", "rotary_dim ", rotary_dim, " for head size ", x->size(2));
   }
   int64_t half = rotary_dim / 2;
   KHUB_CHECK_ARG(cos.size(1) == half, "ops::apply_rotary: tables of width ", cos.size(1),

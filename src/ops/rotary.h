@@ -15,7 +15,7 @@ struct RopeParams {
   int64_t rotary_dim = 0;  // head_dim × partial_rotary_factor
   double factor = 1.0;
   int64_t max_position_embeddings = 2048;
-  int64_t original_max_position_embeddings = 0;  // llama3 / yarn / dynamic
+  int64_t original_max_position_embeddings = 0;          // llama3 / yarn / dynamic
   double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
   double beta_fast = 32.0, beta_slow = 1.0;              // yarn
   double attention_factor = 0.0;  // yarn; 0 = derived from factor (and mscale / mscale_all_dim)
