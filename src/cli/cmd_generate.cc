@@ -1,12 +1,15 @@
 // khub generate --model DIR --prompt-ids 1,2,3[;4,5] [--max-new-tokens N] [--greedy | --sample]
 //   [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
-//   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json]
+//   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json] [--device cpu]
+//   [--use-kernels] [--kernel-config FILE.json] [--attn-implementation REF] [--mode MODE]
+//   [--strict] [--explain-kernels]
 // Sampling is on with --sample or any sampling option, unless --greedy.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/load_options.h"
 #include "cli/prompt_ids.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
@@ -14,10 +17,15 @@
 namespace khub::cli {
 
 int cmd_generate(int argc, char** argv) {
-  Args args(argc, argv, {"greedy", "sample", "json", "stream", "ignore-eos"});
+  Args args(argc, argv,
+            {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
+             "explain-kernels"});
   args.reject_unknown({"model", "prompt-ids", "max-new-tokens", "greedy", "sample", "temperature",
                        "top-k", "top-p", "min-p", "repetition-penalty", "seed", "eos-ids",
-                       "stop-ids", "ignore-eos", "stream", "json"});
+                       "stop-ids", "ignore-eos", "stream", "json", "device", "use-kernels",
+                       "kernel-config", "attn-implementation", "mode", "strict",
+                       "explain-kernels"});
+  LoadOptions load = load_options_from_args(args);
   auto prompts = parse_id_batches(args.get("prompt-ids"));
   GenerationOptions opt;
   opt.max_new_tokens = args.get_int_or("max-new-tokens", 32);
@@ -46,7 +54,8 @@ int cmd_generate(int argc, char** argv) {
     };
   }
 
-  auto model = CausalLM::from_pretrained(args.get("model"));
+  auto model = CausalLM::from_pretrained(args.get("model"), load);
+  if (args.has("explain-kernels")) std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
   GenerationResult r = generate(*model, prompts, opt);
   if (args.has("stream")) std::fprintf(json ? stderr : stdout, "\n");
 
@@ -57,7 +66,7 @@ int cmd_generate(int argc, char** argv) {
   out["decode_ms"] = r.decode_seconds * 1e3;
   out["decode_tokens"] = r.decode_tokens;
   out["batch"] = prompts.size();
-  out["kernels"] = nlohmann::json::array();
+  out["kernels"] = model->kernel_report().to_json();
   if (json) {
     std::printf("%s\n", out.dump().c_str());
   } else {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
 #include "layers/norm.h"
@@ -39,12 +40,38 @@ struct DecoderLayer {
   LayerAttention attention_type = LayerAttention::kFull;
 };
 
+// from_pretrained's options (DESIGN §2). Kernels: `use_kernels` applies the default mapping;
+// `kernel_config` alone enables kernels too (with its entries over the defaults unless it says
+// inherit_mapping = false); `attn_implementation` names the Attention key's kernel.
+struct LoadOptions {
+  std::string device = "cpu";
+  bool use_kernels = false;
+  std::optional<KernelConfig> kernel_config;
+  std::string attn_implementation;
+  std::optional<Mode> mode;  // explicit kernel mode; else from train()/eval()
+  bool strict = false;       // every kernel fallback is an error
+  bool use_fallback = true;
+};
+
 class CausalLM {
  public:
   CausalLM(ModelConfig config, const WeightSource& weights);
 
-  // Loads config.json and the safetensors weights of an HF model directory (CPU, reference path).
-  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir);
+  // Loads config.json and the safetensors weights of an HF model directory, then kernelizes when
+  // the options ask for kernels.
+  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
+                                                   const LoadOptions& options = {});
+
+  // Applies (or re-applies) kernels to every kernel-replaceable layer.
+  const KernelReport& kernelize(const KernelizeOptions& options);
+  bool kernels_enabled() const { return kernelizer_ != nullptr; }
+  // Which kernel each layer key uses, and why not when the reference runs.
+  const KernelReport& kernel_report() const { return report_; }
+  // Training mode; re-kernelizes when kernels are in use and the mode actually changes (an
+  // explicit mode given at load is kept).
+  void train(bool training = true);
+  void eval() { train(false); }
+  bool training() const { return training_; }
 
   const ModelConfig& config() const { return config_; }
   KVCache make_cache(int64_t slots, int64_t capacity) const;
@@ -68,12 +95,17 @@ class CausalLM {
   std::unique_ptr<RMSNormLayer> final_norm_;
   std::vector<DecoderLayer> layers_;
   float embed_scale_ = 1.0f;
+  bool training_ = false;
+  std::unique_ptr<Kernelizer> kernelizer_;
+  KernelizeOptions kernel_options_;
+  KernelReport report_;
 };
 
 // DESIGN §2's spelling of the entry point.
 struct AutoModelForCausalLM {
-  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir) {
-    return CausalLM::from_pretrained(model_dir);
+  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
+                                                   const LoadOptions& options = {}) {
+    return CausalLM::from_pretrained(model_dir, options);
   }
 };
 
