@@ -13,6 +13,11 @@ struct Command {
 };
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
+int cmd_build(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_publish(int argc, char** argv);
+int cmd_verify(int argc, char** argv);
 int cmd_version(int argc, char** argv);
+int cmd_versions(int argc, char** argv);
 
 }  // namespace khub::cli

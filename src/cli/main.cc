@@ -14,7 +14,12 @@ namespace {
 
 // One line per command, alphabetical.
 const std::vector<Command> kCommands = {
+    {"build", cmd_build, "compile a kernel project (build.toml) into variant folders"},
+    {"info", cmd_info, "how a kernel reference resolves; variants, metadata, manifest"},
+    {"publish", cmd_publish, "add built variants to a local hub as an immutable revision"},
+    {"verify", cmd_verify, "re-hash a kernel's files against its metadata digest"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
+    {"versions", cmd_versions, "list a kernel repo's versions and which variants fit here"},
 };
 
 void print_usage() {

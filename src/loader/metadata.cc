@@ -132,6 +132,7 @@ VariantMetadata parse_metadata(const std::string& text, const std::string& where
     if (!why.empty()) bad(where, "\"library\" \"" + md.library + "\" is a hostile path: " + why);
   }
   md.source_digest = get_string(j, "source-digest", where, false);
+  md.repo_id = get_string(j, "repo-id", where, false);
   if (auto m = j.find("manifest"); m != j.end() && !m->is_null()) {
     if (!m->is_object()) bad(where, "\"manifest\" must be an object");
     md.manifest = *m;
@@ -182,6 +183,7 @@ nlohmann::ordered_json metadata_to_json(const VariantMetadata& md) {
   prov["kernel"] = kernel;
   j["provenance"] = prov;
   if (!md.source_digest.empty()) j["source-digest"] = md.source_digest;
+  if (!md.repo_id.empty()) j["repo-id"] = md.repo_id;
   j["kernel-depends"] = nlohmann::ordered_json::array();
   j["python-depends"] = nlohmann::ordered_json::array();
   if (!md.manifest.is_null()) j["manifest"] = md.manifest;

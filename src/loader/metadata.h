@@ -39,6 +39,7 @@ struct VariantMetadata {
   Provenance provenance;
   std::string library;         // khub: kernel library file name inside the variant
   std::string source_digest;   // khub: builder input digest
+  std::string repo_id;         // khub: where `khub publish` puts it by default ("org/repo")
   nlohmann::json manifest;     // khub: null when absent
 };
 
