@@ -20,11 +20,12 @@ int cmd_generate(int argc, char** argv) {
   Args args(argc, argv,
             {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
              "explain-kernels"});
-  args.reject_unknown({"model", "prompt-ids", "max-new-tokens", "greedy", "sample", "temperature",
-                       "top-k", "top-p", "min-p", "repetition-penalty", "seed", "eos-ids",
-                       "stop-ids", "ignore-eos", "stream", "json", "device", "use-kernels",
-                       "kernel-config", "attn-implementation", "mode", "strict",
-                       "explain-kernels"});
+  args.reject_unknown(
+      {"model",       "prompt-ids", "max-new-tokens", "greedy",        "sample",
+       "temperature", "top-k",      "top-p",          "min-p",         "repetition-penalty",
+       "seed",        "eos-ids",    "stop-ids",       "ignore-eos",    "stream",
+       "json",        "device",     "use-kernels",    "kernel-config", "attn-implementation",
+       "mode",        "strict",     "explain-kernels"});
   LoadOptions load = load_options_from_args(args);
   auto prompts = parse_id_batches(args.get("prompt-ids"));
   GenerationOptions opt;
@@ -55,7 +56,8 @@ int cmd_generate(int argc, char** argv) {
   }
 
   auto model = CausalLM::from_pretrained(args.get("model"), load);
-  if (args.has("explain-kernels")) std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
+  if (args.has("explain-kernels"))
+    std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
   GenerationResult r = generate(*model, prompts, opt);
   if (args.has("stream")) std::fprintf(json ? stderr : stdout, "\n");
 

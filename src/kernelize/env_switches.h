@@ -9,8 +9,8 @@
 
 namespace khub {
 
-bool hub_kernels_enabled();       // USE_HUB_KERNELS
-bool kernel_mapping_disabled();   // DISABLE_KERNEL_MAPPING
+bool hub_kernels_enabled();      // USE_HUB_KERNELS
+bool kernel_mapping_disabled();  // DISABLE_KERNEL_MAPPING
 // Parses a boolean switch value; throws Error(kInvalidArgument) naming the variable.
 bool parse_env_switch(const std::string& name, const std::string& value);
 

@@ -57,8 +57,10 @@ std::string check_attention_constraints(const FunctionInfo& f, const AttentionLa
   const nlohmann::json& c = f.constraints;
   if (c.contains("head_dim") && c["head_dim"].is_array()) {
     bool ok = false;
-    for (const auto& v : c["head_dim"]) ok |= v.is_number_integer() && v.get<int64_t>() == a.head_dim;
-    if (!ok) return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(a.head_dim);
+    for (const auto& v : c["head_dim"])
+      ok |= v.is_number_integer() && v.get<int64_t>() == a.head_dim;
+    if (!ok)
+      return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(a.head_dim);
   }
   auto needs = [&](const char* feature, bool used) -> std::string {
     if (used && !(c.contains(feature) && c[feature].is_boolean() && c[feature].get<bool>())) {

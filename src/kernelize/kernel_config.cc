@@ -34,14 +34,14 @@ KernelConfig::KernelConfig(std::vector<std::pair<std::string, Value>> entries, b
 
 void KernelConfig::add(const std::string& key, const Value& value) {
   KHUB_CHECK_ARG(!key.empty(), "kernel_config: an empty layer key");
-  KHUB_CHECK_ARG(std::find(keys_.begin(), keys_.end(), key) == keys_.end(), "kernel_config['",
-                 key, "'] is given twice");
+  KHUB_CHECK_ARG(std::find(keys_.begin(), keys_.end(), key) == keys_.end(), "kernel_config['", key,
+                 "'] is given twice");
   keys_.push_back(key);
   std::string ctx = "kernel_config['" + key + "']";
   if (value.is_single) {
     KernelLayerRef ref = KernelLayerRef::parse(value.single, ctx);
-    for (DeviceType t : {DeviceType::kCPU, DeviceType::kCUDA, DeviceType::kROCm,
-                         DeviceType::kMetal, DeviceType::kXPU, DeviceType::kNPU}) {
+    for (DeviceType t : {DeviceType::kCPU, DeviceType::kCUDA, DeviceType::kROCm, DeviceType::kMetal,
+                         DeviceType::kXPU, DeviceType::kNPU}) {
       mapping_.add(key, t, ref);
     }
     return;
@@ -50,8 +50,8 @@ void KernelConfig::add(const std::string& key, const Value& value) {
   std::vector<DeviceType> seen;
   for (const auto& [device, text] : value.per_device) {
     DeviceType t = parse_device_key(key, device);
-    KHUB_CHECK_ARG(std::find(seen.begin(), seen.end(), t) == seen.end(), ctx, ": device '",
-                   device, "' is given twice");
+    KHUB_CHECK_ARG(std::find(seen.begin(), seen.end(), t) == seen.end(), ctx, ": device '", device,
+                   "' is given twice");
     seen.push_back(t);
     mapping_.add(key, t, KernelLayerRef::parse(text, ctx + "['" + device + "']"));
   }

@@ -74,9 +74,9 @@ void KernelMapping::add(const std::string& key, DeviceType device, ModeRepos rep
   KHUB_CHECK_ARG(!repos.empty(), "kernel mapping for '", key, "': no repositories");
   for (const auto& [mode, ref] : repos) mode_validate_registration(mode);
   if (range) {
-    KHUB_CHECK_ARG(device == DeviceType::kCUDA || device == DeviceType::kROCm,
-                   "kernel mapping for '", key, "': capability ranges apply to cuda and rocm only, ",
-                   "not ", device_type_name(device));
+    KHUB_CHECK_ARG(
+        device == DeviceType::kCUDA || device == DeviceType::kROCm, "kernel mapping for '", key,
+        "': capability ranges apply to cuda and rocm only, ", "not ", device_type_name(device));
     KHUB_CHECK_ARG(range->min <= range->max, "kernel mapping for '", key, "': capability range [",
                    range->min, ", ", range->max, "] is empty");
   }
@@ -120,8 +120,8 @@ MappingLookup KernelMapping::lookup(const std::string& key, DeviceType device, i
   auto d = k->second.find(device);
   if (d == k->second.end()) {
     std::string devices;
-    for (const auto& [t, e] : k->second) devices += (devices.empty() ? "" : ", ") +
-                                                    std::string(device_type_name(t));
+    for (const auto& [t, e] : k->second)
+      devices += (devices.empty() ? "" : ", ") + std::string(device_type_name(t));
     out.reason = "no kernel mapped for device " + std::string(device_type_name(device)) +
                  " (mapped: " + devices + ")";
     return out;
@@ -146,9 +146,10 @@ MappingLookup KernelMapping::lookup(const std::string& key, DeviceType device, i
     }
   }
   std::string registered;
-  for (const auto& [m, r] : best->repos) registered += (registered.empty() ? "" : ", ") + mode_name(m);
-  out.reason = "no entry for mode " + mode_name(requested) + " or its fallbacks (registered: " +
-               registered + ")";
+  for (const auto& [m, r] : best->repos)
+    registered += (registered.empty() ? "" : ", ") + mode_name(m);
+  out.reason = "no entry for mode " + mode_name(requested) +
+               " or its fallbacks (registered: " + registered + ")";
   return out;
 }
 
@@ -159,8 +160,7 @@ void register_kernel_mapping(const KernelMapping& mapping, bool inherit) {
   t_current.merge(mapping);
 }
 
-UseKernelMapping::UseKernelMapping(const KernelMapping& mapping, bool inherit)
-    : saved_(t_current) {
+UseKernelMapping::UseKernelMapping(const KernelMapping& mapping, bool inherit) : saved_(t_current) {
   register_kernel_mapping(mapping, inherit);
 }
 

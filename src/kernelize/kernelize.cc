@@ -5,9 +5,9 @@
 
 #include "core/logging.h"
 #include "hub/get_kernel.h"
-#include "loader/system_info.h"
 #include "kernelize/default_mapping.h"
 #include "kernelize/env_switches.h"
+#include "loader/system_info.h"
 
 namespace khub {
 
@@ -62,8 +62,7 @@ nlohmann::json KernelReport::to_json() const {
 }
 
 std::shared_ptr<const loader::Kernel> Kernelizer::load_memoized(const KernelLayerRef& ref,
-                                                                Device device,
-                                                                std::string* error) {
+                                                                Device device, std::string* error) {
   std::string id = ref.repo + "|" + device.str();
   if (auto it = loaded_.find(id); it != loaded_.end()) return it->second;
   if (auto it = failed_.find(id); it != failed_.end()) {
@@ -158,9 +157,10 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
           fallback(error);
         } else if (!kernel->has_layer(layer_name)) {
           std::string have;
-          for (const auto& l : kernel->manifest().layers) have += (have.empty() ? "" : ", ") + l.name;
-          fallback(kernel->identity().label() + " has no layer '" + layer_name + "' (it has: " +
-                   have + ")");
+          for (const auto& l : kernel->manifest().layers)
+            have += (have.empty() ? "" : ", ") + l.name;
+          fallback(kernel->identity().label() + " has no layer '" + layer_name +
+                   "' (it has: " + have + ")");
         } else {
           const loader::LayerInfo& info = *kernel->manifest().layer(layer_name);
           // Registration errors: an entry registered for a mode its layer cannot serve.
@@ -199,8 +199,8 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
     }
     if (!d.kernel && !user_choice) {
       if (o.strict || (!o.use_fallback && !d.kernel_ref.empty())) {
-        fail(ErrorKind::kKernel, "kernelize (strict): layer key '", key, "' would fall back: ",
-             d.reason);
+        fail(ErrorKind::kKernel, "kernelize (strict): layer key '", key,
+             "' would fall back: ", d.reason);
       }
       if (!o.use_fallback) {
         fail(ErrorKind::kKernel, "kernelize (use_fallback = false): layer key '", key,

@@ -7,10 +7,10 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,25 +25,25 @@ namespace khub {
 
 struct KernelizeOptions {
   Device device = Device::cpu();
-  int capability = 0;             // CUDA/ROCm major*10+minor; 0 = detect
-  std::optional<Mode> mode;       // explicit mode; else derived from `training`
+  int capability = 0;        // CUDA/ROCm major*10+minor; 0 = detect
+  std::optional<Mode> mode;  // explicit mode; else derived from `training`
   bool training = false;
-  bool use_fallback = true;       // false: a layer with no usable kernel is an error
-  bool strict = false;            // every fallback (load failures included) is an error
+  bool use_fallback = true;         // false: a layer with no usable kernel is an error
+  bool strict = false;              // every fallback (load failures included) is an error
   bool use_default_mapping = true;  // use_kernels: the khub-community defaults
   std::optional<KernelConfig> kernel_config;
-  std::string attn_implementation;  // "org/repo[@REV][:fn]": the Attention key's kernel
+  std::string attn_implementation;       // "org/repo[@REV][:fn]": the Attention key's kernel
   DType activation_dtype = DType::kF32;  // what the layers' inputs will be
 };
 
 struct KeyDecision {
   std::string key;
-  int64_t layers = 0;           // instances of this key in the model
-  std::string kernel_ref;       // the mapping's reference ("" when none applied)
+  int64_t layers = 0;                            // instances of this key in the model
+  std::string kernel_ref;                        // the mapping's reference ("" when none applied)
   std::optional<loader::KernelIdentity> kernel;  // set when a kernel runs
-  std::string kernel_layer;     // the kernel's layer name
+  std::string kernel_layer;                      // the kernel's layer name
   Mode matched_mode = Mode::kFallback;
-  std::string reason;           // why the reference forward runs ("" when a kernel runs)
+  std::string reason;  // why the reference forward runs ("" when a kernel runs)
 };
 
 struct KernelReport {

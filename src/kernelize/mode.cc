@@ -26,10 +26,14 @@ Mode mode_parse(const std::string& text) {
   std::stringstream ss(t);
   for (std::string part; std::getline(ss, part, '|');) {
     std::transform(part.begin(), part.end(), part.begin(), ::tolower);
-    if (part == "inference") bits |= static_cast<uint8_t>(Mode::kInference);
-    else if (part == "training") bits |= static_cast<uint8_t>(Mode::kTraining);
-    else if (part == "compile" || part == "torch_compile") bits |= static_cast<uint8_t>(Mode::kCompile);
-    else if (part == "fallback") bits |= static_cast<uint8_t>(Mode::kFallback);
+    if (part == "inference")
+      bits |= static_cast<uint8_t>(Mode::kInference);
+    else if (part == "training")
+      bits |= static_cast<uint8_t>(Mode::kTraining);
+    else if (part == "compile" || part == "torch_compile")
+      bits |= static_cast<uint8_t>(Mode::kCompile);
+    else if (part == "fallback")
+      bits |= static_cast<uint8_t>(Mode::kFallback);
     else {
       fail(ErrorKind::kInvalidArgument, "mode '", text, "': '", part,
            "' is not one of inference, training, compile, fallback");

@@ -241,7 +241,7 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
 namespace khub {
 
 std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir,
-                                                   const LoadOptions& options) {
+                                                    const LoadOptions& options) {
   Device device = Device::parse(options.device);
   KHUB_CHECK_ARG(device.is_cpu(), "device ", device.str(),
                  ": this build runs the reference path on the CPU only");

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "kernelize/default_mapping.h"
 #include "kernelize/env_switches.h"
 #include "kernelize/kernel_config.h"
@@ -55,9 +56,9 @@ TEST(Mapping, ModeLookupFollowsTheChain) {
   EXPECT_NE(t.reason.find("training|compile"), std::string::npos);
   // A bare entry (fallback) serves every mode.
   m.add("SiluAndMul", DeviceType::kCPU, ref("a/act:SiluAndMul"));
-  EXPECT_EQ(m.lookup("SiluAndMul", DeviceType::kCPU, 0, Mode::kTraining | Mode::kCompile)
-                .matched_mode,
-            Mode::kFallback);
+  EXPECT_EQ(
+      m.lookup("SiluAndMul", DeviceType::kCPU, 0, Mode::kTraining | Mode::kCompile).matched_mode,
+      Mode::kFallback);
 }
 
 TEST(Mapping, NarrowestCapabilityIntervalWins) {
@@ -71,8 +72,8 @@ TEST(Mapping, NarrowestCapabilityIntervalWins) {
   struct {
     int cap;
     const char* repo;
-  } cases[] = {{75, "a/wide"}, {80, "a/ampere"}, {86, "a/ampere"}, {89, "a/ampere"},
-               {90, "a/hopper"}, {100, "a/wide"}, {120, "a/wide"}};
+  } cases[] = {{75, "a/wide"},   {80, "a/ampere"}, {86, "a/ampere"}, {89, "a/ampere"},
+               {90, "a/hopper"}, {100, "a/wide"},  {120, "a/wide"}};
   for (const auto& c : cases) {
     auto l = m.lookup("Attention", DeviceType::kCUDA, c.cap, Mode::kInference);
     ASSERT_NE(l.ref, nullptr) << c.cap;
@@ -86,9 +87,9 @@ TEST(Mapping, NarrowestCapabilityIntervalWins) {
         CapabilityRange{90, 90});
   EXPECT_EQ(m.lookup("Attention", DeviceType::kCUDA, 90, Mode::kInference).ref->repo, "a/hopper2");
   // Capability ranges are for cuda and rocm only.
-  EXPECT_THROW(m.add("X", DeviceType::kCPU, {{Mode::kFallback, ref("a/b:X")}},
-                     CapabilityRange{80, 90}),
-               Error);
+  EXPECT_THROW(
+      m.add("X", DeviceType::kCPU, {{Mode::kFallback, ref("a/b:X")}}, CapabilityRange{80, 90}),
+      Error);
   // Missing device type names the mapped ones.
   auto dev = m.lookup("Attention", DeviceType::kMetal, 0, Mode::kInference);
   EXPECT_NE(dev.reason.find("metal"), std::string::npos);
@@ -114,9 +115,9 @@ TEST(Mapping, ScopesInheritAndRestore) {
     KernelMapping over;
     over.add("RMSNorm", DeviceType::kCPU, {{Mode::kTraining, ref("org/mine:RMSNorm")}});
     UseKernelMapping o(over);
-    EXPECT_EQ(current_kernel_mapping().lookup("RMSNorm", DeviceType::kCPU, 0, Mode::kInference)
-                  .ref->repo,
-              "org/mine");
+    EXPECT_EQ(
+        current_kernel_mapping().lookup("RMSNorm", DeviceType::kCPU, 0, Mode::kInference).ref->repo,
+        "org/mine");
   }
   EXPECT_FALSE(current_kernel_mapping().has_key("SiluAndMul"));
   register_kernel_mapping(KernelMapping(), false);
@@ -126,11 +127,12 @@ TEST(KernelConfig, EveryDocumentedFormIsAccepted) {
   KernelConfig c{{
       {"RMSNorm", "khub-community/rmsnorm:RMSNorm"},
       {"GemmaRMSNorm", "khub-community/rmsnorm@v1.1.0:GemmaRMSNorm"},
-      {"SiluAndMul", {{"cuda", "khub-community/activation@>=1.0,<2.0:SiluAndMul"},
-                      {"cpu", "khub-community/activation@^1.0:SiluAndMul"},
-                      {"rocm", "org/rocm-kernels:RocmAct"},
-                      {"metal", "org/metal-kernels:MetalAct"},
-                      {"xpu", "org/xpu-kernels:XpuAct"}}},
+      {"SiluAndMul",
+       {{"cuda", "khub-community/activation@>=1.0,<2.0:SiluAndMul"},
+        {"cpu", "khub-community/activation@^1.0:SiluAndMul"},
+        {"rocm", "org/rocm-kernels:RocmAct"},
+        {"metal", "org/metal-kernels:MetalAct"},
+        {"xpu", "org/xpu-kernels:XpuAct"}}},
       {"rotary_pos_emb", ""},
       {"Attention", "khub-community/flash-attn@0123456789abcdef0123456789abcdef01234567"},
   }};
@@ -139,8 +141,7 @@ TEST(KernelConfig, EveryDocumentedFormIsAccepted) {
             "khub-community/rmsnorm");
   EXPECT_EQ(m.lookup("GemmaRMSNorm", DeviceType::kCUDA, 90, Mode::kInference).ref->repo,
             "khub-community/rmsnorm@v1.1.0");
-  EXPECT_EQ(m.lookup("SiluAndMul", DeviceType::kMetal, 0, Mode::kInference).ref->layer,
-            "MetalAct");
+  EXPECT_EQ(m.lookup("SiluAndMul", DeviceType::kMetal, 0, Mode::kInference).ref->layer, "MetalAct");
   EXPECT_EQ(m.lookup("SiluAndMul", DeviceType::kNPU, 0, Mode::kInference).ref, nullptr);
   EXPECT_TRUE(m.lookup("rotary_pos_emb", DeviceType::kCPU, 0, Mode::kInference).ref->disabled);
   EXPECT_EQ(m.lookup("Attention", DeviceType::kCUDA, 90, Mode::kInference).ref->layer, "");
@@ -205,8 +206,8 @@ TEST(EnvSwitches, UseHubKernelsAcceptsEveryDocumentedSpelling) {
 
 TEST(DefaultMapping, CoversTheCollectionAndKeepsGemmaSeparate) {
   const KernelMapping& m = default_kernel_mapping();
-  for (const char* key : {"RMSNorm", "GemmaRMSNorm", "SiluAndMul", "GeluTanhAndMul",
-                          "rotary_pos_emb"}) {
+  for (const char* key :
+       {"RMSNorm", "GemmaRMSNorm", "SiluAndMul", "GeluTanhAndMul", "rotary_pos_emb"}) {
     auto l = m.lookup(key, DeviceType::kCPU, 0, Mode::kInference);
     ASSERT_NE(l.ref, nullptr) << key;
   }
