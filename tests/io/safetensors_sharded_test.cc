@@ -92,6 +92,23 @@ TEST(SafetensorsSharded, OneShardIsModelSafetensorsAndStaleFilesGo) {
   EXPECT_EQ(SafetensorsModelFiles::open(dir.path()).size(), 3u);
 }
 
+TEST(SafetensorsSharded, AFailureInAnyShardLeavesTheOldCheckpoint) {
+  TempDir dir;
+  write_safetensors_sharded(dir.path(), tensors_of_sizes({10, 10, 10}), 80);
+  std::map<std::string, std::string> before;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    before[e.path().filename()] = read_bytes(e.path());
+  }
+  auto list = tensors_of_sizes({10, 10, 10, 10, 10});
+  list[4].produce = []() -> Tensor { throw Error(ErrorKind::kIo, "device lost"); };
+  error_message([&] { write_safetensors_sharded(dir.path(), list, 80); }, ErrorKind::kIo);
+  std::map<std::string, std::string> after;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    after[e.path().filename()] = read_bytes(e.path());
+  }
+  EXPECT_EQ(after, before);  // same files, same bytes, no temporaries
+}
+
 TEST(SafetensorsSharded, ReaderPrefersTheSingleFileAndOpensFilesDirectly) {
   TempDir dir;
   write_safetensors(dir / "model.safetensors", {{"single", Tensor::zeros({1}, DType::kF32)}});
