@@ -54,11 +54,13 @@ class StructureChecker {
  private:
   [[noreturn]] void duplicate(const std::string& key) const {
     constexpr const char* kWhy = " (JSON keys must be unique; a parser would silently keep one)";
-    const char* noun = options_.top_level_key_noun;
+    // The noun applies to the keys of a top-level object only.
+    const char* noun = frames_[0].is_object ? options_.top_level_key_noun : nullptr;
     if (frames_.size() == 1) {
-      if (noun != nullptr)
+      if (noun != nullptr) {
         fail(ErrorKind::kFormat, source_, ": ", noun, " ", quote_untrusted(key), " appears twice",
              kWhy);
+      }
       fail(ErrorKind::kFormat, source_, ": duplicate key ", quote_untrusted(key),
            " in the top-level object", kWhy);
     }
