@@ -4,6 +4,7 @@
 //   [--use-kernels] [--kernel-config FILE.json] [--attn-implementation REF] [--mode MODE]
 //   [--strict] [--explain-kernels]
 // Sampling is on with --sample or any sampling option, unless --greedy.
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -55,7 +56,10 @@ int cmd_generate(int argc, char** argv) {
     };
   }
 
+  auto t_load = std::chrono::steady_clock::now();
   auto model = CausalLM::from_pretrained(args.get("model"), load);
+  double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             t_load).count();
   if (args.has("explain-kernels"))
     std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
   GenerationResult r = generate(*model, prompts, opt);
@@ -69,6 +73,8 @@ int cmd_generate(int argc, char** argv) {
   out["decode_tokens"] = r.decode_tokens;
   out["batch"] = prompts.size();
   out["kernels"] = model->kernel_report().to_json();
+  out["load_ms"] = load_ms;
+  out["kernelize_ms"] = model->kernel_report().seconds * 1e3;
   if (json) {
     std::printf("%s\n", out.dump().c_str());
   } else {

@@ -1,5 +1,6 @@
 #include "kernelize/kernelize.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,6 +84,7 @@ std::shared_ptr<const loader::Kernel> Kernelizer::load_memoized(const KernelLaye
 
 KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers,
                                    const KernelizeOptions& o) {
+  auto t0 = std::chrono::steady_clock::now();
   Mode mode = o.mode.value_or(o.training ? Mode::kTraining : Mode::kInference);
   mode_validate_request(mode);
   KernelReport report;
@@ -212,6 +214,7 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
     }
     report.keys.push_back(std::move(d));
   }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }
 

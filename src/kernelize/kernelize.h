@@ -49,6 +49,7 @@ struct KeyDecision {
 struct KernelReport {
   Mode mode = Mode::kInference;
   Device device;
+  double seconds = 0.0;  // time the last kernelize took (resolution, loads, verification, binding)
   std::vector<KeyDecision> keys;
 
   const KeyDecision* find(const std::string& key) const;
