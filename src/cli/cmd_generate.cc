@@ -58,8 +58,8 @@ int cmd_generate(int argc, char** argv) {
 
   auto t_load = std::chrono::steady_clock::now();
   auto model = CausalLM::from_pretrained(args.get("model"), load);
-  double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             t_load).count();
+  double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
   if (args.has("explain-kernels"))
     std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
   GenerationResult r = generate(*model, prompts, opt);
