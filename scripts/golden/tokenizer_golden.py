@@ -7,14 +7,13 @@
       --out OUTDIR [--bench-mb 6]
 
 Writes, per tokenizer NAME:
-  OUTDIR/NAME.ids.jsonl.gz  one line per corpus text: ids without and with special tokens, and
+  OUTDIR/NAME.ids.jsonl     one line per corpus text: ids without and with special tokens, and
                             decode(ids_with_special) with skip_special_tokens False and True
   OUTDIR/chat.json          transformers' apply_chat_template strings (or the error text) for every
                             case x tokenizer, plus the feature template rendered for each case
   OUTDIR/hf_bench.json      (with --bench-mb) HF tokenizers encode throughput on the bench corpus
 """
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -54,7 +53,7 @@ def bench_corpus(texts, min_bytes):
 def golden_ids(name, path, texts, out):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
-    with gzip.open(os.path.join(out, f"{name}.ids.jsonl.gz"), "wt", encoding="utf-8") as f:
+    with open(os.path.join(out, f"{name}.ids.jsonl"), "w", encoding="utf-8") as f:
         for t in texts:
             plain = tok.encode(t, add_special_tokens=False).ids
             special = tok.encode(t, add_special_tokens=True).ids
