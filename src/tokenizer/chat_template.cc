@@ -452,12 +452,46 @@ class Renderer {
 
 }  // namespace
 
+namespace {
+
+// Unknown filters and tests are reported when the template is loaded, with their position.
+void check_names(const Expr& e) {
+  if (e.kind == Expr::Kind::kFilter && !jinja::has_filter(e.name))
+    fail(ErrorKind::kFormat, kPositionPrefix, e.pos.line, ", column ", e.pos.col,
+         ": unknown filter '", e.name, "'");
+  if (e.kind == Expr::Kind::kTest && !jinja::has_test(e.name))
+    fail(ErrorKind::kFormat, kPositionPrefix, e.pos.line, ", column ", e.pos.col,
+         ": unknown test '", e.name, "'");
+  for (const Expr* x : {e.a.get(), e.b.get(), e.c.get()})
+    if (x) check_names(*x);
+  for (const auto& x : e.items) check_names(*x);
+  for (const auto& kv : e.kwargs) check_names(*kv.second);
+}
+
+void check_names(const Body& body) {
+  for (const auto& n : body) {
+    for (const Expr* x : {n->expr.get(), n->cond.get()})
+      if (x) check_names(*x);
+    for (const auto& [cond, b] : n->branches) {
+      check_names(*cond);
+      check_names(b);
+    }
+    for (const auto& kv : n->params)
+      if (kv.second) check_names(*kv.second);
+    check_names(n->body);
+    check_names(n->else_body);
+  }
+}
+
+}  // namespace
+
 struct ChatTemplate::Impl {
   Body body;
 };
 
 ChatTemplate::ChatTemplate(const std::string& source) : impl_(std::make_unique<Impl>()) {
   impl_->body = jinja::parse_template(source);
+  check_names(impl_->body);
 }
 ChatTemplate::~ChatTemplate() = default;
 ChatTemplate::ChatTemplate(ChatTemplate&&) noexcept = default;

@@ -614,7 +614,7 @@ class ExprParser {
   }
 
   ExprPtr parse_call(ExprPtr callee, Expr::Kind kind) {
-    Pos p = peek().pos;
+    Pos p = callee->pos;
     auto c = make(kind, p);
     c->a = std::move(callee);
     parse_args(c.get());
