@@ -13,6 +13,10 @@ struct Command {
 };
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
+int cmd_bench(int argc, char** argv);
+int cmd_forward(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_init_model(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 
 }  // namespace khub::cli

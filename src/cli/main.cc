@@ -14,6 +14,10 @@ namespace {
 
 // One line per command, alphabetical.
 const std::vector<Command> kCommands = {
+    {"bench", cmd_bench, "run a benchmark; writes JSON under bench/results/"},
+    {"forward", cmd_forward, "run one forward pass; write logits to a safetensors file"},
+    {"generate", cmd_generate, "generate tokens from a model directory"},
+    {"init-model", cmd_init_model, "write a random-weight Hugging Face checkpoint"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
 };
 
