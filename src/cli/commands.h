@@ -17,6 +17,7 @@ int cmd_bench(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 
 }  // namespace khub::cli

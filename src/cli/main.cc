@@ -18,6 +18,7 @@ const std::vector<Command> kCommands = {
     {"forward", cmd_forward, "run one forward pass; write logits to a safetensors file"},
     {"generate", cmd_generate, "generate tokens from a model directory"},
     {"init-model", cmd_init_model, "write a random-weight Hugging Face checkpoint"},
+    {"tokenize", cmd_tokenize, "encode JSON-lines text (or chat messages) with a tokenizer.json"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
 };
 
