@@ -18,8 +18,8 @@ namespace khub::cli {
 
 int cmd_tokenize(int argc, char** argv) {
   Args args(argc, argv,
-            {"add-special-tokens", "skip-special-tokens", "tokens", "chat",
-             "add-generation-prompt", "help"});
+            {"add-special-tokens", "skip-special-tokens", "tokens", "chat", "add-generation-prompt",
+             "help"});
   if (args.has("help")) {
     std::fprintf(stderr,
                  "usage: khub tokenize --tokenizer DIR --input FILE.jsonl [--add-special-tokens]\n"
@@ -57,8 +57,7 @@ int cmd_tokenize(int argc, char** argv) {
     ++line_no;
     if (line.empty()) continue;
     auto j = nlohmann::ordered_json::parse(line, nullptr, false);
-    if (j.is_discarded())
-      fail(ErrorKind::kFormat, input, ":", line_no, ": not valid JSON");
+    if (j.is_discarded()) fail(ErrorKind::kFormat, input, ":", line_no, ": not valid JSON");
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
     std::string text;
     if (chat) {
@@ -67,8 +66,7 @@ int cmd_tokenize(int argc, char** argv) {
       text = tok.apply_chat_template(j, chat_options);
       out["prompt"] = text;
     } else {
-      if (!j.is_string())
-        fail(ErrorKind::kFormat, input, ":", line_no, ": expected a JSON string");
+      if (!j.is_string()) fail(ErrorKind::kFormat, input, ":", line_no, ": expected a JSON string");
       text = j.get<std::string>();
     }
     std::vector<int32_t> ids = tok.encode(text, add_special);

@@ -99,7 +99,8 @@ std::string AutoTokenizer::apply_chat_template(const nlohmann::ordered_json& mes
   if (!messages.is_array())
     fail(ErrorKind::kInvalidArgument, "apply_chat_template: messages must be a JSON array");
   std::string want = options.template_name;
-  if (want.empty()) want = options.tools.is_array() && !options.tools.empty() ? "tool_use" : "default";
+  if (want.empty())
+    want = options.tools.is_array() && !options.tools.empty() ? "tool_use" : "default";
   const ChatTemplate* chosen = nullptr;
   for (const auto& [name, tmpl] : templates_)
     if (name == want) chosen = tmpl.get();

@@ -50,8 +50,8 @@ BpeModel::BpeModel(const Json& j, const std::string& path) : cache_(new Shard[kS
       const std::string& s = m.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        json_fail(where, "expected \"left right\" (two tokens separated by one space), got \"" +
-                             s + "\"");
+        json_fail(where,
+                  "expected \"left right\" (two tokens separated by one space), got \"" + s + "\"");
       add_merge(std::string_view(s).substr(0, sp), std::string_view(s).substr(sp + 1), i, where);
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       add_merge(m[0].get_ref<const std::string&>(), m[1].get_ref<const std::string&>(), i, where);

@@ -134,7 +134,8 @@ class Renderer {
   Value apply_filter_chain(const Expr& f, Value input) {
     if (f.a) input = apply_filter_chain(*f.a, std::move(input));
     CallArgs args = eval_args(f);
-    return at(f.pos, [&] { return jinja::apply_filter(f.name, std::move(input), args, builtins_); });
+    return at(f.pos,
+              [&] { return jinja::apply_filter(f.name, std::move(input), args, builtins_); });
   }
 
   void assign(const std::vector<std::string>& targets, Value v, Pos p) {
@@ -190,8 +191,8 @@ class Renderer {
       if (i > 0) loop.emplace_back("previtem", items[i - 1]);
       if (i + 1 < len) loop.emplace_back("nextitem", items[i + 1]);
       loop.emplace_back("cycle", Value::function([i](CallArgs& a) {
-                          if (a.positional.empty()) fail(ErrorKind::kInvalidArgument,
-                                                         "loop.cycle() needs arguments");
+                          if (a.positional.empty())
+                            fail(ErrorKind::kInvalidArgument, "loop.cycle() needs arguments");
                           return a.positional[i % a.positional.size()];
                         }));
       scope["loop"] = Value::dict(std::move(loop));
@@ -301,7 +302,8 @@ class Renderer {
         if (!jinja::has_filter(e.name)) error_at(e.pos, "unknown filter '" + e.name + "'");
         Value in = eval(*e.a);
         CallArgs args = eval_args(e);
-        return at(e.pos, [&] { return jinja::apply_filter(e.name, std::move(in), args, builtins_); });
+        return at(e.pos,
+                  [&] { return jinja::apply_filter(e.name, std::move(in), args, builtins_); });
       }
       case Expr::Kind::kTest: {
         if (!jinja::has_test(e.name)) error_at(e.pos, "unknown test '" + e.name + "'");
@@ -440,8 +442,8 @@ class Renderer {
       }
       return Value(std::pow(a.as_double(), b.as_double()));
     }
-    fail(ErrorKind::kInvalidArgument, "unsupported operand types for ", op, ": ", a.repr(),
-         " and ", b.repr());
+    fail(ErrorKind::kInvalidArgument, "unsupported operand types for ", op, ": ", a.repr(), " and ",
+         b.repr());
   }
 
   std::vector<Scope> scopes_;

@@ -51,13 +51,13 @@ using Body = std::vector<NodePtr>;
 
 struct Node {
   enum class Kind {
-    kText,         // text
-    kOutput,       // {{ expr }}
-    kIf,           // branches (cond, body); else_body
-    kFor,          // targets in expr [if cond]: body; else_body
-    kSet,          // targets = expr, or target_obj.attr = expr
-    kSetBlock,     // {% set target %}body{% endset %}
-    kMacro,        // name(params): body
+    kText,      // text
+    kOutput,    // {{ expr }}
+    kIf,        // branches (cond, body); else_body
+    kFor,       // targets in expr [if cond]: body; else_body
+    kSet,       // targets = expr, or target_obj.attr = expr
+    kSetBlock,  // {% set target %}body{% endset %}
+    kMacro,     // name(params): body
     kBreak,
     kContinue,
     kFilterBlock,  // {% filter f %}body{% endfilter %} (expr is a kFilter with a null input)

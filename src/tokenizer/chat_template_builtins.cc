@@ -70,8 +70,7 @@ std::string map_case(const std::string& s, bool upper) {
 
 bool is_cased_letter(char32_t c) {
   auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
-  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL ||
-         cat == UTF8PROC_CATEGORY_LT;
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
 }
 
 // Python str.title(): uppercase after an uncased character, lowercase after a cased one.
@@ -200,7 +199,8 @@ Value attribute_of(const Value& v, const std::string& attr) {
   size_t start = 0;
   for (;;) {  // dotted attributes: "function.name"
     size_t dot = attr.find('.', start);
-    std::string part = attr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        attr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     cur = py_getitem(cur, Value(part));
     if (dot == std::string::npos) return cur;
     start = dot + 1;
@@ -268,20 +268,23 @@ std::string percent_format(const std::string& fmt, const List& args) {
 
 const std::set<std::string>& filter_names() {
   static const std::set<std::string> names = {
-      "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first",
-      "float", "format", "indent", "int", "items", "join", "last", "length", "list", "lower",
-      "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe",
-      "select", "selectattr", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
-      "unique", "upper", "wordcount"};
+      "abs",   "attr",   "capitalize", "count",      "d",       "default",   "dictsort",
+      "e",     "escape", "first",      "float",      "format",  "indent",    "int",
+      "items", "join",   "last",       "length",     "list",    "lower",     "map",
+      "max",   "min",    "reject",     "rejectattr", "replace", "reverse",   "round",
+      "safe",  "select", "selectattr", "sort",       "string",  "striptags", "sum",
+      "title", "tojson", "trim",       "unique",     "upper",   "wordcount"};
   return names;
 }
 
 const std::set<std::string>& test_names() {
   static const std::set<std::string> names = {
-      "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "even", "false", "float",
-      "ge", "gt", "in", "integer", "iterable", "le", "lower", "lt", "mapping", "ne", "none",
-      "number", "odd", "sameas", "sequence", "string", "true", "undefined", "upper", "==", "!=",
-      "<", "<=", ">", ">=", "greaterthan", "lessthan"};
+      "boolean", "callable", "defined",   "divisibleby", "eq",          "equalto",
+      "even",    "false",    "float",     "ge",          "gt",          "in",
+      "integer", "iterable", "le",        "lower",       "lt",          "mapping",
+      "ne",      "none",     "number",    "odd",         "sameas",      "sequence",
+      "string",  "true",     "undefined", "upper",       "==",          "!=",
+      "<",       "<=",       ">",         ">=",          "greaterthan", "lessthan"};
   return names;
 }
 
@@ -300,8 +303,8 @@ size_t py_len(const Value& v) {
   if (v.is_list()) return v.as_list().size();
   if (v.is_dict()) return v.as_dict().size();
   if (v.is_undefined()) return 0;
-  bad("object of type " + std::string(v.is_none() ? "NoneType" : "this type") + " has no len(): " +
-      v.repr());
+  bad("object of type " + std::string(v.is_none() ? "NoneType" : "this type") +
+      " has no len(): " + v.repr());
 }
 
 Value py_getitem(const Value& obj, const Value& key) {
@@ -405,8 +408,7 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     bool use = in.is_undefined() || (boolean && boolean->truthy() && !in.truthy());
     return use ? (dflt ? *dflt : Value(std::string())) : in;
   }
-  if (name == "safe" || name == "string")
-    return name == "safe" ? in : Value(in.str());
+  if (name == "safe" || name == "string") return name == "safe" ? in : Value(in.str());
   if (name == "trim") return Value(strip_chars(in.str(), arg(a, 0, "chars"), true, true));
   if (name == "upper") return Value(map_case(in.str(), true));
   if (name == "lower") return Value(map_case(in.str(), false));
@@ -478,7 +480,7 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     int64_t p = prec ? prec->as_int() : 0;
     double x = in.as_double(), scale = std::pow(10.0, static_cast<double>(p));
     // Jinja's "common" method is Python's round(): halves go to the even neighbour.
-    double r = m == "common" ? py_round(x, p)
+    double r = m == "common"  ? py_round(x, p)
                : m == "floor" ? std::floor(x * scale) / scale
                : m == "ceil"  ? std::ceil(x * scale) / scale
                               : py_round(x, p);
@@ -590,8 +592,9 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     }
     std::string test = k < a.positional.size() ? a.positional[k++].str() : "";
     CallArgs rest;
-    rest.positional.assign(a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(k, a.positional.size())),
-                           a.positional.end());
+    rest.positional.assign(
+        a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(k, a.positional.size())),
+        a.positional.end());
     List out;
     for (const auto& v : py_iterate(in)) {
       Value x = by_attr ? attribute_of(v, attr) : v;
@@ -610,7 +613,8 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     return Value(indent_text(in.str(), pad, first && first->truthy(), blank && blank->truthy()));
   }
   if (name == "format") return Value(percent_format(in.str(), a.positional));
-  if (name == "wordcount") return Value(static_cast<int64_t>(py_split(in.str(), nullptr, -1).size()));
+  if (name == "wordcount")
+    return Value(static_cast<int64_t>(py_split(in.str(), nullptr, -1).size()));
   if (name == "attr") {
     const Value* n = arg(a, 0, "name");
     return n ? py_getitem(in, *n) : Value::undefined();
@@ -619,12 +623,23 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     std::string out;
     for (char c : in.str()) {
       switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&#34;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out.push_back(c);
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&#34;";
+          break;
+        case '\'':
+          out += "&#39;";
+          break;
+        default:
+          out.push_back(c);
       }
     }
     return Value(out);
@@ -690,17 +705,17 @@ bool call_method(const Value& obj, const std::string& name, CallArgs& a, Value* 
       bool r = false;
       for (const auto& o : options) {
         const std::string& t = need_string(o, name.c_str());
-        r = r || (name == "startswith" ? s.compare(0, t.size(), t) == 0
-                                       : s.size() >= t.size() &&
-                                             s.compare(s.size() - t.size(), t.size(), t) == 0);
+        r = r || (name == "startswith"
+                      ? s.compare(0, t.size(), t) == 0
+                      : s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0);
       }
       *out = Value(r);
       return true;
     }
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
       const Value* chars = arg(a, 0, "chars");
-      *out = Value(strip_chars(s, chars && !chars->is_none() ? chars : nullptr,
-                               name != "rstrip", name != "lstrip"));
+      *out = Value(strip_chars(s, chars && !chars->is_none() ? chars : nullptr, name != "rstrip",
+                               name != "lstrip"));
       return true;
     }
     if (name == "split") {
@@ -735,9 +750,8 @@ bool call_method(const Value& obj, const std::string& name, CallArgs& a, Value* 
       const std::string& t = need_string(*sub, name.c_str());
       if (name == "find") {
         size_t p = s.find(t);
-        *out = Value(p == std::string::npos
-                         ? int64_t{-1}
-                         : static_cast<int64_t>(py_len(Value(s.substr(0, p)))));
+        *out = Value(p == std::string::npos ? int64_t{-1}
+                                            : static_cast<int64_t>(py_len(Value(s.substr(0, p)))));
       } else {
         int64_t n = 0;
         if (t.empty()) {
@@ -763,7 +777,7 @@ bool call_method(const Value& obj, const std::string& name, CallArgs& a, Value* 
         auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
         bool alpha = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
         bool digit = cat == UTF8PROC_CATEGORY_ND;
-        r = name == "isdigit" ? digit
+        r = name == "isdigit"   ? digit
             : name == "isspace" ? py_space(c)
             : name == "isalpha" ? alpha
                                 : alpha || digit;

@@ -30,7 +30,9 @@ struct Chunk {
   Pos pos;
 };
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
@@ -55,8 +57,8 @@ class Lexer {
   }
 
   Pos pos_of(size_t off) const {
-    size_t line = std::upper_bound(line_starts_.begin(), line_starts_.end(), off) -
-                  line_starts_.begin();
+    size_t line =
+        std::upper_bound(line_starts_.begin(), line_starts_.end(), off) - line_starts_.begin();
     return {static_cast<int>(line), static_cast<int>(off - line_starts_[line - 1] + 1)};
   }
 
@@ -195,8 +197,11 @@ class Lexer {
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
         size_t e = pos;
         bool is_float = false;
-        while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
-        if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+        while (e < src_.size() &&
+               (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_'))
+          ++e;
+        if (e + 1 < src_.size() && src_[e] == '.' &&
+            std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
           is_float = true;
           ++e;
           while (e < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e]))) ++e;
@@ -227,23 +232,39 @@ class Lexer {
           if (d == '\\' && e + 1 < src_.size()) {
             char x = src_[++e];
             switch (x) {
-              case 'n': s.push_back('\n'); break;
-              case 't': s.push_back('\t'); break;
-              case 'r': s.push_back('\r'); break;
-              case '\\': s.push_back('\\'); break;
-              case '\'': s.push_back('\''); break;
-              case '"': s.push_back('"'); break;
-              case '0': s.push_back('\0'); break;
+              case 'n':
+                s.push_back('\n');
+                break;
+              case 't':
+                s.push_back('\t');
+                break;
+              case 'r':
+                s.push_back('\r');
+                break;
+              case '\\':
+                s.push_back('\\');
+                break;
+              case '\'':
+                s.push_back('\'');
+                break;
+              case '"':
+                s.push_back('"');
+                break;
+              case '0':
+                s.push_back('\0');
+                break;
               case 'u':
               case 'x': {
                 int len = x == 'u' ? 4 : 2;
                 if (e + len >= src_.size()) error(e, "bad escape");
-                char32_t cp = static_cast<char32_t>(std::strtoul(src_.substr(e + 1, len).c_str(), nullptr, 16));
+                char32_t cp = static_cast<char32_t>(
+                    std::strtoul(src_.substr(e + 1, len).c_str(), nullptr, 16));
                 append_utf8(s, cp);
                 e += len;
                 break;
               }
-              case '\n': break;
+              case '\n':
+                break;
               default:
                 s.push_back('\\');
                 s.push_back(x);
@@ -257,9 +278,9 @@ class Lexer {
         out->push_back({Token::Type::kString, s, Value(s), p});
         pos = e + 1;
       } else {
-        static const char* ops[] = {"//", "**", "==", "!=", "<=", ">=", "(", ")", "[", "]", "{",
-                                    "}", ".", ",", ":", "|", "~", "+", "-", "*", "/", "%", "<",
-                                    ">", "="};
+        static const char* ops[] = {"//", "**", "==", "!=", "<=", ">=", "(", ")", "[",
+                                    "]",  "{",  "}",  ".",  ",",  ":",  "|", "~", "+",
+                                    "-",  "*",  "/",  "%",  "<",  ">",  "="};
         std::string op;
         for (const char* o : ops) {
           if (src_.compare(pos, std::strlen(o), o) == 0) {
@@ -323,7 +344,8 @@ class ExprParser {
     ++i_;
   }
   std::string expect_name() {
-    if (peek().type != Token::Type::kName) error_at(peek().pos, "expected a name, got " + describe());
+    if (peek().type != Token::Type::kName)
+      error_at(peek().pos, "expected a name, got " + describe());
     return next().text;
   }
   void expect_end() {
@@ -715,8 +737,7 @@ class Parser {
 
  private:
   // Parses until one of `ends` (a block tag name); returns it through *end_tag.
-  Body parse_body(const std::set<std::string>& ends, std::string* end_tag,
-                  Pos* end_pos = nullptr) {
+  Body parse_body(const std::set<std::string>& ends, std::string* end_tag, Pos* end_pos = nullptr) {
     Body body;
     while (i_ < chunks_.size()) {
       Chunk& c = chunks_[i_];
@@ -795,7 +816,8 @@ class Parser {
         ep.next();
         n->targets.push_back(ep.expect_name());
       }
-      if (!ep.is_name("in")) error_at(ep.peek().pos, "expected 'in' in for loop, got " + ep.describe());
+      if (!ep.is_name("in"))
+        error_at(ep.peek().pos, "expected 'in' in for loop, got " + ep.describe());
       ep.next();
       n->expr = ep.parse_expression(/*allow_cond=*/false);
       if (ep.is_name("if")) {

@@ -392,9 +392,8 @@ int Value::compare(const Value& a, const Value& b) {
     int64_t x = a.as_int(), y = b.as_int();
     return x < y ? -1 : (x > y ? 1 : 0);
   }
-  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string()) < 0 ? -1
-                                             : a.as_string() == b.as_string()          ? 0
-                                                                                       : 1;
+  if (a.is_string() && b.is_string())
+    return a.as_string().compare(b.as_string()) < 0 ? -1 : a.as_string() == b.as_string() ? 0 : 1;
   if (a.is_list() && b.is_list()) {
     const List &x = a.as_list(), &y = b.as_list();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {

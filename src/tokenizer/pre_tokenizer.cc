@@ -333,8 +333,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
   if (type == "Digits")
     return std::make_unique<Digits>(json_bool_or(j, path, "individual_digits", false));
   if (type == "Punctuation") {
-    SplitBehavior b =
-        j.contains("behavior") ? parse_behavior(j, path) : SplitBehavior::kIsolated;
+    SplitBehavior b = j.contains("behavior") ? parse_behavior(j, path) : SplitBehavior::kIsolated;
     return std::make_unique<Punctuation>(b);
   }
   if (type == "Whitespace")

@@ -1,6 +1,6 @@
 // UTF-8 helpers shared by the tokenizer pipeline: decoding one code point, validation that names
-// the offending byte offset, Rust-compatible lossy decoding (the semantics HF `tokenizers` uses when
-// bytes are turned back into text), Unicode normalization and character classes via utf8proc.
+// the offending byte offset, Rust-compatible lossy decoding (the semantics HF `tokenizers` uses
+// when bytes are turned back into text), Unicode normalization and character classes via utf8proc.
 #pragma once
 
 #include <cstddef>
@@ -61,9 +61,9 @@ std::string unicode_lowercase(std::string_view s);
 std::string unicode_strip_accents(std::string_view s);
 
 // Character classes with the meaning Rust's `char` methods give them (used by HF components).
-bool is_whitespace(char32_t c);     // Unicode White_Space
-bool is_alphanumeric(char32_t c);   // letters and numbers
-bool is_punctuation(char32_t c);    // ASCII punctuation or general category P*
+bool is_whitespace(char32_t c);    // Unicode White_Space
+bool is_alphanumeric(char32_t c);  // letters and numbers
+bool is_punctuation(char32_t c);   // ASCII punctuation or general category P*
 bool is_nonspacing_mark(char32_t c);
 
 }  // namespace khub::tok

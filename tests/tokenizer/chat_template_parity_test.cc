@@ -5,8 +5,8 @@
 
 #include <fstream>
 
-#include "test_data.h"
 #include "core/error.h"
+#include "test_data.h"
 #include "tokenizer/auto_tokenizer.h"
 
 namespace khub {
@@ -55,8 +55,7 @@ TEST_P(ChatParity, MatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(RealTemplates, ChatParity,
-                         ::testing::Values("qwen3", "llama3", "gemma3"));
+INSTANTIATE_TEST_SUITE_P(RealTemplates, ChatParity, ::testing::Values("qwen3", "llama3", "gemma3"));
 
 TEST(ChatTemplateFeatures, MatchesJinja) {
   std::ifstream in("tests/tokenizer/data/jinja_features.jinja");

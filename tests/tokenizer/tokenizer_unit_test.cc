@@ -20,16 +20,22 @@ json small_tokenizer(json normalizer, json pre_tokenizer, json decoder, json voc
                      json extra_model = json::object()) {
   json model = {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}};
   for (auto& [k, v] : extra_model.items()) model[k] = v;
-  return {{"version", "1.0"},        {"normalizer", normalizer}, {"pre_tokenizer", pre_tokenizer},
-          {"post_processor", nullptr}, {"decoder", decoder},       {"model", model},
+  return {{"version", "1.0"},
+          {"normalizer", normalizer},
+          {"pre_tokenizer", pre_tokenizer},
+          {"post_processor", nullptr},
+          {"decoder", decoder},
+          {"model", model},
           {"added_tokens", json::array()}};
 }
 
 json letters_vocab() {
   json v = json::object();
   int id = 0;
-  for (const char* t : {"a", "b", "c", "d", " ", "\xE2\x96\x81", "ab", "\xE2\x96\x81" "a", "1",
-                        "2", "3", "!", ",", "<unk>", "cd", "A", "B"})
+  for (const char* t : {"a", "b", "c", "d", " ", "\xE2\x96\x81", "ab",
+                        "\xE2\x96\x81"
+                        "a",
+                        "1", "2", "3", "!", ",", "<unk>", "cd", "A", "B"})
     v[t] = id++;
   return v;
 }
@@ -68,8 +74,8 @@ TEST(TokenizerErrors, MalformedFilesNameTheField) {
   EXPECT_NE(expect_error(j.dump(), ErrorKind::kFormat).find("merged token \"cb\""),
             std::string::npos);
   j = base;
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}},
-                        {"behavior", "Isolated"}};
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   EXPECT_NE(expect_error(j.dump(), ErrorKind::kFormat).find("pre_tokenizer.pattern"),
             std::string::npos);
   j = base;
@@ -114,24 +120,31 @@ TEST(Utf8, LossyDecodingFollowsMaximalSubparts) {
 }
 
 TEST(Regex, OnigurumaClassesAreTranslated) {
-  EXPECT_EQ(tok::Regex::translate("\\s+(?!\\S)"), "[\\t-\\r\\x{85}\\p{Z}]+(?![^\\t-\\r\\x{85}\\p{Z}])");
+  EXPECT_EQ(tok::Regex::translate("\\s+(?!\\S)"),
+            "[\\t-\\r\\x{85}\\p{Z}]+(?![^\\t-\\r\\x{85}\\p{Z}])");
   EXPECT_EQ(tok::Regex::translate("[^\\s\\p{L}]"), "[^\\t-\\r\\x{85}\\p{Z}\\p{L}]");
   tok::Regex r("\\s+", "test");
   std::vector<std::pair<size_t, size_t>> m;
-  r.find_all("a\xC2\x85" "b\xE3\x80\x80" "c", &m);  // NEL and ideographic space are \s in Onig
+  r.find_all(
+      "a\xC2\x85"
+      "b\xE3\x80\x80"
+      "c",
+      &m);  // NEL and ideographic space are \s in Onig
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0], std::make_pair(size_t{1}, size_t{3}));
 }
 
 TEST(Components, MetaspaceAndDecoder) {
   // Metaspace: spaces become U+2581, prepended (scheme "always"), split before each U+2581.
-  json ms = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"},
+  json ms = {{"type", "Metaspace"},
+             {"replacement", "\xE2\x96\x81"},
+             {"prepend_scheme", "always"},
              {"split", true}};
   auto tok = Tokenizer::from_json(
       small_tokenizer(nullptr, ms, ms, letters_vocab(), json::array({"\xE2\x96\x81 a"})).dump());
   auto ids = tok->encode("a b", false);
   EXPECT_EQ(ids, (std::vector<int32_t>{7, 5, 1}));  // "▁a", "▁", "b"
-  EXPECT_EQ(tok->decode(ids, false), "a b");  // the decoder strips the prepended space
+  EXPECT_EQ(tok->decode(ids, false), "a b");        // the decoder strips the prepended space
 }
 
 TEST(Components, SplitBehaviorsDigitsPunctuationWhitespace) {
@@ -146,10 +159,9 @@ TEST(Components, SplitBehaviorsDigitsPunctuationWhitespace) {
   // Punctuation isolated; words unchanged.
   EXPECT_EQ(encode_with({{"type", "Punctuation"}}), (std::vector<int32_t>{6, 8, 9, 12, 2, 3, 11}));
   // Split on "1" merged with the previous piece: "ab1" "2,cd!" (still the same ids here).
-  EXPECT_EQ(encode_with({{"type", "Split"},
-                         {"pattern", {{"String", "1"}}},
-                         {"behavior", "Removed"}}),
-            (std::vector<int32_t>{6, 9, 12, 2, 3, 11}));
+  EXPECT_EQ(
+      encode_with({{"type", "Split"}, {"pattern", {{"String", "1"}}}, {"behavior", "Removed"}}),
+      (std::vector<int32_t>{6, 9, 12, 2, 3, 11}));
   // Whitespace = \w+|[^\w\s]+ kept: "ab12" ",", "cd", "!" with the removed parts dropped.
   auto tok = Tokenizer::from_json(small_tokenizer(nullptr, {{"type", "Whitespace"}}, nullptr,
                                                   letters_vocab(), json::array({"a b"}))
@@ -177,7 +189,10 @@ TEST(Components, NormalizersAndByteFallbackUnk) {
   auto tok = Tokenizer::from_json(
       small_tokenizer(norm, nullptr, nullptr, letters_vocab(), json::array({"a b"})).dump());
   // "  ＢBB " -> NFKC "  BBB " -> lower -> strip "bbb" -> "b" -> "ab" -> merged.
-  EXPECT_EQ(tok->encode("  \xEF\xBC\xA2" "BB ", false), (std::vector<int32_t>{6}));
+  EXPECT_EQ(tok->encode("  \xEF\xBC\xA2"
+                        "BB ",
+                        false),
+            (std::vector<int32_t>{6}));
 
   // Unknown characters: fused into one <unk> when fuse_unk.
   auto unk = Tokenizer::from_json(small_tokenizer(nullptr, nullptr, nullptr, letters_vocab(),
