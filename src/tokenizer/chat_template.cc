@@ -224,6 +224,13 @@ class Renderer {
       if (a.positional.size() > node->params.size())
         error_at(node->pos, "macro '" + node->text + "' takes " +
                                 std::to_string(node->params.size()) + " arguments");
+      if (call_depth_ >= kMaxCallDepth)
+        error_at(node->pos, "macro calls nested too deeply (recursion?)");
+      ++call_depth_;
+      struct Leave {
+        int& d;
+        ~Leave() { --d; }
+      } leave{call_depth_};
       // A macro sees the template's globals and its own arguments, not the caller's locals.
       std::vector<Scope> saved;
       saved.swap(scopes_);
@@ -448,8 +455,10 @@ class Renderer {
 
   std::vector<Scope> scopes_;
   jinja::Builtins builtins_;
+  static constexpr int kMaxCallDepth = 32;
   Flow flow_ = Flow::kNormal;
   int loop_depth_ = 0;
+  int call_depth_ = 0;
 };
 
 }  // namespace

@@ -864,8 +864,8 @@ bool call_global(const std::string& name, CallArgs& a, Value* out) {
     if (step == 0) bad("range() step must not be zero");
     List l;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      if (l.size() >= 100000) bad("range() too large (more than 100000 items)");
       l.push_back(Value(i));
-      if (l.size() > 10000000) bad("range() too large");
     }
     *out = Value::list(std::move(l));
     return true;

@@ -358,6 +358,12 @@ class ExprParser {
   }
 
   ExprPtr parse_expression(bool allow_cond = true) {
+    // Bounded nesting keeps hostile templates from exhausting the stack.
+    if (++depth_ > kMaxDepth) error_at(peek().pos, "expression nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     ExprPtr e = parse_or();
     if (!allow_cond) return e;
     while (is_name("if")) {
@@ -407,10 +413,12 @@ class ExprParser {
   }
   ExprPtr parse_not() {
     if (is_name("not")) {
+      if (++depth_ > kMaxDepth) error_at(peek().pos, "expression nested too deeply");
       Pos p = next().pos;
       auto u = make(Expr::Kind::kUnary, p);
       u->name = "not";
       u->a = parse_not();
+      --depth_;
       return u;
     }
     return parse_compare();
@@ -493,10 +501,12 @@ class ExprParser {
   ExprPtr parse_unary(bool with_filter) {
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
+      if (++depth_ > kMaxDepth) error_at(peek().pos, "expression nested too deeply");
       const Token& t = next();
       e = make(Expr::Kind::kUnary, t.pos);
       e->name = t.text;
       e->a = parse_unary(false);
+      --depth_;
     } else {
       e = parse_postfix(parse_primary());
     }
@@ -720,8 +730,10 @@ class ExprParser {
     return e;
   }
 
+  static constexpr int kMaxDepth = 64;
   const std::vector<Token>& t_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 // Statement parser over the chunk list.
@@ -738,6 +750,12 @@ class Parser {
  private:
   // Parses until one of `ends` (a block tag name); returns it through *end_tag.
   Body parse_body(const std::set<std::string>& ends, std::string* end_tag, Pos* end_pos = nullptr) {
+    if (++depth_ > kMaxDepth)
+      error_at(i_ < chunks_.size() ? chunks_[i_].pos : Pos{1, 1}, "blocks nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{depth_};
     Body body;
     while (i_ < chunks_.size()) {
       Chunk& c = chunks_[i_];
@@ -926,8 +944,10 @@ class Parser {
     return n;
   }
 
+  static constexpr int kMaxDepth = 64;
   std::vector<Chunk> chunks_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

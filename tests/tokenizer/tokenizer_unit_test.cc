@@ -239,6 +239,17 @@ TEST(ChatTemplateErrors, UnknownConstructsNameLineAndColumn) {
             std::string::npos);
   EXPECT_NE(message("{{ raise_exception('bad role') }}").find("bad role"), std::string::npos);
   EXPECT_NE(message("{{ missing.attr }}").find("'missing' is undefined"), std::string::npos);
+  // Hostile templates fail cleanly instead of exhausting the stack or memory.
+  EXPECT_NE(message("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}")
+                .find("nested too deeply"),
+            std::string::npos);
+  std::string deep_ifs;
+  for (int i = 0; i < 500; ++i) deep_ifs += "{% if true %}";
+  EXPECT_NE(message(deep_ifs).find("nested too deeply"), std::string::npos);
+  EXPECT_NE(message("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}").find("nested too deeply"),
+            std::string::npos);
+  EXPECT_NE(message("{% for i in range(1000000000) %}{% endfor %}").find("range() too large"),
+            std::string::npos);
 }
 
 }  // namespace
