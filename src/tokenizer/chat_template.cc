@@ -322,7 +322,10 @@ class Renderer {
       case Expr::Kind::kUnary: {
         Value v = eval(*e.a);
         if (e.name == "not") return Value(!v.truthy());
-        if (v.is_int() || v.is_bool()) return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        if (v.is_int() || v.is_bool()) {
+          if (e.name == "-" && v.as_int() == INT64_MIN) error_at(e.pos, "integer overflow");
+          return Value(e.name == "-" ? -v.as_int() : v.as_int());
+        }
         if (v.is_float()) return Value(e.name == "-" ? -v.as_double() : v.as_double());
         error_at(e.pos, "bad operand for unary " + e.name + ": " + v.repr());
       }
@@ -405,8 +408,17 @@ class Renderer {
     }
     bool num = (a.is_number() || a.is_bool()) && (b.is_number() || b.is_bool());
     bool flt = a.is_float() || b.is_float();
+    // Python integers do not overflow; khub's are 64-bit and report overflow as an error.
+    // (Each builtin writes its result before `checked` reads it.)
+    auto checked = [](bool overflow, const int64_t& r) {
+      if (overflow) fail(ErrorKind::kInvalidArgument, "integer overflow");
+      return Value(r);
+    };
+    int64_t r = 0;
     if (op == "+") {
-      if (num) return flt ? Value(a.as_double() + b.as_double()) : Value(a.as_int() + b.as_int());
+      if (num)
+        return flt ? Value(a.as_double() + b.as_double())
+                   : checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r);
       if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
       if (a.is_list() && b.is_list()) {
         List l = a.as_list();
@@ -414,13 +426,17 @@ class Renderer {
         return Value::list(std::move(l));
       }
     } else if (op == "-" && num) {
-      return flt ? Value(a.as_double() - b.as_double()) : Value(a.as_int() - b.as_int());
+      return flt ? Value(a.as_double() - b.as_double())
+                 : checked(__builtin_sub_overflow(a.as_int(), b.as_int(), &r), r);
     } else if (op == "*") {
-      if (num) return flt ? Value(a.as_double() * b.as_double()) : Value(a.as_int() * b.as_int());
+      if (num)
+        return flt ? Value(a.as_double() * b.as_double())
+                   : checked(__builtin_mul_overflow(a.as_int(), b.as_int(), &r), r);
       const Value* s = a.is_string() ? &a : (b.is_string() ? &b : nullptr);
       const Value* n = a.is_int() ? &a : (b.is_int() ? &b : nullptr);
       if (s && n) {
         std::string out;
+        if (s->as_string().empty()) return Value(out);
         for (int64_t i = 0; i < n->as_int() && out.size() < (1u << 26); ++i) out += s->as_string();
         return Value(out);
       }
@@ -433,7 +449,9 @@ class Renderer {
         double q = std::floor(a.as_double() / b.as_double());
         return op == "//" ? Value(q) : Value(a.as_double() - q * b.as_double());
       }
-      int64_t x = a.as_int(), y = b.as_int(), q = x / y;
+      int64_t x = a.as_int(), y = b.as_int();
+      if (x == INT64_MIN && y == -1) fail(ErrorKind::kInvalidArgument, "integer overflow");
+      int64_t q = x / y;
       if ((x % y != 0) && ((x < 0) != (y < 0))) --q;  // floor division
       return op == "//" ? Value(q) : Value(x - q * y);
     } else if (op == "%" && a.is_string()) {
@@ -443,9 +461,11 @@ class Renderer {
       return jinja::apply_filter("format", a, args, none);
     } else if (op == "**" && num) {
       if (!flt && b.as_int() >= 0) {
-        int64_t r = 1;
-        for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
-        return Value(r);
+        int64_t p = 1;
+        for (int64_t i = 0; i < b.as_int() && p != 0; ++i)
+          if (__builtin_mul_overflow(p, a.as_int(), &p))
+            fail(ErrorKind::kInvalidArgument, "integer overflow");
+        return Value(p);
       }
       return Value(std::pow(a.as_double(), b.as_double()));
     }

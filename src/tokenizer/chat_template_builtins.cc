@@ -15,6 +15,13 @@ namespace {
 
 [[noreturn]] void bad(const std::string& msg) { fail(ErrorKind::kInvalidArgument, msg); }
 
+// float -> int as Python's int() does, within 64 bits.
+int64_t float_to_int(double d) {
+  if (!(d > -9.2e18 && d < 9.2e18))
+    bad("cannot convert float " + python_float_repr(d) + " to an integer");
+  return static_cast<int64_t>(d);
+}
+
 // Code point start offsets of s, plus s.size() at the end.
 std::vector<size_t> char_offsets(const std::string& s) {
   std::vector<size_t> off;
@@ -257,7 +264,7 @@ std::string percent_format(const std::string& fmt, const List& args) {
       out += v.repr();
     } else if (c == 'd' || c == 'i') {
       if (!v.is_number() && !v.is_bool()) bad("format: %d needs a number, got " + v.repr());
-      out += std::to_string(v.is_float() ? static_cast<int64_t>(v.as_double()) : v.as_int());
+      out += std::to_string(v.is_float() ? float_to_int(v.as_double()) : v.as_int());
     } else {
       bad(std::string("format: unsupported conversion %") + c);
     }
@@ -447,14 +454,14 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
   if (name == "int") {
     const Value* dflt = arg(a, 0, "default");
     if (in.is_int() || in.is_bool()) return Value(in.as_int());
-    if (in.is_float()) return Value(static_cast<int64_t>(in.as_double()));
+    if (in.is_float()) return Value(float_to_int(in.as_double()));
     if (in.is_string()) {
       const std::string s = strip_chars(in.as_string(), nullptr, true, true);
       char* end = nullptr;
       long long v = std::strtoll(s.c_str(), &end, 10);
       if (!s.empty() && end && *end == '\0') return Value(static_cast<int64_t>(v));
       double d = std::strtod(s.c_str(), &end);
-      if (!s.empty() && end && *end == '\0') return Value(static_cast<int64_t>(d));
+      if (!s.empty() && end && *end == '\0') return Value(float_to_int(d));
     }
     return dflt ? *dflt : Value(int64_t{0});
   }
@@ -469,6 +476,7 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
     return dflt ? *dflt : Value(0.0);
   }
   if (name == "abs") {
+    if (in.is_int() && in.as_int() == INT64_MIN) bad("integer overflow");
     if (in.is_int()) return Value(in.as_int() < 0 ? -in.as_int() : in.as_int());
     if (in.is_float()) return Value(std::fabs(in.as_double()));
     bad("abs: expected a number, got " + in.repr());
@@ -541,7 +549,9 @@ Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtin
       if (acc.is_float() || v.is_float()) {
         acc = Value(acc.as_double() + v.as_double());
       } else {
-        acc = Value(acc.as_int() + v.as_int());
+        int64_t r;
+        if (__builtin_add_overflow(acc.as_int(), v.as_int(), &r)) bad("integer overflow");
+        acc = Value(r);
       }
     }
     return acc;
@@ -675,6 +685,7 @@ bool apply_test(const std::string& name, const Value& v, CallArgs& a) {
   if (name == "divisibleby") {
     int64_t d = need().as_int();
     if (d == 0) bad("divisibleby 0");
+    if (d == -1) return true;
     return v.as_int() % d == 0;
   }
   if (name == "eq" || name == "equalto" || name == "==") return v.equals(need());
@@ -863,9 +874,10 @@ bool call_global(const std::string& name, CallArgs& a, Value* out) {
     }
     if (step == 0) bad("range() step must not be zero");
     List l;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       if (l.size() >= 100000) bad("range() too large (more than 100000 items)");
       l.push_back(Value(i));
+      if (__builtin_add_overflow(i, step, &i)) break;
     }
     *out = Value::list(std::move(l));
     return true;

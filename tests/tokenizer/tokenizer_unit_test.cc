@@ -250,6 +250,9 @@ TEST(ChatTemplateErrors, UnknownConstructsNameLineAndColumn) {
             std::string::npos);
   EXPECT_NE(message("{% for i in range(1000000000) %}{% endfor %}").find("range() too large"),
             std::string::npos);
+  EXPECT_NE(message("{{ 9223372036854775807 + 1 }}").find("integer overflow"), std::string::npos);
+  EXPECT_NE(message("{{ (1e300 * 1e300) | int }}").find("cannot convert float inf"),
+            std::string::npos);
 }
 
 }  // namespace
