@@ -206,6 +206,46 @@ TEST(Components, NormalizersAndByteFallbackUnk) {
   EXPECT_EQ(drop->encode("axb", false), (std::vector<int32_t>{0, 1}));
 }
 
+TEST(Components, AddedTokenFlags) {
+  json j = small_tokenizer(nullptr, nullptr, nullptr, letters_vocab(), json::array());
+  j["added_tokens"] = {{{"id", 20},
+                        {"content", "<x>"},
+                        {"special", true},
+                        {"lstrip", true},
+                        {"rstrip", true},
+                        {"single_word", false},
+                        {"normalized", false}},
+                       {{"id", 21},
+                        {"content", "ab"},
+                        {"special", false},
+                        {"lstrip", false},
+                        {"rstrip", false},
+                        {"single_word", true},
+                        {"normalized", false}}};
+  auto tok = Tokenizer::from_json(j.dump());
+  // lstrip/rstrip: the spaces around <x> belong to the added token.
+  EXPECT_EQ(tok->encode("a <x> b", false), (std::vector<int32_t>{0, 20, 1}));
+  // single_word: "ab" inside "cab" is not a match; standalone ones are.
+  EXPECT_EQ(tok->encode("ab cab ab", false), (std::vector<int32_t>{21, 4, 2, 0, 1, 4, 21}));
+  // Without a decoder HF joins the tokens with spaces; the special token is skipped.
+  EXPECT_EQ(tok->decode(std::vector<int32_t>{0, 20, 1}, true), "a b");
+  EXPECT_TRUE(tok->is_special(20));
+  EXPECT_FALSE(tok->is_special(21));
+
+  // normalized=true tokens are matched after the normalizer, with their content normalized too.
+  json n =
+      small_tokenizer({{"type", "Lowercase"}}, nullptr, nullptr, letters_vocab(), json::array());
+  n["added_tokens"] = {{{"id", 22},
+                        {"content", "CD"},
+                        {"special", false},
+                        {"lstrip", false},
+                        {"rstrip", false},
+                        {"single_word", false},
+                        {"normalized", true}}};
+  EXPECT_EQ(Tokenizer::from_json(n.dump())->encode("aCDb", false),
+            (std::vector<int32_t>{0, 22, 1}));
+}
+
 TEST(Components, DecodersStripReplaceFuse) {
   json dec = {{"type", "Sequence"},
               {"decoders",
