@@ -20,6 +20,7 @@ int cmd_generate(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_init_model(int argc, char** argv);
 int cmd_publish(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
 int cmd_verify(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 int cmd_versions(int argc, char** argv);

@@ -21,6 +21,7 @@ const std::vector<Command> kCommands = {
     {"info", cmd_info, "how a kernel reference resolves; variants, metadata, manifest"},
     {"init-model", cmd_init_model, "write a random-weight Hugging Face checkpoint"},
     {"publish", cmd_publish, "add built variants to a local hub as an immutable revision"},
+    {"tokenize", cmd_tokenize, "encode JSON-lines text (or chat messages) with a tokenizer.json"},
     {"verify", cmd_verify, "re-hash a kernel's files against its metadata digest"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
     {"versions", cmd_versions, "list a kernel repo's versions and which variants fit here"},
