@@ -15,6 +15,7 @@ struct Command {
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
 int cmd_bench(int argc, char** argv);
 int cmd_build(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
 int cmd_info(int argc, char** argv);

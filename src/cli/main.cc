@@ -16,6 +16,7 @@ namespace {
 const std::vector<Command> kCommands = {
     {"bench", cmd_bench, "run a benchmark; writes JSON under bench/results/"},
     {"build", cmd_build, "compile a kernel project (build.toml) into variant folders"},
+    {"chat", cmd_chat, "an interactive, streaming chat with a model directory's chat template"},
     {"forward", cmd_forward, "run one forward pass; write logits to a safetensors file"},
     {"generate", cmd_generate, "generate tokens from a model directory"},
     {"info", cmd_info, "how a kernel reference resolves; variants, metadata, manifest"},
