@@ -80,7 +80,7 @@ std::vector<std::string> project_files(const fs::path& project, const fs::path& 
   fs::recursive_directory_iterator it(project, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     std::string fname = it->path().filename().string();
-    std::string rel = fs::relative(it->path(), project).generic_string();
+    std::string rel = it->path().lexically_relative(project).generic_string();
     bool skip_dir = it->is_directory() &&
                     (fname.rfind(".", 0) == 0 || rel == "build" ||
                      fs::weakly_canonical(it->path(), ec) == out_canon);

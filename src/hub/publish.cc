@@ -99,7 +99,7 @@ std::vector<std::string> plain_files(const fs::path& dir) {
   if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (it->is_symlink()) {
       fail(ErrorKind::kInvalidArgument, dir.string(), ": \"", rel, "\" is a symlink; publish only takes plain files");
     }
