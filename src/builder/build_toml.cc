@@ -1,5 +1,6 @@
 #include "builder/build_toml.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -70,7 +71,8 @@ std::vector<std::string> get_str_list(const Ctx& c, const toml::table& t, const 
 void check_relative(const Ctx& c, const toml::node* n, const std::string& what,
                     const std::string& path) {
   std::string why = loader::check_relative_path(path);
-  if (!why.empty()) c.bad(n, what + " \"" + path + "\" must be a relative path inside the project (" + why + ")");
+  if (!why.empty())
+    c.bad(n, what + " \"" + path + "\" must be a relative path inside the project (" + why + ")");
 }
 
 }  // namespace
@@ -94,18 +96,20 @@ BuildConfig parse_build_toml_text(const std::string& text, const std::filesystem
   try {
     root = toml::parse(text, c.file);
   } catch (const toml::parse_error& e) {
-    fail(ErrorKind::kFormat, c.file, ":", e.source().begin.line, ":", e.source().begin.column,
-         ": ", e.description());
+    fail(ErrorKind::kFormat, c.file, ":", e.source().begin.line, ":", e.source().begin.column, ": ",
+         e.description());
   }
   check_keys(c, root, "build.toml", {"general", "kernel"});
   BuildConfig cfg;
   cfg.project = project;
   const toml::table* general = root["general"].as_table();
   if (!general) c.bad(&root, "missing [general] section");
-  check_keys(c, *general, "[general]", {"name", "version", "license", "backends", "hub", "edition"});
+  check_keys(c, *general, "[general]",
+             {"name", "version", "license", "backends", "hub", "edition"});
   cfg.name = get_str(c, *general, "name", "general", true);
   if (!loader::is_valid_kernel_name(cfg.name)) {
-    c.bad(general->get("name"), "general.name '" + cfg.name + "' must match ^[a-z][-a-z0-9]*[a-z0-9]$");
+    c.bad(general->get("name"),
+          "general.name '" + cfg.name + "' must match ^[a-z][-a-z0-9]*[a-z0-9]$");
   }
   const toml::node* v = general->get("version");
   if (!v || !v->is_integer() || v->as_integer()->get() < 0 || v->as_integer()->get() > 100000) {
@@ -138,17 +142,26 @@ BuildConfig parse_build_toml_text(const std::string& text, const std::filesystem
 
   const toml::table* kernels = root["kernel"].as_table();
   if (!kernels || kernels->empty()) c.bad(&root, "no [kernel.<name>] source groups");
-  for (const auto& [k, node] : *kernels) {
+  // toml++ iterates tables by key; keep the file's order (it is the link order).
+  std::vector<std::pair<std::string_view, const toml::node*>> ordered;
+  for (const auto& [k, node] : *kernels) ordered.emplace_back(k.str(), &node);
+  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+    return a.second->source().begin.line < b.second->source().begin.line;
+  });
+  for (const auto& [k, nodep] : ordered) {
+    const toml::node& node = *nodep;
     const toml::table* t = node.as_table();
-    std::string section = "[kernel." + std::string(k.str()) + "]";
+    std::string section = "[kernel." + std::string(k) + "]";
     if (!t) c.bad(&node, section + " must be a table");
-    check_keys(c, *t, section,
-               {"backend", "src", "include", "cxx-flags", "cuda-flags", "cuda-capabilities", "ld-flags"});
+    check_keys(
+        c, *t, section,
+        {"backend", "src", "include", "cxx-flags", "cuda-flags", "cuda-capabilities", "ld-flags"});
     SourceGroup g;
-    g.name = std::string(k.str());
+    g.name = std::string(k);
     g.backend = get_str(c, *t, "backend", section, true);
     if (std::find(cfg.backends.begin(), cfg.backends.end(), g.backend) == cfg.backends.end()) {
-      c.bad(t->get("backend"), section + " has backend '" + g.backend + "', which general.backends does not list");
+      c.bad(t->get("backend"),
+            section + " has backend '" + g.backend + "', which general.backends does not list");
     }
     g.src = get_str_list(c, *t, "src", section, true);
     if (g.src.empty()) c.bad(t->get("src"), section + ".src is empty");
@@ -156,11 +169,15 @@ BuildConfig parse_build_toml_text(const std::string& text, const std::filesystem
       check_relative(c, t->get("src"), section + ".src", s);
       std::string ext = std::filesystem::path(s).extension().string();
       bool ok = ext == ".cc" || ext == ".cpp" || ext == ".cxx" || ext == ".c" ||
-                (g.backend == "cuda" && ext == ".cu") || ext == ".h" || ext == ".hpp" || ext == ".cuh";
-      if (!ok) c.bad(t->get("src"), section + ".src \"" + s + "\": unsupported file type for backend " + g.backend);
+                (g.backend == "cuda" && ext == ".cu") || ext == ".h" || ext == ".hpp" ||
+                ext == ".cuh";
+      if (!ok)
+        c.bad(t->get("src"),
+              section + ".src \"" + s + "\": unsupported file type for backend " + g.backend);
     }
     g.include = get_str_list(c, *t, "include", section, false);
-    for (const std::string& s : g.include) check_relative(c, t->get("include"), section + ".include", s);
+    for (const std::string& s : g.include)
+      check_relative(c, t->get("include"), section + ".include", s);
     g.cxx_flags = get_str_list(c, *t, "cxx-flags", section, false);
     g.cuda_flags = get_str_list(c, *t, "cuda-flags", section, false);
     g.ld_flags = get_str_list(c, *t, "ld-flags", section, false);
@@ -176,7 +193,8 @@ BuildConfig parse_build_toml_text(const std::string& text, const std::filesystem
   }
   for (const std::string& b : cfg.backends) {
     if (cfg.groups_for(b).empty()) {
-      c.bad(general->get("backends"), "backend '" + b + "' has no [kernel.<name>] group with backend = \"" + b + "\"");
+      c.bad(general->get("backends"),
+            "backend '" + b + "' has no [kernel.<name>] group with backend = \"" + b + "\"");
     }
   }
   return cfg;

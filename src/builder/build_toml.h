@@ -11,8 +11,8 @@
 namespace khub::builder {
 
 struct SourceGroup {
-  std::string name;     // the <name> of [kernel.<name>]
-  std::string backend;  // "cpu" or "cuda"
+  std::string name;                  // the <name> of [kernel.<name>]
+  std::string backend;               // "cpu" or "cuda"
   std::vector<std::string> src;      // relative to the project folder
   std::vector<std::string> include;  // relative include folders
   std::vector<std::string> cxx_flags;

@@ -31,10 +31,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Toolchain {
-  std::string cxx;       // g++ path
-  std::string cxx_id;    // "g++ (Debian 12.2.0-14) 12.2.0"
-  std::string nvcc;      // "" when absent
-  std::string nvcc_id;   // "Cuda compilation tools, release 13.0, V13.0.88"
+  std::string cxx;      // g++ path
+  std::string cxx_id;   // "g++ (Debian 12.2.0-14) 12.2.0"
+  std::string nvcc;     // "" when absent
+  std::string nvcc_id;  // "Cuda compilation tools, release 13.0, V13.0.88"
   int cuda_major = 0, cuda_minor = 0;
   std::set<std::string> sm_codes;  // "sm_90", from nvcc --list-gpu-code
 };
@@ -52,7 +52,8 @@ Toolchain detect_toolchain(bool want_cuda) {
   const char* nv = std::getenv("NVCC");
   if (nv && *nv) t.nvcc = find_program(nv);
   if (t.nvcc.empty()) t.nvcc = find_program("nvcc");
-  if (t.nvcc.empty() && access("/usr/local/cuda/bin/nvcc", X_OK) == 0) t.nvcc = "/usr/local/cuda/bin/nvcc";
+  if (t.nvcc.empty() && access("/usr/local/cuda/bin/nvcc", X_OK) == 0)
+    t.nvcc = "/usr/local/cuda/bin/nvcc";
   if (t.nvcc.empty()) return t;
   std::string v = run_capture({t.nvcc, "--version"}, {}, &st);
   size_t r = v.find("release ");
@@ -70,7 +71,9 @@ Toolchain detect_toolchain(bool want_cuda) {
   return t;
 }
 
-std::string sha256_hex_file(const fs::path& p) { return loader::to_hex(loader::sha_file(p, "sha256")); }
+std::string sha256_hex_file(const fs::path& p) {
+  return loader::to_hex(loader::sha_file(p, "sha256"));
+}
 
 // Project files that feed the source digest: everything except build outputs and hidden files.
 std::vector<std::string> project_files(const fs::path& project, const fs::path& out) {
@@ -81,9 +84,8 @@ std::vector<std::string> project_files(const fs::path& project, const fs::path& 
   for (; !ec && it != end; it.increment(ec)) {
     std::string fname = it->path().filename().string();
     std::string rel = it->path().lexically_relative(project).generic_string();
-    bool skip_dir = it->is_directory() &&
-                    (fname.rfind(".", 0) == 0 || rel == "build" ||
-                     fs::weakly_canonical(it->path(), ec) == out_canon);
+    bool skip_dir = it->is_directory() && (fname.rfind(".", 0) == 0 || rel == "build" ||
+                                           fs::weakly_canonical(it->path(), ec) == out_canon);
     if (skip_dir) {
       it.disable_recursion_pending();
       continue;
@@ -133,7 +135,8 @@ bool nvcc_supports(const Toolchain& t, const std::string& arch) {
   std::sscanf(arch.c_str(), "%d.%d%c", &major, &minor, &suffix);
   if (!t.sm_codes.count("sm_" + std::to_string(major) + std::to_string(minor))) return false;
   if (suffix == 'a') return major >= 9;
-  if (suffix == 'f') return major >= 10 && (t.cuda_major > 12 || (t.cuda_major == 12 && t.cuda_minor >= 9));
+  if (suffix == 'f')
+    return major >= 10 && (t.cuda_major > 12 || (t.cuda_major == 12 && t.cuda_minor >= 9));
   return true;
 }
 
@@ -190,15 +193,18 @@ struct BackendBuild {
 };
 
 BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
-                           const std::vector<std::string>& all_files, std::vector<std::string>* notes) {
+                           const std::vector<std::string>& all_files,
+                           std::vector<std::string>* notes) {
   const BuildConfig& cfg = b.cfg;
   const Toolchain& tc = b.tc;
   loader::SystemInfo host = loader::SystemInfo::host();
   auto backend_token = loader::parse_backend_token(
-      backend == "cpu" ? "cpu" : "cu" + std::to_string(tc.cuda_major) + std::to_string(tc.cuda_minor));
+      backend == "cpu" ? "cpu"
+                       : "cu" + std::to_string(tc.cuda_major) + std::to_string(tc.cuda_minor));
   BuiltVariant out;
   out.backend = backend;
-  out.variant = loader::khub_variant_name(KHUB_KERNEL_ABI_VERSION_MAJOR, *backend_token, host.cpu, host.os);
+  out.variant =
+      loader::khub_variant_name(KHUB_KERNEL_ABI_VERSION_MAJOR, *backend_token, host.cpu, host.os);
   out.dir = b.out / out.variant;
   auto groups = cfg.groups_for(backend);
 
@@ -207,12 +213,12 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   if (backend == "cuda") {
     bool first = true;
     for (const SourceGroup* g : groups) {
-      if (std::none_of(g->src.begin(), g->src.end(), [](const std::string& s) {
-            return fs::path(s).extension() == ".cu";
-          })) {
+      if (std::none_of(g->src.begin(), g->src.end(),
+                       [](const std::string& s) { return fs::path(s).extension() == ".cu"; })) {
         continue;
       }
-      const auto& caps = g->cuda_capabilities.empty() ? default_cuda_capabilities() : g->cuda_capabilities;
+      const auto& caps =
+          g->cuda_capabilities.empty() ? default_cuda_capabilities() : g->cuda_capabilities;
       if (first) {
         archs = caps;
         first = false;
@@ -222,18 +228,23 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
           if (std::count(caps.begin(), caps.end(), a)) keep.push_back(a);
         }
         if (keep.size() != archs.size()) {
-          notes->push_back("cuda: source groups list different capabilities; the variant covers their intersection");
+          notes->push_back(
+              "cuda: source groups list different capabilities; the variant covers their "
+              "intersection");
         }
         archs = keep;
       }
     }
     std::vector<std::string> supported;
     for (const auto& a : archs) {
-      if (nvcc_supports(tc, a)) supported.push_back(a);
-      else notes->push_back("cuda: " + tc.nvcc_id + " cannot build arch " + a + "; left out");
+      if (nvcc_supports(tc, a))
+        supported.push_back(a);
+      else
+        notes->push_back("cuda: " + tc.nvcc_id + " cannot build arch " + a + "; left out");
     }
     archs = supported;
-    if (archs.empty()) fail(ErrorKind::kInvalidArgument, cfg.project.string(), ": no CUDA capability left to build");
+    if (archs.empty())
+      fail(ErrorKind::kInvalidArgument, cfg.project.string(), ": no CUDA capability left to build");
   }
   out.archs = archs;
 
@@ -262,7 +273,8 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
     try {
       loader::VariantMetadata old = loader::read_metadata(out.dir);
       if (old.source_digest == source_digest && old.provenance.commit == prov.commit &&
-          old.provenance.dirty == prov.dirty && loader::check_variant_digest(out.dir, old).empty()) {
+          old.provenance.dirty == prov.dirty &&
+          loader::check_variant_digest(out.dir, old).empty()) {
         out.up_to_date = true;
         out.id = old.id;
         return out;
@@ -278,7 +290,10 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   ScopedDir stage(b.out / (".tmp-" + out.variant + "-" + suffix));
   const std::string proj_abs = fs::absolute(cfg.project).lexically_normal().string();
   const std::string inc_abs = fs::absolute(b.include_dir).lexically_normal().string();
-  std::vector<std::string> common = {"-O3", "-fPIC", "-fvisibility=hidden", "-fno-gnu-unique",
+  std::vector<std::string> common = {"-O3",
+                                     "-fPIC",
+                                     "-fvisibility=hidden",
+                                     "-fno-gnu-unique",
                                      "-ffile-prefix-map=" + proj_abs + "=" + cfg.name,
                                      "-ffile-prefix-map=" + inc_abs + "=khub-include",
                                      "-I" + inc_abs};
@@ -289,7 +304,8 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   bool has_cu = false;
   for (const SourceGroup* g : groups) {
     std::vector<std::string> inc;
-    for (const auto& i : g->include) inc.push_back("-I" + (fs::absolute(cfg.project) / i).lexically_normal().string());
+    for (const auto& i : g->include)
+      inc.push_back("-I" + (fs::absolute(cfg.project) / i).lexically_normal().string());
     for (const auto& f : g->ld_flags) ld_flags.push_back(f);
     for (const std::string& src : g->src) {
       fs::path sp(src);
@@ -308,7 +324,10 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
       c.label = "compile " + src;
       if (ext == ".cu") {
         has_cu = true;
-        c.argv = {tc.nvcc, "-std=c++17", "-O3", "-Xcompiler",
+        c.argv = {tc.nvcc,
+                  "-std=c++17",
+                  "-O3",
+                  "-Xcompiler",
                   "-fPIC,-fvisibility=hidden,-fno-gnu-unique,-ffile-prefix-map=" + proj_abs + "=" +
                       cfg.name + ",-frandom-seed=" + src,
                   "-I" + inc_abs};
@@ -326,7 +345,8 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
         c.argv.insert(c.argv.end(), common.begin(), common.end());
         c.argv.push_back("-frandom-seed=" + src);
         if (backend == "cuda" && !tc.nvcc.empty()) {
-          c.argv.push_back("-I" + (fs::path(tc.nvcc).parent_path().parent_path() / "include").string());
+          c.argv.push_back("-I" +
+                           (fs::path(tc.nvcc).parent_path().parent_path() / "include").string());
         }
         c.argv.insert(c.argv.end(), inc.begin(), inc.end());
         c.argv.insert(c.argv.end(), g->cxx_flags.begin(), g->cxx_flags.end());
@@ -335,7 +355,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
       compiles.push_back(std::move(c));
     }
   }
-  if (objects.empty()) fail(ErrorKind::kInvalidArgument, cfg.project.string(), ": backend ", backend, " has no sources to compile");
+  if (objects.empty())
+    fail(ErrorKind::kInvalidArgument, cfg.project.string(), ": backend ", backend,
+         " has no sources to compile");
   run_commands(compiles, b.jobs);
 
   // Link twice: once to read the manifest, once with the exact export list.
@@ -356,6 +378,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
     };
     ld("-soname=" + lib_name);
     ld("--build-id=sha1");
+    // nvcc names its intermediate files tmpxft_<pid>_...; they surface as local FILE symbols.
+    // Dropping local symbols keeps CUDA builds reproducible (exported names stay).
+    if (nv) ld("--discard-all");
     if (!version_script.empty()) ld("--version-script=" + version_script.string());
     c.argv.insert(c.argv.end(), ld_flags.begin(), ld_flags.end());
     run_commands({c}, 1);
@@ -413,9 +438,11 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   // Swap the finished variant into place.
   fs::path old = b.out / (".old-" + out.variant + "-" + suffix);
   if (fs::exists(out.dir, ec)) fs::rename(out.dir, old, ec);
-  if (ec) fail(ErrorKind::kIo, "cannot move the previous ", out.dir.string(), " aside: ", ec.message());
+  if (ec)
+    fail(ErrorKind::kIo, "cannot move the previous ", out.dir.string(), " aside: ", ec.message());
   fs::rename(stage.path(), out.dir, ec);
-  if (ec) fail(ErrorKind::kIo, "cannot move the new build into ", out.dir.string(), ": ", ec.message());
+  if (ec)
+    fail(ErrorKind::kIo, "cannot move the new build into ", out.dir.string(), ": ", ec.message());
   stage.release();
   fs::remove_all(old, ec);
   return out;
@@ -445,22 +472,24 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
   std::vector<std::string> backends = options.backends.empty() ? cfg.backends : options.backends;
   for (const auto& be : backends) {
     if (std::find(cfg.backends.begin(), cfg.backends.end(), be) == cfg.backends.end()) {
-      fail(ErrorKind::kInvalidArgument, "backend '", be, "' is not in ", (project / "build.toml").string(),
-           " general.backends");
+      fail(ErrorKind::kInvalidArgument, "backend '", be, "' is not in ",
+           (project / "build.toml").string(), " general.backends");
     }
   }
   bool want_cuda = std::count(backends.begin(), backends.end(), "cuda") > 0;
   Toolchain tc = detect_toolchain(want_cuda);
   if (want_cuda && tc.nvcc.empty()) {
     if (!options.backends.empty()) {
-      fail(ErrorKind::kNotFound, "backend cuda was requested but nvcc is not installed (set NVCC or PATH)");
+      fail(ErrorKind::kNotFound,
+           "backend cuda was requested but nvcc is not installed (set NVCC or PATH)");
     }
     result.notes.push_back("cuda: skipped, nvcc not found");
     backends.erase(std::remove(backends.begin(), backends.end(), "cuda"), backends.end());
   }
   for (const auto& d : options.defines) {
     if (d.empty() || d[0] == '=' || d.find_first_of(" \t\n") != std::string::npos) {
-      fail(ErrorKind::kInvalidArgument, "define '", d, "' must be NAME or NAME=VALUE without spaces");
+      fail(ErrorKind::kInvalidArgument, "define '", d,
+           "' must be NAME or NAME=VALUE without spaces");
     }
   }
   fs::path out = options.out.empty() ? project / "build" : options.out;
@@ -468,7 +497,11 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
   fs::create_directories(out, ec);
   if (ec) fail(ErrorKind::kIo, out.string(), ": ", ec.message());
   unsigned hw = std::thread::hardware_concurrency();
-  BackendBuild b{cfg, options, tc, out, khub_include_dir(),
+  BackendBuild b{cfg,
+                 options,
+                 tc,
+                 out,
+                 khub_include_dir(),
                  options.jobs > 0 ? options.jobs : static_cast<int>(hw ? hw : 2)};
   std::vector<std::string> files = project_files(project, out);
   for (const auto& be : backends) {

@@ -52,7 +52,8 @@ void run_commands(const std::vector<Command>& commands, int jobs) {
   size_t next = 0;
   std::string first_error;
   while (next < commands.size() || !running.empty()) {
-    while (first_error.empty() && next < commands.size() && static_cast<int>(running.size()) < jobs) {
+    while (first_error.empty() && next < commands.size() &&
+           static_cast<int>(running.size()) < jobs) {
       const Command& c = commands[next];
       pid_t pid = spawn(c.argv, c.cwd, -1);
       if (pid < 0) {
@@ -117,7 +118,8 @@ std::string find_program(const std::string& name) {
   size_t start = 0;
   while (start <= p.size()) {
     size_t colon = p.find(':', start);
-    std::string dir = p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (!dir.empty()) {
       std::string cand = dir + "/" + name;
       if (access(cand.c_str(), X_OK) == 0) return cand;

@@ -63,8 +63,8 @@ int cmd_build(int argc, char** argv) {
   for (const auto& v : r.variants) {
     std::string archs;
     for (const auto& a : v.archs) archs += (archs.empty() ? " archs " : ",") + a;
-    std::printf("%-10s %s  %s (id %s%s)\n", v.up_to_date ? "up-to-date" : "built", v.variant.c_str(),
-                v.dir.string().c_str(), v.id.c_str(), archs.c_str());
+    std::printf("%-10s %s  %s (id %s%s)\n", v.up_to_date ? "up-to-date" : "built",
+                v.variant.c_str(), v.dir.string().c_str(), v.id.c_str(), archs.c_str());
   }
   return 0;
 }

@@ -23,11 +23,11 @@ void print_manifest(const nlohmann::json& m) {
   }
   std::printf("  layers:\n");
   for (const auto& l : m.value("layers", nlohmann::json::array())) {
-    std::printf("    %-18s forward %s%s%s%s\n", l.value("name", "").c_str(),
-                l.value("forward", "").c_str(),
-                l["backward"].is_string() ? (", backward " + l["backward"].get<std::string>()).c_str() : "",
-                l.value("has-backward", false) ? " [has-backward]" : "",
-                l.value("can-capture", false) ? " [can-capture]" : "");
+    std::printf(
+        "    %-18s forward %s%s%s%s\n", l.value("name", "").c_str(), l.value("forward", "").c_str(),
+        l["backward"].is_string() ? (", backward " + l["backward"].get<std::string>()).c_str() : "",
+        l.value("has-backward", false) ? " [has-backward]" : "",
+        l.value("can-capture", false) ? " [can-capture]" : "");
   }
   std::printf("  functions:\n");
   for (const auto& f : m.value("functions", nlohmann::json::array())) {
@@ -42,7 +42,8 @@ void print_manifest(const nlohmann::json& m) {
       if (!a["default"].is_null()) args += " = " + a["default"].dump();
     }
     std::string flags;
-    for (const auto& x : f.value("flags", nlohmann::json::array())) flags += " [" + x.get<std::string>() + "]";
+    for (const auto& x : f.value("flags", nlohmann::json::array()))
+      flags += " [" + x.get<std::string>() + "]";
     std::printf("    %s(%s) -> %s, dtypes %s%s\n", f.value("name", "").c_str(), args.c_str(),
                 f.value("symbol", "").c_str(), f.value("dtypes", "").c_str(), flags.c_str());
   }
@@ -71,7 +72,8 @@ int cmd_info(int argc, char** argv) {
     j["revision"] = "local";
     j["system"] = sel.system.describe();
     j["variants"] = sel.to_json();
-    if (sel.chosen()) md = loader::read_metadata(hub::local_variant_folders(ref).at(sel.chosen()->name));
+    if (sel.chosen())
+      md = loader::read_metadata(hub::local_variant_folders(ref).at(sel.chosen()->name));
     header = ref + " (local folder)";
   } else {
     hub::KernelLookup l = hub::lookup_kernel(ref, opts, false);
@@ -79,13 +81,15 @@ int cmd_info(int argc, char** argv) {
     j = l.to_json();
     if (sel.chosen()) {
       std::string path = "build/" + sel.chosen()->name + "/metadata.json";
-      md = loader::parse_metadata(l.repo_source->read_file(l.ref.repo_id(), l.resolution.revision, path), path);
+      md = loader::parse_metadata(
+          l.repo_source->read_file(l.ref.repo_id(), l.resolution.revision, path), path);
     }
     header = l.summary();
     for (const auto& n : l.resolution.notes) header += "\nnote: " + n;
   }
   j["selected"] = sel.chosen() ? nlohmann::json(sel.chosen()->name) : nlohmann::json(nullptr);
-  j["metadata"] = md ? nlohmann::json::parse(loader::metadata_to_json(*md).dump()) : nlohmann::json(nullptr);
+  j["metadata"] =
+      md ? nlohmann::json::parse(loader::metadata_to_json(*md).dump()) : nlohmann::json(nullptr);
   j["manifest"] = md ? md->manifest : nlohmann::json(nullptr);
   if (args.has("json")) {
     std::printf("%s\n", j.dump(2).c_str());
@@ -97,9 +101,9 @@ int cmd_info(int argc, char** argv) {
     std::printf("selected: none (no variant fits this machine)\n");
     return 0;
   }
-  std::printf("selected: %s\n  name %s, version %d, license %s, id %s, backend %s", sel.chosen()->name.c_str(),
-              md->name.c_str(), md->version, md->license.c_str(), md->id.c_str(),
-              std::string(loader::backend_kind_name(md->backend)).c_str());
+  std::printf("selected: %s\n  name %s, version %d, license %s, id %s, backend %s",
+              sel.chosen()->name.c_str(), md->name.c_str(), md->version, md->license.c_str(),
+              md->id.c_str(), std::string(loader::backend_kind_name(md->backend)).c_str());
   std::string archs;
   for (const auto& a : md->archs) archs += (archs.empty() ? "" : ",") + a;
   if (!archs.empty()) std::printf(" [%s]", archs.c_str());

@@ -13,11 +13,12 @@ int cmd_publish(int argc, char** argv) {
   Args args(argc, argv, {"json", "help"});
   args.reject_unknown({"hub", "repo", "tag", "branch", "json", "help"});
   if (args.has("help") || args.positionals().size() != 1 || !args.has("hub")) {
-    std::fprintf(stderr,
-                 "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
-                 "[--branch vN] [--json]\n"
-                 "  adds the built variants to the local hub DIR as an immutable revision and moves "
-                 "the branch (default v<major>), the tag and main\n");
+    std::fprintf(
+        stderr,
+        "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
+        "[--branch vN] [--json]\n"
+        "  adds the built variants to the local hub DIR as an immutable revision and moves "
+        "the branch (default v<major>), the tag and main\n");
     return args.has("help") ? 0 : 2;
   }
   hub::PublishOptions o;
@@ -26,9 +27,9 @@ int cmd_publish(int argc, char** argv) {
   o.branch = args.get_or("branch", "");
   hub::PublishResult r = hub::publish_kernel(args.positionals()[0], args.get("hub"), o);
   if (args.has("json")) {
-    nlohmann::json j = {{"repo", r.repo_id},         {"revision", r.revision},
-                        {"variants", r.variants},    {"refs-updated", r.refs_updated},
-                        {"created", r.created},      {"unchanged", r.unchanged}};
+    nlohmann::json j = {{"repo", r.repo_id},      {"revision", r.revision},
+                        {"variants", r.variants}, {"refs-updated", r.refs_updated},
+                        {"created", r.created},   {"unchanged", r.unchanged}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }

@@ -21,7 +21,8 @@ namespace khub::cli {
 namespace {
 
 // Problems of one variant folder ("" entries never appear; empty = verified).
-std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv, const std::string& name) {
+std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv,
+                                       const std::string& name) {
   std::vector<std::string> problems;
   try {
     std::string raw;
@@ -35,11 +36,13 @@ std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv, const
     auto parsed = loader::parse_variant_name(name);
     if (problems.empty() && parsed && parsed->family == loader::VariantFamily::kKhub) {
       std::filesystem::path lib = loader::find_kernel_library(mv.dir, md);
-      auto expected = loader::manifest_json_symbols(md.manifest, (mv.dir / "metadata.json").string());
+      auto expected =
+          loader::manifest_json_symbols(md.manifest, (mv.dir / "metadata.json").string());
       expected.insert(KHUB_KERNEL_ENTRY_SYMBOL);
       auto exported = loader::elf_exported_symbols(lib);
       for (const auto& s : exported) {
-        if (!expected.count(s)) problems.push_back("library exports " + s + ", which the manifest does not list");
+        if (!expected.count(s))
+          problems.push_back("library exports " + s + ", which the manifest does not list");
       }
       for (const auto& s : expected) {
         if (!exported.count(s)) problems.push_back("library does not export " + s);
@@ -58,7 +61,8 @@ int cmd_verify(int argc, char** argv) {
   Args args(argc, argv, {"json", "all-variants", "help"});
   args.reject_unknown({"all-variants", "device", "json", "help"});
   if (args.has("help") || args.positionals().size() != 1) {
-    std::fprintf(stderr, "usage: khub verify REF|PATH [--all-variants] [--device cpu|cuda[:N]] [--json]\n");
+    std::fprintf(stderr,
+                 "usage: khub verify REF|PATH [--all-variants] [--device cpu|cuda[:N]] [--json]\n");
     return args.has("help") ? 0 : 2;
   }
   const std::string ref = args.positionals()[0];
@@ -82,12 +86,14 @@ int cmd_verify(int argc, char** argv) {
       names = l.repo_source->list_variants(l.ref.repo_id(), l.resolution.revision);
     } else {
       if (!l.selection.chosen()) {
-        fail(ErrorKind::kNotFound, "no variant of ", ref, " fits this machine:\n", l.selection.trace());
+        fail(ErrorKind::kNotFound, "no variant of ", ref, " fits this machine:\n",
+             l.selection.trace());
       }
       names.push_back(l.selection.chosen()->name);
     }
     for (const auto& n : names) {
-      targets.push_back({n, l.repo_source->materialize_variant(l.ref.repo_id(), l.resolution.revision, n)});
+      targets.push_back(
+          {n, l.repo_source->materialize_variant(l.ref.repo_id(), l.resolution.revision, n)});
     }
   }
   bool ok = true;
@@ -98,7 +104,10 @@ int cmd_verify(int argc, char** argv) {
   for (const auto& [name, mv] : targets) {
     auto problems = verify_folder(mv, name);
     ok &= problems.empty();
-    j["variants"].push_back({{"name", name}, {"dir", mv.dir.string()}, {"ok", problems.empty()}, {"problems", problems}});
+    j["variants"].push_back({{"name", name},
+                             {"dir", mv.dir.string()},
+                             {"ok", problems.empty()},
+                             {"problems", problems}});
     if (!args.has("json")) {
       std::printf("  %s: %s\n", name.c_str(), problems.empty() ? "ok" : "FAILED");
       for (const auto& p : problems) std::printf("    %s\n", p.c_str());

@@ -28,8 +28,9 @@ std::vector<VariantFit> fits_for(hub::RepoSource& src, const std::string& repo,
   std::vector<loader::Selection> sels;
   for (const auto& sys : systems) {
     sels.push_back(loader::select_variant(variants, sys, [&](const std::string& v) {
-      return loader::parse_metadata(src.read_file(repo, rev, "build/" + v + "/metadata.json"),
-                                    repo + "@" + rev.substr(0, 12) + ":build/" + v + "/metadata.json");
+      return loader::parse_metadata(
+          src.read_file(repo, rev, "build/" + v + "/metadata.json"),
+          repo + "@" + rev.substr(0, 12) + ":build/" + v + "/metadata.json");
     }));
   }
   std::vector<VariantFit> out;
@@ -43,8 +44,13 @@ std::vector<VariantFit> fits_for(hub::RepoSource& src, const std::string& repo,
           f.fits = true;
           f.how += (f.how.empty() ? "" : ",") + std::string(device_type_name(sel.system.device));
         } else if (d.reason != loader::RejectReason::kBackendFamily || reason.empty()) {
-          if (d.reason != loader::RejectReason::kBackendFamily) reason = d.detail;
-          else if (reason.empty()) reason = "no " + (d.parsed ? std::string(loader::backend_kind_name(d.parsed->backend.kind)) : "matching") + " device on this machine";
+          if (d.reason != loader::RejectReason::kBackendFamily)
+            reason = d.detail;
+          else if (reason.empty())
+            reason = "no " +
+                     (d.parsed ? std::string(loader::backend_kind_name(d.parsed->backend.kind))
+                               : "matching") +
+                     " device on this machine";
         }
       }
     }
@@ -69,8 +75,8 @@ int cmd_versions(int argc, char** argv) {
   if (!src) {
     std::string list;
     for (const auto& s : sources.sources()) list += "\n  " + s->description();
-    fail(ErrorKind::kNotFound, "no source has ", ref.repo_id(), "; searched:",
-         list.empty() ? " (no sources)" : list);
+    fail(ErrorKind::kNotFound, "no source has ", ref.repo_id(),
+         "; searched:", list.empty() ? " (no sources)" : list);
   }
   auto systems = machine_systems();
   struct Line {
@@ -99,7 +105,8 @@ int cmd_versions(int argc, char** argv) {
   }
   std::map<std::string, std::vector<VariantFit>> by_rev;
   for (const Line& l : lines) {
-    if (!by_rev.count(l.revision)) by_rev[l.revision] = fits_for(*src, ref.repo_id(), l.revision, systems);
+    if (!by_rev.count(l.revision))
+      by_rev[l.revision] = fits_for(*src, ref.repo_id(), l.revision, systems);
   }
   if (args.has("json")) {
     nlohmann::json j;
@@ -111,7 +118,8 @@ int cmd_versions(int argc, char** argv) {
       for (const auto& f : by_rev[l.revision]) {
         vs.push_back({{"name", f.name}, {"fits", f.fits}, {"detail", f.how}});
       }
-      j["versions"].push_back({{"ref", l.name}, {"kind", l.kind}, {"revision", l.revision}, {"variants", vs}});
+      j["versions"].push_back(
+          {{"ref", l.name}, {"kind", l.kind}, {"revision", l.revision}, {"variants", vs}});
     }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -122,7 +130,8 @@ int cmd_versions(int argc, char** argv) {
   for (const Line& l : lines) {
     std::string vs;
     for (const auto& f : by_rev[l.revision]) {
-      vs += (vs.empty() ? "" : "; ") + f.name + (f.fits ? " [fits " + f.how + "]" : " [no: " + f.how + "]");
+      vs += (vs.empty() ? "" : "; ") + f.name +
+            (f.fits ? " [fits " + f.how + "]" : " [no: " + f.how + "]");
     }
     std::printf("  %-*s  %-6s  %s  %s\n", static_cast<int>(w), l.name.c_str(), l.kind.c_str(),
                 l.revision.c_str(), vs.empty() ? "(no variants)" : vs.c_str());

@@ -59,7 +59,8 @@ nlohmann::json KernelLookup::to_json() const {
   return j;
 }
 
-KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options, bool materialize) {
+KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options,
+                           bool materialize) {
   KernelLookup out;
   out.ref = parse_kernel_ref(text);
   auto sources = sources_for(options);
@@ -82,12 +83,13 @@ KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options
   return out;
 }
 
-std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref, const KernelOptions& options) {
+std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref,
+                                                 const KernelOptions& options) {
   KernelLookup l = lookup_kernel(ref, options, true);
   if (!l.selection.chosen()) {
     fail(ErrorKind::kNotFound,
-         no_variant_message(l.ref.repo_id() + "@" + l.resolution.revision + " (" + l.resolution.how +
-                                ", " + l.source + ")",
+         no_variant_message(l.ref.repo_id() + "@" + l.resolution.revision + " (" +
+                                l.resolution.how + ", " + l.source + ")",
                             l.selection));
   }
   loader::KernelIdentity id;

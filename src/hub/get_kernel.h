@@ -37,9 +37,9 @@ struct KernelOptions {
 
 struct KernelLookup {
   KernelRef ref;
-  std::string source;      // description of the source that answered
+  std::string source;                       // description of the source that answered
   std::shared_ptr<RepoSource> repo_source;  // the source itself (to read more files)
-  Resolution resolution;   // revision, the ref it came from, how
+  Resolution resolution;                    // revision, the ref it came from, how
   loader::Selection selection;
   // The chosen variant's folder (materialized), when one was selected.
   std::optional<MaterializedVariant> variant;

@@ -12,7 +12,8 @@ namespace {
   std::string shown;
   if (pos < text.size()) {
     unsigned char c = static_cast<unsigned char>(text[pos]);
-    shown = c < 0x20 || c >= 0x7f ? "byte 0x" + std::to_string(c) : std::string("'") + text[pos] + "'";
+    shown =
+        c < 0x20 || c >= 0x7f ? "byte 0x" + std::to_string(c) : std::string("'") + text[pos] + "'";
     shown = "character " + shown + " at position " + std::to_string(pos) + ": ";
   }
   fail(ErrorKind::kInvalidArgument, "invalid kernel reference '", text, "': ", shown, what, "\n",
@@ -135,8 +136,9 @@ KernelRef parse_kernel_ref(std::string_view text) {
   size_t repo_end = i;
   while (repo_end < text.size() && text[repo_end] != '@' && text[repo_end] != ':') {
     if (!repo_char(text[repo_end])) {
-      ref_error(text, repo_end,
-                text[repo_end] == '/' ? "a repo id has exactly one '/'" : "not allowed in a repo name");
+      ref_error(
+          text, repo_end,
+          text[repo_end] == '/' ? "a repo id has exactly one '/'" : "not allowed in a repo name");
     }
     ++repo_end;
   }
@@ -149,7 +151,8 @@ KernelRef parse_kernel_ref(std::string_view text) {
   // @REV: up to the last ':' (revisions never contain ':').
   if (i < text.size() && text[i] == '@') {
     size_t colon = text.find(':', i + 1);
-    std::string_view rev = text.substr(i + 1, colon == std::string_view::npos ? std::string_view::npos : colon - i - 1);
+    std::string_view rev = text.substr(
+        i + 1, colon == std::string_view::npos ? std::string_view::npos : colon - i - 1);
     if (rev.empty()) ref_error(text, i, "'@' must be followed by a revision");
     ref.rev = std::string(rev);
     int comps = 0;

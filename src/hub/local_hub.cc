@@ -54,7 +54,8 @@ std::pair<std::string, std::string> split_repo_id(const std::string& repo_id) {
     fail(ErrorKind::kInvalidArgument, "repo id '", repo_id, "' must be org/repo");
   }
   std::string org = repo_id.substr(0, slash), repo = repo_id.substr(slash + 1);
-  for (const auto& [part, what] : {std::pair{org, "the org name"}, std::pair{repo, "the repo name"}}) {
+  for (const auto& [part, what] :
+       {std::pair{org, "the org name"}, std::pair{repo, "the repo name"}}) {
     std::string why = check_repo_component(part, what);
     if (!why.empty()) fail(ErrorKind::kInvalidArgument, "repo id '", repo_id, "': ", why);
   }
@@ -70,7 +71,8 @@ fs::path LocalHubSource::repo_dir(const std::string& repo_id) const {
   return root_ / org / repo;
 }
 
-fs::path LocalHubSource::revision_dir(const std::string& repo_id, const std::string& revision) const {
+fs::path LocalHubSource::revision_dir(const std::string& repo_id,
+                                      const std::string& revision) const {
   if (!is_revision_id(revision)) {
     fail(ErrorKind::kInvalidArgument, "'", revision, "' is not a revision id (40 lower-case hex)");
   }
@@ -113,7 +115,8 @@ std::vector<TreeEntry> LocalHubSource::list_files(const std::string& repo_id,
     out.push_back({rel, static_cast<uint64_t>(it->file_size()), ""});
   }
   if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
-  std::sort(out.begin(), out.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
+  std::sort(out.begin(), out.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
   return out;
 }
 
@@ -139,7 +142,8 @@ std::string LocalHubSource::read_file(const std::string& repo_id, const std::str
   fs::path file = revision_dir(repo_id, revision) / path;
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) fail(ErrorKind::kNotFound, file.string(), ": no such file");
-  if (fs::file_size(file, ec) > kMaxSmallFile) fail(ErrorKind::kFormat, file.string(), ": too large");
+  if (fs::file_size(file, ec) > kMaxSmallFile)
+    fail(ErrorKind::kFormat, file.string(), ": too large");
   std::ifstream in(file, std::ios::binary);
   std::ostringstream os;
   os << in.rdbuf();
@@ -155,7 +159,8 @@ MaterializedVariant LocalHubSource::materialize_variant(const std::string& repo_
   fs::path dir = rev / "build" / variant;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    fail(ErrorKind::kNotFound, repo_id, "@", revision, ": no variant ", variant, " in ", description());
+    fail(ErrorKind::kNotFound, repo_id, "@", revision, ": no variant ", variant, " in ",
+         description());
   }
   return {dir, rev};
 }

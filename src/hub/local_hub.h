@@ -24,7 +24,8 @@ class LocalHubSource : public RepoSource {
   bool has_repo(const std::string& repo_id) override;
   RefList list_refs(const std::string& repo_id) override;
   bool has_revision(const std::string& repo_id, const std::string& revision) override;
-  std::vector<TreeEntry> list_files(const std::string& repo_id, const std::string& revision) override;
+  std::vector<TreeEntry> list_files(const std::string& repo_id,
+                                    const std::string& revision) override;
   std::vector<std::string> list_variants(const std::string& repo_id,
                                          const std::string& revision) override;
   std::string read_file(const std::string& repo_id, const std::string& revision,

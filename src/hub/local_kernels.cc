@@ -35,7 +35,8 @@ LocalKernelsSource LocalKernelsSource::parse(const std::string& value) {
   size_t start = 0;
   while (start <= value.size()) {
     size_t colon = value.find(':', start);
-    std::string entry = value.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string entry =
+        value.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     if (!entry.empty()) {
       size_t eq = entry.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
@@ -88,7 +89,8 @@ std::string LocalKernelsSource::read_file(const std::string& repo_id, const std:
                                           const std::string& path) {
   std::string why = loader::check_relative_path(path);
   if (!why.empty() || path.rfind("build/", 0) != 0) {
-    fail(ErrorKind::kInvalidArgument, "path '", path, "': ", why.empty() ? "not under build/" : why);
+    fail(ErrorKind::kInvalidArgument, "path '", path,
+         "': ", why.empty() ? "not under build/" : why);
   }
   std::string rest = path.substr(6);
   size_t slash = rest.find('/');
@@ -110,7 +112,8 @@ MaterializedVariant LocalKernelsSource::materialize_variant(const std::string& r
   auto variants = local_variant_folders(root);
   auto it = variants.find(variant);
   if (it == variants.end()) {
-    fail(ErrorKind::kNotFound, repo_id, " (LOCAL_KERNELS ", root.string(), "): no variant ", variant);
+    fail(ErrorKind::kNotFound, repo_id, " (LOCAL_KERNELS ", root.string(), "): no variant ",
+         variant);
   }
   return {it->second, root};
 }

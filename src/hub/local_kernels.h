@@ -27,7 +27,8 @@ class LocalKernelsSource : public RepoSource {
   bool has_revision(const std::string&, const std::string& revision) override {
     return revision == "local";
   }
-  std::vector<TreeEntry> list_files(const std::string& repo_id, const std::string& revision) override;
+  std::vector<TreeEntry> list_files(const std::string& repo_id,
+                                    const std::string& revision) override;
   std::vector<std::string> list_variants(const std::string& repo_id,
                                          const std::string& revision) override;
   std::string read_file(const std::string& repo_id, const std::string& revision,
@@ -44,6 +45,7 @@ class LocalKernelsSource : public RepoSource {
 
 // The variant folders of a local kernel folder (see above): name -> folder, sorted by name.
 // Throws Error(kNotFound) when the folder does not exist.
-std::map<std::string, std::filesystem::path> local_variant_folders(const std::filesystem::path& path);
+std::map<std::string, std::filesystem::path> local_variant_folders(
+    const std::filesystem::path& path);
 
 }  // namespace khub::hub

@@ -101,14 +101,16 @@ std::vector<std::string> plain_files(const fs::path& dir) {
     if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
     std::string rel = it->path().lexically_relative(dir).generic_string();
     if (it->is_symlink()) {
-      fail(ErrorKind::kInvalidArgument, dir.string(), ": \"", rel, "\" is a symlink; publish only takes plain files");
+      fail(ErrorKind::kInvalidArgument, dir.string(), ": \"", rel,
+           "\" is a symlink; publish only takes plain files");
     }
     if (it->is_directory()) continue;
     if (!it->is_regular_file()) {
       fail(ErrorKind::kInvalidArgument, dir.string(), ": \"", rel, "\" is not a regular file");
     }
     std::string why = loader::check_relative_path(rel);
-    if (!why.empty()) fail(ErrorKind::kInvalidArgument, dir.string(), ": file \"", rel, "\": ", why);
+    if (!why.empty())
+      fail(ErrorKind::kInvalidArgument, dir.string(), ": file \"", rel, "\": ", why);
     out.push_back(rel);
   }
   std::sort(out.begin(), out.end());
@@ -143,23 +145,27 @@ std::string revision_id(std::vector<std::pair<std::string, std::string>> files) 
   return loader::to_hex(loader::sha256_bytes(listing)).substr(0, 40);
 }
 
-PublishResult publish_kernel(const fs::path& built, const fs::path& hub, const PublishOptions& options) {
+PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
+                             const PublishOptions& options) {
   // 1. The variants to publish: parseable names, valid metadata, digests that verify.
   std::map<std::string, fs::path> variants = local_variant_folders(built);
   if (variants.empty()) {
-    fail(ErrorKind::kInvalidArgument, built.string(), ": no variant folders to publish (run khub build first)");
+    fail(ErrorKind::kInvalidArgument, built.string(),
+         ": no variant folders to publish (run khub build first)");
   }
   std::string name, repo_default;
   int version = -1;
   for (const auto& [vname, dir] : variants) {
     std::string why;
     if (!loader::parse_variant_name(vname, &why)) {
-      fail(ErrorKind::kInvalidArgument, dir.string(), ": '", vname, "' is not a variant name (", why, ")");
+      fail(ErrorKind::kInvalidArgument, dir.string(), ": '", vname, "' is not a variant name (",
+           why, ")");
     }
     loader::VariantMetadata md = loader::read_metadata(dir);
     auto problems = loader::check_variant_digest(dir, md);
     if (!problems.empty()) {
-      fail(ErrorKind::kVerification, dir.string(), ": refusing to publish, the digest does not verify: ",
+      fail(ErrorKind::kVerification, dir.string(),
+           ": refusing to publish, the digest does not verify: ",
            loader::describe(problems.front()));
     }
     if (version >= 0 && (md.name != name || md.version != version)) {
@@ -232,16 +238,16 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub, const P
     fs::path copied = tmp.path() / "build" / vname;
     auto problems = loader::check_variant_digest(copied, loader::read_metadata(copied));
     if (!problems.empty()) {
-      fail(ErrorKind::kVerification, dir.string(), ": changed while publishing: ",
-           loader::describe(problems.front()));
+      fail(ErrorKind::kVerification, dir.string(),
+           ": changed while publishing: ", loader::describe(problems.front()));
     }
     result.variants.push_back(vname);
   }
   std::vector<std::pair<std::string, std::string>> hashes;
   for (const std::string& rel : plain_files(tmp.path())) {
     hashes.emplace_back(rel, loader::to_hex(loader::sha_file(tmp.path() / rel, "sha256")));
-    fs::permissions(tmp.path() / rel, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read,
-                    ec);
+    fs::permissions(tmp.path() / rel,
+                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, ec);
   }
   result.revision = revision_id(hashes);
 

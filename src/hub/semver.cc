@@ -92,7 +92,8 @@ std::optional<SemVer> parse_semver(std::string_view text, bool allow_partial, in
     size_t s = 0;
     while (true) {
       size_t dot = pre.find('.', s);
-      std::string id(pre.substr(s, dot == std::string_view::npos ? std::string_view::npos : dot - s));
+      std::string id(
+          pre.substr(s, dot == std::string_view::npos ? std::string_view::npos : dot - s));
       if (id.empty()) return std::nullopt;
       v.pre.push_back(id);
       if (dot == std::string_view::npos) break;
@@ -123,7 +124,8 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string_view raw = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::string_view raw = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     size_t offset = start;
     // Spaces around clauses are allowed: ">= 2.0, < 3".
     while (!raw.empty() && raw.front() == ' ') raw.remove_prefix(1), ++offset;
@@ -133,8 +135,8 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
            text, "'; ", grammar());
     }
     static const std::pair<std::string_view, int> kOps[] = {
-        {">=", 0}, {"<=", 1}, {"==", 2}, {"!=", 3}, {"~=", 4}, {">", 5},
-        {"<", 6},  {"=", 2},  {"^", 7},  {"~", 8}};
+        {">=", 0}, {"<=", 1}, {"==", 2}, {"!=", 3}, {"~=", 4},
+        {">", 5},  {"<", 6},  {"=", 2},  {"^", 7},  {"~", 8}};
     int op = -1;
     size_t oplen = 0;
     for (const auto& [s, id] : kOps) {
@@ -167,14 +169,16 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
                                   ver[bad] == '.' || (bad == 0 && ver[bad] == 'v'))) {
         ++bad;
       }
-      std::string where = bad < ver.size() ? std::string("character '") + ver[bad] + "'"
-                                           : std::string("the end");
-      fail(ErrorKind::kInvalidArgument, "constraint '", text, "': '", ver,
-           "' is not a version (", where, " is unexpected); versions look like 2, 2.1 or 2.1.0");
+      std::string where =
+          bad < ver.size() ? std::string("character '") + ver[bad] + "'" : std::string("the end");
+      fail(ErrorKind::kInvalidArgument, "constraint '", text, "': '", ver, "' is not a version (",
+           where, " is unexpected); versions look like 2, 2.1 or 2.1.0");
     }
     if (v->is_prerelease()) c.allows_prerelease_ = true;
     SemVer lo = *v, hi = *v;
-    auto clause = [&](Op o, const SemVer& x, int prefix = 3) { c.clauses_.push_back({o, x, prefix}); };
+    auto clause = [&](Op o, const SemVer& x, int prefix = 3) {
+      c.clauses_.push_back({o, x, prefix});
+    };
     switch (op) {
       case 0:
         clause(Op::kGe, lo);
@@ -189,12 +193,16 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         clause(Op::kLt, lo);
         break;
       case 2:
-        if (wildcard) clause(Op::kPrefixEq, lo, comps);
-        else clause(Op::kEq, lo);
+        if (wildcard)
+          clause(Op::kPrefixEq, lo, comps);
+        else
+          clause(Op::kEq, lo);
         break;
       case 3:
-        if (wildcard) clause(Op::kPrefixNe, lo, comps);
-        else clause(Op::kNe, lo);
+        if (wildcard)
+          clause(Op::kPrefixNe, lo, comps);
+        else
+          clause(Op::kNe, lo);
         break;
       case 4:  // ~=X.Y -> >=X.Y,<X+1 ; ~=X.Y.Z -> >=X.Y.Z,<X.Y+1
         if (comps < 2) {
@@ -205,9 +213,12 @@ VersionConstraint VersionConstraint::parse(std::string_view text) {
         clause(Op::kLt, hi);
         break;
       case 7:  // caret: the leftmost non-zero component given stays fixed
-        if (lo.major > 0 || comps == 1) hi = SemVer{lo.major + 1, 0, 0, {}};
-        else if (lo.minor > 0 || comps == 2) hi = SemVer{0, lo.minor + 1, 0, {}};
-        else hi = SemVer{0, 0, lo.patch + 1, {}};
+        if (lo.major > 0 || comps == 1)
+          hi = SemVer{lo.major + 1, 0, 0, {}};
+        else if (lo.minor > 0 || comps == 2)
+          hi = SemVer{0, lo.minor + 1, 0, {}};
+        else
+          hi = SemVer{0, 0, lo.patch + 1, {}};
         clause(Op::kGe, lo);
         clause(Op::kLt, hi);
         break;

@@ -64,7 +64,8 @@ std::vector<fs::path> hub_search_path() {
     size_t start = 0;
     while (start <= s.size()) {
       size_t colon = s.find(':', start);
-      std::string item = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      std::string item =
+          s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
       if (!item.empty()) out.emplace_back(item);
       if (colon == std::string::npos) break;
       start = colon + 1;
@@ -119,9 +120,8 @@ HubSources::Resolved HubSources::resolve(const KernelRef& ref) const {
     }
     try {
       RefList refs = src->list_refs(ref.repo_id());
-      Resolution r = resolve_revision(ref, refs, [&](const std::string& rev) {
-        return src->has_revision(ref.repo_id(), rev);
-      });
+      Resolution r = resolve_revision(
+          ref, refs, [&](const std::string& rev) { return src->has_revision(ref.repo_id(), rev); });
       return {src, r};
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::kNotFound) throw;

@@ -21,7 +21,8 @@
 namespace khub::hub {
 
 struct TreeEntry {
-  std::string path;    // relative POSIX path inside the revision, e.g. "build/khub1-cpu-x86_64-linux/metadata.json"
+  std::string path;  // relative POSIX path inside the revision, e.g.
+                     // "build/khub1-cpu-x86_64-linux/metadata.json"
   uint64_t size = 0;
   std::string sha256;  // lower-case hex, "" when the source does not know it without hashing
 };

@@ -19,8 +19,7 @@ struct CudaArch {
 bool parse_uint(const std::string& s, size_t* pos, int* out) {
   size_t start = *pos;
   int v = 0;
-  while (*pos < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos])) &&
-         *pos - start < 3) {
+  while (*pos < s.size() && std::isdigit(static_cast<unsigned char>(s[*pos])) && *pos - start < 3) {
     v = v * 10 + (s[*pos] - '0');
     ++*pos;
   }

@@ -91,8 +91,8 @@ bool receipt_matches(const fs::path& variant_dir, const std::vector<std::string>
     for (const std::string& f : files) {
       auto it = recorded.find(f);
       if (it == recorded.end()) return false;
-      FileStat want{it->at(0).get<uint64_t>(), it->at(1).get<uint64_t>(),
-                    it->at(2).get<uint64_t>(), it->at(3).get<uint64_t>()};
+      FileStat want{it->at(0).get<uint64_t>(), it->at(1).get<uint64_t>(), it->at(2).get<uint64_t>(),
+                    it->at(3).get<uint64_t>()};
       FileStat have;
       if (!stat_file(variant_dir / f, &have) || !(have == want)) return false;
     }
@@ -230,7 +230,8 @@ std::vector<std::string> list_digest_files(const fs::path& variant_dir,
     std::string rel = e.path().lexically_relative(variant_dir).generic_string();
     std::string why = check_relative_path(rel);
     if (!why.empty()) {
-      fail(ErrorKind::kVerification, variant_dir.string(), ": hostile file name \"", rel, "\": ", why);
+      fail(ErrorKind::kVerification, variant_dir.string(), ": hostile file name \"", rel,
+           "\": ", why);
     }
     if (e.is_symlink() && e.is_directory()) {
       fail(ErrorKind::kVerification, variant_dir.string(), ": \"", rel,

@@ -49,8 +49,8 @@ DigestSpec compute_variant_digest(const std::filesystem::path& variant_dir,
                                   const std::string& algorithm = "sha256");
 
 struct VerifyOptions {
-  bool use_receipt = true;               // skip re-hashing when a valid receipt exists
-  std::filesystem::path trust_root;      // files must resolve inside it (empty: no check)
+  bool use_receipt = true;           // skip re-hashing when a valid receipt exists
+  std::filesystem::path trust_root;  // files must resolve inside it (empty: no check)
 };
 
 // Verifies a variant: digest present and matching, then writes a receipt. `metadata_bytes` is the

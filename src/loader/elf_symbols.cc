@@ -15,7 +15,8 @@ namespace {
 // be hundreds of MB, and this check runs on every cold load.
 class ElfFile {
  public:
-  explicit ElfFile(const std::filesystem::path& path) : path_(path.string()), in_(path, std::ios::binary) {
+  explicit ElfFile(const std::filesystem::path& path)
+      : path_(path.string()), in_(path, std::ios::binary) {
     if (!in_) fail(ErrorKind::kNotFound, path_, ": cannot open the kernel library");
     in_.seekg(0, std::ios::end);
     std::streamoff size = in_.tellg();
@@ -86,7 +87,7 @@ std::set<std::string> read_symbols(ElfFile& f) {
   std::vector<char> symbytes = f.bytes(dynsym->sh_offset, count * sizeof(Sym));
   std::vector<char> strings = f.bytes(strtab.sh_offset, strtab.sh_size);
 
-  static const std::set<std::string> kIgnored = {"_init", "_fini", "_edata", "_end",
+  static const std::set<std::string> kIgnored = {"_init",       "_fini",  "_edata", "_end",
                                                  "__bss_start", "_etext", "__end__"};
   std::set<std::string> names;
   for (uint64_t i = 1; i < count; ++i) {  // entry 0 is the reserved null symbol

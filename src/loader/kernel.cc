@@ -76,7 +76,8 @@ KernelFunction Kernel::function(const std::string& name) const {
   }
   std::string names;
   for (const FunctionInfo& f : manifest_.functions) names += (names.empty() ? "" : ", ") + f.name;
-  fail(ErrorKind::kNotFound, identity_.label(), " has no function '", name, "' (it has: ", names, ")");
+  fail(ErrorKind::kNotFound, identity_.label(), " has no function '", name, "' (it has: ", names,
+       ")");
 }
 
 KernelLayer Kernel::layer(const std::string& name) const {
@@ -84,8 +85,8 @@ KernelLayer Kernel::layer(const std::string& name) const {
   if (!l) {
     std::string names;
     for (const LayerInfo& x : manifest_.layers) names += (names.empty() ? "" : ", ") + x.name;
-    fail(ErrorKind::kNotFound, identity_.label(), " has no layer '", name, "' (it has: ",
-         names.empty() ? "no layers" : names, ")");
+    fail(ErrorKind::kNotFound, identity_.label(), " has no layer '", name,
+         "' (it has: ", names.empty() ? "no layers" : names, ")");
   }
   KernelLayer out{l, function(l->forward), std::nullopt};
   if (!l->backward.empty()) out.backward = function(l->backward);
@@ -101,9 +102,10 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     return s;
   };
   for (const auto& [name, t] : args.tensors) {
-    if (std::none_of(fn.args.begin(), fn.args.end(), [&](const ArgInfo& a) { return a.name == name; })) {
-      fail(ErrorKind::kInvalidArgument, where, ": no argument named '", name, "' (arguments: ",
-           arg_names(), ")");
+    if (std::none_of(fn.args.begin(), fn.args.end(),
+                     [&](const ArgInfo& a) { return a.name == name; })) {
+      fail(ErrorKind::kInvalidArgument, where, ": no argument named '", name,
+           "' (arguments: ", arg_names(), ")");
     }
   }
   DeviceType want_device = device_for_backend(kernel_->manifest().backend);
@@ -129,8 +131,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     const Tensor& t = *given;
     if (t.device().type != want_device) {
       fail(ErrorKind::kInvalidArgument, where, ": argument '", a.name, "' is on ", t.device().str(),
-           ", this ", kernel_->manifest().backend, " kernel needs ",
-           device_type_name(want_device), " tensors");
+           ", this ", kernel_->manifest().backend, " kernel needs ", device_type_name(want_device),
+           " tensors");
     }
     if (device_set && !(t.device() == device)) {
       fail(ErrorKind::kInvalidArgument, where, ": argument '", a.name, "' is on ", t.device().str(),
@@ -149,11 +151,12 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), t.dtype()) == allowed.end()) {
       fail(ErrorKind::kInvalidArgument, where, ": argument '", a.name, "' has dtype ",
            dtype_name(t.dtype()), ", expected ",
-           a.same_as.empty() ? dtype_list(allowed) : "the dtype of '" + a.same_as + "' (" + dtype_list(allowed) + ")");
+           a.same_as.empty() ? dtype_list(allowed)
+                             : "the dtype of '" + a.same_as + "' (" + dtype_list(allowed) + ")");
     }
     if (a.ndim >= 0 && t.dim() != a.ndim) {
-      fail(ErrorKind::kInvalidArgument, where, ": argument '", a.name, "' has ", t.dim(),
-           " dims (", t.describe(), "), expected ", a.ndim);
+      fail(ErrorKind::kInvalidArgument, where, ": argument '", a.name, "' has ", t.dim(), " dims (",
+           t.describe(), "), expected ", a.ndim);
     }
     if (a.contiguous() && !t.is_contiguous()) {
       if (a.role == KHUB_ARG_OUTPUT || a.role == KHUB_ARG_INOUT) {
@@ -168,11 +171,12 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
   }
 
   for (const auto& [name, v] : args.attrs) {
-    if (std::none_of(fn.attrs.begin(), fn.attrs.end(), [&](const AttrInfo& a) { return a.name == name; })) {
+    if (std::none_of(fn.attrs.begin(), fn.attrs.end(),
+                     [&](const AttrInfo& a) { return a.name == name; })) {
       std::string names;
       for (const AttrInfo& a : fn.attrs) names += (names.empty() ? "" : ", ") + a.name;
-      fail(ErrorKind::kInvalidArgument, where, ": no attribute named '", name, "' (attributes: ",
-           names.empty() ? "none" : names, ")");
+      fail(ErrorKind::kInvalidArgument, where, ": no attribute named '", name,
+           "' (attributes: ", names.empty() ? "none" : names, ")");
     }
   }
   std::vector<khub_named_value> attrs(fn.attrs.size());
@@ -184,7 +188,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
       if (name == a.name) given = &v;
     }
     if (!given) {
-      if (a.required) fail(ErrorKind::kInvalidArgument, where, ": missing attribute '", a.name, "'");
+      if (a.required)
+        fail(ErrorKind::kInvalidArgument, where, ": missing attribute '", a.name, "'");
       attrs[i].value = a.default_value;
       if (a.kind == KHUB_VALUE_STRING) attrs[i].value.v.s = a.default_string.c_str();
       continue;
@@ -194,21 +199,30 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     bool ok = true;
     switch (a.kind) {
       case KHUB_VALUE_INT:
-        if (auto p = std::get_if<int64_t>(given)) out.v.i = *p;
-        else ok = false;
+        if (auto p = std::get_if<int64_t>(given))
+          out.v.i = *p;
+        else
+          ok = false;
         break;
       case KHUB_VALUE_FLOAT:
-        if (auto p = std::get_if<double>(given)) out.v.f = *p;
-        else if (auto q = std::get_if<int64_t>(given)) out.v.f = static_cast<double>(*q);
-        else ok = false;
+        if (auto p = std::get_if<double>(given))
+          out.v.f = *p;
+        else if (auto q = std::get_if<int64_t>(given))
+          out.v.f = static_cast<double>(*q);
+        else
+          ok = false;
         break;
       case KHUB_VALUE_BOOL:
-        if (auto p = std::get_if<bool>(given)) out.v.i = *p ? 1 : 0;
-        else ok = false;
+        if (auto p = std::get_if<bool>(given))
+          out.v.i = *p ? 1 : 0;
+        else
+          ok = false;
         break;
       case KHUB_VALUE_STRING:
-        if (auto p = std::get_if<std::string>(given)) out.v.s = p->c_str();
-        else ok = false;
+        if (auto p = std::get_if<std::string>(given))
+          out.v.s = p->c_str();
+        else
+          ok = false;
         break;
       default:
         ok = false;
@@ -253,8 +267,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
   khub_status st = fn_(&call, &err);
   if (st != KHUB_STATUS_OK) {
     err.message[sizeof(err.message) - 1] = '\0';
-    fail(ErrorKind::kKernel, where, " failed (", status_name(st), "): ",
-         err.message[0] ? err.message : "no message");
+    fail(ErrorKind::kKernel, where, " failed (", status_name(st),
+         "): ", err.message[0] ? err.message : "no message");
   }
 }
 

@@ -23,9 +23,9 @@ namespace khub::loader {
 
 // Where a loaded kernel came from.
 struct KernelIdentity {
-  std::string repo;      // "khub-community/rmsnorm" ("" for a bare local path)
-  std::string revision;  // immutable revision id, or "local" for LOCAL_KERNELS / local paths
-  std::string variant;   // "khub1-cpu-x86_64-linux"
+  std::string repo;           // "khub-community/rmsnorm" ("" for a bare local path)
+  std::string revision;       // immutable revision id, or "local" for LOCAL_KERNELS / local paths
+  std::string variant;        // "khub1-cpu-x86_64-linux"
   std::filesystem::path dir;  // the variant folder
   std::string source;         // "local hub /srv/hub", "LOCAL_KERNELS", "path"
 

@@ -28,7 +28,9 @@ bool is_identifier(const char* s, bool allow_dot = false) {
   if (!s || !*s) return false;
   size_t n = std::strlen(s);
   if (n > 128) return false;
-  auto ok_first = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  auto ok_first = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
   if (!ok_first(s[0])) return false;
   for (size_t i = 1; i < n; ++i) {
     char c = s[i];
@@ -79,7 +81,8 @@ json flag_list(uint32_t flags, std::initializer_list<std::pair<uint32_t, const c
 
 FunctionInfo validate_function(const khub_function_desc& f, const std::string& where) {
   FunctionInfo info;
-  if (!is_identifier(f.name)) bad(where, "function name " + quoted(f.name) + " is not an identifier");
+  if (!is_identifier(f.name))
+    bad(where, "function name " + quoted(f.name) + " is not an identifier");
   info.name = f.name;
   std::string fw = where + ": function '" + info.name + "'";
   if (!is_identifier(f.symbol)) {
@@ -96,12 +99,14 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
   for (int i = 0; i < f.num_args; ++i) {
     const khub_arg_desc& a = f.args[i];
     ArgInfo arg;
-    if (!is_identifier(a.name)) bad(fw, "argument " + std::to_string(i) + " name " + quoted(a.name));
+    if (!is_identifier(a.name))
+      bad(fw, "argument " + std::to_string(i) + " name " + quoted(a.name));
     arg.name = a.name;
     for (const ArgInfo& prev : info.args) {
       if (prev.name == arg.name) bad(fw, "argument '" + arg.name + "' is declared twice");
     }
-    if (!role_name(a.role)) bad(fw, "argument '" + arg.name + "' has unknown role " + std::to_string(a.role));
+    if (!role_name(a.role))
+      bad(fw, "argument '" + arg.name + "' has unknown role " + std::to_string(a.role));
     arg.role = static_cast<khub_arg_role>(a.role);
     writes |= arg.role == KHUB_ARG_OUTPUT || arg.role == KHUB_ARG_INOUT;
     if (!a.dtypes || !*a.dtypes) bad(fw, "argument '" + arg.name + "' declares no dtypes");
@@ -111,7 +116,8 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
     } else {
       arg.dtypes = parse_dtype_list(arg.dtypes_text, fw + ": argument '" + arg.name + "'");
     }
-    if (a.ndim < -1 || a.ndim > 16) bad(fw, "argument '" + arg.name + "' has ndim " + std::to_string(a.ndim));
+    if (a.ndim < -1 || a.ndim > 16)
+      bad(fw, "argument '" + arg.name + "' has ndim " + std::to_string(a.ndim));
     arg.ndim = a.ndim;
     if (a.flags & ~kKnownArgFlags) bad(fw, "argument '" + arg.name + "' has unknown flag bits");
     arg.flags = a.flags;
@@ -135,24 +141,28 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
   for (int i = 0; i < f.num_attrs; ++i) {
     const khub_attr_desc& a = f.attrs[i];
     AttrInfo attr;
-    if (!is_identifier(a.name)) bad(fw, "attribute " + std::to_string(i) + " name " + quoted(a.name));
+    if (!is_identifier(a.name))
+      bad(fw, "attribute " + std::to_string(i) + " name " + quoted(a.name));
     attr.name = a.name;
     for (const AttrInfo& prev : info.attrs) {
       if (prev.name == attr.name) bad(fw, "attribute '" + attr.name + "' is declared twice");
     }
     for (const ArgInfo& arg : info.args) {
-      if (arg.name == attr.name) bad(fw, "'" + attr.name + "' is both an argument and an attribute");
+      if (arg.name == attr.name)
+        bad(fw, "'" + attr.name + "' is both an argument and an attribute");
     }
     if (!kind_name(a.kind) || a.kind == KHUB_VALUE_NONE) {
       bad(fw, "attribute '" + attr.name + "' has invalid kind " + std::to_string(a.kind));
     }
     attr.kind = static_cast<khub_value_kind>(a.kind);
     attr.required = a.required != 0;
-    if (a.required != 0 && a.required != 1) bad(fw, "attribute '" + attr.name + "' required must be 0 or 1");
+    if (a.required != 0 && a.required != 1)
+      bad(fw, "attribute '" + attr.name + "' required must be 0 or 1");
     if (!attr.required) {
       if (a.default_value.kind != a.kind) {
-        bad(fw, "attribute '" + attr.name + "' is " + kind_name(a.kind) + " but its default is " +
-                    (kind_name(a.default_value.kind) ? kind_name(a.default_value.kind) : "invalid"));
+        bad(fw,
+            "attribute '" + attr.name + "' is " + kind_name(a.kind) + " but its default is " +
+                (kind_name(a.default_value.kind) ? kind_name(a.default_value.kind) : "invalid"));
       }
       attr.default_value = a.default_value;
       if (a.kind == KHUB_VALUE_STRING) {
@@ -188,7 +198,8 @@ std::vector<DType> parse_dtype_list(const std::string& text, const std::string& 
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string name =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     DType d;
     if (name.empty() || !dtype_parse(name, &d)) {
       fail(ErrorKind::kVerification, where, ": unknown dtype '", name, "' in '", text,
@@ -220,7 +231,8 @@ ManifestInfo validate_manifest(const khub_manifest* m, const std::string& where)
   if (m->abi_major != KHUB_KERNEL_ABI_VERSION_MAJOR) {
     fail(ErrorKind::kVerification, where, ": kernel ABI major ", m->abi_major,
          " (library) does not match ", KHUB_KERNEL_ABI_VERSION_MAJOR,
-         " (this khub); rebuild the kernel against kernel ABI ", KHUB_KERNEL_ABI_VERSION_MAJOR, ".x");
+         " (this khub); rebuild the kernel against kernel ABI ", KHUB_KERNEL_ABI_VERSION_MAJOR,
+         ".x");
   }
   if (m->abi_minor > KHUB_KERNEL_ABI_VERSION_MINOR) {
     fail(ErrorKind::kVerification, where, ": kernel ABI ", m->abi_major, ".", m->abi_minor,
@@ -242,7 +254,8 @@ ManifestInfo validate_manifest(const khub_manifest* m, const std::string& where)
   if (!known_backend) bad(where, "backend " + quoted(m->backend) + " is unknown");
   info.backend = m->backend;
   if (m->num_functions < 1 || m->num_functions > 4096 || !m->functions) {
-    bad(where, "num_functions " + std::to_string(m->num_functions) + " (expected >= 1 with functions set)");
+    bad(where, "num_functions " + std::to_string(m->num_functions) +
+                   " (expected >= 1 with functions set)");
   }
   if (m->num_layers < 0 || m->num_layers > 4096 || (m->num_layers > 0 && !m->layers)) {
     bad(where, "num_layers " + std::to_string(m->num_layers));
@@ -256,13 +269,15 @@ ManifestInfo validate_manifest(const khub_manifest* m, const std::string& where)
   const char* fbase = reinterpret_cast<const char*>(m->functions);
   for (int i = 0; i < m->num_functions; ++i) {
     const auto& f = *reinterpret_cast<const khub_function_desc*>(fbase + size_t(i) * fstride);
-    if (f.struct_size != fstride) bad(where, "function " + std::to_string(i) + " has a different struct_size");
+    if (f.struct_size != fstride)
+      bad(where, "function " + std::to_string(i) + " has a different struct_size");
     FunctionInfo fi = validate_function(f, where);
     for (const FunctionInfo& prev : info.functions) {
       if (prev.name == fi.name) bad(where, "function '" + fi.name + "' is declared twice");
       if (prev.symbol == fi.symbol) bad(where, "symbol '" + fi.symbol + "' is used twice");
     }
-    if (fi.symbol == KHUB_KERNEL_ENTRY_SYMBOL) bad(where, "a function may not use the entry symbol");
+    if (fi.symbol == KHUB_KERNEL_ENTRY_SYMBOL)
+      bad(where, "a function may not use the entry symbol");
     info.functions.push_back(std::move(fi));
   }
   if (m->num_layers > 0) {
@@ -274,14 +289,17 @@ ManifestInfo validate_manifest(const khub_manifest* m, const std::string& where)
     const char* lbase = reinterpret_cast<const char*>(m->layers);
     for (int i = 0; i < m->num_layers; ++i) {
       const auto& l = *reinterpret_cast<const khub_layer_desc*>(lbase + size_t(i) * lstride);
-      if (l.struct_size != lstride) bad(where, "layer " + std::to_string(i) + " has a different struct_size");
-      if (!is_identifier(l.name, true)) bad(where, "layer name " + quoted(l.name) + " is not an identifier");
+      if (l.struct_size != lstride)
+        bad(where, "layer " + std::to_string(i) + " has a different struct_size");
+      if (!is_identifier(l.name, true))
+        bad(where, "layer name " + quoted(l.name) + " is not an identifier");
       LayerInfo li;
       li.name = l.name;
       std::string lw = "layer '" + li.name + "'";
       if (info.layer(li.name)) bad(where, lw + " is declared twice");
       if (!l.forward || !info.function(l.forward)) {
-        bad(where, lw + " names forward " + quoted(l.forward) + ", which is not a function of this manifest");
+        bad(where, lw + " names forward " + quoted(l.forward) +
+                       ", which is not a function of this manifest");
       }
       li.forward = l.forward;
       if (l.flags & ~kKnownLayerFlags) bad(where, lw + " has unknown flag bits");
@@ -350,8 +368,10 @@ json manifest_to_json(const ManifestInfo& m) {
             break;
         }
       }
-      fj["attrs"].push_back(
-          {{"name", a.name}, {"kind", kind_name(a.kind)}, {"required", a.required}, {"default", def}});
+      fj["attrs"].push_back({{"name", a.name},
+                             {"kind", kind_name(a.kind)},
+                             {"required", a.required},
+                             {"default", def}});
     }
     fj["dtypes"] = f.dtypes_text;
     fj["flags"] = flag_list(f.flags, {{KHUB_FN_CAN_CAPTURE, "can-capture"},

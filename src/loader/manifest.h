@@ -31,7 +31,7 @@ struct AttrInfo {
   std::string name;
   khub_value_kind kind = KHUB_VALUE_NONE;
   bool required = false;
-  khub_value default_value{};    // for STRING, default_string owns the text
+  khub_value default_value{};  // for STRING, default_string owns the text
   std::string default_string;
 };
 
@@ -81,7 +81,8 @@ nlohmann::json manifest_to_json(const ManifestInfo& m);
 
 // The function symbols a metadata.json manifest declares (validated as C identifiers). Throws
 // Error(kFormat) when the JSON is not a manifest.
-std::set<std::string> manifest_json_symbols(const nlohmann::json& manifest, const std::string& where);
+std::set<std::string> manifest_json_symbols(const nlohmann::json& manifest,
+                                            const std::string& where);
 
 // "f32,bf16" -> {kF32, kBF16}; throws Error(kVerification) naming an unknown dtype.
 std::vector<DType> parse_dtype_list(const std::string& text, const std::string& where);

@@ -97,7 +97,8 @@ VariantMetadata parse_metadata(const std::string& text, const std::string& where
     DigestSpec spec;
     spec.algorithm = get_string(*d, "algorithm", where, true);
     if (spec.algorithm != "sha256" && spec.algorithm != "sha512") {
-      bad(where, "digest.algorithm '" + spec.algorithm + "' is unsupported (expected sha256 or sha512)");
+      bad(where,
+          "digest.algorithm '" + spec.algorithm + "' is unsupported (expected sha256 or sha512)");
     }
     const json* files = get_object(*d, "files", where, true);
     for (const auto& [path, hash] : files->items()) {
@@ -113,8 +114,8 @@ VariantMetadata parse_metadata(const std::string& text, const std::string& where
     // HF: {"kernel-builder": {version, commit?, dirty?}, "kernel": {commit|sha, dirty}}.
     if (const json* b = get_object(*p, "kernel-builder", where, false)) {
       std::string name = get_string(*b, "name", where, false);
-      md.provenance.builder = (name.empty() ? "kernel-builder" : name) + " " +
-                              get_string(*b, "version", where, false);
+      md.provenance.builder =
+          (name.empty() ? "kernel-builder" : name) + " " + get_string(*b, "version", where, false);
     }
     const json* k = get_object(*p, "kernel", where, false);
     const json& src = k ? *k : *p;
@@ -173,8 +174,9 @@ nlohmann::ordered_json metadata_to_json(const VariantMetadata& md) {
   nlohmann::ordered_json prov;
   std::string builder = md.provenance.builder;
   auto space = builder.find(' ');
-  prov["kernel-builder"] = {{"name", builder.substr(0, space)},
-                            {"version", space == std::string::npos ? "" : builder.substr(space + 1)}};
+  prov["kernel-builder"] = {
+      {"name", builder.substr(0, space)},
+      {"version", space == std::string::npos ? "" : builder.substr(space + 1)}};
   nlohmann::ordered_json kernel;
   kernel["commit"] = md.provenance.commit.empty() ? nlohmann::ordered_json(nullptr)
                                                   : nlohmann::ordered_json(md.provenance.commit);

@@ -37,10 +37,10 @@ struct VariantMetadata {
   std::string min_runtime;         // backend.min-runtime, "" when absent ("13.0", "26.0" Metal)
   std::optional<DigestSpec> digest;
   Provenance provenance;
-  std::string library;         // khub: kernel library file name inside the variant
-  std::string source_digest;   // khub: builder input digest
-  std::string repo_id;         // khub: where `khub publish` puts it by default ("org/repo")
-  nlohmann::json manifest;     // khub: null when absent
+  std::string library;        // khub: kernel library file name inside the variant
+  std::string source_digest;  // khub: builder input digest
+  std::string repo_id;        // khub: where `khub publish` puts it by default ("org/repo")
+  nlohmann::json manifest;    // khub: null when absent
 };
 
 // Parses metadata.json text. `where` names the file in errors. Throws Error(kFormat) naming the

@@ -17,7 +17,8 @@ class KernelRegistry {
   static KernelRegistry& global();
 
   // Returns the memoized kernel or loads it (thread-safe; a failed load is not memoized).
-  std::shared_ptr<const Kernel> load(const KernelIdentity& identity, const LoadOptions& options = {});
+  std::shared_ptr<const Kernel> load(const KernelIdentity& identity,
+                                     const LoadOptions& options = {});
   // The kernels loaded so far, in load order.
   std::vector<std::shared_ptr<const Kernel>> loaded() const;
   // The memo key: "org/repo@revision/variant", or "local:<real path>".

@@ -11,7 +11,8 @@ std::string check_path_component(std::string_view name) {
   for (char c : name) {
     unsigned char u = static_cast<unsigned char>(c);
     if (c == '/' || c == '\\' || c == ':' || u < 0x20 || u == 0x7f) {
-      return "character " + (u < 0x20 || u == 0x7f ? "0x" + std::to_string(u) : "'" + std::string(1, c) + "'") +
+      return "character " +
+             (u < 0x20 || u == 0x7f ? "0x" + std::to_string(u) : "'" + std::string(1, c) + "'") +
              " in path component";
     }
   }
@@ -25,8 +26,8 @@ std::string check_relative_path(std::string_view path) {
   size_t start = 0;
   while (true) {
     size_t slash = path.find('/', start);
-    std::string_view part =
-        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part = path.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     std::string why = check_path_component(part);
     if (!why.empty()) return why;
     if (slash == std::string_view::npos) break;

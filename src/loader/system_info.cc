@@ -37,7 +37,8 @@ std::string host_cpu() {
 // The CUDA driver API, resolved at run time so that khub needs no CUDA at build time.
 SystemInfo probe_cuda(SystemInfo info, int index) {
   void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) fail(ErrorKind::kNotFound, "no CUDA driver on this machine (libcuda.so.1: ", dlerror(), ")");
+  if (!lib)
+    fail(ErrorKind::kNotFound, "no CUDA driver on this machine (libcuda.so.1: ", dlerror(), ")");
   using InitFn = int (*)(unsigned);
   using IntFn = int (*)(int*);
   using DeviceGetFn = int (*)(int*, int);

@@ -11,7 +11,7 @@
 namespace khub::loader {
 
 struct SystemInfo {
-  std::string os = "linux";   // linux, darwin, windows
+  std::string os = "linux";    // linux, darwin, windows
   std::string cpu = "x86_64";  // x86_64, aarch64
   int abi_major = 1;           // the khub kernel ABI major this runtime loads
   DeviceType device = DeviceType::kCPU;

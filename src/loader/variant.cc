@@ -109,9 +109,9 @@ std::string_view backend_kind_name(BackendKind kind) {
 }
 
 bool backend_kind_parse(std::string_view name, BackendKind* out) {
-  for (BackendKind k : {BackendKind::kCpu, BackendKind::kCuda, BackendKind::kRocm,
-                        BackendKind::kMetal, BackendKind::kXpu, BackendKind::kCann,
-                        BackendKind::kNeuron, BackendKind::kTpu}) {
+  for (BackendKind k :
+       {BackendKind::kCpu, BackendKind::kCuda, BackendKind::kRocm, BackendKind::kMetal,
+        BackendKind::kXpu, BackendKind::kCann, BackendKind::kNeuron, BackendKind::kTpu}) {
     if (backend_kind_name(k) == name) {
       *out = k;
       return true;
@@ -156,9 +156,9 @@ std::optional<Backend> parse_backend_token(std::string_view token, std::string* 
     if (ok) return b;
     set_why(why, "backend '" + std::string(token) + "' has no valid version (expected " +
                      std::string(p.prefix) +
-                     (p.kind == BackendKind::kXpu ? "<YYYY><minor>, e.g. xpu20253)"
-                                                  : "<major><minor>, e.g. " +
-                                                        std::string(p.prefix) + "130)"));
+                     (p.kind == BackendKind::kXpu
+                          ? "<YYYY><minor>, e.g. xpu20253)"
+                          : "<major><minor>, e.g. " + std::string(p.prefix) + "130)"));
     return std::nullopt;
   }
   set_why(why, "unknown backend '" + std::string(token) +

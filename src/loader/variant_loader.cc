@@ -64,7 +64,8 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
       fail(ErrorKind::kFormat, (dir / "metadata.json").string(),
            ": no \"manifest\" (khub variants record the library's manifest)");
     }
-    std::set<std::string> expected = manifest_json_symbols(md.manifest, (dir / "metadata.json").string());
+    std::set<std::string> expected =
+        manifest_json_symbols(md.manifest, (dir / "metadata.json").string());
     expected.insert(KHUB_KERNEL_ENTRY_SYMBOL);
     std::set<std::string> exported = elf_exported_symbols(lib);
     if (exported != expected) {
@@ -109,7 +110,8 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     std::vector<khub_kernel_fn> fns;
     for (const FunctionInfo& f : manifest.functions) {
       auto fn = reinterpret_cast<khub_kernel_fn>(library.symbol(f.symbol));
-      if (!fn) fail(ErrorKind::kVerification, lib.string(), ": symbol ", f.symbol, " does not resolve");
+      if (!fn)
+        fail(ErrorKind::kVerification, lib.string(), ": symbol ", f.symbol, " does not resolve");
       fns.push_back(fn);
     }
     return std::make_shared<Kernel>(std::move(identity), std::move(md), std::move(library),

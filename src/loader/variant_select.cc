@@ -114,8 +114,8 @@ RejectReason check_variant_name(const std::string& folder, const SystemInfo& sys
   }
   const VariantName& v = **parsed;
   if (v.family != VariantFamily::kKhub) {
-    *detail = std::string(variant_family_name(v.family)) +
-              " variant: khub loads khub<ABI> variants only";
+    *detail =
+        std::string(variant_family_name(v.family)) + " variant: khub loads khub<ABI> variants only";
     return RejectReason::kForeignFamily;
   }
   if (v.os != sys.os) {
@@ -154,8 +154,8 @@ RejectReason check_variant_name(const std::string& folder, const SystemInfo& sys
         return RejectReason::kBackendVersion;
       }
       if (v.backend.minor > rmin) {
-        *detail = "CUDA " + v.backend.version_str() + " is newer than the runtime " +
-                  sys.runtime_version;
+        *detail =
+            "CUDA " + v.backend.version_str() + " is newer than the runtime " + sys.runtime_version;
         return RejectReason::kBackendVersion;
       }
     } else if (v.backend.major != rmaj || v.backend.minor != rmin) {
@@ -198,7 +198,8 @@ nlohmann::json Selection::to_json() const {
     j["name"] = d.name;
     j["accepted"] = d.accepted;
     j["selected"] = &d == c;
-    j["reason"] = d.accepted ? nlohmann::json(nullptr) : nlohmann::json(reject_reason_name(d.reason));
+    j["reason"] =
+        d.accepted ? nlohmann::json(nullptr) : nlohmann::json(reject_reason_name(d.reason));
     j["detail"] = d.detail;
     if (d.accepted && d.arch.fit != ArchFit::kNone) {
       j["arch"] = d.arch.arch;
@@ -225,8 +226,8 @@ Selection select_variant(std::vector<std::string> folders, const SystemInfo& sys
       try {
         VariantMetadata md = metadata(folder);
         int rmaj = 0, rmin = 0, nmaj = 0, nmin = 0;
-        const std::string& have = v.backend.kind == BackendKind::kMetal ? sys.os_version
-                                                                         : sys.runtime_version;
+        const std::string& have =
+            v.backend.kind == BackendKind::kMetal ? sys.os_version : sys.runtime_version;
         if (md.backend != v.backend.kind) {
           d.reason = RejectReason::kMetadata;
           d.detail = "metadata.json says backend " + std::string(backend_kind_name(md.backend)) +
@@ -272,8 +273,8 @@ Selection select_variant(std::vector<std::string> folders, const SystemInfo& sys
   std::vector<std::tuple<int, int, int, std::string, size_t>> keys;
   for (size_t i = 0; i < accepted.size(); ++i) {
     const Backend& b = accepted[i].parsed->backend;
-    keys.emplace_back(-static_cast<int>(accepted[i].arch.fit), -b.major, -b.minor,
-                      accepted[i].name, i);
+    keys.emplace_back(-static_cast<int>(accepted[i].arch.fit), -b.major, -b.minor, accepted[i].name,
+                      i);
   }
   std::sort(keys.begin(), keys.end());
   std::vector<VariantDecision> ordered;

@@ -5,8 +5,9 @@
 // Rejection, in this order: unparseable name (skipped), a foreign family (torch, tvm-ffi, ...), OS,
 // CPU, khub ABI major, backend family (the variant's backend must be the device's), backend version
 // (CUDA: same major and variant minor <= runtime minor; ROCm, XPU, CANN: exact, as HF), then from
-// metadata.json: unreadable metadata, a backend that contradicts the folder name, backend.min-runtime
-// above the device's runtime (or macOS for Metal), and device architecture (device_arch.h).
+// metadata.json: unreadable metadata, a backend that contradicts the folder name,
+// backend.min-runtime above the device's runtime (or macOS for Metal), and device architecture
+// (device_arch.h).
 //
 // Order among the accepted: best architecture fit first (exact SASS, then compatible SASS, then PTX
 // JIT), then the highest backend version, then the folder name — a total order, so the same
@@ -28,15 +29,15 @@
 namespace khub::loader {
 
 enum class RejectReason {
-  kNone,            // accepted
-  kUnparseable,     // the folder name follows no known grammar (skipped)
-  kForeignFamily,   // torch / tvm-ffi / noarch / universal: not loadable by khub
+  kNone,           // accepted
+  kUnparseable,    // the folder name follows no known grammar (skipped)
+  kForeignFamily,  // torch / tvm-ffi / noarch / universal: not loadable by khub
   kOs,
   kCpu,
   kAbiMajor,
   kBackendFamily,
   kBackendVersion,
-  kMetadata,        // metadata.json missing or invalid, or contradicting the folder name
+  kMetadata,  // metadata.json missing or invalid, or contradicting the folder name
   kMinRuntime,
   kDeviceArch,
 };
@@ -46,9 +47,9 @@ struct VariantDecision {
   std::string name;
   bool accepted = false;
   RejectReason reason = RejectReason::kNone;
-  std::string detail;                // why, in words (also for accepted ones: how it fits)
+  std::string detail;  // why, in words (also for accepted ones: how it fits)
   std::optional<VariantName> parsed;
-  ArchMatch arch;                    // accepted GPU variants: the covering arch
+  ArchMatch arch;  // accepted GPU variants: the covering arch
 };
 
 struct Selection {

@@ -32,7 +32,8 @@ TEST(Call, ForwardF32WithAttributeAndDefault) {
   // alpha defaults to 1; an int converts to a float attribute.
   k->function("scale_forward")({.tensors = {{"x", x}, {"out", out}}});
   EXPECT_EQ(out.to_float_vector(), (std::vector<float>{1, -2, 3.5f, 0}));
-  k->function("scale_forward")({.tensors = {{"out", out}, {"x", x}}, .attrs = {{"alpha", int64_t{3}}}});
+  k->function("scale_forward")(
+      {.tensors = {{"out", out}, {"x", x}}, .attrs = {{"alpha", int64_t{3}}}});
   EXPECT_EQ(out.to_float_vector(), (std::vector<float>{3, -6, 10.5f, 0}));
 }
 
@@ -87,22 +88,29 @@ TEST(Call, SignatureChecksNameTheProblem) {
   Tensor x = Tensor::zeros({4}, DType::kF32);
   Tensor out = Tensor::zeros({4}, DType::kF32);
   auto inv = ErrorKind::kInvalidArgument;
-  EXPECT_NE(call_error(f, {.tensors = {{"x", x}}}, inv).find("missing argument 'out'"), std::string::npos);
-  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", out}, {"y", x}}}, inv).find("no argument named 'y'"),
+  EXPECT_NE(call_error(f, {.tensors = {{"x", x}}}, inv).find("missing argument 'out'"),
+            std::string::npos);
+  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", out}, {"y", x}}}, inv)
+                .find("no argument named 'y'"),
             std::string::npos);
   EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", out}}, .attrs = {{"beta", 1.0}}}, inv)
                 .find("no attribute named 'beta' (attributes: alpha)"),
             std::string::npos);
-  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", out}}, .attrs = {{"alpha", std::string("2")}}}, inv)
-                .find("attribute 'alpha' must be float"),
-            std::string::npos);
+  EXPECT_NE(
+      call_error(f, {.tensors = {{"x", x}, {"out", out}}, .attrs = {{"alpha", std::string("2")}}},
+                 inv)
+          .find("attribute 'alpha' must be float"),
+      std::string::npos);
   Tensor xi = Tensor::zeros({4}, DType::kI32);
-  EXPECT_NE(call_error(f, {.tensors = {{"x", xi}, {"out", out}}}, inv).find("'x' has dtype i32, expected f32, bf16"),
+  EXPECT_NE(call_error(f, {.tensors = {{"x", xi}, {"out", out}}}, inv)
+                .find("'x' has dtype i32, expected f32, bf16"),
             std::string::npos);
   Tensor ob = Tensor::zeros({4}, DType::kBF16);
-  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", ob}}}, inv).find("the dtype of 'x'"), std::string::npos);
+  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", ob}}}, inv).find("the dtype of 'x'"),
+            std::string::npos);
   Tensor big = Tensor::zeros({4, 4}, DType::kF32);
-  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", big.transpose(0, 1)}}}, inv).find("must be contiguous"),
+  EXPECT_NE(call_error(f, {.tensors = {{"x", x}, {"out", big.transpose(0, 1)}}}, inv)
+                .find("must be contiguous"),
             std::string::npos);
 }
 
@@ -115,10 +123,12 @@ TEST(Call, KernelErrorsNameKernelRepoRevisionAndVariant) {
                                ErrorKind::kKernel);
   EXPECT_NE(msg.find("khub-test/scale@111111111111"), std::string::npos) << msg;
   EXPECT_NE(msg.find(khub::testing::host_cpu_variant()), std::string::npos) << msg;
-  EXPECT_NE(msg.find("function 'scale_forward' failed (invalid argument): alpha is NaN"), std::string::npos)
+  EXPECT_NE(msg.find("function 'scale_forward' failed (invalid argument): alpha is NaN"),
+            std::string::npos)
       << msg;
-  msg = call_error(k->function("scale_forward"), {.tensors = {{"x", Tensor::zeros({4}, DType::kF32)},
-                                                             {"out", Tensor::zeros({5}, DType::kF32)}}},
+  msg = call_error(k->function("scale_forward"),
+                   {.tensors = {{"x", Tensor::zeros({4}, DType::kF32)},
+                                {"out", Tensor::zeros({5}, DType::kF32)}}},
                    ErrorKind::kKernel);
   EXPECT_NE(msg.find("x and out differ in size"), std::string::npos) << msg;
 }

@@ -50,9 +50,9 @@ TEST_F(VariantFixture, ComputedDigestCoversFilesButNotMetadataOrPycache) {
 }
 
 TEST_F(VariantFixture, ReportsMissingUnknownAndMismatch) {
-  write_file(dir / "lib.so", "library bytez");        // tampered
-  write_file(dir / "extra.so", "smuggled");           // unlisted
-  std::filesystem::remove(dir / "data/table.bin");    // missing
+  write_file(dir / "lib.so", "library bytez");      // tampered
+  write_file(dir / "extra.so", "smuggled");         // unlisted
+  std::filesystem::remove(dir / "data/table.bin");  // missing
   auto problems = check_variant_digest(dir, md);
   ASSERT_EQ(problems.size(), 3u);
   std::string all;

@@ -27,7 +27,9 @@ TEST(Elf, ExtraExportIsVisible) {
 TEST(Elf, MalformedFilesAreFormatErrors) {
   TempDir tmp;
   write_file(tmp / "text.so", "this is not an ELF file at all, just text");
-  write_file(tmp / "tiny.so", "\x7f" "ELF");
+  write_file(tmp / "tiny.so",
+             "\x7f"
+             "ELF");
   std::string lib = khub::testing::read_file(khub::testing::scale_v1() / "libscale.so");
   write_file(tmp / "truncated.so", lib.substr(0, lib.size() / 2));
   std::string corrupt = lib;

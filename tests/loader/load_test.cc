@@ -71,7 +71,8 @@ TEST_F(BadInput, CorruptMetadata) {
   write_file(dir / "metadata.json", "{\"name\": \"scale\", ");
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kFormat);
-  EXPECT_NE(std::string(e.what()).find("metadata.json: not valid JSON"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("metadata.json: not valid JSON"), std::string::npos)
+      << e.what();
 }
 
 TEST_F(BadInput, MissingLibrary) {
@@ -79,12 +80,14 @@ TEST_F(BadInput, MissingLibrary) {
   Error e = load_error();
   // The digest lists the library, so verification names it first.
   EXPECT_EQ(e.kind(), ErrorKind::kVerification);
-  EXPECT_NE(std::string(e.what()).find("missing file \"libscale.so\""), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("missing file \"libscale.so\""), std::string::npos)
+      << e.what();
   // Without a digest entry for it, the library lookup itself reports the absence.
   rewrite_metadata(dir, read_metadata(dir));
   e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
-  EXPECT_NE(std::string(e.what()).find("the kernel library \"libscale.so\" named by metadata.json is missing"),
+  EXPECT_NE(std::string(e.what()).find(
+                "the kernel library \"libscale.so\" named by metadata.json is missing"),
             std::string::npos)
       << e.what();
 }
@@ -95,7 +98,8 @@ TEST_F(BadInput, TamperedFile) {
   write_file(dir / "libscale.so", lib);
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kVerification);
-  EXPECT_NE(std::string(e.what()).find("hash mismatch for \"libscale.so\""), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("hash mismatch for \"libscale.so\""), std::string::npos)
+      << e.what();
   EXPECT_NE(std::string(e.what()).find("khub-test/scale"), std::string::npos);
 }
 
@@ -115,7 +119,8 @@ TEST_F(BadInput, HostilePathInDigest) {
   write_file(dir / "metadata.json", j.dump());
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kFormat);
-  EXPECT_NE(std::string(e.what()).find("hostile path \"../../etc/passwd\""), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("hostile path \"../../etc/passwd\""), std::string::npos)
+      << e.what();
 
   j = nlohmann::json::parse(text);
   j["digest"]["files"]["/etc/passwd"] = "AAAA";
@@ -140,7 +145,9 @@ TEST_F(BadInput, WrongAbiMajor) {
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kVerification);
   std::string msg = e.what();
-  EXPECT_NE(msg.find("kernel ABI major 2 (library) does not match 1 (this khub)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("kernel ABI major 2 (library) does not match 1 (this khub)"),
+            std::string::npos)
+      << msg;
 }
 
 TEST_F(BadInput, ExtraExportedSymbol) {
@@ -148,7 +155,8 @@ TEST_F(BadInput, ExtraExportedSymbol) {
   dir = make_variant_with_library(root.path(), fixtures_dir() / "libs" / "libscale_extra.so");
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kVerification);
-  EXPECT_NE(std::string(e.what()).find("exports symbols the manifest does not list: khub_scale_debug_hook"),
+  EXPECT_NE(std::string(e.what()).find(
+                "exports symbols the manifest does not list: khub_scale_debug_hook"),
             std::string::npos)
       << e.what();
 }
@@ -159,7 +167,8 @@ TEST_F(BadInput, ManifestDisagreesWithLibrary) {
   rewrite_metadata(dir, md);
   Error e = load_error();
   EXPECT_EQ(e.kind(), ErrorKind::kVerification);
-  EXPECT_NE(std::string(e.what()).find("manifest differs from metadata.json"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("manifest differs from metadata.json"), std::string::npos)
+      << e.what();
   EXPECT_NE(std::string(e.what()).find("NotScale"), std::string::npos);
 }
 
@@ -168,7 +177,8 @@ TEST_F(BadInput, ManifestListsASymbolTheLibraryLacks) {
   md.manifest["functions"][0]["symbol"] = "khub_scale_forward_v2";
   rewrite_metadata(dir, md);
   Error e = load_error();
-  EXPECT_NE(std::string(e.what()).find("does not export: khub_scale_forward_v2"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("does not export: khub_scale_forward_v2"), std::string::npos)
+      << e.what();
 }
 
 TEST_F(BadInput, NameMismatch) {
@@ -176,8 +186,9 @@ TEST_F(BadInput, NameMismatch) {
   md.name = "other";
   rewrite_metadata(dir, md);
   Error e = load_error();
-  EXPECT_NE(std::string(e.what()).find("kernel_name 'scale' differs from metadata.json name 'other'"),
-            std::string::npos)
+  EXPECT_NE(
+      std::string(e.what()).find("kernel_name 'scale' differs from metadata.json name 'other'"),
+      std::string::npos)
       << e.what();
 }
 

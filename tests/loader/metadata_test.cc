@@ -65,9 +65,10 @@ TEST(Metadata, ClearErrors) {
   EXPECT_NE(error_of(R"({"name": "ok", "version": 1, "backend": {"type": "fpga"}})")
                 .find("backend.type 'fpga' is unknown"),
             std::string::npos);
-  EXPECT_NE(error_of(R"({"name": "ok", "version": 1, "backend": {"type": "cuda", "archs": ["sm90"]}})")
-                .find("invalid CUDA arch 'sm90'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"name": "ok", "version": 1, "backend": {"type": "cuda", "archs": ["sm90"]}})")
+          .find("invalid CUDA arch 'sm90'"),
+      std::string::npos);
   EXPECT_NE(error_of(R"({"name": "ok", "version": 1, "backend": {"type": "cpu"},
                          "digest": {"algorithm": "md5", "files": {}}})")
                 .find("'md5' is unsupported"),
@@ -75,14 +76,17 @@ TEST(Metadata, ClearErrors) {
 }
 
 TEST(Metadata, HostilePathsAreRefused) {
-  for (const char* path : {"../evil.so", "/etc/passwd", "a/../../b", "a//b", "./x", "a\\\\b", "C:x"}) {
+  for (const char* path :
+       {"../evil.so", "/etc/passwd", "a/../../b", "a//b", "./x", "a\\\\b", "C:x"}) {
     std::string text = std::string(R"({"name": "ok", "version": 1, "backend": {"type": "cpu"},
-        "digest": {"algorithm": "sha256", "files": {")") + path + R"(": "AAAA"}}})";
+        "digest": {"algorithm": "sha256", "files": {")") +
+                       path + R"(": "AAAA"}}})";
     EXPECT_NE(error_of(text).find("hostile path"), std::string::npos) << path;
   }
-  EXPECT_NE(error_of(R"({"name": "ok", "version": 1, "backend": {"type": "cpu"}, "library": "../x.so"})")
-                .find("\"library\" \"../x.so\" is a hostile path"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of(R"({"name": "ok", "version": 1, "backend": {"type": "cpu"}, "library": "../x.so"})")
+          .find("\"library\" \"../x.so\" is a hostile path"),
+      std::string::npos);
 }
 
 TEST(Metadata, MissingFile) {

@@ -55,14 +55,15 @@ TEST(Select, CpuPicksKhubCpuAndExplainsEveryOtherFolder) {
   FakeHub hub;
   std::vector<std::string> folders = {
       "torch212-cxx11-cu130-x86_64-linux", "khub1-cpu-x86_64-linux", "khub1-cpu-aarch64-linux",
-      "khub1-cpu-x86_64-darwin",          "khub2-cpu-x86_64-linux", "khub1-cu130-x86_64-linux",
-      "tvm-ffi01-cpu-x86_64-linux",       "torch-universal",        "README.md",
+      "khub1-cpu-x86_64-darwin",           "khub2-cpu-x86_64-linux", "khub1-cu130-x86_64-linux",
+      "tvm-ffi01-cpu-x86_64-linux",        "torch-universal",        "README.md",
   };
   Selection s = select_variant(folders, cpu_linux(), hub.fn());
   ASSERT_TRUE(s.chosen());
   EXPECT_EQ(s.chosen()->name, "khub1-cpu-x86_64-linux");
   EXPECT_EQ(find(s, "torch212-cxx11-cu130-x86_64-linux").reason, RejectReason::kForeignFamily);
-  EXPECT_NE(find(s, "torch212-cxx11-cu130-x86_64-linux").detail.find("torch variant: khub loads khub<ABI> variants only"),
+  EXPECT_NE(find(s, "torch212-cxx11-cu130-x86_64-linux")
+                .detail.find("torch variant: khub loads khub<ABI> variants only"),
             std::string::npos);
   EXPECT_EQ(find(s, "tvm-ffi01-cpu-x86_64-linux").reason, RejectReason::kForeignFamily);
   EXPECT_EQ(find(s, "torch-universal").reason, RejectReason::kForeignFamily);
@@ -91,7 +92,8 @@ TEST(Select, CudaVersionRule) {
   ASSERT_TRUE(s.chosen());
   EXPECT_EQ(s.chosen()->name, "khub1-cu130-x86_64-linux");
   EXPECT_EQ(find(s, "khub1-cu131-x86_64-linux").reason, RejectReason::kBackendVersion);
-  EXPECT_NE(find(s, "khub1-cu131-x86_64-linux").detail.find("newer than the runtime 13.0"), std::string::npos);
+  EXPECT_NE(find(s, "khub1-cu131-x86_64-linux").detail.find("newer than the runtime 13.0"),
+            std::string::npos);
   EXPECT_EQ(find(s, "khub1-cu128-x86_64-linux").reason, RejectReason::kBackendVersion);  // major 12
 
   s = select_variant(folders, cuda_device("12.9", "9.0"), hub.fn());
@@ -100,7 +102,8 @@ TEST(Select, CudaVersionRule) {
 
   s = select_variant(folders, cuda_device("", "9.0"), hub.fn());
   EXPECT_FALSE(s.chosen());
-  EXPECT_NE(find(s, "khub1-cu130-x86_64-linux").detail.find("runtime version is unknown"), std::string::npos);
+  EXPECT_NE(find(s, "khub1-cu130-x86_64-linux").detail.find("runtime version is unknown"),
+            std::string::npos);
 }
 
 TEST(Select, CudaCapabilityCoverage) {
@@ -205,7 +208,8 @@ TEST(Select, RocmMetalXpuNpu) {
   s = select_variant(folders, mac, hub.fn());
   EXPECT_FALSE(s.chosen());
   EXPECT_EQ(find(s, "khub1-metal-aarch64-darwin").reason, RejectReason::kMinRuntime);
-  EXPECT_NE(find(s, "khub1-metal-aarch64-darwin").detail.find("needs macOS 26.0"), std::string::npos);
+  EXPECT_NE(find(s, "khub1-metal-aarch64-darwin").detail.find("needs macOS 26.0"),
+            std::string::npos);
 
   SystemInfo xpu;
   xpu.device = DeviceType::kXPU;
@@ -251,7 +255,8 @@ TEST(Select, MetadataProblemsRejectWithReason) {
 
 TEST(Select, JsonTrace) {
   FakeHub hub;
-  Selection s = select_variant({"khub1-cpu-x86_64-linux", "khub1-cpu-aarch64-linux"}, cpu_linux(), hub.fn());
+  Selection s =
+      select_variant({"khub1-cpu-x86_64-linux", "khub1-cpu-aarch64-linux"}, cpu_linux(), hub.fn());
   auto j = s.to_json();
   ASSERT_EQ(j.size(), 2u);
   EXPECT_EQ(j[0]["name"], "khub1-cpu-x86_64-linux");

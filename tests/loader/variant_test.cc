@@ -87,14 +87,12 @@ TEST(VariantName, TorchFamilies) {
   EXPECT_EQ(v->abi_major, 0);
   EXPECT_EQ(v->abi_minor, 1);
 
-  for (auto [name, kind] : {std::pair{"torch-cuda", BackendKind::kCuda},
-                            std::pair{"torch-rocm", BackendKind::kRocm},
-                            std::pair{"torch-xpu", BackendKind::kXpu},
-                            std::pair{"torch-metal", BackendKind::kMetal},
-                            std::pair{"torch-cpu", BackendKind::kCpu},
-                            std::pair{"torch-npu", BackendKind::kCann},
-                            std::pair{"torch-neuron", BackendKind::kNeuron},
-                            std::pair{"torch-tpu", BackendKind::kTpu}}) {
+  for (auto [name, kind] :
+       {std::pair{"torch-cuda", BackendKind::kCuda}, std::pair{"torch-rocm", BackendKind::kRocm},
+        std::pair{"torch-xpu", BackendKind::kXpu}, std::pair{"torch-metal", BackendKind::kMetal},
+        std::pair{"torch-cpu", BackendKind::kCpu}, std::pair{"torch-npu", BackendKind::kCann},
+        std::pair{"torch-neuron", BackendKind::kNeuron},
+        std::pair{"torch-tpu", BackendKind::kTpu}}) {
     auto n = parse_variant_name(name);
     ASSERT_TRUE(n) << name;
     EXPECT_EQ(n->family, VariantFamily::kTorchNoarch);

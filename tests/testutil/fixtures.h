@@ -22,7 +22,8 @@ inline std::filesystem::path fixtures_dir() { return KHUB_TEST_FIXTURES; }
 // The name of the CPU variant this machine builds: khub1-cpu-<cpu>-<os>.
 inline std::string host_cpu_variant() {
   auto sys = loader::SystemInfo::host();
-  return loader::khub_variant_name(sys.abi_major, *loader::parse_backend_token("cpu"), sys.cpu, sys.os);
+  return loader::khub_variant_name(sys.abi_major, *loader::parse_backend_token("cpu"), sys.cpu,
+                                   sys.os);
 }
 
 inline std::filesystem::path scale_v1() { return fixtures_dir() / "scale-v1" / host_cpu_variant(); }

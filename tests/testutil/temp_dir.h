@@ -47,8 +47,9 @@ inline std::string read_file(const std::filesystem::path& p) {
 // Copies a folder tree (files are copied, not linked).
 inline void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to) {
   std::filesystem::create_directories(to);
-  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive |
-                                      std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy(
+      from, to,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::overwrite_existing);
 }
 
 }  // namespace khub::testing
