@@ -469,6 +469,8 @@ fs::path khub_include_dir() {
 BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
   BuildConfig cfg = parse_build_toml(project);
   BuildResult result;
+  result.name = cfg.name;
+  result.repo_id = cfg.repo_id;
   std::vector<std::string> backends = options.backends.empty() ? cfg.backends : options.backends;
   for (const auto& be : backends) {
     if (std::find(cfg.backends.begin(), cfg.backends.end(), be) == cfg.backends.end()) {
@@ -492,7 +494,9 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
            "' must be NAME or NAME=VALUE without spaces");
     }
   }
-  fs::path out = options.out.empty() ? project / "build" : options.out;
+  // Compilers run inside the project folder, so every output path must be absolute.
+  fs::path out =
+      fs::absolute(options.out.empty() ? project / "build" : options.out).lexically_normal();
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) fail(ErrorKind::kIo, out.string(), ": ", ec.message());
