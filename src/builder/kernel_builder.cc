@@ -304,8 +304,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   bool has_cu = false;
   for (const SourceGroup* g : groups) {
     std::vector<std::string> inc;
-    for (const auto& i : g->include)
-      inc.push_back("-I" + (fs::absolute(cfg.project) / i).lexically_normal().string());
+    // Relative to the project (the compiler's working folder), so paths baked into the objects
+    // (__FILE__ in headers) do not depend on where the checkout lives.
+    for (const auto& i : g->include) inc.push_back("-I" + i);
     for (const auto& f : g->ld_flags) ld_flags.push_back(f);
     for (const std::string& src : g->src) {
       fs::path sp(src);
@@ -508,6 +509,34 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
                  khub_include_dir(),
                  options.jobs > 0 ? options.jobs : static_cast<int>(hw ? hw : 2)};
   std::vector<std::string> files = project_files(project, out);
+  // Inputs outside the project (shared code reached with "..") feed the source digest too.
+  std::set<std::string> inputs(files.begin(), files.end());
+  auto outside = [](const std::string& p) {
+    std::string n = fs::path(p).lexically_normal().generic_string();
+    return n == ".." || n.rfind("../", 0) == 0 ? n : std::string();
+  };
+  for (const SourceGroup& g : cfg.kernels) {
+    for (const std::string& src : g.src) {
+      if (std::string n = outside(src); !n.empty()) inputs.insert(n);
+    }
+    for (const std::string& inc : g.include) {
+      std::string n = outside(inc);
+      if (n.empty()) continue;
+      std::error_code ec;
+      fs::recursive_directory_iterator it(project / n, fs::directory_options::none, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        std::string fname = it->path().filename().string();
+        if (fname.rfind(".", 0) == 0) {
+          if (it->is_directory()) it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file()) {
+          inputs.insert(n + "/" + it->path().lexically_relative(project / n).generic_string());
+        }
+      }
+    }
+  }
+  files.assign(inputs.begin(), inputs.end());
   for (const auto& be : backends) {
     result.variants.push_back(build_backend(b, be, files, &result.notes));
   }
