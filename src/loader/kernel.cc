@@ -54,7 +54,8 @@ struct Workspace {
 }  // namespace
 
 std::string KernelIdentity::label() const {
-  std::string s = repo.empty() ? dir.string() : repo;
+  if (repo.empty()) return dir.string();  // a bare local folder names itself
+  std::string s = repo;
   if (!revision.empty()) s += "@" + (revision.size() == 40 ? revision.substr(0, 12) : revision);
   if (!variant.empty()) s += " [" + variant + "]";
   return s;
