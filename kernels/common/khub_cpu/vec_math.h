@@ -1,0 +1,69 @@
+// Transcendental functions on the vectors of vec_scalar.h / vec_avx2.h / vec_avx512.h, written
+// once for every path. Include after the ISA's vec_*.h with KHUB_ISA_NS naming that ISA's
+// namespace (scalar, avx2, avx512); everything here lands in khub_cpu::KHUB_ISA_NS, so each path
+// gets its own copy compiled for its own ISA.
+//
+// Accuracy (measured over the f32 range by the CPU kernel tests, against long double):
+// - vexp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial for e^r
+//   (truncation error < 6e-9 relative), scaled by 2^n; about 2 ulp. Exact 0 below -87.34,
+//   +inf above 88.72, NaN in, NaN out.
+// - normal_cdf: Phi(a) = 1 - erfc(z)/2 or erfc(z)/2 with z = |a|/sqrt(2), where
+//   erfc(z) = t e^{-z^2} P(s), t = 1/(1 + z/2), s maps t in [1/6, 1] to [-1, 1], and P is a
+//   degree-8 polynomial fitted here (dev/fit_erfcx.cc: least squares on Chebyshev nodes, relative
+//   weight, z in [0, 10]); max relative error of the f32 evaluation 3.1e-7. Beyond z = 9.4,
+//   e^{-z^2} underflows f32 and erfc is 0.
+#pragma once
+
+#ifndef KHUB_ISA_NS
+#error "define KHUB_ISA_NS (scalar, avx2 or avx512) before including vec_math.h"
+#endif
+
+namespace khub_cpu::KHUB_ISA_NS {
+
+inline Vec vexp(Vec x) {
+  const Vec lo = vset(-87.33654f), hi = vset(88.72283f);
+  Vec xc = clamp(x, lo, hi);
+  Vec n = vround(xc * vset(1.44269504088896341f));
+  // ln 2 = 355/512 - 2.12194440054690583e-4; n * 355/512 is exact for |n| <= 128.
+  Vec r = fnmadd(n, vset(0.693359375f), xc);
+  r = fnmadd(n, vset(-2.12194440054690583e-4f), r);
+  Vec p = vset(1.0f / 5040);
+  p = fmadd(p, r, vset(1.0f / 720));
+  p = fmadd(p, r, vset(1.0f / 120));
+  p = fmadd(p, r, vset(1.0f / 24));
+  p = fmadd(p, r, vset(1.0f / 6));
+  p = fmadd(p, r, vset(0.5f));
+  p = fmadd(p, r, vset(1.0f));
+  p = fmadd(p, r, vset(1.0f));
+  // 2^n with n in [-126, 128]: 2^min(n, 127), doubled when n = 128.
+  Vec two127 = vset(127.0f);
+  Vec y = p * pow2i(clamp(n, vset(-126.0f), two127));
+  y = select(n > two127, y * vset(2.0f), y);
+  y = select(x < lo, vzero(), y);
+  return select(x > hi, vset(__builtin_inff()), y);
+}
+
+// 1 / (1 + e^-x)
+inline Vec vsigmoid(Vec x) { return vset(1.0f) / (vset(1.0f) + vexp(-x)); }
+
+// Phi(a), the standard normal CDF; *pdf receives phi(a) = e^{-a^2/2} / sqrt(2 pi).
+inline Vec normal_cdf(Vec a, Vec* pdf) {
+  Vec z = vabs(a) * vset(0.707106781186547524f);
+  Vec t = vset(1.0f) / fmadd(z, vset(0.5f), vset(1.0f));
+  Vec s = fmadd(t, vset(2.4f), vset(-1.4f));  // (t - 1/6) * 2.4 - 1
+  Vec p = vset(-5.460689182e-05f);
+  p = fmadd(p, s, vset(1.948948781e-05f));
+  p = fmadd(p, s, vset(5.880228926e-04f));
+  p = fmadd(p, s, vset(-6.305407480e-04f));
+  p = fmadd(p, s, vset(-6.152113155e-03f));
+  p = fmadd(p, s, vset(5.965755562e-03f));
+  p = fmadd(p, s, vset(1.020296787e-01f));
+  p = fmadd(p, s, vset(3.262222902e-01f));
+  p = fmadd(p, s, vset(5.720119736e-01f));
+  Vec e = vexp(a * a * vset(-0.5f));
+  *pdf = e * vset(0.398942280401432678f);
+  Vec half_erfc = t * e * p * vset(0.5f);
+  return select(a < vzero(), half_erfc, vset(1.0f) - half_erfc);
+}
+
+}  // namespace khub_cpu::KHUB_ISA_NS
