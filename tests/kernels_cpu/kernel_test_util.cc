@@ -257,9 +257,9 @@ Tolerance tolerance_for(DType dtype, double rounding_steps) {
     case DType::kBF16:
       return {rounding_steps * std::ldexp(1.0, -8) * 1.05 + 2e-6, f32_slop, 1e-37};
     case DType::kF16:
-      // Below 2^-14, f16 spacing is 2^-24 absolute.
+      // Below 2^-14 (subnormals) f16 values are spaced 2^-24 apart: one spacing per rounding.
       return {rounding_steps * std::ldexp(1.0, -11) * 1.05 + 2e-6, f32_slop,
-              rounding_steps * std::ldexp(1.0, -25)};
+              rounding_steps * std::ldexp(1.0, -24)};
     default:
       ADD_FAILURE() << "no tolerance for " << dtype_name(dtype);
       return {0, 0, 0};

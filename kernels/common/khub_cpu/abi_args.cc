@@ -194,6 +194,21 @@ bool CallArgs::dim_is(int i, const char* name, int dim, int64_t expected, const 
               static_cast<long long>(expected), why);
 }
 
+bool CallArgs::shape_is(int i, const char* name, const int64_t* expected, int ndim,
+                        const char* why) {
+  const DLTensor& t = tensor(i);
+  bool same = t.ndim == ndim;
+  for (int d = 0; same && d < ndim; ++d) same = t.shape[d] == expected[d];
+  if (same) return true;
+  DLTensor want{};
+  want.ndim = ndim;
+  want.shape = const_cast<int64_t*>(expected);
+  char sa[160], sb[160];
+  format_shape(t, sa, sizeof(sa));
+  format_shape(want, sb, sizeof(sb));
+  return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has shape %s, expected %s (%s)", name, sa, sb, why);
+}
+
 bool CallArgs::writable(int i, const char* name) {
   const DLTensor& t = tensor(i);
   for (int d = 0; d < t.ndim; ++d)

@@ -45,6 +45,8 @@ class CallArgs {
   bool min_rank(int i, const char* name, int minimum);
   bool same_shape(int i, const char* name, int j, const char* other);
   bool dim_is(int i, const char* name, int dim, int64_t expected, const char* why);
+  // Tensor i has shape `expected` (ndim dims); `why` explains where it comes from.
+  bool shape_is(int i, const char* name, const int64_t* expected, int ndim, const char* why);
   // Tensor i may be written: no dim of size > 1 has stride 0 (a broadcast view).
   bool writable(int i, const char* name);
 

@@ -5,8 +5,8 @@
 //
 // Accuracy (measured over the f32 range by the CPU kernel tests, against long double):
 // - vexp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial for e^r
-//   (truncation error < 6e-9 relative), scaled by 2^n; about 2 ulp. Exact 0 below -87.34,
-//   +inf above 88.72, NaN in, NaN out.
+//   (truncation error < 6e-9 relative), scaled by 2^n; about 2 ulp, subnormal results included.
+//   0 below ln(2^-150) = -103.97, +inf above 88.72, NaN in, NaN out.
 // - normal_cdf: Phi(a) = 1 - erfc(z)/2 or erfc(z)/2 with z = |a|/sqrt(2), where
 //   erfc(z) = t e^{-z^2} P(s), t = 1/(1 + z/2), s maps t in [1/6, 1] to [-1, 1], and P is a
 //   degree-8 polynomial fitted here (dev/fit_erfcx.cc: least squares on Chebyshev nodes, relative
@@ -21,10 +21,10 @@
 namespace khub_cpu::KHUB_ISA_NS {
 
 inline Vec vexp(Vec x) {
-  const Vec lo = vset(-87.33654f), hi = vset(88.72283f);
+  const Vec lo = vset(-103.972076f), hi = vset(88.72283f);  // ln(2^-150), ln(FLT_MAX)
   Vec xc = clamp(x, lo, hi);
   Vec n = vround(xc * vset(1.44269504088896341f));
-  // ln 2 = 355/512 - 2.12194440054690583e-4; n * 355/512 is exact for |n| <= 128.
+  // ln 2 = 355/512 - 2.12194440054690583e-4; n * 355/512 is exact for |n| <= 150.
   Vec r = fnmadd(n, vset(0.693359375f), xc);
   r = fnmadd(n, vset(-2.12194440054690583e-4f), r);
   Vec p = vset(1.0f / 5040);
@@ -35,16 +35,20 @@ inline Vec vexp(Vec x) {
   p = fmadd(p, r, vset(0.5f));
   p = fmadd(p, r, vset(1.0f));
   p = fmadd(p, r, vset(1.0f));
-  // 2^n with n in [-126, 128]: 2^min(n, 127), doubled when n = 128.
-  Vec two127 = vset(127.0f);
-  Vec y = p * pow2i(clamp(n, vset(-126.0f), two127));
-  y = select(n > two127, y * vset(2.0f), y);
+  // 2^n for n in [-150, 128] as 2^n1 * 2^n2 with both factors normal floats: n1 in [-126, 127],
+  // n2 = n - n1 in [-24, 1]. The second multiply rounds results into the subnormal range.
+  Vec n1 = clamp(n, vset(-126.0f), vset(127.0f));
+  Vec y = (p * pow2i(n1)) * pow2i(n - n1);
   y = select(x < lo, vzero(), y);
   return select(x > hi, vset(__builtin_inff()), y);
 }
 
-// 1 / (1 + e^-x)
-inline Vec vsigmoid(Vec x) { return vset(1.0f) / (vset(1.0f) + vexp(-x)); }
+// 1 / (1 + e^-x), through e^-|x| so that neither tail overflows: for x < 0 it is e / (1 + e).
+inline Vec vsigmoid(Vec x) {
+  Vec e = vexp(-vabs(x));
+  Vec r = vset(1.0f) / (vset(1.0f) + e);
+  return select(x < vzero(), e * r, r);
+}
 
 // Phi(a), the standard normal CDF; *pdf receives phi(a) = e^{-a^2/2} / sqrt(2 pi).
 inline Vec normal_cdf(Vec a, Vec* pdf) {

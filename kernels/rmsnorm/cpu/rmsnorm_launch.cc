@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "khub_cpu/isa.h"
+#include "khub_cpu/kernel_table.h"
 #include "khub_cpu/parallel.h"
 
 namespace khub_rmsnorm {
@@ -14,31 +15,10 @@ using khub_cpu::Isa;
 // (64 x 4096 x 4 bytes = 1 MiB at most for the hidden sizes of current LLMs).
 constexpr int64_t kMaxGroups = 64;
 
-const KernelTable& table_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512:
-      return kAvx512Kernels;
-    case Isa::kAvx2:
-      return kAvx2Kernels;
-    case Isa::kScalar:
-      break;
-  }
-  return kScalarKernels;
-}
-
 template <typename T>
-const RowKernels<T>& kernels_of(const KernelTable& table);
-template <>
-const RowKernels<float>& kernels_of<float>(const KernelTable& table) {
-  return table.f32;
-}
-template <>
-const RowKernels<bf16_t>& kernels_of<bf16_t>(const KernelTable& table) {
-  return table.bf16;
-}
-template <>
-const RowKernels<f16_t>& kernels_of<f16_t>(const KernelTable& table) {
-  return table.f16;
+const RowKernels<T>& kernels_for(Isa isa) {
+  return khub_cpu::table_entry<T>(
+      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
 }
 
 }  // namespace
@@ -49,7 +29,7 @@ Status rms_norm_forward(const ForwardArgs<T>& args, int num_threads, ErrorText* 
   if (Status s = khub_cpu::isa_select(&isa, error); s != Status::kOk) return s;
   const int64_t rows = args.out_rows.rows;
   if (rows == 0 || args.hidden == 0) return Status::kOk;
-  const RowKernels<T>& k = kernels_of<T>(table_for(isa));
+  const RowKernels<T>& k = kernels_for<T>(isa);
   int threads = khub_cpu::parallel_threads(rows, args.hidden, num_threads);
   khub_cpu::parallel_for(rows, threads, [&](int64_t b, int64_t e) { k.forward(args, b, e); });
   return Status::kOk;
@@ -91,7 +71,7 @@ Status rms_norm_backward(BackwardArgs<T> args, T* grad_weight, int64_t grad_weig
   args.weight_partials = static_cast<float*>(workspace);
   args.rows_per_group = plan.rows_per_group;
 
-  const RowKernels<T>& k = kernels_of<T>(table_for(isa));
+  const RowKernels<T>& k = kernels_for<T>(isa);
   int threads =
       khub_cpu::parallel_threads(plan.groups, plan.rows_per_group * hidden * 2, num_threads);
   khub_cpu::parallel_for(plan.groups, threads,
