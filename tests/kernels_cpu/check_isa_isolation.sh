@@ -12,7 +12,7 @@ for lib in "$@"; do
     NF < 2 { next }
     {
       insn = $2
-      in512 = fn ~ /::avx512::/; in2 = fn ~ /::avx2::/
+      in512 = fn ~ /(<|::)avx512::/; in2 = fn ~ /(<|::)avx2::/
       if (!in512 && !in2 && insn ~ /^v/) bad[fn " uses " insn] = 1
       if (in2 && ($0 ~ /%zmm|%k[0-7]|%[xy]mm(1[6-9]|2[0-9]|3[01])/)) bad[fn " uses AVX-512: " insn] = 1
       if (in512) n512++; if (in2) n2++

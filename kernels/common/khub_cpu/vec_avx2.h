@@ -18,6 +18,9 @@
 
 #include <immintrin.h>
 
+// load_dup, swap_pairs and negate_even exist (rotary's GPT-J layout uses them).
+#define KHUB_CPU_VEC_HAS_PAIR_OPS 1
+
 #include <cstring>
 
 namespace khub_cpu::avx2 {

@@ -9,6 +9,9 @@
 
 #include <immintrin.h>
 
+// load_dup, swap_pairs and negate_even exist (rotary's GPT-J layout uses them).
+#define KHUB_CPU_VEC_HAS_PAIR_OPS 1
+
 namespace khub_cpu::avx512 {
 
 constexpr int kWidth = 16;
