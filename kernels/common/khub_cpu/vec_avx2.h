@@ -60,19 +60,25 @@ inline float reduce_add(Vec a) {
 inline Vec vround(Vec a) {
   return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
-inline Vec pow2i(Vec n) {
-  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
-  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+// p * 2^n for integral n in [-150, 128] (see vec_scalar.h): 2^n1 * 2^(n - n1), both normal.
+inline __m256 pow2_exact(__m256 n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+inline Vec scale_pow2(Vec p, Vec n) {
+  __m256 n1 = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-126.0f), n.v));
+  __m256 y = _mm256_mul_ps(p.v, pow2_exact(n1));
+  return {_mm256_mul_ps(y, pow2_exact(_mm256_sub_ps(n.v, n1)))};
 }
 
-// bf16 rounding of f32 lanes, as 32-bit lanes holding the bf16 pattern in the low 16 bits.
-inline __m256i bf16_round_bits(__m256 v) {
+// v rounded to bf16 (nearest, ties to even), still as f32 bit patterns (low 16 bits zero);
+// NaN stays NaN (v itself).
+inline __m256i bf16_round_f32_bits(__m256 v) {
   __m256i b = _mm256_castps_si256(v);
   __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
-  __m256i r =
-      _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-  __m256i nan = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
-  return _mm256_blendv_epi8(r, nan, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  __m256i r = _mm256_add_epi32(_mm256_add_epi32(b, lsb), _mm256_set1_epi32(0x7fff));
+  r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xffff0000u)));
+  return _mm256_blendv_epi8(r, b, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
 }
 
 inline Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
@@ -85,7 +91,11 @@ inline Vec load(const f16_t* p) {
 }
 inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v.v); }
 inline void store(bf16_t* p, Vec v) {
-  __m256i r = bf16_round_bits(v.v);
+  // Quiet NaN becomes 0x7fc0 | its high bits, so NaN stays NaN through the truncation.
+  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v.v), 16);
+  r = _mm256_or_si256(r,
+                      _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q)),
+                                       _mm256_set1_epi32(0x40)));
   __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
 }
@@ -115,7 +125,7 @@ inline Vec quantize<float>(Vec v) {
 }
 template <>
 inline Vec quantize<bf16_t>(Vec v) {
-  return {_mm256_castsi256_ps(_mm256_slli_epi32(bf16_round_bits(v.v), 16))};
+  return {_mm256_castsi256_ps(bf16_round_f32_bits(v.v))};
 }
 template <>
 inline Vec quantize<f16_t>(Vec v) {

@@ -48,18 +48,26 @@ inline float reduce_add(Vec a) { return _mm512_reduce_add_ps(a.v); }
 inline Vec vround(Vec a) {
   return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
-inline Vec pow2i(Vec n) {
-  __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
-  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
-}
+// p * 2^n for integral n: vscalefps rounds overflow to inf and small results into subnormals.
+inline Vec scale_pow2(Vec p, Vec n) { return {_mm512_scalef_ps(p.v, n.v)}; }
 
-inline __m512i bf16_round_bits(__m512 v) {
+// v rounded to bf16 (nearest, ties to even), still as f32 bit patterns (low 16 bits zero);
+// NaN stays NaN (v itself).
+inline __m512i bf16_round_f32_bits(__m512 v) {
+  __m512i b = _mm512_castps_si512(v);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, lsb), _mm512_set1_epi32(0x7fff));
+  r = _mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
+  return _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), b);
+}
+// The 16 bf16 patterns of v, rounded as above (NaN becomes the quiet NaN 0x7fc0, as PyTorch's).
+inline __m256i bf16_pack(__m512 v) {
   __m512i b = _mm512_castps_si512(v);
   __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
   __m512i r =
-      _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-  __m512i nan = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
-  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, nan);
+      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, lsb), _mm512_set1_epi32(0x7fff)), 16);
+  r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
+  return _mm512_cvtepi32_epi16(r);
 }
 inline Vec widen_bf16(__m256i h) {
   return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
@@ -82,7 +90,7 @@ inline Vec load_n(const f16_t* p, int n) {
 
 inline void store(float* p, Vec v) { _mm512_storeu_ps(p, v.v); }
 inline void store(bf16_t* p, Vec v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(bf16_round_bits(v.v)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bf16_pack(v.v));
 }
 inline void store(f16_t* p, Vec v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
@@ -90,7 +98,7 @@ inline void store(f16_t* p, Vec v) {
 }
 inline void store_n(float* p, Vec v, int n) { _mm512_mask_storeu_ps(p, first_n(n), v.v); }
 inline void store_n(bf16_t* p, Vec v, int n) {
-  _mm256_mask_storeu_epi16(p, first_n(n), _mm512_cvtepi32_epi16(bf16_round_bits(v.v)));
+  _mm256_mask_storeu_epi16(p, first_n(n), bf16_pack(v.v));
 }
 inline void store_n(f16_t* p, Vec v, int n) {
   _mm256_mask_storeu_epi16(p, first_n(n),
@@ -105,7 +113,7 @@ inline Vec quantize<float>(Vec v) {
 }
 template <>
 inline Vec quantize<bf16_t>(Vec v) {
-  return {_mm512_castsi512_ps(_mm512_slli_epi32(bf16_round_bits(v.v), 16))};
+  return {_mm512_castsi512_ps(bf16_round_f32_bits(v.v))};
 }
 template <>
 inline Vec quantize<f16_t>(Vec v) {

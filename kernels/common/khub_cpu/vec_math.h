@@ -4,9 +4,10 @@
 // gets its own copy compiled for its own ISA.
 //
 // Accuracy (measured over the f32 range by the CPU kernel tests, against long double):
-// - vexp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial for e^r
-//   (truncation error < 6e-9 relative), scaled by 2^n; about 2 ulp, subnormal results included.
-//   0 below ln(2^-150) = -103.97, +inf above 88.72, NaN in, NaN out.
+// - vexp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial for e^r fitted
+//   here (dev/fit_exp.cc: max relative error 7e-8 in f32), scaled by 2^n (vscalefps on
+//   AVX-512); about 2 ulp, subnormal results included, 0 below ln(2^-150), +inf above
+//   ln(FLT_MAX), NaN in, NaN out.
 // - normal_cdf: Phi(a) = 1 - erfc(z)/2 or erfc(z)/2 with z = |a|/sqrt(2), where
 //   erfc(z) = t e^{-z^2} P(s), t = 1/(1 + z/2), s maps t in [1/6, 1] to [-1, 1], and P is a
 //   degree-8 polynomial fitted here (dev/fit_erfcx.cc: least squares on Chebyshev nodes, relative
@@ -21,26 +22,21 @@
 namespace khub_cpu::KHUB_ISA_NS {
 
 inline Vec vexp(Vec x) {
-  const Vec lo = vset(-103.972076f), hi = vset(88.72283f);  // ln(2^-150), ln(FLT_MAX)
-  Vec xc = clamp(x, lo, hi);
+  // Below ln(2^-150) the result rounds to 0; above 88.8 (> ln FLT_MAX = 88.72) to inf, which
+  // scale_pow2 produces by itself. Clamping keeps n in [-150, 128] and NaN passes through.
+  Vec xc = clamp(x, vset(-104.0f), vset(88.8f));
   Vec n = vround(xc * vset(1.44269504088896341f));
   // ln 2 = 355/512 - 2.12194440054690583e-4; n * 355/512 is exact for |n| <= 150.
   Vec r = fnmadd(n, vset(0.693359375f), xc);
   r = fnmadd(n, vset(-2.12194440054690583e-4f), r);
-  Vec p = vset(1.0f / 5040);
-  p = fmadd(p, r, vset(1.0f / 720));
-  p = fmadd(p, r, vset(1.0f / 120));
-  p = fmadd(p, r, vset(1.0f / 24));
-  p = fmadd(p, r, vset(1.0f / 6));
-  p = fmadd(p, r, vset(0.5f));
+  Vec p = vset(1.385929063e-03f);
+  p = fmadd(p, r, vset(8.374763653e-03f));
+  p = fmadd(p, r, vset(4.166772589e-02f));
+  p = fmadd(p, r, vset(1.666642129e-01f));
+  p = fmadd(p, r, vset(4.999999404e-01f));
   p = fmadd(p, r, vset(1.0f));
   p = fmadd(p, r, vset(1.0f));
-  // 2^n for n in [-150, 128] as 2^n1 * 2^n2 with both factors normal floats: n1 in [-126, 127],
-  // n2 = n - n1 in [-24, 1]. The second multiply rounds results into the subnormal range.
-  Vec n1 = clamp(n, vset(-126.0f), vset(127.0f));
-  Vec y = (p * pow2i(n1)) * pow2i(n - n1);
-  y = select(x < lo, vzero(), y);
-  return select(x > hi, vset(__builtin_inff()), y);
+  return scale_pow2(p, n);
 }
 
 // 1 / (1 + e^-x), through e^-|x| so that neither tail overflows: for x < 0 it is e / (1 + e).

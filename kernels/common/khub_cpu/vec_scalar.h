@@ -40,10 +40,14 @@ inline Mask operator>(Vec a, Vec b) { return {a.v > b.v}; }
 inline Vec select(Mask m, Vec if_true, Vec if_false) { return m.m ? if_true : if_false; }
 inline float reduce_add(Vec a) { return a.v; }
 inline Vec vround(Vec a) { return {std::nearbyint(a.v)}; }
-// 2^n for an integral n in [-126, 127].
-inline Vec pow2i(Vec n) {
+// p * 2^n for an integral n in [-150, 128]: two exact power-of-two factors (2^n1, n1 in
+// [-126, 127], and 2^(n - n1), in [2^-24, 2]), so overflow gives inf and small results round
+// into the subnormals.
+inline float pow2_bits(int32_t n) { return f32_from_bits(static_cast<uint32_t>(n + 127) << 23); }
+inline Vec scale_pow2(Vec p, Vec n) {
   if (!(n.v == n.v)) return n;  // NaN: the float-to-int conversion would be undefined
-  return {f32_from_bits(static_cast<uint32_t>(static_cast<int32_t>(n.v) + 127) << 23)};
+  int32_t ni = static_cast<int32_t>(n.v), n1 = ni < -126 ? -126 : ni > 127 ? 127 : ni;
+  return {p.v * pow2_bits(n1) * pow2_bits(ni - n1)};
 }
 
 template <typename T>
