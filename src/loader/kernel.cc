@@ -102,7 +102,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     for (const ArgInfo& a : fn.args) s += (s.empty() ? "" : ", ") + a.name;
     return s;
   };
-  for (const auto& [name, t] : args.tensors) {
+  for (const auto& entry : args.tensors) {
+    const std::string& name = entry.first;  // not a structured binding: lambdas capture it
     if (std::none_of(fn.args.begin(), fn.args.end(),
                      [&](const ArgInfo& a) { return a.name == name; })) {
       fail(ErrorKind::kInvalidArgument, where, ": no argument named '", name,
@@ -171,7 +172,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     dl[i] = to_dltensor(held.back());
   }
 
-  for (const auto& [name, v] : args.attrs) {
+  for (const auto& entry : args.attrs) {
+    const std::string& name = entry.first;
     if (std::none_of(fn.attrs.begin(), fn.attrs.end(),
                      [&](const AttrInfo& a) { return a.name == name; })) {
       std::string names;

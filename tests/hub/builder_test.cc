@@ -133,6 +133,20 @@ cxxflags = ["-O2"]
   EXPECT_FALSE(build_kernel(tmp / "a/kernels/scale2", o).variants[0].up_to_date);
 }
 
+TEST(BuildToml, NonAsciiOnlyInStringsAndComments) {
+  std::string group = "[backend.cpu]\nsrc = [\"a.cc\"]  # caf\xc3\xa9 \xe2\x80\x94 ok\n";
+  BuildConfig c = parse_build_toml_text(
+      "# \xc2\xa9 2026\n[general]\nname = \"kk\"\nversion = 1\nlicense = \"\xc2\xa9 \\\" #\"\n"
+      "backends = [\"cpu\"]\n" +
+          group,
+      "/proj");
+  EXPECT_EQ(c.license, "\xc2\xa9 \" #");
+  // Between tokens it is an error with the line (toml++ 3.3 would hit undefined behaviour).
+  EXPECT_NE(
+      toml_error(std::string(kGeneral) + "\xd1\x9a = 1\n" + group).find("build.toml:6: non-ASCII"),
+      std::string::npos);
+}
+
 TEST(BuildToml, ClearErrors) {
   std::string g = kGeneral;
   std::string group = "\n[kernel.k]\nbackend = \"cpu\"\nsrc = [\"a.cc\"]\n";
