@@ -13,6 +13,9 @@ struct Command {
 };
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
+int cmd_download(int argc, char** argv);
+int cmd_lock(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 
 }  // namespace khub::cli

@@ -14,6 +14,9 @@ namespace {
 
 // One line per command, alphabetical.
 const std::vector<Command> kCommands = {
+    {"download", cmd_download, "pre-fetch kernels (REF or --lock FILE) into the cache"},
+    {"lock", cmd_lock, "resolve the project's kernels.toml into kernels.lock"},
+    {"serve", cmd_serve, "serve a local hub directory over the Hugging Face Hub API"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
 };
 
