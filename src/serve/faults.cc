@@ -68,6 +68,10 @@ FaultRule parse_rule(const std::string& text) {
     r.bytes = parse_number(arg, text);
     if (r.bytes == 0) fail(ErrorKind::kInvalidArgument, "fault rule '", text, "': rate 0");
     if (r.kind.empty()) r.kind = "file";
+  } else if (action == "stall") {
+    r.action = A::kStall;
+    r.delay_ms = static_cast<int>(parse_number(arg, text));
+    if (r.kind.empty()) r.kind = "file";
   } else if (action == "hostile") {
     r.action = A::kHostile;
     r.hostile = arg.empty() ? "all" : arg;
@@ -79,7 +83,8 @@ FaultRule parse_rule(const std::string& text) {
     if (r.kind.empty()) r.kind = "tree";
   } else {
     fail(ErrorKind::kInvalidArgument, "unknown fault '", action, "' in '", text,
-         "' (expected 429, 503, 500, 502, 404, drop, truncate, corrupt, slow, throttle, hostile)");
+         "' (expected 429, 503, 500, 502, 404, drop, truncate, corrupt, slow, throttle, stall, "
+         "hostile)");
   }
   return r;
 }
@@ -107,7 +112,8 @@ bool FaultPlan::empty() const {
   return rules_.empty();
 }
 
-FaultDecision FaultPlan::decide(const std::string& kind, const std::string& path, bool is_head) {
+FaultDecision FaultPlan::decide(const std::string& kind, const std::string& path, bool is_head,
+                                bool body) {
   FaultDecision d;
   std::lock_guard<std::mutex> lock(mu_);
   using A = FaultRule::Action;
@@ -116,7 +122,8 @@ FaultDecision FaultPlan::decide(const std::string& kind, const std::string& path
     if (r.kind != "any" && r.kind != kind) continue;
     if (!r.substring.empty() && path.find(r.substring) == std::string::npos) continue;
     bool body_fault = r.action == A::kDrop || r.action == A::kTruncate || r.action == A::kCorrupt ||
-                      r.action == A::kThrottle;
+                      r.action == A::kThrottle || r.action == A::kStall;
+    if (body_fault != body) continue;
     if (body_fault && is_head) continue;  // HEAD answers carry no body to damage
     if (r.action == A::kStatus && d.status) continue;
     if ((r.action == A::kDrop || r.action == A::kTruncate || r.action == A::kCorrupt) && d.body) {
@@ -136,6 +143,9 @@ FaultDecision FaultPlan::decide(const std::string& kind, const std::string& path
         break;
       case A::kThrottle:
         d.throttle_bps = r.bytes;
+        break;
+      case A::kStall:
+        d.stall_ms = r.delay_ms;
         break;
       case A::kHostile:
         if (r.hostile == "all") {

@@ -8,6 +8,7 @@
 //          corrupt=N       flip the byte at offset N (default: the middle) of a file body
 //          slow=MS         wait MS milliseconds before answering
 //          throttle=BPS    send file bodies at most BPS bytes per second
+//          stall=MS        after the first 256 KiB chunk of a file body, send nothing for MS ms
 //          hostile=NAME    add a hostile entry to tree listings: dotdot, absolute, nul,
 //                          backslash, dup, or all
 // KIND:    which requests: file (resolve and LFS downloads; default for body faults), tree
@@ -25,7 +26,7 @@
 namespace khub::serve {
 
 struct FaultRule {
-  enum class Action { kStatus, kDrop, kTruncate, kCorrupt, kSlow, kThrottle, kHostile };
+  enum class Action { kStatus, kDrop, kTruncate, kCorrupt, kSlow, kThrottle, kStall, kHostile };
   Action action = Action::kStatus;
   int status = 0;
   int retry_after = -1;
@@ -45,6 +46,7 @@ struct FaultDecision {
   std::optional<FaultRule> body;    // drop / truncate / corrupt
   int delay_ms = 0;
   uint64_t throttle_bps = 0;
+  int stall_ms = 0;
   std::vector<std::string> hostile;  // hostile entries to add to a tree listing
   std::string applied;               // the rules that fired, for the request log
 };
@@ -57,8 +59,11 @@ class FaultPlan {
   void set(const std::string& spec);
   bool empty() const;
   // Matches the rules against a request (kind: file, tree, info, refs, upload, other) and counts
-  // down the ones that fire.
-  FaultDecision decide(const std::string& kind, const std::string& path, bool is_head);
+  // down the ones that fire. Statuses, delays and hostile listings are decided when the request
+  // arrives (body = false); body faults only when bytes of a file are about to be sent (body =
+  // true), so that e.g. "#1" counts the LFS download and not the redirect before it.
+  FaultDecision decide(const std::string& kind, const std::string& path, bool is_head,
+                       bool body = false);
 
  private:
   mutable std::mutex mu_;

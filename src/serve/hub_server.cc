@@ -28,6 +28,7 @@ using json = nlohmann::json;
 using namespace khub::hub::net;
 
 thread_local std::chrono::steady_clock::time_point t_request_start;
+thread_local std::string current_target;  // decoded path of the request being handled
 
 std::string header_safe(std::string s) {
   for (char& c : s) {
@@ -115,6 +116,7 @@ struct HubServer::Impl {
   httplib::Server svr;
   std::thread thread;
   std::atomic<int> port{0};
+  std::atomic<int> in_flight{0};
 
   explicit Impl(ServeOptions o)
       : opts(std::move(o)), store(opts.root, opts.revision_id), faults(opts.faults) {
@@ -129,12 +131,13 @@ struct HubServer::Impl {
     svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     svr.set_tcp_nodelay(true);
     svr.set_keep_alive_max_count(1000);
-    svr.set_keep_alive_timeout(5);
+    svr.set_keep_alive_timeout(std::max(1, opts.keep_alive_s));
     svr.set_read_timeout(30);
     svr.set_write_timeout(30);
     svr.set_payload_max_length(size_t(64) << 30);
-    svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    svr.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
       t_request_start = std::chrono::steady_clock::now();
+      ++in_flight;
       return httplib::Server::HandlerResponse::Unhandled;
     });
     svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
@@ -177,6 +180,7 @@ struct HubServer::Impl {
     if (!fault.empty()) line += " fault=" + fault;
     line += " ua=\"" + header_safe(req.get_header_value("User-Agent")) + "\"";
     opts.log(line);
+    --in_flight;
   }
 
   // Token check: nullopt = no Authorization header; false = invalid token; true = valid.
@@ -307,6 +311,9 @@ struct HubServer::Impl {
 
   void handle(const httplib::Request& req, httplib::Response& res,
               const httplib::ContentReader* reader) {
+    // Ranges are served by serve_bytes from the Range header; httplib would otherwise slice every
+    // answer (redirects and errors included) a second time.
+    const_cast<httplib::Request&>(req).ranges.clear();
     // Split the raw target ourselves: each segment is percent-decoded on its own, so that a
     // revision such as "refs%2Fpr%2F1" stays one segment and "%2e%2e" cannot become a path step.
     std::string target = req.target.substr(0, req.target.find('?'));
@@ -330,6 +337,7 @@ struct HubServer::Impl {
     }
     bool is_head = req.method == "HEAD";
     FaultDecision fd = faults.decide(r->kind, target, is_head);
+    current_target = target;
     if (!fd.applied.empty()) res.set_header("X-Khub-Fault", header_safe(fd.applied));
     if (fd.delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(fd.delay_ms));
     if (fd.status) {
@@ -562,7 +570,12 @@ struct HubServer::Impl {
       return;
     }
     res.set_header("ETag", "\"" + (e->lfs ? e->sha256 : e->oid) + "\"");
-    serve_bytes(req, res, store.revision_dir(r.repo_id, *rev) / r.path, e->size, fd);
+    FaultDecision body = faults.decide("file", current_target, req.method == "HEAD", true);
+    if (!body.applied.empty()) {
+      std::string all = fd.applied.empty() ? body.applied : fd.applied + "," + body.applied;
+      res.set_header("X-Khub-Fault", header_safe(all));
+    }
+    serve_bytes(req, res, store.revision_dir(r.repo_id, *rev) / r.path, e->size, body);
   }
 
   void serve_bytes(const httplib::Request& req, httplib::Response& res,
@@ -602,8 +615,6 @@ struct HubServer::Impl {
     } else {
       res.status = 200;
     }
-    // The range is served here; keep httplib from slicing the body a second time.
-    const_cast<httplib::Request&>(req).ranges.clear();
     uint64_t length = size == 0 ? 0 : last - first + 1;
     uint64_t send_len = length;
     std::optional<FaultRule> body = fd.body;
@@ -616,6 +627,7 @@ struct HubServer::Impl {
     }
     if (body && body->action == FaultRule::Action::kDrop) drop_at = body->bytes;
     uint64_t bps = fd.throttle_bps;
+    auto stall_ms = std::make_shared<std::atomic<int>>(fd.stall_ms);
     if (send_len == 0) {
       res.set_content("", "application/octet-stream");
       return;
@@ -628,7 +640,12 @@ struct HubServer::Impl {
     }
     res.set_content_provider(
         send_len, "application/octet-stream",
-        [f, first, corrupt_at, drop_at, bps](size_t offset, size_t len, httplib::DataSink& sink) {
+        [f, first, corrupt_at, drop_at, bps, stall_ms](size_t offset, size_t len,
+                                                       httplib::DataSink& sink) {
+          if (offset > 0) {
+            int ms = stall_ms->exchange(0);
+            if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+          }
           const size_t kChunk =
               bps ? std::max<size_t>(1024, std::min<size_t>(bps / 10, 1 << 18)) : size_t(1) << 18;
           std::vector<char> buf(std::min(len, kChunk));
@@ -815,6 +832,7 @@ std::string HubServer::url() const {
   return "http://" + impl_->opts.host + ":" + std::to_string(impl_->port.load());
 }
 FaultPlan& HubServer::faults() { return impl_->faults; }
+int HubServer::in_flight() const { return impl_->in_flight.load(); }
 HubStore& HubServer::store() { return impl_->store; }
 
 }  // namespace khub::serve

@@ -38,6 +38,7 @@ struct ServeOptions {
   std::optional<std::filesystem::path> token_file;
   std::string faults;                           // FaultPlan spec
   int threads = 32;                             // worker threads (one per open connection)
+  int keep_alive_s = 5;                         // idle keep-alive connections close after this long
   size_t page_size = 1000;                      // tree entries per page
   std::function<void(const std::string&)> log;  // one line per request (default: stderr)
   RevisionIdFn revision_id;                     // for uploads (default: git tree id)
@@ -59,6 +60,8 @@ class HubServer {
   std::string url() const;  // http://host:port
   FaultPlan& faults();
   HubStore& store();
+  // Requests read but not yet logged (0 once every answered request is in the log).
+  int in_flight() const;
 
  private:
   struct Impl;

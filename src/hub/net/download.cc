@@ -252,6 +252,7 @@ void download_verified(const HttpClient& http, const std::string& url, const fs:
       HttpRequest req;
       req.url = url;
       req.timeout_ms = 0;
+      req.stall_timeout_s = http.settings().stall_timeout_s;
       req.sink = &sink;
       req.headers.emplace_back("Accept-Encoding", "identity");
       if (offset > 0) req.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-");

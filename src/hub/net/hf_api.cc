@@ -163,6 +163,7 @@ HttpResponse RemoteRepo::get_json(const std::string& url, const char* what) {
   HttpRequest req;
   req.url = url;
   req.headers.emplace_back("Accept", "application/json");
+  req.timeout_ms = config_.request_timeout_ms;
   ++requests_;
   try {
     return http_.request(req);
@@ -356,6 +357,7 @@ FileMetadata RemoteRepo::file_metadata(const std::string& revision, const std::s
   req.method = "HEAD";
   req.url = file_url(revision, path);
   req.max_redirects = 0;
+  req.timeout_ms = config_.request_timeout_ms;
   req.headers.emplace_back("Accept-Encoding", "identity");
   ++requests_;
   HttpResponse res = http_.request(req, {301, 302, 303, 307, 308});

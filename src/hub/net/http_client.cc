@@ -50,8 +50,14 @@ struct EasyHandle {
   }
 };
 
-CURL* thread_handle() {
+EasyHandle& thread_easy() {
   thread_local EasyHandle handle;
+  return handle;
+}
+
+CURL* thread_handle() {
+  EasyHandle& handle = thread_easy();
+  if (!handle.h) handle.h = curl_easy_init();
   KHUB_ICHECK(handle.h != nullptr, "curl_easy_init failed");
   curl_easy_reset(handle.h);
   return handle.h;
@@ -63,6 +69,10 @@ struct Transfer {
   BodySink* sink = nullptr;
   bool began = false;
   bool aborted_by_sink = false;
+  bool stalled = false;
+  long stall_timeout_s = 0;
+  curl_off_t last_bytes = -1;
+  std::chrono::steady_clock::time_point last_change;
   CURL* curl = nullptr;
   static constexpr size_t kMaxBufferedBody = 1 << 20;
 };
@@ -108,6 +118,24 @@ size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
   return n;
 }
 
+// Aborts a transfer whose body has not moved for stall_timeout_s (curl's own low-speed check
+// averages over several seconds and misses a body that stops after a fast start).
+int on_progress(void* user, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
+  auto* t = static_cast<Transfer*>(user);
+  auto now = std::chrono::steady_clock::now();
+  curl_off_t moved = dlnow + ulnow;
+  if (moved != t->last_bytes) {
+    t->last_bytes = moved;
+    t->last_change = now;
+    return 0;
+  }
+  if (t->stall_timeout_s > 0 && now - t->last_change > std::chrono::seconds(t->stall_timeout_s)) {
+    t->stalled = true;
+    return 1;
+  }
+  return 0;
+}
+
 bool is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -144,6 +172,14 @@ double env_ms(const char* name, double fallback_s) {
 }
 
 }  // namespace
+
+void close_thread_connections() {
+  EasyHandle& handle = thread_easy();
+  if (handle.h) {
+    curl_easy_cleanup(handle.h);
+    handle.h = nullptr;
+  }
+}
 
 std::string header_value(const HeaderList& headers, std::string_view name) {
   std::string key = lower(name);
@@ -253,8 +289,11 @@ HttpResponse HttpClient::perform(const HttpRequest& req) const {
     curl_easy_setopt(c, CURLOPT_USERAGENT, settings_.user_agent.c_str());
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, settings_.connect_timeout_ms);
     if (req.timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, req.stall_timeout_s);
+    t.stall_timeout_s = req.stall_timeout_s;
+    t.last_change = std::chrono::steady_clock::now();
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -310,6 +349,12 @@ HttpResponse HttpClient::perform(const HttpRequest& req) const {
     if (t.aborted_by_sink) {
       throw HttpError(ErrorKind::kIo, "download of " + url + " was stopped by its writer",
                       res.status, false, -1, "");
+    }
+    if (t.stalled) {
+      throw HttpError(ErrorKind::kNetwork,
+                      method + " " + url + ": no data for " + std::to_string(req.stall_timeout_s) +
+                          " s (stalled)",
+                      0, true, -1, "");
     }
     if (rc != CURLE_OK) {
       // A redirect whose body failed does not matter; anything else is a transport failure.

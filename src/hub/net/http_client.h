@@ -108,6 +108,7 @@ struct HttpSettings {
   std::string auth_origin;  // "scheme://host[:port]" that receives the token
   std::optional<std::string> token;
   long connect_timeout_ms = 10000;
+  long stall_timeout_s = 30;  // default for downloads (HttpRequest::stall_timeout_s)
   RetryPolicy retry;
 };
 
@@ -132,6 +133,9 @@ class HttpClient {
  private:
   HttpSettings settings_;
 };
+
+// Closes the calling thread's kept-alive connections (its curl handle is re-created on next use).
+void close_thread_connections();
 
 // "scheme://host[:port]" of a URL ("" when it has none).
 std::string url_origin(std::string_view url);

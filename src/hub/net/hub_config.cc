@@ -155,6 +155,7 @@ HttpSettings HubConfig::http_settings() const {
   s.auth_origin = url_origin(endpoint);
   s.token = token;
   s.connect_timeout_ms = connect_timeout_ms;
+  s.stall_timeout_s = stall_timeout_s;
   s.retry = retry;
   return s;
 }

@@ -37,6 +37,8 @@ struct HubConfig {
   int max_workers = 8;
   bool progress = false;  // draw a progress bar on stderr (only when it is a terminal)
   long connect_timeout_ms = 10000;
+  long request_timeout_ms = 60000;  // API calls (refs, info, tree); file downloads have none
+  long stall_timeout_s = 30;        // a download that moves no byte for this long is retried
 
   // Reads the environment as described above.
   static HubConfig from_env();
