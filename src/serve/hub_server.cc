@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -121,6 +122,9 @@ struct HubServer::Impl {
   explicit Impl(ServeOptions o)
       : opts(std::move(o)), store(opts.root, opts.revision_id), faults(opts.faults) {
     if (opts.token_file) tokens = read_token_file(*opts.token_file);
+    // httplib writes to sockets without MSG_NOSIGNAL: a client that hangs up mid-body would
+    // otherwise kill the whole process with SIGPIPE instead of failing one write.
+    std::signal(SIGPIPE, SIG_IGN);
     if (!opts.log) {
       opts.log = [](const std::string& line) {
         std::string l = line + "\n";

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -219,7 +220,7 @@ void Progress::draw(bool) {
 
 void download_verified(const HttpClient& http, const std::string& url, const fs::path& dest,
                        const ExpectedContent& want, const std::string& what,
-                       const std::string& expect_commit, Progress* progress) {
+                       const std::string& expect_commit, Progress* progress, bool durable) {
   fs::path partial = dest;
   partial += ".incomplete";
   std::error_code ec;
@@ -296,7 +297,7 @@ void download_verified(const HttpClient& http, const std::string& url, const fs:
     if (complete) {
       std::string mismatch = hashers.check();
       if (mismatch.empty()) {
-        ::fdatasync(f.fd);
+        if (durable) ::fdatasync(f.fd);
         if (::rename(partial.c_str(), dest.c_str()) != 0) {
           fail(ErrorKind::kIo, "cannot move ", partial.string(),
                " into place: ", std::strerror(errno));

@@ -51,11 +51,12 @@ class Progress {
 };
 
 // Downloads `url` to `dest` as described above. `expect_commit`, when not empty, must match the
-// X-Repo-Commit header if the hub sends one. Throws kVerification for content that never matched,
-// kNetwork/kNotFound for HTTP failures, kIo for local disk errors.
+// X-Repo-Commit header if the hub sends one. `durable` syncs the file to disk before the rename.
+// Throws kVerification for content that never matched, kNetwork/kNotFound for HTTP failures, kIo
+// for local disk errors.
 void download_verified(const HttpClient& http, const std::string& url, const fs::path& dest,
                        const ExpectedContent& want, const std::string& what,
-                       const std::string& expect_commit, Progress* progress);
+                       const std::string& expect_commit, Progress* progress, bool durable = true);
 
 // Runs fn(i) for i in [0, n) on up to `workers` threads. After a failure no new item starts; the
 // first error is rethrown (with the count of other failures appended) once all started items end.

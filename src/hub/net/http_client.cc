@@ -300,6 +300,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) const {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     // The hub's sizes and hashes are of the stored bytes: never let a proxy re-encode them.
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, nullptr);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
     std::FILE* upload = nullptr;
     if (method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

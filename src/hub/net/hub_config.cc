@@ -146,6 +146,9 @@ HubConfig HubConfig::from_env() {
     c.max_workers = n;
   }
   c.progress = isatty(STDERR_FILENO) && !env_flag("HF_HUB_DISABLE_PROGRESS_BARS");
+  if (const char* v = std::getenv("KHUB_DOWNLOAD_FSYNC"); v && std::string(v) == "0") {
+    c.durable = false;
+  }
   return c;
 }
 

@@ -8,6 +8,9 @@
 //   HF_HUB_DISABLE_TELEMETRY / DO_NOT_TRACK: user agent without platform details
 //   HF_HUB_DISABLE_PROGRESS_BARS: no progress bar even on a terminal
 //   KHUB_DOWNLOAD_WORKERS  parallel file downloads (default 8)
+//   KHUB_DOWNLOAD_FSYNC=0  skip syncing each downloaded blob to disk before it is renamed into
+//                      place (faster; a crash may then leave a blob whose bytes never reached the
+//                      disk, which the loader's digest check before dlopen still catches)
 //   KHUB_HTTP_MAX_ATTEMPTS, KHUB_HTTP_BACKOFF_MS, KHUB_HTTP_MAX_BACKOFF_MS: the retry policy
 #pragma once
 
@@ -39,6 +42,7 @@ struct HubConfig {
   long connect_timeout_ms = 10000;
   long request_timeout_ms = 60000;  // API calls (refs, info, tree); file downloads have none
   long stall_timeout_s = 30;        // a download that moves no byte for this long is retried
+  bool durable = true;  // fdatasync each blob before renaming it into place (KHUB_DOWNLOAD_FSYNC)
 
   // Reads the environment as described above.
   static HubConfig from_env();

@@ -183,7 +183,7 @@ SnapshotResult snapshot_download(RemoteRepo& repo, const SnapshotRequest& req) {
         }
         download_verified(repo.http(), repo.file_url(result.commit, e.path),
                           cache.blob_path(ref, etag), want, ref.display() + "/" + e.path,
-                          result.commit, &progress);
+                          result.commit, &progress, repo.config().durable);
         ++downloaded;
         bytes += e.size;
       }
