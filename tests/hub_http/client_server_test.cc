@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hub/net/lockfile.h"
+#include "hub/net/remote_source.h"
 #include "hub/net/snapshot.h"
 #include "hub/net/upload.h"
 #include "hub_test_util.h"
@@ -29,6 +30,7 @@ class HubHttp : public ::testing::Test {
     auto cuda = variant_files(kCuda, 200000, 2);
     files.insert(files.end(), cuda.begin(), cuda.end());
     files.push_back({"README.md", "# rmsnorm\n"});
+    files.push_back({"empty.txt", ""});
     rev1 = add_revision(hub, kRepo, files, {"v1", "main"}, {"v1.0.0"});
   }
   RemoteRepo repo(const TestServer& s, RepoType type = RepoType::kKernel) {
@@ -334,6 +336,33 @@ TEST_F(HubHttp, LockThenLockedLoadWithoutNetwork) {
     EXPECT_EQ(e.kind(), ErrorKind::kVerification);
   }
   EXPECT_THROW(locked_variant(cfg, lock, "khub1-rocm64-x86_64-linux"), Error);
+}
+
+TEST_F(HubHttp, RemoteKernelSourceForTheResolver) {
+  TestServer server(hub);
+  HubConfig cfg = test_config(server.url(), cache);
+  RemoteKernelSource src(cfg, RepoRef{RepoType::kKernel, kRepo});
+  EXPECT_EQ(src.refs().find("v1.0.0").value(), rev1);
+  std::string commit = src.resolve("v1");
+  EXPECT_EQ(src.variants(commit), (std::vector<std::string>{kCpu, kCuda}));
+  fs::path meta = src.variant_metadata(commit, kCuda);
+  EXPECT_EQ(read_file(meta), files[5].content);  // the cuda metadata.json, alone
+  EXPECT_FALSE(fs::exists(meta.parent_path() / "libkernel.so"));
+  fs::path dir = src.fetch_variant(commit, kCpu);
+  EXPECT_EQ(read_file(dir / "libkernel.so"), files[0].content);
+  // Offline, the same questions are answered from the cache.
+  HubConfig off = cfg;
+  off.offline = true;
+  off.endpoint = "http://127.0.0.1:9";
+  RemoteKernelSource offline(off, RepoRef{RepoType::kKernel, kRepo});
+  EXPECT_EQ(offline.resolve("v1"), rev1);
+  EXPECT_EQ(offline.variants(rev1), (std::vector<std::string>{kCpu, kCuda}));
+  EXPECT_EQ(offline.fetch_variant(rev1, kCpu), dir);
+  EXPECT_THROW(offline.fetch_variant(rev1, kCuda), Error);  // only its metadata was fetched
+  // A repository without build/ has no variants.
+  add_revision(hub, "khub-community/docs", {{"README.md", "docs\n"}}, {"main"});
+  RemoteKernelSource docs(cfg, RepoRef{RepoType::kKernel, "khub-community/docs"});
+  EXPECT_TRUE(docs.variants(docs.resolve("main")).empty());
 }
 
 }  // namespace
