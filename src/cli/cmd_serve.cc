@@ -36,7 +36,7 @@ int cmd_serve(int argc, char** argv) {
   if (opts.faults.empty()) {
     if (const char* f = std::getenv("KHUB_SERVE_FAULTS")) opts.faults = f;
   }
-  opts.threads = static_cast<int>(args.get_int_or("threads", 32));
+  opts.threads = static_cast<int>(args.get_int_or("threads", 64));
   opts.page_size = static_cast<size_t>(args.get_int_or("page-size", 1000));
   if (opts.threads < 2 || opts.threads > 1024) {
     fail(ErrorKind::kInvalidArgument, "--threads must be in 2..1024");

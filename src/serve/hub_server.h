@@ -37,7 +37,7 @@ struct ServeOptions {
   int port = 0;  // 0 = any free port
   std::optional<std::filesystem::path> token_file;
   std::string faults;                           // FaultPlan spec
-  int threads = 32;                             // worker threads (one per open connection)
+  int threads = 64;                             // worker threads (one per open connection)
   int keep_alive_s = 5;                         // idle keep-alive connections close after this long
   size_t page_size = 1000;                      // tree entries per page
   std::function<void(const std::string&)> log;  // one line per request (default: stderr)

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "hub/net/lockfile.h"
 #include "hub/net/remote_source.h"
@@ -336,6 +337,33 @@ TEST_F(HubHttp, LockThenLockedLoadWithoutNetwork) {
     EXPECT_EQ(e.kind(), ErrorKind::kVerification);
   }
   EXPECT_THROW(locked_variant(cfg, lock, "khub1-rocm64-x86_64-linux"), Error);
+}
+
+TEST_F(HubHttp, ManyConcurrentClients) {
+  TestServer server(hub);
+  const int kClients = 8;  // x 4 download workers each, against 16 server threads
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        RemoteRepo r(test_config(server.url(), cache / std::to_string(i)),
+                     RepoRef{RepoType::kKernel, kRepo});
+        SnapshotRequest req;
+        req.revision = "v1";
+        auto snap = snapshot_download(r, req);
+        for (const auto& f : files) {
+          if (read_file(snap.dir / f.path) != f.content) errors[i] = "wrong content " + f.path;
+        }
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+      close_thread_connections();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(errors[i], "") << "client " << i;
+  EXPECT_EQ(server.count("GET /_khub/lfs/"), kClients * 2);  // two libraries per client
 }
 
 TEST_F(HubHttp, RemoteKernelSourceForTheResolver) {
