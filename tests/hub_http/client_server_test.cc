@@ -366,6 +366,31 @@ TEST_F(HubHttp, ManyConcurrentClients) {
   EXPECT_EQ(server.count("GET /_khub/lfs/"), kClients * 2);  // two libraries per client
 }
 
+TEST_F(HubHttp, ServerRefusesHostileUrls) {
+  std::ofstream(tmp.path() / "outside.txt") << "secret outside the hub\n";
+  TestServer server(hub);
+  HttpClient http(test_config(server.url(), cache).http_settings());
+  std::string base = server.url() + "/kernels/" + kRepo + "/resolve/";
+  for (std::string path :
+       {"main/%2e%2e/%2e%2e/%2e%2e/outside.txt", "main/..%2F..%2F..%2Foutside.txt",
+        "..%2F..%2F..%2F/outside.txt", "main/build%00x", "main/%2Fetc%2Fpasswd",
+        "main/README.md%2F..%2F..%2F..%2F..%2Foutside.txt", "main/build"}) {
+    HttpRequest req;
+    req.url = base + path;
+    HttpResponse res = http.perform(req);
+    EXPECT_TRUE(res.status == 400 || res.status == 404) << path << " -> " << res.status;
+    EXPECT_EQ(res.body.find("secret"), std::string::npos) << path;
+  }
+  for (std::string url : {"/api/kernels/..%2F..%2Foutside.txt/x/refs",
+                          "/api/kernels/khub-community/rmsnorm/tree/main/..%2F..",
+                          "/_khub/lfs/khub-community/rmsnorm/main/%2e%2e/%2e%2e/outside.txt"}) {
+    HttpRequest req;
+    req.url = server.url() + url;
+    HttpResponse res = http.perform(req);
+    EXPECT_TRUE(res.status == 400 || res.status == 404) << url << " -> " << res.status;
+  }
+}
+
 TEST_F(HubHttp, RemoteKernelSourceForTheResolver) {
   TestServer server(hub);
   HubConfig cfg = test_config(server.url(), cache);
