@@ -153,7 +153,7 @@ def run_checks(khub, work):
             return url
         try:
             import huggingface_hub as hh
-            from huggingface_hub import (HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url,
+            from huggingface_hub import (HfApi, get_hf_file_metadata, hf_hub_download,
                                          snapshot_download)
         except ImportError as e:
             raise CheckFailed(f"huggingface_hub is not installed here ({e})")
@@ -178,13 +178,15 @@ def run_checks(khub, work):
         check(builds == ["build/" + VARIANT, "build/torch-universal"], f"build/ listing {builds}")
 
         # File metadata as hf_hub_download sees it: plain file and LFS-style file.
-        meta = get_hf_file_metadata(hf_hub_url(REPO, "README.md", repo_type="kernel",
-                                               revision="v1", endpoint=url))
+        # The resolve URL of a kernel repo, as huggingface_hub builds it (kernels/ prefix).
+        def resolve_url(path, rev):
+            return f"{url}/kernels/{REPO}/resolve/{rev}/{path}"
+
+        meta = get_hf_file_metadata(resolve_url("README.md", "v1"))
         check(meta.commit_hash == rev1, f"X-Repo-Commit {meta.commit_hash}")
         check(meta.etag == git_blob_id(v1_files["README.md"]), f"README etag {meta.etag}")
         lib_path = f"build/{VARIANT}/librmsnorm.so"
-        meta = get_hf_file_metadata(hf_hub_url(REPO, lib_path, repo_type="kernel", revision="v1",
-                                               endpoint=url))
+        meta = get_hf_file_metadata(resolve_url(lib_path, "v1"))
         check(meta.etag == hashlib.sha256(v1_files[lib_path]).hexdigest(), f"LFS etag {meta.etag}")
         check(meta.size == len(v1_files[lib_path]), f"LFS size {meta.size}")
 
