@@ -6,9 +6,36 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "hub/kernel_ref.h"
 #include "hub/net/lockfile.h"
+#include "hub/version_resolve.h"
 
 namespace khub::cli {
+
+namespace {
+
+// A kernels.toml spec resolved with the hub's resolver (every form of DESIGN §3): an integer N is
+// the major-version branch vN, anything else is a REV of the kernel reference grammar.
+std::string resolve_spec(const std::string& repo_id, const hub::net::RefList& refs,
+                         const std::string& spec) {
+  bool major = !spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos;
+  std::string text = repo_id + (spec.empty() ? "" : "@" + (major ? "v" + spec : spec));
+  hub::KernelRef ref = hub::parse_kernel_ref(text);
+  hub::RefList maps;
+  for (const auto& b : refs.branches) maps.branches[b.name] = b.commit;
+  for (const auto& t : refs.tags) maps.tags[t.name] = t.commit;
+  hub::Resolution r = hub::resolve_revision(ref, maps, [&](const std::string& rev) {
+    for (const auto* list : {&refs.branches, &refs.tags}) {
+      for (const auto& g : *list) {
+        if (g.commit == rev) return true;
+      }
+    }
+    return false;
+  });
+  return r.ref.empty() ? r.revision : r.ref;
+}
+
+}  // namespace
 
 int cmd_lock(int argc, char** argv) {
   using namespace khub::hub::net;
@@ -33,7 +60,9 @@ int cmd_lock(int argc, char** argv) {
   std::vector<KernelLock> locks;
   for (const auto& dep : read_kernel_list(input)) {
     RemoteRepo repo(config, dep.repo);
-    locks.push_back(lock_kernel(repo, dep));
+    locks.push_back(lock_kernel(repo, dep, [&](const RefList& refs, const std::string& spec) {
+      return resolve_spec(dep.repo.id, refs, spec);
+    }));
     const auto& l = locks.back();
     if (!args.has("json")) {
       std::printf("%s %s -> %s (%zu variants)\n", l.repo.id.c_str(),

@@ -17,6 +17,7 @@
 #include "hub/net/file_lock.h"
 #include "hub/net/hub_cache.h"
 #include "hub/net/repo_names.h"
+#include "hub/publish.h"
 
 namespace khub::serve {
 namespace {
@@ -125,9 +126,26 @@ const IndexedEntry* RevisionIndex::find(const std::string& path) const {
   return it == by_path.end() ? nullptr : &entries[it->second];
 }
 
+std::string content_revision_id(const fs::path& tree) {
+  std::vector<std::pair<std::string, std::string>> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(tree, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (!S_ISREG(st.st_mode)) {
+      throw StoreError(400, "", "'" + it->path().string() + "' is not a regular file");
+    }
+    files.emplace_back(fs::relative(it->path(), tree).generic_string(),
+                       file_hash_hex(it->path(), HashAlgo::kSha256));
+  }
+  if (ec) throw StoreError(500, "", "cannot list " + tree.string() + ": " + ec.message());
+  return khub::hub::revision_id(std::move(files));
+}
+
 HubStore::HubStore(fs::path root, RevisionIdFn revision_id)
     : root_(std::move(root)), revision_id_(std::move(revision_id)) {
-  if (!revision_id_) revision_id_ = [](const fs::path& dir) { return git_tree_id(dir); };
+  if (!revision_id_) revision_id_ = content_revision_id;
 }
 
 fs::path HubStore::repo_dir(const std::string& repo_id) const {
@@ -323,11 +341,11 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
   }
 
   std::lock_guard<std::mutex> guard(commit_mu_);
-  FileLock lock(root_ / ".khub" / "locks" /
-                (repo_id.substr(0, repo_id.find('/')) + "--" +
-                 repo_id.substr(repo_id.find('/') + 1) + ".lock"));
   CommitOutcome out;
   fs::path rdir = repo_dir(repo_id);
+  fs::create_directories(rdir);
+  // The same lock `khub publish --hub DIR` takes: uploads and local publishes never interleave.
+  FileLock lock(rdir / ".lock");
   if (!repo_exists(repo_id)) {
     if (!req.create_repo)
       throw StoreError(404, "RepoNotFound", "repository " + repo_id + " not found");
@@ -345,7 +363,8 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
                            ", not at the expected parent " + *req.parent);
     }
   }
-  fs::path tmp = rdir / "revisions" / (".upload-" + random_suffix());
+  // ".tmp-*": what readers of the local hub ignore and the next `khub publish` cleans up.
+  fs::path tmp = rdir / "revisions" / (".tmp-upload-" + random_suffix());
   std::error_code ec;
   try {
     for (const auto& f : req.files) {

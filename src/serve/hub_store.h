@@ -86,8 +86,12 @@ struct CommitOutcome {
   bool new_revision = false;
 };
 
-// Computes the revision id of a finished tree (default: git's tree id, 40 hex digits).
+// Computes the revision id of a finished tree.
 using RevisionIdFn = std::function<std::string(const fs::path& tree)>;
+// The local hub's content address (hub/publish.h revision_id(): 40 hex digits of the SHA-256 of
+// the sha256sum listing of every file), so an upload and `khub publish --hub DIR` of the same
+// tree give the same id. The default RevisionIdFn.
+std::string content_revision_id(const fs::path& tree);
 
 class HubStore {
  public:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -261,7 +262,13 @@ TEST_F(HubHttp, UploadRevisionThenDownloadIt) {
   EXPECT_THROW(upload_revision(cfg, target, src, opt), Error);  // read-only token
   cfg.token = "writetoken123";
   UploadResult up = upload_revision(cfg, target, src, opt);
-  EXPECT_EQ(up.revision, git_tree_id(src));  // the revision id is the content hash of the tree
+  // The revision id is the local hub's content address, as its documented shell pipeline says.
+  std::string cmd = "cd '" + src.string() +
+                    "' && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' "
+                    "sha256sum | sha256sum | cut -c1-40 > ../revid";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::string want = read_file(tmp.path() / "revid");
+  EXPECT_EQ(up.revision, want.substr(0, 40));
   EXPECT_TRUE(up.created_repo);
   EXPECT_EQ(up.files, 3);
   EXPECT_EQ(up.uploaded, 3);
