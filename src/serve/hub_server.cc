@@ -764,6 +764,11 @@ struct HubServer::Impl {
       }
       c.branch = body.value("branch", std::string());
       if (body.contains("tags")) c.tags = body["tags"].get<std::vector<std::string>>();
+      if (body.contains("extra_branches")) {
+        c.extra_branches = body["extra_branches"].get<std::vector<std::string>>();
+      }
+      c.base_branch = body.value("base_branch", std::string());
+      if (body.contains("replace")) c.replace = body["replace"].get<std::vector<std::string>>();
       c.create_repo = body.value("create_repo", false);
       c.is_private = body.value("private", false);
       if (body.contains("parent") && body["parent"].is_string()) {

@@ -94,6 +94,32 @@ std::string tree_id_of(const std::vector<const IndexedEntry*>& children) {
   return h.finish_hex();
 }
 
+// Links every file of `base` into `tree` unless it lies under a `replace` folder or the upload
+// already has it; a file/folder clash between the two is the uploader's error.
+void add_base_files(const fs::path& base, const fs::path& tree,
+                    const std::vector<std::string>& replace) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(base, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    std::string rel = fs::relative(it->path(), base).generic_string();
+    bool replaced = false;
+    for (const auto& r : replace) replaced |= rel == r || rel.rfind(r + "/", 0) == 0;
+    if (replaced || !is_safe_repo_path(rel)) continue;
+    fs::path dest = tree / rel;
+    std::error_code e2;
+    if (fs::exists(dest, e2)) continue;  // the upload provides this file
+    fs::path parent = dest.parent_path();
+    if (fs::exists(parent, e2) && !fs::is_directory(parent, e2)) {
+      throw StoreError(400, "", "'" + rel + "' of the base revision clashes with an uploaded file");
+    }
+    fs::create_directories(parent);
+    if (::link(it->path().c_str(), dest.c_str()) != 0) fs::copy_file(it->path(), dest);
+  }
+  if (ec) throw StoreError(500, "", "cannot list the base revision: " + ec.message());
+}
+
 void write_ref(const fs::path& file, const std::string& rev) {
   write_file_atomic(file, rev + "\n");
 }
@@ -322,6 +348,15 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
   for (const auto& t : req.tags) {
     if (!is_safe_ref_name(t)) throw StoreError(400, "", "'" + t + "' is not a valid tag name");
   }
+  for (const auto& b : req.extra_branches) {
+    if (!is_safe_ref_name(b)) throw StoreError(400, "", "'" + b + "' is not a valid branch name");
+  }
+  if (!req.base_branch.empty() && !is_safe_ref_name(req.base_branch)) {
+    throw StoreError(400, "", "'" + req.base_branch + "' is not a valid branch name");
+  }
+  for (const auto& r : req.replace) {
+    if (!is_safe_repo_path(r)) throw StoreError(400, "", "unsafe folder '" + r + "' to replace");
+  }
   std::set<std::string> paths;
   for (const auto& f : req.files) {
     if (!is_safe_repo_path(f.path)) throw StoreError(400, "", "unsafe file path '" + f.path + "'");
@@ -377,6 +412,11 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
         fs::permissions(dest, f.executable ? fs::perms(0755) : fs::perms(0644));
       }
     }
+    if (!req.base_branch.empty()) {
+      if (auto base = resolve(repo_id, "refs/heads/" + req.base_branch)) {
+        add_base_files(revision_dir(repo_id, *base), tmp, req.replace);
+      }
+    }
     out.revision = revision_id_(tmp);
     check_revision_id(out.revision, "the computed revision id");
     fs::path final_dir = rdir / "revisions" / out.revision;
@@ -402,6 +442,7 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
     }
   }
   if (!req.branch.empty()) write_ref(rdir / "refs" / "heads" / req.branch, out.revision);
+  for (const auto& b : req.extra_branches) write_ref(rdir / "refs" / "heads" / b, out.revision);
   for (const auto& t : req.tags) write_ref(rdir / "refs" / "tags" / t, out.revision);
   return out;
 }

@@ -73,8 +73,13 @@ struct CommitFile {
 
 struct CommitRequest {
   std::vector<CommitFile> files;
-  std::string branch;  // "" = no branch update
+  std::string branch;                       // "" = no branch update
+  std::vector<std::string> extra_branches;  // also moved to the new revision (e.g. "main")
   std::vector<std::string> tags;
+  // Start from the tree of this branch (when it exists), minus the files under `replace`
+  // folders: how `khub publish` replaces its variants and keeps the others.
+  std::string base_branch;
+  std::vector<std::string> replace;
   bool create_repo = false;
   bool is_private = false;
   std::optional<std::string> parent;  // expected current revision of `branch`

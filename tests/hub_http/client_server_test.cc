@@ -303,6 +303,43 @@ TEST_F(HubHttp, UploadRevisionThenDownloadIt) {
   EXPECT_EQ(r.resolve_commit("v1"), up2.revision);
 }
 
+TEST_F(HubHttp, UploadReplacesItsVariantsAndKeepsTheOthers) {
+  std::ofstream(tmp.path() / "tokens") << "writetoken123\n";
+  TestServer server(hub, "", tmp.path() / "tokens");
+  HubConfig cfg = test_config(server.url(), cache);
+  cfg.token = "writetoken123";
+  RepoRef target{RepoType::kKernel, "khub-community/merged"};
+  auto stage = [&](const std::string& name, const std::vector<HubFile>& fs_) {
+    fs::path dir = tmp.path() / name;
+    for (const auto& f : fs_) {
+      fs::create_directories((dir / f.path).parent_path());
+      std::ofstream(dir / f.path, std::ios::binary) << f.content;
+    }
+    return dir;
+  };
+  auto cpu1 = variant_files(kCpu, 1000, 21), cuda = variant_files(kCuda, 1000, 22);
+  auto cpu2 = variant_files(kCpu, 1000, 23);
+  UploadOptions opt;
+  opt.branch = "v1";
+  opt.base_branch = "v1";
+  opt.replace = {std::string("build/") + kCpu};
+  upload_revision(cfg, target, stage("a", cpu1), opt);
+  opt.replace = {std::string("build/") + kCuda};
+  opt.extra_branches = {"main"};
+  upload_revision(cfg, target, stage("b", cuda), opt);
+  opt.replace = {std::string("build/") + kCpu};
+  UploadResult last = upload_revision(cfg, target, stage("c", cpu2), opt);
+  RemoteRepo r(cfg, target);
+  EXPECT_EQ(r.resolve_commit("main"), last.revision);
+  SnapshotRequest req;
+  req.revision = "v1";
+  auto snap = snapshot_download(r, req);
+  EXPECT_EQ(snap.commit, last.revision);
+  EXPECT_EQ(snap.files.size(), 6u);  // the new cpu variant and the kept cuda variant
+  EXPECT_EQ(read_file(snap.dir / cpu2[0].path), cpu2[0].content);
+  EXPECT_EQ(read_file(snap.dir / cuda[0].path), cuda[0].content);
+}
+
 TEST_F(HubHttp, LockThenLockedLoadWithoutNetwork) {
   std::string rev2 = add_revision(hub, kRepo, variant_files(kCpu, 1234, 9), {"v2"}, {"v2.0.0"});
   TestServer server(hub);

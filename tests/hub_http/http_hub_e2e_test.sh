@@ -17,7 +17,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$KHUB" build tests/loader/fixtures/scale --out "$tmp/built" > "$tmp/build.out"
 "$KHUB" publish "$tmp/built" --hub "$tmp/hub" --tag v1.0.0 > "$tmp/publish.out"
-"$KHUB" serve --root "$tmp/hub" --port 0 --log "$tmp/serve.log" > "$tmp/serve.out" 2>&1 &
+echo "e2e-write-token-1 write" > "$tmp/tokens"
+"$KHUB" serve --root "$tmp/hub" --port 0 --token-file "$tmp/tokens" --log "$tmp/serve.log" \
+  > "$tmp/serve.out" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$tmp/serve.out" 2>/dev/null && break; sleep 0.05; done
 url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.out")
@@ -25,6 +27,21 @@ url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/serve.out")
 
 export HF_ENDPOINT="$url" KHUB_HUB_PATH="" LOCAL_KERNELS="" KERNELS_CACHE="$tmp/cache" HF_TOKEN=""
 unset HF_HUB_OFFLINE
+
+# Publishing over HTTP needs a write token, and gives the revision a local publish gives.
+if "$KHUB" publish "$tmp/built" --hub "$url" --repo khub-test/scale-http > /dev/null 2>&1; then
+  fail "an upload without a token was accepted"
+fi
+local_rev=$(sed -n 's/.*@\([0-9a-f]\{40\}\).*/\1/p' "$tmp/publish.out")
+HF_TOKEN=e2e-write-token-1 "$KHUB" publish "$tmp/built" --hub "$url" --repo khub-test/scale-http \
+  --tag v1.0.0 --json > "$tmp/publish-http.json"
+python3 - "$tmp/publish-http.json" "$local_rev" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["revision"] == sys.argv[2], (j["revision"], sys.argv[2])
+assert sorted(j["refs-updated"]) == ["heads/main", "heads/v1", "tags/v1.0.0"], j
+PY
+"$KHUB" info khub-test/scale-http@v1.0.0 --json > /dev/null
 
 "$KHUB" versions khub-test/scale > "$tmp/versions.out"
 grep -q "HTTP hub $url" "$tmp/versions.out" || fail "versions did not go through HTTP: $(cat "$tmp/versions.out")"

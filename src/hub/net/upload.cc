@@ -70,6 +70,8 @@ UploadResult upload_revision(const HubConfig& config, const RepoRef& repo,
   }
   if (!options.branch.empty()) check_ref_name(options.branch, "the branch to publish to");
   for (const auto& t : options.tags) check_ref_name(t, "the tags to publish");
+  for (const auto& b : options.extra_branches) check_ref_name(b, "the branches to publish");
+  for (const auto& r : options.replace) check_repo_path(r, "the folders to replace");
   std::string under = options.path_in_repo;
   while (!under.empty() && under.back() == '/') under.pop_back();
   if (!under.empty()) check_repo_path(under, "the folder to publish into");
@@ -128,7 +130,10 @@ UploadResult upload_revision(const HubConfig& config, const RepoRef& repo,
   }
   json body = {{"files", commit_files},
                {"branch", options.branch},
+               {"extra_branches", options.extra_branches},
                {"tags", options.tags},
+               {"base_branch", options.base_branch},
+               {"replace", options.replace},
                {"create_repo", options.create_repo},
                {"private", options.is_private}};
   if (options.parent) body["parent"] = *options.parent;

@@ -15,8 +15,13 @@
 namespace khub::hub::net {
 
 struct UploadOptions {
-  std::string branch = "main";    // "" = move no branch
+  std::string branch = "main";              // "" = move no branch
+  std::vector<std::string> extra_branches;  // moved too (e.g. "main" when publishing v2)
   std::vector<std::string> tags;  // tags never move: re-tagging another revision is refused
+  // The new tree is this branch's current tree (when it exists) minus the `replace` folders, plus
+  // the uploaded files: how `khub publish` replaces its variants and keeps the others.
+  std::string base_branch;
+  std::vector<std::string> replace;
   bool create_repo = true;
   bool is_private = false;            // only when the repo is created
   std::optional<std::string> parent;  // refuse unless `branch` is at this revision
