@@ -23,13 +23,16 @@ std::mutex& unreachable_mu() {
   static std::mutex mu;
   return mu;
 }
-std::set<std::string>& unreachable_endpoints() {
-  static std::set<std::string> s;
-  return s;
+std::map<std::string, std::string>& unreachable_endpoints() {  // endpoint -> why
+  static std::map<std::string, std::string> m;
+  return m;
 }
-bool endpoint_unreachable(const std::string& endpoint) {
+bool endpoint_unreachable(const std::string& endpoint, std::string* why = nullptr) {
   std::lock_guard<std::mutex> lock(unreachable_mu());
-  return unreachable_endpoints().count(endpoint) > 0;
+  auto it = unreachable_endpoints().find(endpoint);
+  if (it == unreachable_endpoints().end()) return false;
+  if (why) *why = it->second;
+  return true;
 }
 
 }  // namespace
@@ -37,6 +40,10 @@ bool endpoint_unreachable(const std::string& endpoint) {
 HttpHubSource::HttpHubSource(HubConfig config) : config_(std::move(config)) {}
 
 std::string HttpHubSource::description() const {
+  std::string why;
+  if (!config_.offline && endpoint_unreachable(config_.endpoint, &why)) {
+    return "HTTP hub " + config_.endpoint + " (unreachable: " + why + ")";
+  }
   return config_.offline
              ? "HTTP hub cache " + config_.cache_root.string() + " (HF_HUB_OFFLINE)"
              : "HTTP hub " + config_.endpoint + " (cache " + config_.cache_root.string() + ")";
@@ -75,7 +82,7 @@ bool HttpHubSource::has_repo(const std::string& repo_id) {
     if (is_unreachable(e)) {
       {
         std::lock_guard<std::mutex> lock(unreachable_mu());
-        if (!unreachable_endpoints().insert(config_.endpoint).second) return false;
+        if (!unreachable_endpoints().emplace(config_.endpoint, e.what()).second) return false;
       }
       log_warn("the HTTP hub ", config_.endpoint, " cannot be reached (", e.what(),
                "); looking up kernels without it (set HF_HUB_OFFLINE=1 to use only the cache)");
