@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "hub/get_kernel.h"
 #include "hub/net/content_hash.h"
 #include "hub/net/lockfile.h"
 #include "hub/net/snapshot.h"
@@ -91,9 +92,44 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Child mode (a fresh process, so the kernel registry is empty): loads each REF with get_kernel
+// through the sources of the environment and prints {"total_ms", "per_kernel_ms"}.
+int load_kernels_child(const std::string& refs) {
+  nlohmann::json per = nlohmann::json::array();
+  auto t_all = Clock::now();
+  std::stringstream ss(refs);
+  std::string ref;
+  while (std::getline(ss, ref, ',')) {
+    auto t0 = Clock::now();
+    khub::hub::get_kernel(ref);
+    per.push_back(ms_since(t0));
+  }
+  std::printf(
+      "%s\n",
+      nlohmann::json({{"total_ms", ms_since(t_all)}, {"per_kernel_ms", per}}).dump().c_str());
+  return 0;
+}
+
+// Runs this binary in child mode with `env` and returns the child's JSON.
+nlohmann::json run_child(const std::string& env, const std::string& refs) {
+  std::string exe = fs::read_symlink("/proc/self/exe").string();
+  std::string out = shell("env " + env + " '" + exe + "' --load-kernels " + refs);
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error("load child failed: " + out);
+  return j;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--load-kernels") {
+    try {
+      return load_kernels_child(argv[2]);
+    } catch (const std::exception& e) {
+      std::printf("error: %s\n", e.what());
+      return 1;
+    }
+  }
   size_t large_mb = std::stoul(arg(argc, argv, "large-mb", "256"));
   int n_files = std::stoi(arg(argc, argv, "files", "64"));
   size_t file_mb = std::stoul(arg(argc, argv, "file-mb", "4"));
@@ -250,6 +286,50 @@ int main(int argc, char** argv) {
   add("four_kernels_warm_by_commit", warm_commit, "no request");
   add("four_kernels_locked_load", locked,
       "locked_variant x4: lock hash, sizes, metadata digest; no request");
+
+  // A model using four kernels, loaded for real (resolve, select, download, verify, dlopen) in
+  // fresh processes: cold (empty cache), warm (cache filled, refs checked online), and locked
+  // (pinned commits with HF_HUB_OFFLINE=1: no request). Needs the khub binary next to this one
+  // to build and publish the test kernel.
+  fs::path khub_bin = fs::read_symlink("/proc/self/exe").parent_path() / "khub";
+  if (fs::exists(khub_bin) && fs::exists("tests/loader/fixtures/scale/build.toml")) {
+    std::string kb = "'" + khub_bin.string() + "'";
+    shell(kb + " build tests/loader/fixtures/scale --out '" + (work / "scale-built").string() +
+          "' 2>&1");
+    std::string refs_v, refs_c;
+    for (int k = 0; k < 4; ++k) {
+      std::string repo = "khub-test/kernel" + std::to_string(k);
+      std::string out = shell(kb + " publish '" + (work / "scale-built").string() + "' --hub '" +
+                              hub.string() + "' --repo " + repo + " --tag v1.0.0 --json");
+      auto pj = nlohmann::json::parse(out, nullptr, false);
+      if (pj.is_discarded() || !pj.contains("revision")) {
+        std::printf("skipping kernel loads: publish failed: %s\n", out.c_str());
+        refs_v.clear();
+        break;
+      }
+      refs_v += (k ? "," : "") + repo + "@v1.0.0";
+      refs_c += (k ? "," : "") + repo + "@" + pj["revision"].get<std::string>();
+    }
+    if (!refs_v.empty()) {
+      std::vector<double> cold_load, warm_load, locked_load;
+      for (int r = 0; r < repeats; ++r) {
+        fs::path cache = fresh_cache(200 + r);
+        std::string env = "HF_ENDPOINT=" + server.url() + " KERNELS_CACHE='" + cache.string() +
+                          "' KHUB_HUB_PATH= LOCAL_KERNELS= HF_TOKEN= KHUB_LOG_LEVEL=error";
+        cold_load.push_back(run_child(env, refs_v)["total_ms"].get<double>());
+        warm_load.push_back(run_child(env, refs_v)["total_ms"].get<double>());
+        locked_load.push_back(
+            run_child(env + " HF_HUB_OFFLINE=1", refs_c)["total_ms"].get<double>());
+      }
+      add("four_kernels_load_cold", cold_load,
+          "get_kernel x4 in a fresh process, empty cache: resolve, select, download, verify, "
+          "dlopen");
+      add("four_kernels_load_warm", warm_load,
+          "get_kernel x4 in a fresh process, cache filled: refs online, receipt, dlopen");
+      add("four_kernels_load_locked_offline", locked_load,
+          "get_kernel x4 at pinned commits, HF_HUB_OFFLINE=1: no request, receipt, dlopen");
+    }
+  }
   server.stop();
   fs::remove_all(work);
 

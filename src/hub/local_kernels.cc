@@ -71,7 +71,7 @@ std::vector<TreeEntry> LocalKernelsSource::list_files(const std::string& repo_id
     fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
     for (; !ec && it != end; it.increment(ec)) {
       if (!it->is_regular_file()) continue;
-      std::string rel = fs::relative(it->path(), dir).generic_string();
+      std::string rel = it->path().lexically_relative(dir).generic_string();
       out.push_back({"build/" + name + "/" + rel, static_cast<uint64_t>(it->file_size()), ""});
     }
   }

@@ -47,7 +47,7 @@ void list_refs_under(const fs::path& dir, const std::string& kind, std::vector<G
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (it->is_symlink() || !it->is_regular_file()) continue;
-    std::string name = fs::relative(it->path(), dir).generic_string();
+    std::string name = it->path().lexically_relative(dir).generic_string();
     if (!is_safe_ref_name(name)) continue;
     std::string rev = read_ref_file(it->path());
     if (!is_safe_revision_id(rev)) {
@@ -103,7 +103,7 @@ void add_base_files(const fs::path& base, const fs::path& tree,
        it.increment(ec)) {
     struct stat st;
     if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    std::string rel = fs::relative(it->path(), base).generic_string();
+    std::string rel = it->path().lexically_relative(base).generic_string();
     bool replaced = false;
     for (const auto& r : replace) replaced |= rel == r || rel.rfind(r + "/", 0) == 0;
     if (replaced || !is_safe_repo_path(rel)) continue;
@@ -162,7 +162,7 @@ std::string content_revision_id(const fs::path& tree) {
     if (!S_ISREG(st.st_mode)) {
       throw StoreError(400, "", "'" + it->path().string() + "' is not a regular file");
     }
-    files.emplace_back(fs::relative(it->path(), tree).generic_string(),
+    files.emplace_back(it->path().lexically_relative(tree).generic_string(),
                        file_hash_hex(it->path(), HashAlgo::kSha256));
   }
   if (ec) throw StoreError(500, "", "cannot list " + tree.string() + ": " + ec.message());
@@ -263,7 +263,7 @@ std::shared_ptr<const RevisionIndex> HubStore::index(const std::string& repo_id,
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     struct stat fst;
     if (::lstat(it->path().c_str(), &fst) != 0) continue;
     if (!is_safe_repo_path(rel)) {

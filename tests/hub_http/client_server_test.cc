@@ -114,6 +114,17 @@ TEST_F(HubHttp, WarmCommitAndOfflineMakeNoRequest) {
   ASSERT_EQ(listing.size(), 2u);
   EXPECT_EQ(listing[0].path, std::string("build/") + kCpu);
   EXPECT_EQ(o.repo_info("v1").sha, rev1);
+  {
+    // A cache without the listing (e.g. written by an older client): listed from the snapshot.
+    fs::path trees = cache / "kernels--khub-community--rmsnorm" / "trees";
+    fs::rename(trees, cache / "trees.bak");
+    auto files = o.list_tree("v1", std::string("build/") + kCpu, true);
+    ASSERT_EQ(files.size(), 3u);
+    EXPECT_EQ(files[0].path, std::string("build/") + kCpu + "/layers.json");
+    EXPECT_EQ(files[1].path, std::string("build/") + kCpu + "/libkernel.so");
+    EXPECT_EQ(files[1].etag(), sha256_hex(this->files[0].content));
+    fs::rename(cache / "trees.bak", trees);
+  }
   SnapshotRequest oreq;
   oreq.revision = "v1";
   oreq.allow_prefixes = {std::string("build/") + kCpu};

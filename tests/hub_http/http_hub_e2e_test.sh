@@ -56,6 +56,8 @@ assert j["selected"], "no variant selected: %s" % j
 PY
 
 "$KHUB" download khub-test/scale@v1 --json > "$tmp/download.json"
+# The downloaded snapshot (files linked into blobs/) verifies against its metadata digest.
+"$KHUB" verify khub-test/scale@v1 > "$tmp/verify.out" || fail "verify: $(cat "$tmp/verify.out")"
 python3 - "$tmp/download.json" "$tmp/info.json" <<'PY'
 import json, os, sys
 d = json.load(open(sys.argv[1]))[0]
@@ -91,6 +93,7 @@ assert "HF_HUB_OFFLINE" in j["source"] and j["selected"], j
 PY
 "$KHUB" download --lock "$tmp/proj/kernels.lock" > /dev/null
 "$KHUB" versions khub-test/scale > /dev/null
+"$KHUB" verify khub-test/scale@v1.0.0 > /dev/null
 [ "$(wc -l < "$tmp/serve.log")" = "$requests" ] || fail "requests were made after the server stopped"
 [ -n "${KHUB_E2E_VERBOSE:-}" ] && cat "$tmp/versions.out" "$tmp/serve.log"
 echo "http hub e2e: OK"

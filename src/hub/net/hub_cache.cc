@@ -126,7 +126,7 @@ std::vector<std::pair<std::string, std::string>> HubCache::list_ref_files(
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     if (!it->is_regular_file()) continue;
-    std::string name = fs::relative(it->path(), dir).generic_string();
+    std::string name = it->path().lexically_relative(dir).generic_string();
     if (name.find(".tmp.") != std::string::npos) continue;
     if (auto c = read_ref(repo, name)) out.emplace_back(name, *c);
   }
@@ -273,7 +273,7 @@ std::vector<std::string> HubCache::list_snapshot_files(const RepoRef& repo,
        it.increment(ec)) {
     std::error_code sec;
     if (!fs::is_regular_file(it->path(), sec)) continue;  // follows links; dangling ones drop
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (rel.find(".tmp.") != std::string::npos) continue;
     out.push_back(rel);
   }

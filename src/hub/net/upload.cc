@@ -41,7 +41,8 @@ std::vector<LocalFile> scan(const std::filesystem::path& dir, const std::string&
            " is not a regular file (symlinks and special files cannot be published)");
     }
     LocalFile f;
-    f.path = (under.empty() ? "" : under + "/") + fs::relative(it->path(), dir).generic_string();
+    f.path =
+        (under.empty() ? "" : under + "/") + it->path().lexically_relative(dir).generic_string();
     check_repo_path(f.path, "the folder to publish");
     f.file = it->path();
     f.size = st.st_size;
