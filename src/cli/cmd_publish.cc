@@ -1,10 +1,13 @@
-// khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] [--branch vN] [--json]
+// khub publish <built kernel dir> --hub DIR|http://HOST:PORT [--repo org/name] [--tag vX.Y.Z]
+//              [--branch vN] [--json]
+// An http(s) hub is a `khub serve` (or compatible) hub: see cli/publish_http.h (needs HF_TOKEN).
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/publish_http.h"
 #include "hub/publish.h"
 
 namespace khub::cli {
@@ -25,6 +28,9 @@ int cmd_publish(int argc, char** argv) {
   o.repo_id = args.get_or("repo", "");
   o.tag = args.get_or("tag", "");
   o.branch = args.get_or("branch", "");
+  if (is_http_hub(args.get("hub"))) {
+    return publish_to_http_hub(args.positionals()[0], args.get("hub"), o, args.has("json"));
+  }
   hub::PublishResult r = hub::publish_kernel(args.positionals()[0], args.get("hub"), o);
   if (args.has("json")) {
     nlohmann::json j = {{"repo", r.repo_id},      {"revision", r.revision},

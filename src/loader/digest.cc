@@ -227,6 +227,8 @@ std::vector<std::string> list_digest_files(const fs::path& variant_dir,
   for (; it != end; it.increment(ec)) {
     if (ec) fail(ErrorKind::kIo, variant_dir.string(), ": ", ec.message());
     const fs::directory_entry& e = *it;
+    // lexically: fs::relative() would follow a symlink (a huggingface_hub cache snapshot links
+    // every file into blobs/) and report the link target's path instead of the file's name.
     std::string rel = e.path().lexically_relative(variant_dir).generic_string();
     std::string why = check_relative_path(rel);
     if (!why.empty()) {
