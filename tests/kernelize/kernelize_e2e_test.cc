@@ -115,11 +115,11 @@ TEST_F(KernelizeE2E, EmptyStringTurnsOffOnlyThatKey) {
 
 TEST_F(KernelizeE2E, PinnedVersionsResolveToTheirRevisions) {
   auto v10 = CausalLM::from_pretrained(
-      model("llama"), {.kernel_config = KernelConfig{{{"RMSNorm",
-                                                       "khub-community/rmsnorm@v1.0.0:RMSNorm"}}}});
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@v1.0.0:RMSNorm"}}}});
   auto v11 = CausalLM::from_pretrained(
-      model("llama"), {.kernel_config = KernelConfig{{{"RMSNorm",
-                                                       "khub-community/rmsnorm@>=1.1,<2:RMSNorm"}}}});
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@>=1.1,<2:RMSNorm"}}}});
   auto r10 = v10->kernel_report().find("RMSNorm")->kernel;
   auto r11 = v11->kernel_report().find("RMSNorm")->kernel;
   ASSERT_TRUE(r10 && r11);
@@ -127,8 +127,8 @@ TEST_F(KernelizeE2E, PinnedVersionsResolveToTheirRevisions) {
   EXPECT_EQ(greedy(*v10), greedy(*v11));
   // A version that does not exist falls back for that key, naming what exists.
   auto none = CausalLM::from_pretrained(
-      model("llama"), {.kernel_config = KernelConfig{{{"RMSNorm",
-                                                       "khub-community/rmsnorm@v9.0.0:RMSNorm"}}}});
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@v9.0.0:RMSNorm"}}}});
   const KeyDecision* d = none->kernel_report().find("RMSNorm");
   EXPECT_FALSE(d->kernel.has_value());
   EXPECT_NE(d->reason.find("v1.1.0"), std::string::npos) << d->reason;
@@ -182,15 +182,16 @@ TEST_F(KernelizeE2E, LoadingIsLazyAndMemoized) {
   k.kernelize(m->kernelizable_layers(), o);
   // gemma3 has no plain RMSNorm and no SiLU: each kernel repo it needs loads once.
   std::sort(loads.begin(), loads.end());
-  EXPECT_EQ(loads, (std::vector<std::string>{"khub-community/activation@v1",
-                                             "khub-community/rmsnorm@v1",
-                                             "khub-community/rotary@v1"}));
+  EXPECT_EQ(loads,
+            (std::vector<std::string>{"khub-community/activation@v1", "khub-community/rmsnorm@v1",
+                                      "khub-community/rotary@v1"}));
 }
 
 TEST_F(KernelizeE2E, LocalKernelsOverride) {
   // LOCAL_KERNELS points a repo at a kernel project folder; its revision is "local".
-  setenv("LOCAL_KERNELS", ("khub-community/activation=" + std::string(KHUB_TEST_KERNELS) +
-                           "/activation").c_str(), 1);
+  setenv("LOCAL_KERNELS",
+         ("khub-community/activation=" + std::string(KHUB_TEST_KERNELS) + "/activation").c_str(),
+         1);
   auto m = CausalLM::from_pretrained(model("qwen3"), {.use_kernels = true});
   const KeyDecision* d = m->kernel_report().find("SiluAndMul");
   ASSERT_TRUE(d->kernel.has_value()) << d->reason;
