@@ -83,7 +83,7 @@ std::vector<std::string> project_files(const fs::path& project, const fs::path& 
   fs::recursive_directory_iterator it(project, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     std::string fname = it->path().filename().string();
-    std::string rel = fs::relative(it->path(), project).generic_string();
+    std::string rel = it->path().lexically_relative(project).generic_string();
     bool skip_dir = it->is_directory() && (fname.rfind(".", 0) == 0 || rel == "build" ||
                                            fs::weakly_canonical(it->path(), ec) == out_canon);
     if (skip_dir) {
@@ -304,8 +304,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   bool has_cu = false;
   for (const SourceGroup* g : groups) {
     std::vector<std::string> inc;
-    for (const auto& i : g->include)
-      inc.push_back("-I" + (fs::absolute(cfg.project) / i).lexically_normal().string());
+    // Relative to the project (the compiler's working folder), so paths baked into the objects
+    // (__FILE__ in headers) do not depend on where the checkout lives.
+    for (const auto& i : g->include) inc.push_back("-I" + i);
     for (const auto& f : g->ld_flags) ld_flags.push_back(f);
     for (const std::string& src : g->src) {
       fs::path sp(src);
@@ -378,6 +379,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
     };
     ld("-soname=" + lib_name);
     ld("--build-id=sha1");
+    // nvcc names its intermediate files tmpxft_<pid>_...; they surface as local FILE symbols.
+    // Dropping local symbols keeps CUDA builds reproducible (exported names stay).
+    if (nv) ld("--discard-all");
     if (!version_script.empty()) ld("--version-script=" + version_script.string());
     c.argv.insert(c.argv.end(), ld_flags.begin(), ld_flags.end());
     run_commands({c}, 1);
@@ -466,6 +470,8 @@ fs::path khub_include_dir() {
 BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
   BuildConfig cfg = parse_build_toml(project);
   BuildResult result;
+  result.name = cfg.name;
+  result.repo_id = cfg.repo_id;
   std::vector<std::string> backends = options.backends.empty() ? cfg.backends : options.backends;
   for (const auto& be : backends) {
     if (std::find(cfg.backends.begin(), cfg.backends.end(), be) == cfg.backends.end()) {
@@ -489,7 +495,9 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
            "' must be NAME or NAME=VALUE without spaces");
     }
   }
-  fs::path out = options.out.empty() ? project / "build" : options.out;
+  // Compilers run inside the project folder, so every output path must be absolute.
+  fs::path out =
+      fs::absolute(options.out.empty() ? project / "build" : options.out).lexically_normal();
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) fail(ErrorKind::kIo, out.string(), ": ", ec.message());
@@ -501,6 +509,34 @@ BuildResult build_kernel(const fs::path& project, const BuildOptions& options) {
                  khub_include_dir(),
                  options.jobs > 0 ? options.jobs : static_cast<int>(hw ? hw : 2)};
   std::vector<std::string> files = project_files(project, out);
+  // Inputs outside the project (shared code reached with "..") feed the source digest too.
+  std::set<std::string> inputs(files.begin(), files.end());
+  auto outside = [](const std::string& p) {
+    std::string n = fs::path(p).lexically_normal().generic_string();
+    return n == ".." || n.rfind("../", 0) == 0 ? n : std::string();
+  };
+  for (const SourceGroup& g : cfg.kernels) {
+    for (const std::string& src : g.src) {
+      if (std::string n = outside(src); !n.empty()) inputs.insert(n);
+    }
+    for (const std::string& inc : g.include) {
+      std::string n = outside(inc);
+      if (n.empty()) continue;
+      std::error_code ec;
+      fs::recursive_directory_iterator it(project / n, fs::directory_options::none, ec), end;
+      for (; !ec && it != end; it.increment(ec)) {
+        std::string fname = it->path().filename().string();
+        if (fname.rfind(".", 0) == 0) {
+          if (it->is_directory()) it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file()) {
+          inputs.insert(n + "/" + it->path().lexically_relative(project / n).generic_string());
+        }
+      }
+    }
+  }
+  files.assign(inputs.begin(), inputs.end());
   for (const auto& be : backends) {
     result.variants.push_back(build_backend(b, be, files, &result.notes));
   }

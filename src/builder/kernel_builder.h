@@ -40,6 +40,8 @@ struct BuiltVariant {
 };
 
 struct BuildResult {
+  std::string name;
+  std::string repo_id;  // build.toml [general.hub] repo-id, "" when absent
   std::vector<BuiltVariant> variants;
   std::vector<std::string> notes;  // e.g. "cuda: skipped, nvcc not found"
 };

@@ -13,8 +13,10 @@
 namespace khub::builder {
 namespace {
 
-// fork + exec with stdout redirected to `out_fd` (or to stderr when -1).
-pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& cwd, int out_fd) {
+// fork + exec with stdout redirected to `out_fd` (or to stderr when -1); `quiet` sends the child's
+// stderr to /dev/null (probes such as `git log` outside a repository).
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& cwd, int out_fd,
+            bool quiet = false) {
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -23,6 +25,10 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& c
   if (pid == 0) {
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     dup2(out_fd >= 0 ? out_fd : 2, 1);
+    if (quiet) {
+      int null_fd = open("/dev/null", O_WRONLY);
+      if (null_fd >= 0) dup2(null_fd, 2);
+    }
     execvp(args[0], args.data());
     _exit(127);
   }
@@ -90,7 +96,7 @@ std::string run_capture(const std::vector<std::string>& argv, const std::filesys
     return "";
   }
   fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-  pid_t pid = spawn(argv, cwd, fds[1]);
+  pid_t pid = spawn(argv, cwd, fds[1], true);
   close(fds[1]);
   std::string out;
   if (pid < 0) {

@@ -19,8 +19,8 @@ struct Command {
 // first failed command (with its command line) after the running ones finish.
 void run_commands(const std::vector<Command>& commands, int jobs);
 
-// Runs one command and returns its stdout; `*status` gets the exit status (-1 when it could not
-// start). Never throws for a failing command.
+// Runs one command and returns its stdout (its stderr is discarded); `*status` gets the exit
+// status (-1 when it could not start). Never throws for a failing command.
 std::string run_capture(const std::vector<std::string>& argv, const std::filesystem::path& cwd,
                         int* status);
 

@@ -46,6 +46,8 @@ int cmd_build(int argc, char** argv) {
   builder::BuildResult r = builder::build_kernel(args.positionals()[0], o);
   if (args.has("json")) {
     nlohmann::json j;
+    j["name"] = r.name;
+    j["repo-id"] = r.repo_id.empty() ? "khub-community/" + r.name : r.repo_id;
     j["variants"] = nlohmann::json::array();
     for (const auto& v : r.variants) {
       j["variants"].push_back({{"variant", v.variant},

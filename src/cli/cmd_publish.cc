@@ -42,7 +42,9 @@ int cmd_publish(int argc, char** argv) {
   std::string refs;
   for (const auto& x : r.refs_updated) refs += (refs.empty() ? "" : ", ") + x;
   std::printf("%s %s@%s (%zu variants)%s%s\n",
-              r.unchanged ? "unchanged" : (r.created ? "published" : "re-published"),
+              r.unchanged || (!r.created && r.refs_updated.empty())
+                  ? "unchanged"
+                  : (r.created ? "published" : "moved refs to"),
               r.repo_id.c_str(), r.revision.c_str(), r.variants.size(),
               refs.empty() ? "" : "; moved ", refs.c_str());
   return 0;

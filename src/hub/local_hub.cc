@@ -22,7 +22,7 @@ void read_refs(const fs::path& dir, std::map<std::string, std::string>* out) {
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file()) continue;
-    std::string name = fs::relative(it->path(), dir).generic_string();
+    std::string name = it->path().lexically_relative(dir).generic_string();
     if (name.find("/.tmp-") != std::string::npos || name.rfind(".tmp-", 0) == 0) continue;
     if (!check_ref_name(name).empty()) {
       log_warn("local hub: ignoring ref file with an invalid name: ", it->path().string());
@@ -110,7 +110,7 @@ std::vector<TreeEntry> LocalHubSource::list_files(const std::string& repo_id,
   fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
   for (; !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file()) continue;
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (!loader::check_relative_path(rel).empty()) continue;
     out.push_back({rel, static_cast<uint64_t>(it->file_size()), ""});
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -99,7 +100,7 @@ std::vector<std::string> plain_files(const fs::path& dir) {
   if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
   for (; it != end; it.increment(ec)) {
     if (ec) fail(ErrorKind::kIo, dir.string(), ": ", ec.message());
-    std::string rel = fs::relative(it->path(), dir).generic_string();
+    std::string rel = it->path().lexically_relative(dir).generic_string();
     if (it->is_symlink()) {
       fail(ErrorKind::kInvalidArgument, dir.string(), ": \"", rel,
            "\" is a symlink; publish only takes plain files");
@@ -217,9 +218,8 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
   }
   RefList refs = src.list_refs(result.repo_id);
 
-  TempDir tmp(revisions / (".tmp-" + unique_suffix()));
-  fs::create_directories(tmp.path(), ec);
-  if (ec) fail(ErrorKind::kIo, tmp.path().string(), ": ", ec.message());
+  // The tree: the branch's current files minus the replaced variants, plus the new variants.
+  std::map<std::string, std::pair<fs::path, bool>> tree;  // path -> (source file, may hard-link)
   if (auto b = refs.branches.find(branch); b != refs.branches.end()) {
     fs::path base = src.revision_dir(result.repo_id, b->second);
     for (const std::string& rel : plain_files(base)) {
@@ -227,29 +227,18 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
       for (const auto& [vname, dir] : variants) {
         replaced |= rel.rfind("build/" + vname + "/", 0) == 0;
       }
-      if (!replaced) copy_or_link(base / rel, tmp.path() / rel, true);
+      if (!replaced) tree[rel] = {base / rel, true};
     }
   }
   for (const auto& [vname, dir] : variants) {
-    for (const std::string& rel : plain_files(dir)) {
-      copy_or_link(dir / rel, tmp.path() / "build" / vname / rel, false);
-    }
-    // The copies are what gets published: verify them, not the source folder.
-    fs::path copied = tmp.path() / "build" / vname;
-    auto problems = loader::check_variant_digest(copied, loader::read_metadata(copied));
-    if (!problems.empty()) {
-      fail(ErrorKind::kVerification, dir.string(),
-           ": changed while publishing: ", loader::describe(problems.front()));
-    }
+    for (const std::string& rel : plain_files(dir))
+      tree["build/" + vname + "/" + rel] = {dir / rel, false};
     result.variants.push_back(vname);
   }
-  std::vector<std::pair<std::string, std::string>> hashes;
-  for (const std::string& rel : plain_files(tmp.path())) {
-    hashes.emplace_back(rel, loader::to_hex(loader::sha_file(tmp.path() / rel, "sha256")));
-    fs::permissions(tmp.path() / rel,
-                    fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, ec);
-  }
-  result.revision = revision_id(hashes);
+  std::map<std::string, std::string> hashes;
+  for (const auto& [rel, from] : tree)
+    hashes[rel] = loader::to_hex(loader::sha_file(from.first, "sha256"));
+  result.revision = revision_id({hashes.begin(), hashes.end()});
 
   if (!options.tag.empty()) {
     if (auto t = refs.tags.find(options.tag); t != refs.tags.end()) {
@@ -259,17 +248,39 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
              "; tags are immutable (publish under a new tag)");
       }
       result.unchanged = true;
-      return result;  // the temporary folder is removed; nothing moves
+      return result;  // nothing written, nothing moves
     }
   }
 
   fs::path final_dir = revisions / result.revision;
   if (fs::is_directory(final_dir, ec)) {
-    result.created = false;  // same tree published before: keep the existing, identical folder
+    result.created = false;  // the same tree was published before: nothing to write
   } else {
+    TempDir tmp(revisions / (".tmp-" + unique_suffix()));
+    fs::create_directories(tmp.path(), ec);
+    if (ec) fail(ErrorKind::kIo, tmp.path().string(), ": ", ec.message());
+    for (const auto& [rel, from] : tree) copy_or_link(from.first, tmp.path() / rel, from.second);
+    // What gets published are the copies: check they are what was hashed and that every
+    // published variant verifies against its own metadata.json.
+    for (const auto& [rel, hex] : hashes) {
+      if (loader::to_hex(loader::sha_file(tmp.path() / rel, "sha256")) != hex) {
+        fail(ErrorKind::kVerification, tree[rel].first.string(), ": changed while publishing");
+      }
+      fs::permissions(tmp.path() / rel,
+                      fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read, ec);
+    }
+    for (const std::string& vname : result.variants) {
+      fs::path copied = tmp.path() / "build" / vname;
+      auto problems = loader::check_variant_digest(copied, loader::read_metadata(copied));
+      if (!problems.empty()) {
+        fail(ErrorKind::kVerification, copied.string(), ": ", loader::describe(problems.front()));
+      }
+    }
     fs::rename(tmp.path(), final_dir, ec);
-    if (ec) fail(ErrorKind::kIo, "rename into ", final_dir.string(), " failed: ", ec.message());
-    tmp.release();
+    if (ec && !fs::is_directory(final_dir)) {
+      fail(ErrorKind::kIo, "rename into ", final_dir.string(), " failed: ", ec.message());
+    }
+    if (!ec) tmp.release();
     result.created = true;
   }
 

@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -16,26 +18,33 @@ namespace {
 class ElfFile {
  public:
   explicit ElfFile(const std::filesystem::path& path)
-      : path_(path.string()), in_(path, std::ios::binary) {
-    if (!in_) fail(ErrorKind::kNotFound, path_, ": cannot open the kernel library");
-    in_.seekg(0, std::ios::end);
-    std::streamoff size = in_.tellg();
+      : name_(path.string()), in_(std::make_unique<std::ifstream>(path, std::ios::binary)) {
+    if (!*in_) fail(ErrorKind::kNotFound, name_, ": cannot open the kernel library");
+    in_->seekg(0, std::ios::end);
+    std::streamoff size = in_->tellg();
     if (size < 0) bad("unreadable");
     size_ = static_cast<uint64_t>(size);
   }
+  ElfFile(std::string_view bytes, std::string name)
+      : name_(std::move(name)), memory_(bytes), size_(bytes.size()) {}
 
   [[noreturn]] void bad(const std::string& what) const {
-    fail(ErrorKind::kFormat, path_, ": not a valid ELF shared library: ", what);
+    fail(ErrorKind::kFormat, name_, ": not a valid ELF shared library: ", what);
   }
 
   std::vector<char> bytes(uint64_t offset, uint64_t n) {
     if (offset > size_ || n > size_ - offset) bad("truncated (a section lies past the end)");
     if (n > (uint64_t(1) << 30)) bad("implausibly large section");
     std::vector<char> buf(n);
-    in_.clear();
-    in_.seekg(static_cast<std::streamoff>(offset));
-    in_.read(buf.data(), static_cast<std::streamsize>(n));
-    if (!in_) fail(ErrorKind::kIo, path_, ": read failed");
+    if (n == 0) return buf;  // an empty section: nothing to read (and no buffer to copy into)
+    if (!in_) {
+      std::memcpy(buf.data(), memory_.data() + offset, n);
+      return buf;
+    }
+    in_->clear();
+    in_->seekg(static_cast<std::streamoff>(offset));
+    in_->read(buf.data(), static_cast<std::streamsize>(n));
+    if (!*in_) fail(ErrorKind::kIo, name_, ": read failed");
     return buf;
   }
 
@@ -48,8 +57,9 @@ class ElfFile {
   }
 
  private:
-  std::string path_;
-  std::ifstream in_;
+  std::string name_;
+  std::unique_ptr<std::ifstream> in_;  // null when reading from memory
+  std::string_view memory_;
   uint64_t size_ = 0;
 };
 
@@ -108,16 +118,26 @@ std::set<std::string> read_symbols(ElfFile& f) {
   return names;
 }
 
-}  // namespace
-
-std::set<std::string> elf_exported_symbols(const std::filesystem::path& library) {
-  ElfFile f(library);
+std::set<std::string> exported_symbols(ElfFile& f) {
   std::vector<char> d = f.bytes(0, EI_NIDENT);
   if (std::memcmp(d.data(), ELFMAG, SELFMAG) != 0) f.bad("no ELF magic");
   if (d[EI_DATA] != ELFDATA2LSB) f.bad("big-endian ELF is not supported");
   if (d[EI_CLASS] == ELFCLASS64) return read_symbols<Elf64_Ehdr, Elf64_Shdr, Elf64_Sym>(f);
   if (d[EI_CLASS] == ELFCLASS32) return read_symbols<Elf32_Ehdr, Elf32_Shdr, Elf32_Sym>(f);
   f.bad("unknown ELF class");
+}
+
+}  // namespace
+
+std::set<std::string> elf_exported_symbols(const std::filesystem::path& library) {
+  ElfFile f(library);
+  return exported_symbols(f);
+}
+
+std::set<std::string> elf_exported_symbols_in_memory(std::string_view image,
+                                                     const std::string& name) {
+  ElfFile f(image, name);
+  return exported_symbols(f);
 }
 
 }  // namespace khub::loader

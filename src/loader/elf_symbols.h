@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace khub::loader {
 
@@ -15,5 +16,8 @@ namespace khub::loader {
 // symbols) are left out. Throws Error(kFormat) for a file that is not a well-formed ELF shared
 // object (bounds are checked everywhere: the file is untrusted until this check passes).
 std::set<std::string> elf_exported_symbols(const std::filesystem::path& library);
+// The same over an in-memory image (`name` appears in errors); the fuzz target uses it.
+std::set<std::string> elf_exported_symbols_in_memory(std::string_view image,
+                                                     const std::string& name);
 
 }  // namespace khub::loader

@@ -54,7 +54,8 @@ struct Workspace {
 }  // namespace
 
 std::string KernelIdentity::label() const {
-  std::string s = repo.empty() ? dir.string() : repo;
+  if (repo.empty()) return dir.string();  // a bare local folder names itself
+  std::string s = repo;
   if (!revision.empty()) s += "@" + (revision.size() == 40 ? revision.substr(0, 12) : revision);
   if (!variant.empty()) s += " [" + variant + "]";
   return s;
@@ -101,7 +102,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     for (const ArgInfo& a : fn.args) s += (s.empty() ? "" : ", ") + a.name;
     return s;
   };
-  for (const auto& [name, t] : args.tensors) {
+  for (const auto& entry : args.tensors) {
+    const std::string& name = entry.first;  // not a structured binding: lambdas capture it
     if (std::none_of(fn.args.begin(), fn.args.end(),
                      [&](const ArgInfo& a) { return a.name == name; })) {
       fail(ErrorKind::kInvalidArgument, where, ": no argument named '", name,
@@ -170,7 +172,8 @@ void KernelFunction::operator()(const KernelArgs& args, const ExecOptions& optio
     dl[i] = to_dltensor(held.back());
   }
 
-  for (const auto& [name, v] : args.attrs) {
+  for (const auto& entry : args.attrs) {
+    const std::string& name = entry.first;
     if (std::none_of(fn.attrs.begin(), fn.attrs.end(),
                      [&](const AttrInfo& a) { return a.name == name; })) {
       std::string names;

@@ -36,8 +36,8 @@ struct KernelIdentity {
 using AttrValue = std::variant<int64_t, double, bool, std::string>;
 
 struct KernelArgs {
-  std::vector<std::pair<std::string, Tensor>> tensors;  // by signature name, any order
-  std::vector<std::pair<std::string, AttrValue>> attrs;
+  std::vector<std::pair<std::string, Tensor>> tensors = {};  // by signature name, any order
+  std::vector<std::pair<std::string, AttrValue>> attrs = {};
 };
 
 struct ExecOptions {

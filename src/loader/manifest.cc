@@ -184,7 +184,7 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
   const char* c = f.constraints ? f.constraints : "{}";
   try {
     info.constraints = json::parse(c);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for huge numbers
     bad(fw, std::string("constraints are not valid JSON: ") + e.what());
   }
   if (!info.constraints.is_object()) bad(fw, "constraints must be a JSON object");

@@ -57,7 +57,7 @@ VariantMetadata parse_metadata(const std::string& text, const std::string& where
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for huge numbers
     bad(where, std::string("not valid JSON (") + e.what() + ")");
   }
   if (!j.is_object()) bad(where, std::string("must be a JSON object, got ") + j.type_name());

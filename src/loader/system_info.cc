@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 #include <sys/utsname.h>
 
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "core/error.h"
@@ -90,8 +92,17 @@ SystemInfo SystemInfo::detect(Device device) {
   switch (device.type) {
     case DeviceType::kCPU:
       return info;
-    case DeviceType::kCUDA:
-      return probe_cuda(info, device.index);
+    case DeviceType::kCUDA: {
+      // cuInit costs milliseconds and the answer never changes within a process: probe once per
+      // device (failures are not cached, so a later call reports them again).
+      static std::mutex mu;
+      static std::map<int, SystemInfo> probed;
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = probed.find(device.index);
+      if (it == probed.end())
+        it = probed.emplace(device.index, probe_cuda(info, device.index)).first;
+      return it->second;
+    }
     default:
       fail(ErrorKind::kUnsupported, "khub cannot probe ", device.str(),
            " devices on this build (ROCm, Metal, XPU and NPU are selection targets only; "

@@ -13,6 +13,7 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
+// Callers pass at most 6 digits (checked), so this never overflows.
 int to_int(std::string_view s) {
   int v = 0;
   for (char c : s) v = v * 10 + (c - '0');
@@ -211,7 +212,7 @@ std::optional<VariantName> parse_variant_name(std::string_view name, std::string
 
   // tvm-ffi<MAJ><MIN>-<backend>-<cpu>-<os>
   if (head == "tvm") {
-    if (p.size() != 5 || p[1].substr(0, 3) != "ffi" || p[1].size() < 5 ||
+    if (p.size() != 5 || p[1].substr(0, 3) != "ffi" || p[1].size() < 5 || p[1].size() > 7 ||
         !all_digits(p[1].substr(3))) {
       set_why(why, "expected tvm-ffi<MAJ><MIN>-<backend>-<cpu>-<os>");
       return std::nullopt;
@@ -257,7 +258,7 @@ std::optional<VariantName> parse_variant_name(std::string_view name, std::string
       return std::nullopt;
     }
     if (p.size() == 6 && p[1] == "stable" && p[2].substr(0, 3) == "abi" && p[2].size() >= 5 &&
-        all_digits(p[2].substr(3))) {
+        p[2].size() <= 7 && all_digits(p[2].substr(3))) {
       v.family = VariantFamily::kTorchStableAbi;
       v.abi_major = p[2][3] - '0';
       v.abi_minor = to_int(p[2].substr(4));
@@ -272,7 +273,7 @@ std::optional<VariantName> parse_variant_name(std::string_view name, std::string
 
   // torch<MAJ><MIN>[-cxx11|-cxx98]-<backend>-<cpu>-<os>; single-digit major (torch210 = 2.10).
   std::string_view ver = head.substr(5);
-  if (!all_digits(ver) || ver.size() < 2) {
+  if (!all_digits(ver) || ver.size() < 2 || ver.size() > 4) {
     set_why(why, "'" + std::string(head) + "' is not torch<MAJ><MIN>");
     return std::nullopt;
   }

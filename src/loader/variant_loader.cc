@@ -98,11 +98,14 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     nlohmann::json actual = manifest_to_json(manifest);
     if (actual != md.manifest) {
       nlohmann::json patch = nlohmann::json::diff(md.manifest, actual);
-      std::string first = patch.empty() ? "" : patch[0].dump();
+      std::string where_diff = patch.empty() ? "/" : patch[0].value("path", "/");
+      nlohmann::json::json_pointer ptr(where_diff);
+      auto show = [&](const nlohmann::json& doc) {
+        return doc.contains(ptr) ? doc.at(ptr).dump() : std::string("nothing");
+      };
       fail(ErrorKind::kVerification, lib.string(),
-           ": the library's manifest differs from metadata.json's (first difference, as a JSON "
-           "patch from metadata to library: ",
-           first, ")");
+           ": the library's manifest differs from metadata.json's: at ", where_diff,
+           " metadata.json has ", show(md.manifest), ", the library has ", show(actual));
     }
     std::vector<khub_kernel_fn> fns;
     for (const FunctionInfo& f : manifest.functions) {

@@ -261,7 +261,7 @@ Selection select_variant(std::vector<std::string> folders, const SystemInfo& sys
             }
           }
         }
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {  // khub::Error, or anything a source throws
         d.reason = RejectReason::kMetadata;
         d.detail = e.what();
       }
