@@ -171,6 +171,9 @@ TEST_F(Faults, MissingFileIsNotRetried) {
   }
   EXPECT_EQ(server.count("layers.json\" 404"), 1);
   expect_clean_cache();
+  for (auto& e : fs::recursive_directory_iterator(cache)) {
+    EXPECT_NE(e.path().extension(), ".incomplete") << e.path();  // nothing left to resume
+  }
 }
 
 TEST_F(Faults, HostileTreeNamesAreRefused) {

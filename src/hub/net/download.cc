@@ -290,6 +290,7 @@ void download_verified(const HttpClient& http, const std::string& url, const fs:
           failure = e.what();
           retry_after = e.retry_after_s();
         } else {
+          if (offset == 0 && sink.total() == 0) ::unlink(partial.c_str());  // nothing to resume
           throw;
         }
       }
