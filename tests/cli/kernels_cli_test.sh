@@ -35,6 +35,26 @@ assert c["RMSNorm"]["kernel"]["ref"] == "khub-community/rmsnorm@^1.0:RMSNorm", c
 assert c["SiluAndMul"]["kernel"] is not None
 assert all(k["kernel"] is None for k in off["kernels"]), off["kernels"]
 PY
+# The same through HTTP: `khub serve` over the bundled hub, no local hub, a fresh cache.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$khub" serve --root "$hub" --port "$port" 2>"$dir/serve.log" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/api/models/x/y" >/dev/null 2>&1 && break; sleep 0.1; done
+http=$(KHUB_HUB_PATH= HF_ENDPOINT=http://127.0.0.1:$port KERNELS_CACHE=$dir/cache run --use-kernels)
+python3 - "$kern" "$http" <<'PY'
+import json, sys
+local, http = (json.loads(a) for a in sys.argv[1:])
+assert http["ids"] == local["ids"]
+l = {k["key"]: k["kernel"] for k in local["kernels"]}
+for k in http["kernels"]:
+    if l[k["key"]] is None:
+        continue
+    assert k["kernel"] and k["kernel"]["revision"] == l[k["key"]]["revision"], (k, l[k["key"]])
+PY
+ls "$dir/cache" | grep -q "kernels--khub-community--rmsnorm"
+kill $serve_pid
+
 echo '{"kernel_mapping": {"RMSNorm": 7}}' > "$dir/bad.json"
 if run --use-kernels --kernel-config "$dir/bad.json" 2>"$dir/err"; then exit 1; fi
 grep -q "kernel_config\['RMSNorm'\]" "$dir/err"
