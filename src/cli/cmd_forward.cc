@@ -1,5 +1,6 @@
-// khub forward --model DIR --prompt-ids IDS --out FILE: one forward pass over the prompt; writes
-// a safetensors file with one f32 tensor `logits` of shape [tokens, vocab].
+// khub forward --model DIR --prompt-ids IDS --out FILE [--device cpu|cuda[:N]] [--dtype D]: one
+// forward pass over the prompt; writes a safetensors file with one f32 tensor `logits` of shape
+// [tokens, vocab].
 #include <cstdio>
 
 #include "cli/args.h"
@@ -12,11 +13,12 @@ namespace khub::cli {
 
 int cmd_forward(int argc, char** argv) {
   Args args(argc, argv, {});
-  args.reject_unknown({"model", "prompt-ids", "out"});
-  auto model = CausalLM::from_pretrained(args.get("model"));
+  args.reject_unknown({"model", "prompt-ids", "out", "device", "dtype"});
+  auto model = CausalLM::from_pretrained(args.get("model"), {.device = args.get_or("device", "cpu"),
+                                                             .dtype = args.get_or("dtype", "")});
   std::vector<int32_t> ids = parse_id_list(args.get("prompt-ids"));
   KVCache cache = model->make_cache(1, static_cast<int64_t>(ids.size()));
-  Tensor logits = model->forward({{0, ids}}, cache, /*all_logits=*/true);
+  Tensor logits = model->forward({{0, ids}}, cache, /*all_logits=*/true).to(Device::cpu());
   write_safetensors(args.get("out"), {{"logits", logits}});
   std::printf("wrote %s: logits %s\n", args.get("out").c_str(), shape_str(logits.shape()).c_str());
   return 0;

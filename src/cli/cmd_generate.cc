@@ -1,6 +1,7 @@
 // khub generate --model DIR --prompt-ids 1,2,3[;4,5] [--max-new-tokens N] [--greedy | --sample]
 //   [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
 //   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json]
+//   [--device cpu|cuda[:N]] [--dtype f32|bf16|f16]
 // Sampling is on with --sample or any sampling option, unless --greedy.
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ int cmd_generate(int argc, char** argv) {
   Args args(argc, argv, {"greedy", "sample", "json", "stream", "ignore-eos"});
   args.reject_unknown({"model", "prompt-ids", "max-new-tokens", "greedy", "sample", "temperature",
                        "top-k", "top-p", "min-p", "repetition-penalty", "seed", "eos-ids",
-                       "stop-ids", "ignore-eos", "stream", "json"});
+                       "stop-ids", "ignore-eos", "stream", "json", "device", "dtype"});
   auto prompts = parse_id_batches(args.get("prompt-ids"));
   GenerationOptions opt;
   opt.max_new_tokens = args.get_int_or("max-new-tokens", 32);
@@ -46,7 +47,8 @@ int cmd_generate(int argc, char** argv) {
     };
   }
 
-  auto model = CausalLM::from_pretrained(args.get("model"));
+  auto model = CausalLM::from_pretrained(args.get("model"), {.device = args.get_or("device", "cpu"),
+                                                             .dtype = args.get_or("dtype", "")});
   GenerationResult r = generate(*model, prompts, opt);
   if (args.has("stream")) std::fprintf(json ? stderr : stdout, "\n");
 
@@ -57,6 +59,7 @@ int cmd_generate(int argc, char** argv) {
   out["decode_ms"] = r.decode_seconds * 1e3;
   out["decode_tokens"] = r.decode_tokens;
   out["batch"] = prompts.size();
+  out["device"] = model->device().str();
   out["kernels"] = nlohmann::json::array();
   if (json) {
     std::printf("%s\n", out.dump().c_str());

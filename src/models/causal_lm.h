@@ -23,6 +23,15 @@ struct SequenceChunk {
   std::vector<int32_t> tokens;
 };
 
+// Where and in which dtype from_pretrained puts a model (DESIGN §2's `.device`).
+struct LoadOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  // Weights' dtype ("f32", "bf16", "f16"); "" keeps the checkpoint's on the CPU and uses the
+  // config's torch_dtype on CUDA. On CUDA activations and the KV cache use this dtype too; on the
+  // CPU activations stay f32 whatever the weights' dtype.
+  std::string dtype;
+};
+
 struct DecoderLayer {
   std::unique_ptr<RMSNormLayer> input_norm;
   std::unique_ptr<RMSNormLayer> post_attention_norm;
@@ -41,16 +50,19 @@ struct DecoderLayer {
 
 class CausalLM {
  public:
-  CausalLM(ModelConfig config, const WeightSource& weights);
+  CausalLM(ModelConfig config, const WeightSource& weights, const LoadOptions& options = {});
 
-  // Loads config.json and the safetensors weights of an HF model directory (CPU, reference path).
-  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir);
+  // Loads config.json and the safetensors weights of an HF model directory (reference path).
+  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
+                                                   const LoadOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
+  Device device() const { return device_; }
+  DType activation_dtype() const { return act_dtype_; }
   KVCache make_cache(int64_t slots, int64_t capacity) const;
 
-  // Appends the chunks to their cache slots and returns f32 logits: [total tokens, vocab] when
-  // all_logits, else [chunks, vocab] for the last token of each chunk.
+  // Appends the chunks to their cache slots and returns f32 logits on the model's device:
+  // [total tokens, vocab] when all_logits, else [chunks, vocab] for the last token of each chunk.
   Tensor forward(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool all_logits = false);
 
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
@@ -68,12 +80,15 @@ class CausalLM {
   std::unique_ptr<RMSNormLayer> final_norm_;
   std::vector<DecoderLayer> layers_;
   float embed_scale_ = 1.0f;
+  Device device_;                  // where weights, activations and the KV cache live
+  DType act_dtype_ = DType::kF32;  // f32 on the CPU; the weights' dtype on CUDA
 };
 
 // DESIGN §2's spelling of the entry point.
 struct AutoModelForCausalLM {
-  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir) {
-    return CausalLM::from_pretrained(model_dir);
+  static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
+                                                   const LoadOptions& options = {}) {
+    return CausalLM::from_pretrained(model_dir, options);
   }
 };
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs khub's GPU checks on a CUDA machine with binaries built elsewhere: the gpu-labelled tests,
+# compute-sanitizer over the op tests, and the reference-path decode/prefill benchmark.
+#   scripts/cuda/gpu_checks.sh BIN_DIR OUT_DIR [PEERS_JSON]
+# BIN_DIR holds khub and the test_*_cuda binaries (and lib/ with shared libraries that the GPU
+# machine lacks). Run from the repository root (tests read tests/fixtures). Prints a short summary
+# last; full logs go to OUT_DIR.
+set -uo pipefail
+bin=$1 out=$2 peers=${3:-}
+mkdir -p "$out"
+cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
+export LD_LIBRARY_PATH="$bin/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+summary=()
+run() {  # name timeout command...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
+  tail -n 25 "$out/$name.log"
+}
+run test_core_cuda 120 "$bin/test_core_cuda"
+run test_ops_cuda 180 "$bin/test_ops_cuda"
+run test_models_cuda 180 "$bin/test_models_cuda"
+grep -h "^\[cuda" "$out/test_models_cuda.log" || true
+if command -v compute-sanitizer >/dev/null; then
+  run memcheck_ops 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$bin/test_ops_cuda" --gtest_filter='-*Linear*'
+  run racecheck_attn 240 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    "$bin/test_ops_cuda" --gtest_filter='*Attention*:*RmsNorm*'
+fi
+bench_args=(bench decode --device cuda --arch qwen3 --presets qwen3-0.6b --batches 1,16
+            --tokens 128 --prompt-len 32 --prefill 4096 --models-dir /tmp/khub-models
+            --out "$out/bench.json")
+[ -n "$peers" ] && bench_args+=(--peers "$peers")
+run bench 300 "$bin/khub" "${bench_args[@]}"
+printf '%s\n' "${summary[@]}"
