@@ -35,4 +35,7 @@ bench_args=(bench decode --device cuda --arch qwen3 --presets qwen3-0.6b --batch
             --out "$out/bench.json")
 [ -n "$peers" ] && bench_args+=(--peers "$peers")
 run bench 300 "$bin/khub" "${bench_args[@]}"
+if [ -x "$bin/decode_breakdown" ]; then
+  run breakdown 120 "$bin/decode_breakdown" /tmp/khub-models/qwen3-qwen3-0.6b
+fi
 printf '%s\n' "${summary[@]}"

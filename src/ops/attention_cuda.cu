@@ -10,10 +10,13 @@
 // accumulators (online softmax), then each lane accumulates its D/32 output dims over the tile's
 // keys. Tiles outside a row's [lo, hi] key range are skipped by that warp.
 // Traffic: q and the output once; k/v once per block of kWarps rows (further reuse comes from L2).
-// Work runs on the CUDA cores (no tensor cores): a baseline, not a fast kernel.
+// Work runs on the CUDA cores (no tensor cores): a baseline, not a fast kernel. Query blocks of
+// kGemmMinQueries rows or more (prefill) take the GEMM path of attention_gemm_cuda.cu instead, as
+// PyTorch eager attention would.
 // Numerics: f32 scores, exponentials and accumulation; one rounding of the output.
 #include <cmath>
 
+#include "ops/attention_gemm_cuda.h"
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -23,6 +26,7 @@ namespace {
 constexpr int kWarps = 8;     // query rows per block
 constexpr int kKeyTile = 32;  // keys per tile: one per lane when scoring
 constexpr int kMaxHeadDim = 256;
+constexpr int64_t kGemmMinQueries = 64;
 constexpr unsigned kFull = 0xffffffffu;
 
 struct AttentionArgs {
@@ -51,9 +55,12 @@ template <typename T, int kDimsPerLane>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a) {
   extern __shared__ float smem[];
   const int d = static_cast<int>(a.d);
-  const int k_pitch = d + 1;  // odd pitch (for even d): lanes reading one column hit distinct banks
-  float* qs = smem;           // [kWarps][d]
-  float* ks = qs + kWarps * d;          // [kKeyTile][d + 1]
+  // Lanes read one key row each: with float4 reads (d % 4 == 0) a pitch of d + 4 floats puts the
+  // 8 lanes of each quarter-warp phase on distinct banks; with scalar reads d + 1 (odd) does.
+  const bool vec4 = d % 4 == 0;
+  const int k_pitch = vec4 ? d + 4 : d + 1;
+  float* qs = smem;                     // [kWarps][d]
+  float* ks = qs + kWarps * d;          // [kKeyTile][k_pitch]
   float* vs = ks + kKeyTile * k_pitch;  // [kKeyTile][d]
   const T* q = static_cast<const T*>(a.q);
   const T* k = static_cast<const T*>(a.k);
@@ -104,7 +111,20 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a)
       const float* qr = qs + warp * d;
       const float* kr = ks + lane * k_pitch;
       float dot = 0.0f;
-      for (int c = 0; c < d; ++c) dot = fmaf(qr[c], kr[c], dot);
+      if (vec4) {  // four independent sums: 16-byte shared loads and instruction-level parallelism
+        float4 acc4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int c = 0; c < d; c += 4) {
+          float4 qv = *reinterpret_cast<const float4*>(qr + c);
+          float4 kv = *reinterpret_cast<const float4*>(kr + c);
+          acc4.x = fmaf(qv.x, kv.x, acc4.x);
+          acc4.y = fmaf(qv.y, kv.y, acc4.y);
+          acc4.z = fmaf(qv.z, kv.z, acc4.z);
+          acc4.w = fmaf(qv.w, kv.w, acc4.w);
+        }
+        dot = (acc4.x + acc4.y) + (acc4.z + acc4.w);
+      } else {
+        for (int c = 0; c < d; ++c) dot = fmaf(qr[c], kr[c], dot);
+      }
       s = dot * a.scale;
       if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
     }
@@ -139,8 +159,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a)
 
 template <typename T, int kDimsPerLane>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
+  int64_t k_pitch = a.d % 4 == 0 ? a.d + 4 : a.d + 1;  // as in the kernel
   size_t smem =
-      sizeof(float) * static_cast<size_t>(kWarps * a.d + kKeyTile * (a.d + 1) + kKeyTile * a.d);
+      sizeof(float) * static_cast<size_t>(kWarps * a.d + kKeyTile * k_pitch + kKeyTile * a.d);
   auto kernel = attention_kernel<T, kDimsPerLane>;
   if (smem > 48 * 1024) {
     KHUB_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -208,6 +229,10 @@ Tensor attention(const Tensor& q_in, const Tensor& k, const Tensor& v, const Att
                   p.causal};
   khub::cuda::DeviceGuard g(q.device());
   cudaStream_t s = khub::cuda::stream_for(q.device());
+  if (sq >= kGemmMinQueries) {
+    attention_gemm(q, k, v, p, a.sinks, out, s);
+    return out;
+  }
   dispatch_float(q.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (d <= 32) {

@@ -74,6 +74,29 @@ inline unsigned blocks_for(int64_t n, int threads) {
   return static_cast<unsigned>(std::clamp<int64_t>(b, 1, 65535LL * 32));
 }
 
+// Block-wide reductions for blocks of whole warps (blockDim.x a multiple of 32, at most 1024);
+// every thread gets the result. scratch: 32 floats of shared memory, reusable after the call.
+__device__ __forceinline__ float block_reduce_sum(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : 0.0f;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float block_reduce_max(float v, float* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 inline void check_on_cuda(const Tensor& t, const char* op, const char* name) {
   KHUB_CHECK_ARG(t.defined() && t.device().is_cuda(), op, ": ", name,
                  " must be a CUDA tensor, got ", t.describe());

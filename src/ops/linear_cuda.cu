@@ -5,65 +5,14 @@
 //
 // Layout: row-major y[m, out] = x[m, in] · w[out, in]ᵀ is, in cuBLAS's column-major terms,
 // yᵀ[out, m] = op_T(w as [in, out]) · (x as [in, m]).
-//
-// Handles: one per thread and device (cuBLAS handles must not be used by two threads at once),
-// bound to the current stream at each call, with a 32 MiB workspace per stream from the caching
-// allocator (cuBLAS's own default pool is per handle and unsafe across streams, and allocating
-// workspace at call time would break graph capture).
-#include <cublas_v2.h>
-
-#include <array>
-#include <map>
-#include <memory>
-
+#include "ops/cublas_handle.h"
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
 namespace khub::ops::cuda {
 namespace {
 
-constexpr size_t kWorkspaceBytes = 32u << 20;
 constexpr int kThreads = 256;
-
-void check_cublas(cublasStatus_t st, const char* expr, const char* file, int line) {
-  if (st != CUBLAS_STATUS_SUCCESS) {
-    fail(ErrorKind::kKernel, "cuBLAS error at ", file, ":", line, ": ", expr, " returned ",
-         cublasGetStatusName(st), " (", cublasGetStatusString(st), ")");
-  }
-}
-#define KHUB_CUBLAS_CHECK(expr) check_cublas((expr), #expr, __FILE__, __LINE__)
-
-struct CublasHandle {
-  cublasHandle_t handle = nullptr;
-  cudaStream_t stream = nullptr;
-  std::map<cudaStream_t, Tensor> workspaces;
-};
-
-// Deliberately never destroyed (like PyTorch's handle pool): destroying at thread or process exit
-// can run after the CUDA runtime has shut down.
-CublasHandle& handle_for(Device device, cudaStream_t stream) {
-  thread_local std::array<CublasHandle*, 16> handles{};
-  CublasHandle*& h = handles[device.index];
-  if (h == nullptr) {
-    auto fresh = std::make_unique<CublasHandle>();
-    KHUB_CUBLAS_CHECK(cublasCreate(&fresh->handle));
-    KHUB_CUBLAS_CHECK(cublasSetMathMode(fresh->handle, CUBLAS_DEFAULT_MATH));
-    h = fresh.release();
-  }
-  if (h->stream != stream || h->workspaces.empty()) {
-    KHUB_CUBLAS_CHECK(cublasSetStream(h->handle, stream));  // resets the workspace: set it after
-    auto it = h->workspaces.find(stream);
-    if (it == h->workspaces.end()) {
-      it = h->workspaces
-               .emplace(stream,
-                        Tensor::empty({static_cast<int64_t>(kWorkspaceBytes)}, DType::kU8, device))
-               .first;
-    }
-    KHUB_CUBLAS_CHECK(cublasSetWorkspace(h->handle, it->second.data(), kWorkspaceBytes));
-    h->stream = stream;
-  }
-  return *h;
-}
 
 template <typename T>
 __global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ b, int64_t out,
@@ -71,20 +20,6 @@ __global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ b, int6
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     y[i] = from_f32<T>(to_f32(y[i]) + to_f32(b[i % out]));
-  }
-}
-
-cudaDataType_t cuda_type(DType dt) {
-  switch (dt) {
-    case DType::kF32:
-      return CUDA_R_32F;
-    case DType::kBF16:
-      return CUDA_R_16BF;
-    case DType::kF16:
-      return CUDA_R_16F;
-    default:
-      fail(ErrorKind::kUnsupported, "ops::linear: dtype ", dtype_name(dt),
-           " on CUDA (supported: f32, bf16, f16)");
   }
 }
 
@@ -107,17 +42,17 @@ Tensor linear(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in) {
   if (m == 0 || out == 0) return y;
   KHUB_CHECK_ARG(m <= INT32_MAX && in <= INT32_MAX && out <= INT32_MAX, op, ": ", x.describe(),
                  " · ", w.describe(), " exceeds cuBLAS's 32-bit sizes");
-  cudaDataType_t type = cuda_type(x.dtype());
+  cudaDataType_t type = cublas_data_type(x.dtype(), op);
   khub::cuda::DeviceGuard g(x.device());
   cudaStream_t s = khub::cuda::stream_for(x.device());
-  CublasHandle& h = handle_for(x.device(), s);
+  cublasHandle_t handle = cublas_handle(x.device(), s);
   cublasComputeType_t compute =
       x.dtype() == DType::kF32 ? CUBLAS_COMPUTE_32F_PEDANTIC : CUBLAS_COMPUTE_32F;
   float alpha = 1.0f, beta = 0.0f;
   if (in == 0) {
     KHUB_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, y.nbytes(), s));
   } else {
-    KHUB_CUBLAS_CHECK(cublasGemmEx(h.handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out),
+    KHUB_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(out),
                                    static_cast<int>(m), static_cast<int>(in), &alpha, w.data(),
                                    type, static_cast<int>(in), x.data(), type, static_cast<int>(in),
                                    &beta, y.data(), type, static_cast<int>(out), compute,

@@ -12,17 +12,6 @@
 namespace khub::ops::cuda {
 namespace {
 
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  int warps = (blockDim.x + 31) / 32;
-  v = lane < warps ? scratch[lane] : 0.0f;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;  // every thread holds the block's sum
-}
-
 template <typename T, typename W>
 __global__ void rms_norm_kernel(const T* __restrict__ x, const W* __restrict__ w, T* __restrict__ y,
                                 int64_t h, float eps, float weight_offset, bool gemma) {
@@ -34,7 +23,7 @@ __global__ void rms_norm_kernel(const T* __restrict__ x, const W* __restrict__ w
     float v = to_f32(xr[i]);
     ss += v * v;
   }
-  float inv = rsqrtf(block_sum(ss, scratch) / static_cast<float>(h) + eps);
+  float inv = rsqrtf(block_reduce_sum(ss, scratch) / static_cast<float>(h) + eps);
   for (int64_t i = threadIdx.x; i < h; i += blockDim.x) {
     float n = to_f32(xr[i]) * inv;
     float wi = to_f32(w[i]) + weight_offset;

@@ -226,6 +226,13 @@ TEST_F(CudaOps, AttentionMatchesFloat64) {
       {"decode strided cache", 1, 41, 8, 2, 128, 40, 0, 0.0f, true, false, true},
       {"decode window sinks", 1, 70, 4, 2, 32, 69, 16, 5.0f, true, true, true},
       {"non-causal", 13, 29, 2, 2, 48, 0, 0, 0.0f, false, false, false},
+      // Query blocks of 64 rows or more take the GEMM path.
+      {"gemm prefill gqa", 80, 80, 8, 2, 64, 0, 0, 0.0f, true, false, false},
+      {"gemm chunk after strided cache", 70, 100, 4, 2, 128, 30, 0, 0.0f, true, false, true},
+      {"gemm d256 window", 64, 64, 2, 1, 256, 0, 7, 0.0f, true, false, false},
+      {"gemm non-causal window sinks", 66, 90, 4, 1, 40, 10, 9, 4.0f, false, true, true},
+      {"gemm two row chunks", 1100, 1100, 2, 1, 32, 0, 0, 0.0f, true, false, false},
+      {"gemm chunk window past cache", 64, 300, 2, 2, 64, 236, 20, 0.0f, true, true, false},
   };
   for (DType dt : kDTypes) {
     for (const Case& c : cases) {
