@@ -63,6 +63,52 @@ nlohmann::json device_report(Device device) {
           {"runtime_version", p.runtime_version}};
 }
 
+// For the Qwen3-0.6B preset: khub's figures next to the peers' (transformers on the same GPU) and
+// the batch-1 decode limit (weight bytes over measured copy bandwidth). Printed and stored.
+void compare_with_peers(nlohmann::json& report) {
+  const nlohmann::json& peers = report["peers"];
+  auto peer = [&](const char* key) { return peers.contains(key) ? peers[key].get<double>() : 0.0; };
+  nlohmann::json rows = nlohmann::json::array();
+  auto add = [&](const std::string& what, double ours, const char* key) {
+    double theirs = peer(key);
+    rows.push_back({{"what", what},
+                    {"khub_tok_s", ours},
+                    {"peer_key", key},
+                    {"peer_tok_s", theirs},
+                    {"ratio", theirs > 0 ? ours / theirs : 0.0}});
+  };
+  for (const auto& r : report["results"]) {
+    if (r["preset"] != "qwen3-0.6b") continue;
+    int64_t b = r["batch"];
+    if (b == 1) {
+      add("decode b1", r["tokens_per_s"], "qwen3_0.6b_decode_b1_sdpa_tok_s");
+      double copy = peer("copy_TBps") * 1e12;
+      double weight_bytes = r["parameters"].get<double>() * (r["weights_dtype"] == "f32" ? 4 : 2);
+      if (copy > 0) report["decode_b1_limit_tok_s"] = copy / weight_bytes;
+    }
+    if (b == 16) add("decode b16", r["tokens_per_s"], "qwen3_0.6b_decode_b16_sdpa_tok_s");
+  }
+  if (report.contains("prefill")) {
+    for (const auto& r : report["prefill"]) {
+      if (r["preset"] == "qwen3-0.6b" && r["tokens"] == 4096) {
+        add("prefill 4096", r["tokens_per_s"], "qwen3_0.6b_prefill_4096_sdpa_tok_s");
+      }
+    }
+  }
+  report["comparison"] = rows;
+  std::printf("\n%-14s %12s %14s %8s   (peers: transformers sdpa, same GPU model)\n", "",
+              "khub tok/s", "peer tok/s", "ratio");
+  for (const auto& r : rows) {
+    std::printf("%-14s %12.1f %14.1f %7.2fx\n", r["what"].get<std::string>().c_str(),
+                r["khub_tok_s"].get<double>(), r["peer_tok_s"].get<double>(),
+                r["ratio"].get<double>());
+  }
+  if (report.contains("decode_b1_limit_tok_s")) {
+    std::printf("decode b1 limit (weight bytes / copy bandwidth): %.0f tok/s\n",
+                report["decode_b1_limit_tok_s"].get<double>());
+  }
+}
+
 int bench_decode(int argc, char** argv) {
   Args args(argc, argv, {});
   args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
@@ -132,6 +178,7 @@ int bench_decode(int argc, char** argv) {
     KHUB_CHECK_ARG(!report["peers"].is_discarded(), "--peers: '", args.get("peers"),
                    "' is not JSON");
     report["peers_source"] = args.get("peers");
+    compare_with_peers(report);
   }
   std::string name = device.is_cuda() ? "cuda-decode-reference" : "cpu-decode";
   write_bench_json(args.get_or("out", default_bench_path(name)), report);

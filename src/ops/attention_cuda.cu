@@ -27,6 +27,7 @@ constexpr int kWarps = 8;     // query rows per block
 constexpr int kKeyTile = 32;  // keys per tile: one per lane when scoring
 constexpr int kMaxHeadDim = 256;
 constexpr int64_t kGemmMinQueries = 64;
+constexpr int kLoadUnroll = 8;  // independent loads in flight per thread when filling a tile
 constexpr unsigned kFull = 0xffffffffu;
 
 struct AttentionArgs {
@@ -94,12 +95,30 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a)
 
   for (int64_t t0 = lo_block; t0 <= hi_block; t0 += kKeyTile) {
     __syncthreads();  // the previous tile (and the q rows, first time) are consumed / written
-    for (int idx = threadIdx.x; idx < kKeyTile * d; idx += blockDim.x) {
-      int r = idx / d, c = idx - r * d;
-      int64_t j = t0 + r;
-      bool in = j <= hi_block;
-      ks[r * k_pitch + c] = in ? to_f32(k[j * a.k_row_stride + kh * a.d + c]) : 0.0f;
-      vs[r * d + c] = in ? to_f32(v[j * a.v_row_stride + kh * a.d + c]) : 0.0f;
+    // All of a thread's loads of a round are issued before the first store: one memory latency
+    // per round of kLoadUnroll elements instead of one per element.
+    for (int base = threadIdx.x; base < kKeyTile * d; base += kLoadUnroll * blockDim.x) {
+      T kr[kLoadUnroll], vr[kLoadUnroll];
+#pragma unroll
+      for (int u = 0; u < kLoadUnroll; ++u) {
+        int idx = base + u * blockDim.x;
+        int r = idx / d, c = idx - r * d;
+        int64_t j = t0 + r;
+        if (idx < kKeyTile * d && j <= hi_block) {
+          kr[u] = k[j * a.k_row_stride + kh * a.d + c];
+          vr[u] = v[j * a.v_row_stride + kh * a.d + c];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kLoadUnroll; ++u) {
+        int idx = base + u * blockDim.x;
+        int r = idx / d, c = idx - r * d;
+        if (idx < kKeyTile * d) {
+          bool in = t0 + r <= hi_block;
+          ks[r * k_pitch + c] = in ? to_f32(kr[u]) : 0.0f;
+          vs[r * d + c] = in ? to_f32(vr[u]) : 0.0f;
+        }
+      }
     }
     __syncthreads();
     // Warp-uniform: rows past the end and tiles outside this row's range do nothing.

@@ -255,7 +255,7 @@ TEST_F(CudaOps, AttentionMatchesFloat64) {
       Tensor o = ops::attention(q.to(kGpu), kd, vd, p, c.sinks ? sinks.to(kGpu) : Tensor());
       ASSERT_EQ(o.shape(), q.shape());
       ASSERT_EQ(o.dtype(), dt);
-      expect_close(o, want, dtype_rtol(dt), tag(dt, "attention " + c.name));
+      expect_close(o, want, dtype_rtol(dt), tag(dt, "attention " + c.name), /*input_scale=*/1.0);
     }
   }
 }
