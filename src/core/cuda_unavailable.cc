@@ -45,6 +45,7 @@ void cuda_set_poison_allocations(bool) {}
 
 Stream::Stream(Device device) : device_(device) { no_cuda(device); }
 Stream::~Stream() = default;
+void Stream::release() {}
 Stream::Stream(Stream&& o) noexcept : device_(o.device_), handle_(o.handle_) {}
 Stream& Stream::operator=(Stream&&) noexcept { return *this; }
 void Stream::synchronize() const { no_cuda(device_); }

@@ -26,6 +26,8 @@ class Stream {
   void synchronize() const;
 
  private:
+  void release();  // synchronizes and destroys the handle, if any
+
   Device device_;
   void* handle_ = nullptr;
 };

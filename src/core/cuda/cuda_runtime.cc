@@ -234,13 +234,20 @@ Stream::Stream(Device device) : device_(device) {
   handle_ = s;
 }
 
-Stream::~Stream() {
+Stream::~Stream() { release(); }
+
+void Stream::release() {
   if (handle_ == nullptr) return;
   // Blocks freed while this stream ran sit in its free lists; finishing its work first makes them
   // safe for a future stream that the driver may give the same handle.
-  cuda::DeviceGuard g(device_);
-  (void)cudaStreamSynchronize(static_cast<cudaStream_t>(handle_));
-  (void)cudaStreamDestroy(static_cast<cudaStream_t>(handle_));
+  try {
+    cuda::DeviceGuard g(device_);
+    (void)cudaStreamSynchronize(static_cast<cudaStream_t>(handle_));
+    (void)cudaStreamDestroy(static_cast<cudaStream_t>(handle_));
+  } catch (const Error&) {
+    // Called from the destructor and move assignment: a broken device leaves the handle behind.
+  }
+  handle_ = nullptr;
 }
 
 Stream::Stream(Stream&& o) noexcept : device_(o.device_), handle_(o.handle_) {
@@ -249,7 +256,7 @@ Stream::Stream(Stream&& o) noexcept : device_(o.device_), handle_(o.handle_) {
 
 Stream& Stream::operator=(Stream&& o) noexcept {
   if (this != &o) {
-    this->~Stream();
+    release();
     device_ = o.device_;
     handle_ = o.handle_;
     o.handle_ = nullptr;
