@@ -1,10 +1,12 @@
-// khub forward --model DIR --prompt-ids IDS --out FILE [--device cpu|cuda[:N]] [--dtype D]: one
-// forward pass over the prompt; writes a safetensors file with one f32 tensor `logits` of shape
-// [tokens, vocab].
+// khub forward --model DIR --prompt-ids IDS --out FILE: one forward pass over the prompt; writes
+// a safetensors file with one f32 tensor `logits` of shape [tokens, vocab]. Takes the model-loading
+// options of generate (--device, --dtype, --use-kernels, --kernel-config, --attn-implementation,
+// --mode).
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/load_options.h"
 #include "cli/prompt_ids.h"
 #include "io/safetensors_writer.h"
 #include "models/causal_lm.h"
@@ -12,10 +14,10 @@
 namespace khub::cli {
 
 int cmd_forward(int argc, char** argv) {
-  Args args(argc, argv, {});
-  args.reject_unknown({"model", "prompt-ids", "out", "device", "dtype"});
-  auto model = CausalLM::from_pretrained(args.get("model"), {.device = args.get_or("device", "cpu"),
-                                                             .dtype = args.get_or("dtype", "")});
+  Args args(argc, argv, {"use-kernels", "strict"});
+  args.reject_unknown({"model", "prompt-ids", "out", "device", "dtype", "use-kernels",
+                       "kernel-config", "attn-implementation", "mode", "strict"});
+  auto model = CausalLM::from_pretrained(args.get("model"), load_options_from_args(args));
   std::vector<int32_t> ids = parse_id_list(args.get("prompt-ids"));
   KVCache cache = model->make_cache(1, static_cast<int64_t>(ids.size()));
   Tensor logits = model->forward({{0, ids}}, cache, /*all_logits=*/true).to(Device::cpu());

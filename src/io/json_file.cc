@@ -1,10 +1,12 @@
 #include "io/json_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -39,11 +41,7 @@ class StructureChecker {
         if (frames_.empty() || !frames_.back().is_object) break;
         Frame& frame = frames_.back();
         std::string key = parsed.get<std::string>();
-        if (options_.reject_duplicate_keys && !frame.keys.insert(key).second) {
-          fail(ErrorKind::kFormat, source_, ": duplicate key ", quote_untrusted(key), " in the ",
-               frames_.size() == 1 ? std::string("top-level object") : "object at " + path(),
-               " (JSON keys must be unique; a parser would silently keep only one of them)");
-        }
+        if (options_.reject_duplicate_keys && !frame.keys.insert(key).second) duplicate(key);
         frame.current_key = std::move(key);
         break;
       }
@@ -54,6 +52,26 @@ class StructureChecker {
   }
 
  private:
+  [[noreturn]] void duplicate(const std::string& key) const {
+    constexpr const char* kWhy = " (JSON keys must be unique; a parser would silently keep one)";
+    // The noun applies to the keys of a top-level object only.
+    const char* noun = frames_[0].is_object ? options_.top_level_key_noun : nullptr;
+    if (frames_.size() == 1) {
+      if (noun != nullptr) {
+        fail(ErrorKind::kFormat, source_, ": ", noun, " ", quote_untrusted(key), " appears twice",
+             kWhy);
+      }
+      fail(ErrorKind::kFormat, source_, ": duplicate key ", quote_untrusted(key),
+           " in the top-level object", kWhy);
+    }
+    if (noun != nullptr) {
+      fail(ErrorKind::kFormat, source_, ": ", noun, " ", quote_untrusted(frames_[0].current_key),
+           ": duplicate key ", quote_untrusted(key), " in the object at ", path(), kWhy);
+    }
+    fail(ErrorKind::kFormat, source_, ": duplicate key ", quote_untrusted(key),
+         " in the object at ", path(), kWhy);
+  }
+
   struct Frame {
     bool is_object;
     std::unordered_set<std::string> keys;
@@ -75,10 +93,31 @@ class StructureChecker {
   std::vector<Frame> frames_;
 };
 
+// 1-based line and column of byte offset at in text.
+std::pair<size_t, size_t> line_and_column(std::string_view text, size_t at) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < at && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
 }  // namespace
 
 nlohmann::json parse_json(std::string_view text, std::string_view source,
                           const JsonParseOptions& options) {
+  // nlohmann's lexer takes a NUL byte for the end of input and ignores what follows it; valid
+  // JSON never holds a raw NUL (inside strings it must be escaped), so refuse it up front.
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    auto [line, column] = line_and_column(text, nul);
+    fail(ErrorKind::kFormat, source, ": invalid JSON: NUL byte at line ", line, ", column ",
+         column);
+  }
   StructureChecker checker(source, options);
   try {
     return nlohmann::json::parse(
@@ -87,11 +126,18 @@ nlohmann::json parse_json(std::string_view text, std::string_view source,
           return checker.on_event(depth, event, parsed);
         });
   } catch (const nlohmann::json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line L, column C: ...".
+    // e.what() is "[json.exception.parse_error.101] parse error at line L, column C: <detail>";
+    // nlohmann counts a failing newline as column 0 of the next line, so the place is recomputed
+    // from the byte offset, and the detail (which quotes the token read so far, possibly
+    // megabytes of it) is cut.
     std::string_view what = e.what();
-    size_t cut = what.find("] ");
-    std::string_view detail = cut == std::string_view::npos ? what : what.substr(cut + 2);
-    fail(ErrorKind::kFormat, source, ": invalid JSON: ", detail);
+    size_t cut = what.find(": ", what.find("parse error"));
+    std::string detail(cut == std::string_view::npos ? what : what.substr(cut + 2));
+    if (detail.size() > 240) detail = detail.substr(0, 240) + "...";
+    size_t at = e.byte == 0 ? 0 : std::min<size_t>(e.byte, text.size()) - 1;
+    auto [line, column] = line_and_column(text, at);
+    fail(ErrorKind::kFormat, source, ": invalid JSON at line ", line, ", column ", column, ": ",
+         detail);
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorKind::kFormat, source, ": invalid JSON: ", e.what());
   }

@@ -15,6 +15,9 @@ namespace khub {
 struct JsonParseOptions {
   bool reject_duplicate_keys = true;
   int max_depth = 512;
+  // What the keys of the top-level object are ("tensor" for a safetensors header), so that a
+  // duplicate reads "tensor 'w' appears twice" rather than a bare JSON path.
+  const char* top_level_key_noun = nullptr;
 };
 
 // Parses text; source names it in errors. Throws Error(kFormat): "<source>: invalid JSON: ..." with

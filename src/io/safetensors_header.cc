@@ -222,7 +222,8 @@ std::vector<std::string> SafetensorsHeader::names() const {
 SafetensorsHeader parse_safetensors_header(std::string_view header_json, uint64_t data_size,
                                            std::string_view source) {
   // Depth: root object -> entry -> shape array; anything deeper is not safetensors.
-  nlohmann::json root = parse_json(header_json, source, {.max_depth = 8});
+  nlohmann::json root =
+      parse_json(header_json, source, {.max_depth = 8, .top_level_key_noun = "tensor"});
   if (!root.is_object()) {
     fail(ErrorKind::kFormat, source, ": the safetensors header must be a JSON object, got ",
          json_type_name(root));

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/logging.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/rotary.h"
@@ -121,7 +122,9 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     const ops::RopeParams& rope =
         L.attention_type == LayerAttention::kSliding ? c.rope_local : c.rope;
     L.rotary = std::make_unique<RotaryLayer>(a + "rotary_emb", rope.rotary_dim, false);
-    L.attention = std::make_unique<AttentionLayer>(p + ".self_attn");
+    L.attention = std::make_unique<AttentionLayer>(
+        p + ".self_attn", d, L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0,
+        c.attn_logit_softcapping);
     L.act = std::make_unique<ActAndMulLayer>(p + ".mlp.act_fn", act);
     layers_.push_back(std::move(L));
   }
@@ -259,7 +262,37 @@ std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir
                                                     const LoadOptions& options) {
   ModelConfig config = load_model_config(model_dir);
   std::unique_ptr<WeightSource> weights = open_model_weights(model_dir);
-  return std::make_unique<CausalLM>(std::move(config), *weights, options);
+  auto model = std::make_unique<CausalLM>(std::move(config), *weights, options);
+  if (options.use_kernels || options.kernel_config || !options.attn_implementation.empty()) {
+    if (options.kernel_config && !options.use_kernels) {
+      log_warn("kernel_config given without use_kernels: enabling kernels");
+    }
+    KernelizeOptions k;
+    k.device = model->device();
+    k.mode = options.mode;
+    k.strict = options.strict;
+    k.use_fallback = options.use_fallback;
+    k.use_default_mapping = options.use_kernels || options.kernel_config.has_value();
+    k.kernel_config = options.kernel_config;
+    k.attn_implementation = options.attn_implementation;
+    k.activation_dtype = model->activation_dtype();  // f32 on the CPU, the load dtype on CUDA
+    model->kernelize(k);
+  }
+  return model;
+}
+
+const KernelReport& CausalLM::kernelize(const KernelizeOptions& options) {
+  if (!kernelizer_) kernelizer_ = std::make_unique<Kernelizer>();
+  kernel_options_ = options;
+  kernel_options_.training = training_;
+  report_ = kernelizer_->kernelize(kernelizable_layers(), kernel_options_);
+  return report_;
+}
+
+void CausalLM::train(bool training) {
+  if (training == training_) return;
+  training_ = training;
+  if (kernelizer_ && !kernel_options_.mode) kernelize(kernel_options_);
 }
 
 }  // namespace khub

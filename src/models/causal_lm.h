@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
 #include "layers/norm.h"
@@ -21,15 +22,6 @@ namespace khub {
 struct SequenceChunk {
   int64_t slot = 0;
   std::vector<int32_t> tokens;
-};
-
-// Where and in which dtype from_pretrained puts a model (DESIGN §2's `.device`).
-struct LoadOptions {
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
-  // Weights' dtype ("f32", "bf16", "f16"); "" keeps the checkpoint's on the CPU and uses the
-  // config's torch_dtype on CUDA. On CUDA activations and the KV cache use this dtype too; on the
-  // CPU activations stay f32 whatever the weights' dtype.
-  std::string dtype;
 };
 
 struct DecoderLayer {
@@ -48,13 +40,42 @@ struct DecoderLayer {
   LayerAttention attention_type = LayerAttention::kFull;
 };
 
+// from_pretrained's options (DESIGN §2). Kernels: `use_kernels` applies the default mapping;
+// `kernel_config` alone enables kernels too (with its entries over the defaults unless it says
+// inherit_mapping = false); `attn_implementation` names the Attention key's kernel.
+struct LoadOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  // Weights' dtype ("f32", "bf16", "f16"); "" keeps the checkpoint's on the CPU and uses the
+  // config's torch_dtype on CUDA. On CUDA activations and the KV cache use this dtype too; on the
+  // CPU activations stay f32 whatever the weights' dtype.
+  std::string dtype;
+  bool use_kernels = false;
+  std::optional<KernelConfig> kernel_config;
+  std::string attn_implementation;
+  std::optional<Mode> mode;  // explicit kernel mode; else from train()/eval()
+  bool strict = false;       // every kernel fallback is an error
+  bool use_fallback = true;
+};
+
 class CausalLM {
  public:
   CausalLM(ModelConfig config, const WeightSource& weights, const LoadOptions& options = {});
 
-  // Loads config.json and the safetensors weights of an HF model directory (reference path).
+  // Loads config.json and the safetensors weights of an HF model directory, then kernelizes when
+  // the options ask for kernels.
   static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
                                                    const LoadOptions& options = {});
+
+  // Applies (or re-applies) kernels to every kernel-replaceable layer.
+  const KernelReport& kernelize(const KernelizeOptions& options);
+  bool kernels_enabled() const { return kernelizer_ != nullptr; }
+  // Which kernel each layer key uses, and why not when the reference runs.
+  const KernelReport& kernel_report() const { return report_; }
+  // Training mode; re-kernelizes when kernels are in use and the mode actually changes (an
+  // explicit mode given at load is kept).
+  void train(bool training = true);
+  void eval() { train(false); }
+  bool training() const { return training_; }
 
   const ModelConfig& config() const { return config_; }
   Device device() const { return device_; }
@@ -82,6 +103,10 @@ class CausalLM {
   float embed_scale_ = 1.0f;
   Device device_;                  // where weights, activations and the KV cache live
   DType act_dtype_ = DType::kF32;  // f32 on the CPU; the weights' dtype on CUDA
+  bool training_ = false;
+  std::unique_ptr<Kernelizer> kernelizer_;
+  KernelizeOptions kernel_options_;
+  KernelReport report_;
 };
 
 // DESIGN §2's spelling of the entry point.

@@ -1,0 +1,426 @@
+// bench_kernels_cpu: the khub-community CPU kernels (the shipped .so files, called through the
+// kernel ABI) against the eager per-op reference of eager_ops.h, on hidden 1024-4096 and 1-4096
+// tokens, in f32 and bf16; GB/s of the minimal traffic of each op, speedup, and the fraction of
+// the machine's measured memory bandwidth. Writes bench/results/<date>-cpu-kernels.json.
+//
+//   bench_kernels_cpu [--threads N] [--out FILE] [--lib-dir DIR] [--min-time SECONDS] [--quick]
+//                     [--only OP_PREFIX] [--shape TOKENSxHIDDEN]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/tensor.h"
+#include "eager_ops.h"
+#include "kernel_library.h"
+#include "khub_cpu/isa.h"
+#include "memory_bandwidth.h"
+
+#ifndef KHUB_KERNEL_LIB_DIR
+#define KHUB_KERNEL_LIB_DIR "build/kernels"
+#endif
+
+namespace khub_bench {
+namespace {
+
+using khub::DType;
+using khub::Tensor;
+using nlohmann::json;
+
+struct Options {
+  int threads = 0;
+  std::string out;
+  std::string lib_dir = KHUB_KERNEL_LIB_DIR;
+  double min_time = 0.1;
+  bool quick = false;
+  std::string only;                            // run only ops whose name starts with this
+  int64_t shape_tokens = 0, shape_hidden = 0;  // --shape TxH: only this shape
+};
+
+std::string shell_line(const char* cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd, "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof(buf), p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+// Median over batches of the mean time of one call, in microseconds.
+double time_us(const std::function<void()>& fn, double min_time) {
+  fn();
+  fn();
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  auto t0 = now();
+  fn();
+  double one = std::chrono::duration<double>(now() - t0).count();
+  int batch = std::max(1, static_cast<int>(50e-6 / std::max(one, 1e-9)));
+  std::vector<double> samples;
+  auto start = now();
+  while (samples.size() < 5 || std::chrono::duration<double>(now() - start).count() < min_time) {
+    auto b0 = now();
+    for (int i = 0; i < batch; ++i) fn();
+    samples.push_back(std::chrono::duration<double>(now() - b0).count() / batch * 1e6);
+    if (samples.size() > 2000) break;
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+Tensor random_tensor(khub::Shape shape, DType dtype, std::mt19937& gen, double mean = 0.0) {
+  std::normal_distribution<float> dist(static_cast<float>(mean), 1.0f);
+  std::vector<float> v(khub::shape_numel(shape));
+  for (float& x : v) x = dist(gen);
+  Tensor t = Tensor::empty(shape, dtype);
+  t.copy_from(Tensor::from_vector(v, shape, DType::kF32));
+  return t;
+}
+
+template <typename T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.data());
+}
+
+struct Measured {
+  std::string op;
+  DType dtype;
+  int64_t tokens, hidden;
+  double bytes, kernel_us, eager_us;
+};
+
+class Bench {
+ public:
+  Bench(const Options& o, const Bandwidth& bw)
+      : opt_(o),
+        bw_(bw),
+        rmsnorm_(o.lib_dir + "/rmsnorm/libkhub_rmsnorm.so"),
+        activation_(o.lib_dir + "/activation/libkhub_activation.so"),
+        rotary_(o.lib_dir + "/rotary/libkhub_rotary.so") {
+    scratch_.reserve(int64_t{2} * 4096 * 4096, 4096, 4096);
+  }
+
+  template <typename T>
+  void run_shape(DType dtype, int64_t tokens, int64_t hidden);
+  const std::vector<Measured>& results() const { return results_; }
+
+ private:
+  bool wanted(const char* op) const { return std::string(op).rfind(opt_.only, 0) == 0; }
+  void record(const std::string& op, DType dtype, int64_t tokens, int64_t hidden, double bytes,
+              double kernel_us, double eager_us) {
+    results_.push_back({op, dtype, tokens, hidden, bytes, kernel_us, eager_us});
+    double gbps = bytes / kernel_us / 1e3;
+    std::printf("%-22s %-5s %5lld %5lld %10.1f %10.1f %8.1f %6.0f%% %7.2fx\n", op.c_str(),
+                std::string(khub::dtype_name(dtype)).c_str(), static_cast<long long>(tokens),
+                static_cast<long long>(hidden), kernel_us, eager_us, gbps,
+                100 * gbps / bw_.copy_gbps, eager_us / kernel_us);
+    std::fflush(stdout);
+  }
+
+  Options opt_;
+  Bandwidth bw_;
+  KernelLibrary rmsnorm_, activation_, rotary_;
+  EagerScratch scratch_;
+  std::mt19937 gen_{1234};
+  std::vector<Measured> results_;
+};
+
+template <typename T>
+void Bench::run_shape(DType dtype, int64_t tokens, int64_t hidden) {
+  const int th = opt_.threads;
+  const double es = static_cast<double>(khub::dtype_size(dtype));
+  const double th_elems = static_cast<double>(tokens) * hidden;
+  const float eps = 1e-6f;
+  EagerScratch& s = scratch_;
+
+  // ---- norms
+  Tensor x = random_tensor({tokens, hidden}, dtype, gen_);
+  Tensor w = random_tensor({hidden}, dtype, gen_, 1.0);
+  Tensor out = Tensor::empty({tokens, hidden}, dtype);
+  for (bool gemma : {false, true}) {
+    if (!wanted(gemma ? "GemmaRMSNorm" : "RMSNorm")) continue;
+    PreparedCall k(rmsnorm_.function(gemma ? "gemma_rms_norm_forward" : "rms_norm_forward"), th);
+    k.tensor(x).tensor(w).tensor(out).attr_float("eps", eps);
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    double eu = time_us(
+        [&] {
+          eager_rms_norm(ptr<T>(x), ptr<T>(w), ptr<T>(out), tokens, hidden, eps, gemma, s, th);
+        },
+        opt_.min_time);
+    record(gemma ? "GemmaRMSNorm" : "RMSNorm", dtype, tokens, hidden, (2 * th_elems + hidden) * es,
+           ku, eu);
+  }
+  if (wanted("FusedAddRMSNorm")) {
+    Tensor residual = random_tensor({tokens, hidden}, dtype, gen_);
+    Tensor residual_out = Tensor::empty({tokens, hidden}, dtype);
+    PreparedCall k(rmsnorm_.function("fused_add_rms_norm_forward"), th);
+    k.tensor(x).tensor(residual).tensor(w).tensor(out).attr_float("eps", eps);
+    // residual grows by x on every timed call; a few thousand calls stay far from overflow.
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    double eu = time_us(
+        [&] {
+          eager_fused_add_rms_norm(ptr<T>(x), ptr<T>(residual), ptr<T>(residual_out), ptr<T>(w),
+                                   ptr<T>(out), tokens, hidden, eps, s, th);
+        },
+        opt_.min_time);
+    record("FusedAddRMSNorm", dtype, tokens, hidden, (4 * th_elems + hidden) * es, ku, eu);
+  }
+  if (wanted("RMSNorm.backward")) {
+    Tensor g = random_tensor({tokens, hidden}, dtype, gen_);
+    Tensor gx = Tensor::empty({tokens, hidden}, dtype), gw = Tensor::empty({hidden}, dtype);
+    PreparedCall k(rmsnorm_.function("rms_norm_backward"), th);
+    k.tensor(x).tensor(w).tensor(g).tensor(gx).tensor(gw).attr_float("eps", eps);
+    k.workspace(rmsnorm_.workspace_query("rms_norm_backward"));
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    // The forward leaves what autograd saves: h (f0, or x itself for f32), r (rows0), y.
+    eager_rms_norm(ptr<T>(x), ptr<T>(w), ptr<T>(out), tokens, hidden, eps, false, s, th);
+    const float* h = std::is_same_v<T, float> ? ptr<float>(x) : s.f0.data();
+    std::vector<float> r(s.rows0.begin(), s.rows0.begin() + tokens);
+    const T* y = std::is_same_v<T, float> ? reinterpret_cast<const T*>(s.f2.data())
+                                          : reinterpret_cast<const T*>(s.t0.data());
+    std::vector<T> y_saved(y, y + tokens * hidden);
+    std::vector<float> h_saved(h, h + tokens * hidden);
+    double eu = time_us(
+        [&] {
+          eager_rms_norm_backward(h_saved.data(), r.data(), y_saved.data(), ptr<T>(w), ptr<T>(g),
+                                  ptr<T>(gx), ptr<T>(gw), tokens, hidden, s, th);
+        },
+        opt_.min_time);
+    record("RMSNorm.backward", dtype, tokens, hidden, (3 * th_elems + 2 * hidden) * es, ku, eu);
+  }
+
+  // ---- gated activations: x [tokens, 2 * hidden] -> out [tokens, hidden]
+  Tensor xa = random_tensor({tokens, 2 * hidden}, dtype, gen_);
+  struct ActOp {
+    const char* layer;
+    const char* fn;
+    EagerAct act;
+  };
+  for (ActOp a : {ActOp{"SiluAndMul", "silu_and_mul_forward", EagerAct::kSilu},
+                  ActOp{"GeluTanhAndMul", "gelu_tanh_and_mul_forward", EagerAct::kGeluTanh},
+                  ActOp{"GeluAndMul", "gelu_and_mul_forward", EagerAct::kGelu}}) {
+    if (!wanted(a.layer)) continue;
+    PreparedCall k(activation_.function(a.fn), th);
+    k.tensor(xa).tensor(out);
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    double eu =
+        time_us([&] { eager_act_and_mul(a.act, ptr<T>(xa), ptr<T>(out), tokens, hidden, s, th); },
+                opt_.min_time);
+    record(a.layer, dtype, tokens, hidden, 3 * th_elems * es, ku, eu);
+  }
+  if (wanted("SiluAndMul.backward")) {
+    Tensor g = random_tensor({tokens, hidden}, dtype, gen_);
+    Tensor gx = Tensor::empty({tokens, 2 * hidden}, dtype);
+    PreparedCall k(activation_.function("silu_and_mul_backward"), th);
+    k.tensor(xa).tensor(g).tensor(gx);
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    eager_act_and_mul(EagerAct::kSilu, ptr<T>(xa), ptr<T>(out), tokens, hidden, s, th);  // saves t
+    double eu = time_us(
+        [&] {
+          eager_silu_and_mul_backward(ptr<T>(xa), ptr<T>(g), ptr<T>(gx), tokens, hidden, s, th);
+        },
+        opt_.min_time);
+    record("SiluAndMul.backward", dtype, tokens, hidden, 5 * th_elems * es, ku, eu);
+  }
+
+  // ---- rotary: head_dim 128, hidden / 128 query heads, a quarter as many kv heads, full rotary
+  if (wanted("rotary_pos_emb")) {
+    const int64_t dh = 128, hq = hidden / dh, hk = std::max<int64_t>(1, hq / 4);
+    Tensor q = random_tensor({tokens, hq, dh}, dtype, gen_);
+    Tensor kk = random_tensor({tokens, hk, dh}, dtype, gen_);
+    Tensor cos = random_tensor({tokens, dh / 2}, DType::kF32, gen_);
+    Tensor sin = random_tensor({tokens, dh / 2}, DType::kF32, gen_);
+    Tensor cos_full = random_tensor({tokens, dh}, dtype, gen_);
+    Tensor sin_full = random_tensor({tokens, dh}, dtype, gen_);
+    Tensor q_out = Tensor::empty({tokens, hq, dh}, dtype);
+    Tensor k_out = Tensor::empty({tokens, hk, dh}, dtype);
+    PreparedCall k(rotary_.function("rotary_pos_emb_forward"), th);
+    k.tensor(q).tensor(kk).tensor(cos).tensor(sin).attr_int("rotary_dim", dh);
+    k.attr_bool("interleaved", false);
+    double ku = time_us([&] { k.run(); }, opt_.min_time);
+    double eu = time_us(
+        [&] {
+          eager_rotary(ptr<T>(q), ptr<T>(cos_full), ptr<T>(sin_full), ptr<T>(q_out), tokens, hq, dh,
+                       s, th);
+          eager_rotary(ptr<T>(kk), ptr<T>(cos_full), ptr<T>(sin_full), ptr<T>(k_out), tokens, hk,
+                       dh, s, th);
+        },
+        opt_.min_time);
+    double bytes = 2.0 * tokens * (hq + hk) * dh * es + 2.0 * tokens * (dh / 2) * 4;
+    record("rotary_pos_emb", dtype, tokens, hidden, bytes, ku, eu);
+  }
+}
+
+int run(const Options& opt_in) {
+  Options opt = opt_in;
+  if (opt.threads <= 0) opt.threads = std::max(1u, std::thread::hardware_concurrency());
+  const std::string load_before = load_average();
+  std::printf("measuring memory bandwidth (%d threads)...\n", opt.threads);
+  Bandwidth bw = measure_memory_bandwidth(opt.threads);
+  std::printf("copy %.1f GB/s, triad %.1f GB/s\n", bw.copy_gbps, bw.triad_gbps);
+  std::printf("%-22s %-5s %5s %5s %10s %10s %8s %7s %8s\n", "op", "dtype", "T", "H", "kernel_us",
+              "eager_us", "GB/s", "%copy", "speedup");
+  Bench bench(opt, bw);
+  std::vector<int64_t> hiddens = {1024, 2048, 4096}, tokens = {1, 16, 128, 1024, 4096};
+  if (opt.quick) hiddens = {4096}, tokens = {1, 4096};
+  if (opt.shape_tokens > 0) hiddens = {opt.shape_hidden}, tokens = {opt.shape_tokens};
+  for (DType dtype : {DType::kF32, DType::kBF16})
+    for (int64_t h : hiddens)
+      for (int64_t t : tokens) {
+        if (dtype == DType::kF32) {
+          bench.run_shape<float>(dtype, t, h);
+        } else {
+          bench.run_shape<khub_cpu::bf16_t>(dtype, t, h);
+        }
+      }
+  Bandwidth bw_after = measure_memory_bandwidth(opt.threads);
+  const std::string load_after = load_average();
+
+  json results = json::array();
+  for (const Measured& m : bench.results()) {
+    double kg = m.bytes / m.kernel_us / 1e3, eg = m.bytes / m.eager_us / 1e3;
+    results.push_back({{"op", m.op},
+                       {"dtype", std::string(khub::dtype_name(m.dtype))},
+                       {"tokens", m.tokens},
+                       {"hidden", m.hidden},
+                       {"bytes", m.bytes},
+                       {"kernel_us", m.kernel_us},
+                       {"eager_us", m.eager_us},
+                       {"kernel_gbps", kg},
+                       {"eager_gbps", eg},
+                       {"speedup", m.eager_us / m.kernel_us},
+                       {"kernel_fraction_of_copy_bandwidth", kg / bw.copy_gbps}});
+  }
+  json summary = json::object();
+  for (const char* op : {"RMSNorm", "SiluAndMul"})
+    for (const Measured& m : bench.results())
+      if (m.op == op && m.tokens == 4096 && m.hidden == 4096) {
+        double frac = m.bytes / m.kernel_us / 1e3 / bw.copy_gbps;
+        summary[std::string(op) + "_" + std::string(khub::dtype_name(m.dtype)) + "_4096x4096"] = {
+            {"fraction_of_copy_bandwidth", frac}, {"meets_70_percent_target", frac >= 0.7}};
+      }
+  char date[16];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof(date), "%Y-%m-%d", std::localtime(&now));
+  const char* isa_env = std::getenv("KHUB_CPU_ISA");
+  json doc = {
+      {"benchmark", "khub-community CPU kernels vs eager per-op reference"},
+      {"date", date},
+      {"git_commit", shell_line("git rev-parse HEAD 2>/dev/null")},
+      {"git_dirty", !shell_line("git status --porcelain 2>/dev/null").empty()},
+      {"device",
+       {{"cpu", cpu_model()},
+        {"cores", std::thread::hardware_concurrency()},
+        {"threads_used", opt.threads},
+        {"kernel_isa", isa_env ? isa_env : khub_cpu::isa_name(khub_cpu::cpu_isa_best())},
+        {"load_average_before", load_before},
+        {"load_average_after", load_after},
+        {"note",
+         "shared build machine: the cores also ran other compilations during the run (see load "
+         "averages), so absolute numbers are noisy and lower than on an idle machine; ratios "
+         "measured back to back are the meaningful part"}}},
+      {"memory_bandwidth",
+       {{"copy_gbps", bw.copy_gbps},
+        {"triad_gbps", bw.triad_gbps},
+        {"copy_gbps_after_run", bw_after.copy_gbps},
+        {"array_bytes", bw.array_bytes},
+        {"method",
+         "STREAM-style copy and triad, same thread count, best of 7, bytes = reads + "
+         "writes (no write-allocate)"}}},
+      {"reference",
+       "eager: not src/ops (being written); bench/kernels_cpu/eager_ops.cc runs each model op as "
+       "the sequence of tensor ops PyTorch eager runs (HF LlamaRMSNorm, Gemma3RMSNorm, "
+       "act(x[..., :D]) * x[..., D:], apply_rotary_pos_emb with cos/sin [T, head_dim] in the "
+       "model dtype, autograd's op sequence for the backward), one pass over memory per op, "
+       "convert to f32 / compute / convert back, loops auto-vectorized (-O3 -march=x86-64-v3 "
+       "-ffast-math, libmvec), same threads, intermediates preallocated"},
+      {"kernel",
+       "shipped .so files (build/kernels/<name>/libkhub_<name>.so) called through the "
+       "khub kernel ABI with argument validation, num_threads = threads_used"},
+      {"metric",
+       "GB/s = minimal bytes of the op (inputs read once, outputs written once) / "
+       "median time; speedup = eager time / kernel time"},
+      {"summary", summary},
+      {"results", results}};
+  std::string path =
+      opt.out.empty() ? std::string("bench/results/") + date + "-cpu-kernels.json" : opt.out;
+  std::ofstream f(path);
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    return 1;
+  }
+  f << doc.dump(2) << "\n";
+  std::printf("wrote %s\n", path.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace khub_bench
+
+int main(int argc, char** argv) {
+  khub_bench::Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads") {
+      opt.threads = std::atoi(value().c_str());
+    } else if (a == "--out") {
+      opt.out = value();
+    } else if (a == "--lib-dir") {
+      opt.lib_dir = value();
+    } else if (a == "--min-time") {
+      opt.min_time = std::atof(value().c_str());
+    } else if (a == "--only") {
+      opt.only = value();
+    } else if (a == "--shape") {
+      std::string v = value();
+      opt.shape_tokens = std::atoll(v.c_str());
+      opt.shape_hidden = std::atoll(v.substr(v.find('x') + 1).c_str());
+    } else if (a == "--quick") {
+      opt.quick = true;
+    } else {
+      std::fprintf(stderr,
+                   "unknown option %s\nusage: bench_kernels_cpu [--threads N] [--out FILE] "
+                   "[--lib-dir DIR] [--min-time SECONDS] [--quick] [--only OP] [--shape TxH]\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  try {
+    return khub_bench::run(opt);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels_cpu: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,60 @@
+// Splitting a CPU kernel's rows over threads.
+//
+// Threads are std::thread, created per call: no pool, no process-wide state (two copies of one
+// kernel library can live in one process, kernel_abi.h §1). Creating a thread costs tens of
+// microseconds, so a call only gets as many threads as it has work for: at least
+// kMinElementsPerThread elements each. Decode-sized calls (one token) stay on the caller's thread.
+#ifndef KHUB_CPU_PARALLEL_H_
+#define KHUB_CPU_PARALLEL_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace khub_cpu {
+
+// About 0.5 MB of bf16 traffic: well above the cost of starting a thread.
+constexpr int64_t kMinElementsPerThread = int64_t{1} << 17;
+
+// Threads to use: `requested` (<= 0: the hardware's count), at most one per kMinElementsPerThread
+// elements of work and at most one per item.
+inline int parallel_threads(int64_t items, int64_t elements_per_item, int requested) {
+  int64_t threads = requested > 0 ? requested : std::max(1u, std::thread::hardware_concurrency());
+  int64_t by_work = std::max<int64_t>(1, items * elements_per_item / kMinElementsPerThread);
+  threads = std::min({threads, by_work, std::max<int64_t>(items, 1), int64_t{256}});
+  return static_cast<int>(threads);
+}
+
+// Calls fn(begin, end) over contiguous ranges covering [0, items), one range per thread; the
+// calling thread runs the first range. If the OS refuses a thread, its range runs on the caller
+// (same result, less parallelism). fn must not throw.
+template <typename Fn>
+void parallel_for(int64_t items, int threads, const Fn& fn) {
+  if (items <= 0) return;
+  if (threads <= 1) {
+    fn(int64_t{0}, items);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  std::vector<int64_t> inline_ranges;
+  inline_ranges.reserve(threads);
+  auto range_begin = [&](int t) { return items * t / threads; };
+  for (int t = 1; t < threads; ++t) {
+    int64_t b = range_begin(t), e = range_begin(t + 1);
+    try {
+      pool.emplace_back([&fn, b, e] { fn(b, e); });
+    } catch (const std::system_error&) {
+      inline_ranges.push_back(t);
+    }
+  }
+  fn(range_begin(0), range_begin(1));
+  for (int64_t t : inline_ranges) fn(range_begin(t), range_begin(t + 1));
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace khub_cpu
+
+#endif  // KHUB_CPU_PARALLEL_H_

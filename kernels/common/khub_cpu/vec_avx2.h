@@ -1,0 +1,148 @@
+// 8-lane f32 vectors for AVX2 + FMA + F16C. Include only inside an AVX2 target region:
+//
+//   #include <every baseline header, half.h first>
+//   #pragma GCC push_options
+//   #pragma GCC target("avx2,fma,f16c")
+//   #include "vec_avx2.h"
+//   ... compute code in an avx2 namespace ...
+//   #pragma GCC pop_options
+//
+// Baseline headers must come first: an inline function first defined inside the region would be
+// compiled with AVX2 and could be the copy the linker keeps for the scalar path too.
+#ifndef KHUB_CPU_VEC_AVX2_H_
+#define KHUB_CPU_VEC_AVX2_H_
+
+#ifndef KHUB_CPU_HALF_H_
+#error "include half.h (and every other baseline header) before the ISA headers"
+#endif
+
+#include <immintrin.h>
+
+// load_dup, swap_pairs and negate_even exist (rotary's GPT-J layout uses them).
+#define KHUB_CPU_VEC_HAS_PAIR_OPS 1
+
+#include <cstring>
+
+namespace khub_cpu::avx2 {
+
+constexpr int kWidth = 8;
+
+struct Vec {
+  __m256 v;
+};
+struct Mask {
+  __m256 m;
+};
+
+inline Vec vzero() { return {_mm256_setzero_ps()}; }
+inline Vec vset(float x) { return {_mm256_set1_ps(x)}; }
+inline Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline Vec operator-(Vec a) { return {_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))}; }
+inline Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline Vec fnmadd(Vec a, Vec b, Vec c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
+inline Vec vabs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+// max/min return their second operand when either is NaN: x goes second so NaN propagates.
+inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm256_min_ps(hi.v, _mm256_max_ps(lo.v, x.v))}; }
+inline Mask operator<(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+inline Mask operator>(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
+inline Vec select(Mask m, Vec if_true, Vec if_false) {
+  return {_mm256_blendv_ps(if_false.v, if_true.v, m.m)};
+}
+inline float reduce_add(Vec a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline Vec vround(Vec a) {
+  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+// p * 2^n for integral n in [-150, 128] (see vec_scalar.h): 2^n1 * 2^(n - n1), both normal.
+inline __m256 pow2_exact(__m256 n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+inline Vec scale_pow2(Vec p, Vec n) {
+  __m256 n1 = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-126.0f), n.v));
+  __m256 y = _mm256_mul_ps(p.v, pow2_exact(n1));
+  return {_mm256_mul_ps(y, pow2_exact(_mm256_sub_ps(n.v, n1)))};
+}
+
+// v rounded to bf16 (nearest, ties to even), still as f32 bit patterns (low 16 bits zero);
+// NaN stays NaN (v itself).
+inline __m256i bf16_round_f32_bits(__m256 v) {
+  __m256i b = _mm256_castps_si256(v);
+  __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_add_epi32(_mm256_add_epi32(b, lsb), _mm256_set1_epi32(0x7fff));
+  r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xffff0000u)));
+  return _mm256_blendv_epi8(r, b, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+}
+
+inline Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+inline Vec load(const bf16_t* p) {
+  __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+}
+inline Vec load(const f16_t* p) {
+  return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
+}
+inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v.v); }
+inline void store(bf16_t* p, Vec v) {
+  // Quiet NaN becomes 0x7fc0 | its high bits, so NaN stays NaN through the truncation.
+  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v.v), 16);
+  r = _mm256_or_si256(r,
+                      _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q)),
+                                       _mm256_set1_epi32(0x40)));
+  __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+inline void store(f16_t* p, Vec v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
+}
+// Partial loads and stores go through a small buffer: tails are short, and this never touches
+// memory past p[n - 1].
+template <typename T>
+inline Vec load_n(const T* p, int n) {
+  T buf[kWidth] = {};
+  std::memcpy(buf, p, sizeof(T) * n);
+  return load(buf);
+}
+template <typename T>
+inline void store_n(T* p, Vec v, int n) {
+  T buf[kWidth];
+  store(buf, v);
+  std::memcpy(p, buf, sizeof(T) * n);
+}
+
+template <typename T>
+inline Vec quantize(Vec v);
+template <>
+inline Vec quantize<float>(Vec v) {
+  return v;
+}
+template <>
+inline Vec quantize<bf16_t>(Vec v) {
+  return {_mm256_castsi256_ps(bf16_round_f32_bits(v.v))};
+}
+template <>
+inline Vec quantize<f16_t>(Vec v) {
+  return {_mm256_cvtph_ps(_mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT))};
+}
+
+// Rotary (GPT-J layout) helpers: p[0] p[0] p[1] p[1] ... from kWidth/2 floats; pair swap; and
+// negation of the even lanes.
+inline Vec load_dup(const float* p) {
+  __m256 h = _mm256_castps128_ps256(_mm_loadu_ps(p));
+  return {_mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3))};
+}
+inline Vec swap_pairs(Vec a) { return {_mm256_permute_ps(a.v, 0xB1)}; }
+inline Vec negate_even(Vec a) {
+  return {_mm256_xor_ps(a.v, _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f))};
+}
+
+}  // namespace khub_cpu::avx2
+
+#endif  // KHUB_CPU_VEC_AVX2_H_

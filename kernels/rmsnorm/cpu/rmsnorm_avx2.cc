@@ -1,0 +1,16 @@
+// The avx2 path of the RMSNorm kernels: rmsnorm_compute.h compiled for avx2.
+#include "rmsnorm_rows.h"
+// clang-format off
+#include "khub_cpu/target_avx2_begin.h"
+#define KHUB_ISA_NS avx2
+#include "khub_cpu/vec_avx2.h"
+#include "rmsnorm_compute.h"
+#include "khub_cpu/target_end.h"
+// clang-format on
+
+namespace khub_rmsnorm {
+
+extern const KernelTable kAvx2Kernels = {avx2::row_kernels<float>(), avx2::row_kernels<bf16_t>(),
+                                         avx2::row_kernels<f16_t>()};
+
+}  // namespace khub_rmsnorm

@@ -1,0 +1,39 @@
+// RMSNorm kernels, tier 2: pointer-level launchers. They pick the ISA path (khub_cpu/isa.h), split
+// rows over threads and reduce grad_weight; they know nothing of the kernel ABI and never throw.
+#ifndef KHUB_RMSNORM_LAUNCH_H_
+#define KHUB_RMSNORM_LAUNCH_H_
+
+#include <cstdint>
+
+#include "khub_cpu/status.h"
+#include "rmsnorm_rows.h"
+
+namespace khub_rmsnorm {
+
+using khub_cpu::ErrorText;
+using khub_cpu::Status;
+
+// out (and, when fused, residual) for every row of args.
+template <typename T>
+Status rms_norm_forward(const ForwardArgs<T>& args, int num_threads, ErrorText* error);
+
+// The backward's grad_weight is reduced in two steps that do not depend on the thread count, so
+// results are bitwise reproducible: rows are cut into `groups` of `rows_per_group` rows, each
+// group sums into its own f32 row of the workspace, then groups are added in order.
+struct BackwardPlan {
+  int64_t rows_per_group = 1;
+  int64_t groups = 0;
+  uint64_t workspace_bytes = 0;  // groups * hidden * sizeof(float)
+};
+BackwardPlan plan_backward(int64_t rows, int64_t hidden);
+
+// grad_x (and grad_residual), and grad_weight[i * grad_weight_stride], for every row of args.
+// args.weight_partials / rows_per_group are filled here from `workspace`.
+template <typename T>
+Status rms_norm_backward(BackwardArgs<T> args, T* grad_weight, int64_t grad_weight_stride,
+                         void* workspace, uint64_t workspace_bytes, int num_threads,
+                         ErrorText* error);
+
+}  // namespace khub_rmsnorm
+
+#endif  // KHUB_RMSNORM_LAUNCH_H_
