@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +46,10 @@ nlohmann::json bench_environment() {
   char iso[32];
   std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
+  // Binaries built in one checkout and run elsewhere (the GPU machine) carry their commit here.
+  if (const char* env = std::getenv("KHUB_GIT_COMMIT"); commit.empty() && env != nullptr) {
+    commit = env;
+  }
   if (!commit.empty() &&
       !command_output("git status --porcelain --untracked-files=no 2>/dev/null").empty()) {
     commit += "-dirty";

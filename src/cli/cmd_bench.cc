@@ -1,15 +1,24 @@
 // khub bench <what> ...: benchmarks that write JSON under bench/results/ and print a table.
 //   khub bench decode [--arch qwen3] [--presets tiny,small] [--batches 1,8] [--tokens 32]
 //                     [--prompt-len 16] [--models-dir build/models] [--out FILE]
+//                     [--device cpu|cuda[:N]] [--dtype f32|bf16|f16] [--prefill 4096,...]
+//                     [--peers FILE]
 //   khub bench kernels [--arch qwen3] [--preset small] [--batches 1,8] [--tokens 32]
 //                      [--repeats 3] [--out FILE]
+// --prefill times one forward pass over a prompt of each length (last-token logits, as
+// transformers' prefill with logits_to_keep=1); --peers embeds a peers JSON (e.g.
+// shared/bench/peers-h100.json) in the report for context.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "cli/args.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
+#include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
@@ -24,14 +33,96 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+// Median seconds of one prefill forward over `len` tokens (after a warm-up), host-synchronized
+// by the logits' copy to the host.
+double time_prefill(CausalLM& model, int64_t len, int reps) {
+  std::vector<int32_t> ids(len);
+  for (int64_t i = 0; i < len; ++i) {
+    ids[i] = static_cast<int32_t>((i * 7919 + 13) % model.config().vocab_size);
+  }
+  KVCache cache = model.make_cache(1, len);
+  std::vector<double> times;
+  for (int r = 0; r <= reps; ++r) {
+    cache.reset();
+    auto t0 = std::chrono::steady_clock::now();
+    model.forward({{0, ids}}, cache).to(Device::cpu());
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r > 0) times.push_back(dt);  // r == 0 warms up
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+nlohmann::json device_report(Device device) {
+  if (!device.is_cuda()) return {{"type", "cpu"}};
+  CudaDeviceProperties p = cuda_device_properties(device.index);
+  return {{"type", "cuda"},
+          {"name", p.name},
+          {"compute_capability", std::to_string(p.major) + "." + std::to_string(p.minor)},
+          {"multiprocessors", p.multiprocessors},
+          {"memory_bytes", p.total_memory},
+          {"driver_version", p.driver_version},
+          {"runtime_version", p.runtime_version}};
+}
+
+// For the Qwen3-0.6B preset: khub's figures next to the peers' (transformers on the same GPU) and
+// the batch-1 decode limit (weight bytes over measured copy bandwidth). Printed and stored.
+void compare_with_peers(nlohmann::json& report) {
+  const nlohmann::json& peers = report["peers"];
+  auto peer = [&](const char* key) { return peers.contains(key) ? peers[key].get<double>() : 0.0; };
+  nlohmann::json rows = nlohmann::json::array();
+  auto add = [&](const std::string& what, double ours, const char* key) {
+    double theirs = peer(key);
+    rows.push_back({{"what", what},
+                    {"khub_tok_s", ours},
+                    {"peer_key", key},
+                    {"peer_tok_s", theirs},
+                    {"ratio", theirs > 0 ? ours / theirs : 0.0}});
+  };
+  for (const auto& r : report["results"]) {
+    if (r["preset"] != "qwen3-0.6b") continue;
+    int64_t b = r["batch"];
+    if (b == 1) {
+      add("decode b1", r["tokens_per_s"], "qwen3_0.6b_decode_b1_sdpa_tok_s");
+      double copy = peer("copy_TBps") * 1e12;
+      double weight_bytes = r["parameters"].get<double>() * (r["weights_dtype"] == "f32" ? 4 : 2);
+      if (copy > 0) report["decode_b1_limit_tok_s"] = copy / weight_bytes;
+    }
+    if (b == 16) add("decode b16", r["tokens_per_s"], "qwen3_0.6b_decode_b16_sdpa_tok_s");
+  }
+  if (report.contains("prefill")) {
+    for (const auto& r : report["prefill"]) {
+      if (r["preset"] == "qwen3-0.6b" && r["tokens"] == 4096) {
+        add("prefill 4096", r["tokens_per_s"], "qwen3_0.6b_prefill_4096_sdpa_tok_s");
+      }
+    }
+  }
+  report["comparison"] = rows;
+  std::printf("\n%-14s %12s %14s %8s   (peers: transformers sdpa, same GPU model)\n", "",
+              "khub tok/s", "peer tok/s", "ratio");
+  for (const auto& r : rows) {
+    std::printf("%-14s %12.1f %14.1f %7.2fx\n", r["what"].get<std::string>().c_str(),
+                r["khub_tok_s"].get<double>(), r["peer_tok_s"].get<double>(),
+                r["ratio"].get<double>());
+  }
+  if (report.contains("decode_b1_limit_tok_s")) {
+    std::printf("decode b1 limit (weight bytes / copy bandwidth): %.0f tok/s\n",
+                report["decode_b1_limit_tok_s"].get<double>());
+  }
+}
+
 int bench_decode(int argc, char** argv) {
   Args args(argc, argv, {});
-  args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out"});
+  args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
+                       "device", "dtype", "prefill", "peers"});
   std::string arch = args.get_or("arch", "qwen3");
   int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
   std::string models_dir = args.get_or("models-dir", "build/models");
+  LoadOptions load{.device = args.get_or("device", "cpu"), .dtype = args.get_or("dtype", "")};
+  Device device = Device::parse(load.device);
   nlohmann::json report = bench_environment();
-  report["benchmark"] = "cpu decode, reference path";
+  report["benchmark"] = device.str() + " decode, reference path";
+  report["compute_device"] = device_report(device);
   report["arch"] = arch;
   report["decode_tokens_per_sequence"] = tokens;
   report["prompt_len"] = prompt_len;
@@ -42,7 +133,7 @@ int bench_decode(int argc, char** argv) {
     if (!std::filesystem::exists(dir + "/config.json")) {
       write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
     }
-    auto model = CausalLM::from_pretrained(dir);
+    auto model = CausalLM::from_pretrained(dir, load);
     for (const std::string& b : split(args.get_or("batches", "1,8"), ',')) {
       int64_t batch = std::stoll(b);
       std::vector<std::vector<int32_t>> prompts(batch);
@@ -63,12 +154,36 @@ int bench_decode(int argc, char** argv) {
                                    {"batch", batch},
                                    {"parameters", model->config().num_parameters()},
                                    {"weights_dtype", dtype_name(model->config().dtype)},
+                                   {"activation_dtype", dtype_name(model->activation_dtype())},
                                    {"tokens_per_s", tps},
                                    {"ms_per_step", ms_per_step},
                                    {"prefill_ms", r.prefill_seconds * 1e3}});
     }
+    if (args.has("prefill")) {
+      for (const std::string& l : split(args.get("prefill"), ',')) {
+        int64_t len = std::stoll(l);
+        double sec = time_prefill(*model, len, 3);
+        std::printf("%-8s prefill %6lld tokens: %10.1f tok/s %10.2f ms\n", preset.c_str(),
+                    (long long)len, len / sec, sec * 1e3);
+        report["prefill"].push_back({{"preset", preset},
+                                     {"tokens", len},
+                                     {"tokens_per_s", len / sec},
+                                     {"ms", sec * 1e3},
+                                     {"activation_dtype", dtype_name(model->activation_dtype())}});
+      }
+    }
   }
-  write_bench_json(args.get_or("out", default_bench_path("cpu-decode")), report);
+  if (args.has("peers")) {
+    std::ifstream in(args.get("peers"));
+    KHUB_CHECK_ARG(in.good(), "--peers: cannot read '", args.get("peers"), "'");
+    report["peers"] = nlohmann::json::parse(in, nullptr, false);
+    KHUB_CHECK_ARG(!report["peers"].is_discarded(), "--peers: '", args.get("peers"),
+                   "' is not JSON");
+    report["peers_source"] = args.get("peers");
+    compare_with_peers(report);
+  }
+  std::string name = device.is_cuda() ? "cuda-decode-reference" : "cpu-decode";
+  write_bench_json(args.get_or("out", default_bench_path(name)), report);
   return 0;
 }
 

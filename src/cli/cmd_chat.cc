@@ -17,7 +17,8 @@
 namespace khub::cli {
 
 int cmd_chat(int argc, char** argv) {
-  Args args(argc, argv, {"greedy", "no-thinking", "use-kernels", "strict", "explain-kernels"});
+  Args args(argc, argv,
+            {"greedy", "no-thinking", "use-kernels", "strict", "explain-kernels", "dtype"});
   args.reject_unknown({"model", "system", "max-new-tokens", "temperature", "top-p", "top-k",
                        "min-p", "repetition-penalty", "seed", "greedy", "no-thinking", "device",
                        "use-kernels", "kernel-config", "attn-implementation", "mode", "strict",

@@ -1,8 +1,9 @@
 // khub generate --model DIR (--prompt-ids 1,2,3[;4,5] | --prompt TEXT [--chat])
 //   [--max-new-tokens N] [--greedy | --sample]
 //   [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
-//   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json] [--device cpu]
-//   [--use-kernels] [--kernel-config FILE.json] [--attn-implementation REF] [--mode MODE]
+//   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json]
+//   [--device cpu|cuda[:N]] [--dtype f32|bf16|f16] [--use-kernels] [--kernel-config FILE.json]
+//   [--attn-implementation REF] [--mode MODE]
 //   [--strict] [--explain-kernels]
 // Sampling is on with --sample or any sampling option, unless --greedy. --prompt encodes TEXT with
 // the model directory's tokenizer (special tokens added as HF does), or with --chat renders it as
@@ -30,7 +31,8 @@ int cmd_generate(int argc, char** argv) {
        "temperature", "top-k",      "top-p",           "min-p",         "repetition-penalty",
        "seed",        "eos-ids",    "stop-ids",        "ignore-eos",    "stream",
        "json",        "device",     "use-kernels",     "kernel-config", "attn-implementation",
-       "mode",        "strict",     "explain-kernels", "prompt",        "chat"});
+       "mode",        "strict",     "explain-kernels", "prompt",        "chat",
+       "dtype"});
   LoadOptions load = load_options_from_args(args);
   std::optional<AutoTokenizer> tok;
   std::vector<std::vector<int32_t>> prompts;
@@ -106,6 +108,7 @@ int cmd_generate(int argc, char** argv) {
     out["prompt_ids"] = prompts[0];
     out["text"] = tok->decode(r.tokens[0], /*skip_special_tokens=*/true);
   }
+  out["device"] = model->device().str();
   out["kernels"] = model->kernel_report().to_json();
   out["load_ms"] = load_ms;
   out["kernelize_ms"] = model->kernel_report().seconds * 1e3;

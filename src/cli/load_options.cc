@@ -5,6 +5,7 @@ namespace khub::cli {
 LoadOptions load_options_from_args(const Args& args) {
   LoadOptions o;
   o.device = args.get_or("device", "cpu");
+  o.dtype = args.get_or("dtype", "");
   o.use_kernels = args.has("use-kernels");
   if (args.has("kernel-config"))
     o.kernel_config = KernelConfig::from_file(args.get("kernel-config"));

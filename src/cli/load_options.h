@@ -1,4 +1,4 @@
-// The model-loading options every model command shares: --device, --use-kernels,
+// The model-loading options every model command shares: --device, --dtype, --use-kernels,
 // --kernel-config FILE.json ({"kernel_mapping": {...}} in the user's document's forms),
 // --attn-implementation REF, --mode (inference|training[|compile]), --strict.
 #pragma once

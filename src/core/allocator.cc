@@ -4,6 +4,7 @@
 #include <mutex>
 #include <new>
 
+#include "core/device_backend.h"
 #include "core/error.h"
 
 namespace khub {
@@ -26,9 +27,10 @@ std::mutex& registry_mutex() {
   static std::mutex mu;
   return mu;
 }
-Allocator*& slot(DeviceType type) {
-  static Allocator* slots[8] = {};
-  return slots[static_cast<int>(type)];
+constexpr int kMaxDeviceIndex = 16;
+Allocator*& slot(Device device) {
+  static Allocator* slots[8][kMaxDeviceIndex] = {};
+  return slots[static_cast<int>(device.type)][device.index];
 }
 
 }  // namespace
@@ -39,14 +41,27 @@ Allocator* cpu_allocator() {
 }
 
 void register_allocator(DeviceType type, Allocator* allocator) {
+  register_allocator(Device{type, 0}, allocator);
+}
+
+void register_allocator(Device device, Allocator* allocator) {
+  KHUB_CHECK_ARG(device.index >= 0 && device.index < kMaxDeviceIndex, "device index of ",
+                 device.str(), " is outside [0, ", kMaxDeviceIndex, ")");
   std::lock_guard<std::mutex> lock(registry_mutex());
-  slot(type) = allocator;
+  slot(device) = allocator;
 }
 
 Allocator* allocator_for(Device device) {
   if (device.is_cpu()) return cpu_allocator();
+  KHUB_CHECK_ARG(device.index >= 0 && device.index < kMaxDeviceIndex, "device index of ",
+                 device.str(), " is outside [0, ", kMaxDeviceIndex, ")");
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    if (Allocator* a = slot(device)) return a;
+  }
+  detail::ensure_device_backend(device);  // registers, or throws saying why it cannot
   std::lock_guard<std::mutex> lock(registry_mutex());
-  Allocator* a = slot(device.type);
+  Allocator* a = slot(device);
   if (a == nullptr) {
     fail(ErrorKind::kUnsupported, "no allocator for device ", device.str(),
          " (this build of khub has no runtime for it)");

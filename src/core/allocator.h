@@ -20,9 +20,12 @@ class Allocator {
 constexpr size_t kCpuAlignment = 64;
 
 Allocator* cpu_allocator();
-// The allocator for a device. CUDA registers its caching allocator when the CUDA runtime part is
-// linked; asking for a device without one throws Error(kUnsupported).
+// The allocator for a device. A device runtime (CUDA) registers one caching allocator per device
+// the first time the device is asked for; a device that cannot be used throws an Error saying why
+// ("built without CUDA", no driver, no such device).
 Allocator* allocator_for(Device device);
+// Registers the allocator of device index 0 of a type, or of one device.
 void register_allocator(DeviceType type, Allocator* allocator);
+void register_allocator(Device device, Allocator* allocator);
 
 }  // namespace khub

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "core/device_backend.h"
+
 namespace khub {
 
 std::string shape_str(const Shape& shape) {
@@ -210,6 +212,24 @@ DeviceCopyFn& copy_slot(DeviceType type) {
   static DeviceCopyFn slots[8];
   return slots[static_cast<int>(type)];
 }
+DeviceStridedCopyFn& strided_copy_slot(DeviceType type) {
+  static DeviceStridedCopyFn slots[8];
+  return slots[static_cast<int>(type)];
+}
+
+// The registered routine of a device type, registering the device's runtime on first use.
+template <typename Fn>
+Fn lookup_device_routine(Fn& (*slot_of)(DeviceType), Device device, const char* what) {
+  {
+    std::lock_guard<std::mutex> lock(copy_mutex());
+    if (Fn fn = slot_of(device.type)) return fn;
+  }
+  detail::ensure_device_backend(device);
+  std::lock_guard<std::mutex> lock(copy_mutex());
+  Fn fn = slot_of(device.type);
+  if (!fn) fail(ErrorKind::kUnsupported, "no ", what, " routine for ", device.str());
+  return fn;
+}
 
 double load_as_double(const char* p, DType dt) {
   switch (dt) {
@@ -368,14 +388,9 @@ void raw_device_copy(void* dst, Device dst_dev, const void* src, Device src_dev,
     std::memmove(dst, src, n);
     return;
   }
-  DeviceType non_cpu = dst_dev.is_cpu() ? src_dev.type : dst_dev.type;
-  DeviceCopyFn fn;
-  {
-    std::lock_guard<std::mutex> lock(copy_mutex());
-    fn = copy_slot(non_cpu);
-  }
-  if (!fn) fail(ErrorKind::kUnsupported, "no copy routine for ", device_type_name(non_cpu));
-  fn(dst, dst_dev, src, src_dev, n);
+  Device non_cpu = dst_dev.is_cpu() ? src_dev : dst_dev;
+  if (n == 0) return;
+  lookup_device_routine(&copy_slot, non_cpu, "copy")(dst, dst_dev, src, src_dev, n);
 }
 
 }  // namespace
@@ -383,6 +398,11 @@ void raw_device_copy(void* dst, Device dst_dev, const void* src, Device src_dev,
 void register_device_copy(DeviceType type, DeviceCopyFn fn) {
   std::lock_guard<std::mutex> lock(copy_mutex());
   copy_slot(type) = std::move(fn);
+}
+
+void register_device_strided_copy(DeviceType type, DeviceStridedCopyFn fn) {
+  std::lock_guard<std::mutex> lock(copy_mutex());
+  strided_copy_slot(type) = std::move(fn);
 }
 
 Tensor Tensor::to(Device device) const {
@@ -397,10 +417,20 @@ void Tensor::copy_from(const Tensor& src) {
   KHUB_CHECK_ARG(src.shape_ == shape_, "copy_from: shape ", shape_str(src.shape_), " into ",
                  shape_str(shape_));
   if (!device().is_cpu() || !src.device().is_cpu()) {
-    KHUB_CHECK_ARG(src.dtype_ == dtype_ && is_contiguous() && src.is_contiguous(),
-                   "device copy_from needs equal dtypes and contiguous tensors: ", src.describe(),
-                   " into ", describe());
-    raw_device_copy(data(), device(), src.data(), src.device(), nbytes());
+    KHUB_CHECK_ARG(src.dtype_ == dtype_, "copy_from between devices needs equal dtypes (convert ",
+                   "with ops::cast): ", src.describe(), " into ", describe());
+    bool dense = is_contiguous() && src.is_contiguous();
+    if (dense) {
+      raw_device_copy(data(), device(), src.data(), src.device(), nbytes());
+    } else if (device() == src.device()) {
+      lookup_device_routine(&strided_copy_slot, device(), "strided copy")(*this, src);
+    } else if (!src.is_contiguous()) {
+      copy_from(src.contiguous());  // densify on the source's device, then transfer
+    } else {
+      Tensor staged = empty(shape_, dtype_, device());  // transfer, then scatter on this device
+      staged.copy_from(src);
+      copy_from(staged);
+    }
     return;
   }
   char* d = static_cast<char*>(data());

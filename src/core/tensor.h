@@ -134,5 +134,9 @@ Tensor Tensor::from_vector(const std::vector<T>& values, Shape shape, DType dtyp
 using DeviceCopyFn =
     std::function<void(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes)>;
 void register_device_copy(DeviceType type, DeviceCopyFn fn);
+// Element copy between two views of one dtype on the same device, either or both non-contiguous
+// (contiguous() and copy_from of device tensors go through it). The device runtime registers it.
+using DeviceStridedCopyFn = std::function<void(const Tensor& dst, const Tensor& src)>;
+void register_device_strided_copy(DeviceType type, DeviceStridedCopyFn fn);
 
 }  // namespace khub

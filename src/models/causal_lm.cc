@@ -28,7 +28,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   for (const Tensor& p : parts) rows += p.size(0);
   Shape shape = parts[0].shape();
   shape[0] = rows;
-  Tensor out = Tensor::empty(shape, parts[0].dtype());
+  Tensor out = Tensor::empty(shape, parts[0].dtype(), parts[0].device());
   int64_t r = 0;
   for (const Tensor& p : parts) {
     out.slice(0, r, r + p.size(0)).copy_from(p);
@@ -39,14 +39,30 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
 
 }  // namespace
 
-CausalLM::CausalLM(ModelConfig config, const WeightSource& w) : config_(std::move(config)) {
+CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions& options)
+    : config_(std::move(config)), device_(Device::parse(options.device)) {
   const ModelConfig& c = config_;
   int64_t h = c.hidden_size, d = c.head_dim;
   int64_t qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
+  // Device and dtype placement. On CUDA every weight takes the activation dtype (cuBLAS multiplies
+  // one dtype); on the CPU weights keep the checkpoint's dtype unless options.dtype says otherwise.
+  DType weight_dtype = c.dtype;
+  if (!options.dtype.empty() && (!dtype_parse(options.dtype, &weight_dtype) ||
+                                 (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16 &&
+                                  weight_dtype != DType::kF16))) {
+    fail(ErrorKind::kInvalidArgument, "load dtype '", options.dtype,
+         "' is not one of f32, bf16, f16");
+  }
+  bool cast_weights = !options.dtype.empty() || !device_.is_cpu();
+  act_dtype_ = device_.is_cpu() ? DType::kF32 : weight_dtype;
+  auto place = [&](Tensor t) {
+    if (!device_.is_cpu()) t = t.to(device_);  // copy first: the cast then runs on the device
+    return cast_weights && t.dtype() != weight_dtype ? ops::cast(t, weight_dtype) : t;
+  };
   auto load = [&](const std::string& name, const Shape& shape) {
     Tensor t = w.get(name);
     expect_shape(t, shape, name, w);
-    return t;
+    return place(t);
   };
   auto norm = [&](const std::string& prefix, int64_t n) {
     return std::make_unique<RMSNormLayer>(prefix, load(prefix + ".weight", {n}),
@@ -65,7 +81,7 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w) : config_(std::mov
   final_norm_ = norm("model.norm", h);
   if (c.scale_embeddings) {
     // HF multiplies by sqrt(hidden) rounded to the checkpoint dtype.
-    Tensor s = Tensor::full({1}, std::sqrt(static_cast<double>(h)), c.dtype);
+    Tensor s = Tensor::full({1}, std::sqrt(static_cast<double>(h)), embed_tokens_.dtype());
     embed_scale_ = static_cast<float>(s.item(0));
   }
   ops::GatedActivation act = ops::gated_activation_from_hf(c.hidden_act);
@@ -116,7 +132,7 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w) : config_(std::mov
 
 KVCache CausalLM::make_cache(int64_t slots, int64_t capacity) const {
   return KVCache(config_.num_hidden_layers, slots, capacity, config_.num_key_value_heads,
-                 config_.head_dim);
+                 config_.head_dim, device_, act_dtype_);
 }
 
 std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
@@ -160,7 +176,7 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
   params.causal = true;
   params.window = L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0;
   params.softcap = c.attn_logit_softcapping;
-  Tensor out = Tensor::empty({t, hq, d}, DType::kF32);
+  Tensor out = Tensor::empty({t, hq, d}, q.dtype(), q.device());
   int64_t row = 0;
   for (size_t s = 0; s < chunks.size(); ++s) {
     int64_t n = static_cast<int64_t>(chunks[s].tokens.size());
@@ -194,11 +210,12 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
     }
     max_len = std::max<int64_t>(max_len, start + static_cast<int64_t>(ch.tokens.size()));
   }
-  Tensor x = ops::embedding(embed_tokens_, ids);
+  Tensor x = ops::embedding(embed_tokens_, ids, act_dtype_);
   if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
   Tensor cos_g, sin_g, cos_l, sin_l;
   ops::rope_tables(c.rope, positions, max_len, &cos_g, &sin_g);
   ops::rope_tables(c.rope_local, positions, max_len, &cos_l, &sin_l);
+  for (Tensor* table : {&cos_g, &sin_g, &cos_l, &sin_l}) *table = table->to(device_);
 
   for (size_t i = 0; i < layers_.size(); ++i) {
     DecoderLayer& L = layers_[i];
@@ -223,7 +240,8 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
     cache.set_length(chunks[s].slot, starts[s] + static_cast<int64_t>(chunks[s].tokens.size()));
   }
   if (!all_logits) {
-    Tensor last = Tensor::empty({static_cast<int64_t>(chunks.size()), c.hidden_size}, DType::kF32);
+    Tensor last =
+        Tensor::empty({static_cast<int64_t>(chunks.size()), c.hidden_size}, x.dtype(), x.device());
     int64_t row = -1;
     for (size_t s = 0; s < chunks.size(); ++s) {
       row += static_cast<int64_t>(chunks[s].tokens.size());
@@ -233,7 +251,7 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
   }
   Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);
   if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
-  return logits;
+  return ops::cast(logits, DType::kF32);
 }
 
 }  // namespace khub
@@ -242,25 +260,22 @@ namespace khub {
 
 std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir,
                                                     const LoadOptions& options) {
-  Device device = Device::parse(options.device);
-  KHUB_CHECK_ARG(device.is_cpu(), "device ", device.str(),
-                 ": this build runs the reference path on the CPU only");
   ModelConfig config = load_model_config(model_dir);
   std::unique_ptr<WeightSource> weights = open_model_weights(model_dir);
-  auto model = std::make_unique<CausalLM>(std::move(config), *weights);
+  auto model = std::make_unique<CausalLM>(std::move(config), *weights, options);
   if (options.use_kernels || options.kernel_config || !options.attn_implementation.empty()) {
     if (options.kernel_config && !options.use_kernels) {
       log_warn("kernel_config given without use_kernels: enabling kernels");
     }
     KernelizeOptions k;
-    k.device = device;
+    k.device = model->device();
     k.mode = options.mode;
     k.strict = options.strict;
     k.use_fallback = options.use_fallback;
     k.use_default_mapping = options.use_kernels || options.kernel_config.has_value();
     k.kernel_config = options.kernel_config;
     k.attn_implementation = options.attn_implementation;
-    k.activation_dtype = DType::kF32;  // the CPU reference path keeps activations in f32
+    k.activation_dtype = model->activation_dtype();  // f32 on the CPU, the load dtype on CUDA
     model->kernelize(k);
   }
   return model;

@@ -44,7 +44,11 @@ struct DecoderLayer {
 // `kernel_config` alone enables kernels too (with its entries over the defaults unless it says
 // inherit_mapping = false); `attn_implementation` names the Attention key's kernel.
 struct LoadOptions {
-  std::string device = "cpu";
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  // Weights' dtype ("f32", "bf16", "f16"); "" keeps the checkpoint's on the CPU and uses the
+  // config's torch_dtype on CUDA. On CUDA activations and the KV cache use this dtype too; on the
+  // CPU activations stay f32 whatever the weights' dtype.
+  std::string dtype;
   bool use_kernels = false;
   std::optional<KernelConfig> kernel_config;
   std::string attn_implementation;
@@ -55,7 +59,7 @@ struct LoadOptions {
 
 class CausalLM {
  public:
-  CausalLM(ModelConfig config, const WeightSource& weights);
+  CausalLM(ModelConfig config, const WeightSource& weights, const LoadOptions& options = {});
 
   // Loads config.json and the safetensors weights of an HF model directory, then kernelizes when
   // the options ask for kernels.
@@ -74,10 +78,12 @@ class CausalLM {
   bool training() const { return training_; }
 
   const ModelConfig& config() const { return config_; }
+  Device device() const { return device_; }
+  DType activation_dtype() const { return act_dtype_; }
   KVCache make_cache(int64_t slots, int64_t capacity) const;
 
-  // Appends the chunks to their cache slots and returns f32 logits: [total tokens, vocab] when
-  // all_logits, else [chunks, vocab] for the last token of each chunk.
+  // Appends the chunks to their cache slots and returns f32 logits on the model's device:
+  // [total tokens, vocab] when all_logits, else [chunks, vocab] for the last token of each chunk.
   Tensor forward(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool all_logits = false);
 
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
@@ -95,6 +101,8 @@ class CausalLM {
   std::unique_ptr<RMSNormLayer> final_norm_;
   std::vector<DecoderLayer> layers_;
   float embed_scale_ = 1.0f;
+  Device device_;                  // where weights, activations and the KV cache live
+  DType act_dtype_ = DType::kF32;  // f32 on the CPU; the weights' dtype on CUDA
   bool training_ = false;
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;

@@ -45,7 +45,7 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
   auto t0 = clock::now();
   std::vector<SequenceChunk> chunks;
   for (int64_t s = 0; s < n; ++s) chunks.push_back({s, prompts[s]});
-  Tensor logits = model.forward(chunks, cache);
+  Tensor logits = model.forward(chunks, cache).to(Device::cpu());  // sampling runs on the host
   for (int64_t s = 0; s < n; ++s) {
     int32_t tok =
         sample_next(logits.data_as<float>() + s * vocab, vocab, seen[s], opt.sampling, rng);
@@ -63,7 +63,7 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
       chunks.push_back({s, {result.tokens[s].back()}});
     }
     if (live.empty()) break;
-    logits = model.forward(chunks, cache);
+    logits = model.forward(chunks, cache).to(Device::cpu());
     ++result.decode_steps;
     for (size_t i = 0; i < live.size(); ++i) {
       int64_t s = live[i];

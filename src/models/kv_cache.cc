@@ -3,11 +3,11 @@
 namespace khub {
 
 KVCache::KVCache(int64_t layers, int64_t slots, int64_t capacity, int64_t kv_heads,
-                 int64_t head_dim, Device device)
+                 int64_t head_dim, Device device, DType dtype)
     : slots_(slots), capacity_(capacity), lengths_(slots, 0) {
   for (int64_t l = 0; l < layers; ++l) {
-    k_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, DType::kF32, device));
-    v_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, DType::kF32, device));
+    k_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, dtype, device));
+    v_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, dtype, device));
   }
 }
 

@@ -1,6 +1,6 @@
-// The KV cache: preallocated once for `slots` sequences × `capacity` positions per layer, f32 on
-// the CPU; sequences write their keys and values in place at their positions and attention reads
-// views. It is never grown by concatenation.
+// The KV cache: preallocated once for `slots` sequences × `capacity` positions per layer, in the
+// activation dtype on the model's device (f32 on the CPU); sequences write their keys and values
+// in place at their positions and attention reads views. It is never grown by concatenation.
 #pragma once
 
 #include <vector>
@@ -12,7 +12,7 @@ namespace khub {
 class KVCache {
  public:
   KVCache(int64_t layers, int64_t slots, int64_t capacity, int64_t kv_heads, int64_t head_dim,
-          Device device = Device::cpu());
+          Device device = Device::cpu(), DType dtype = DType::kF32);
 
   int64_t slots() const { return slots_; }
   int64_t capacity() const { return capacity_; }

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ops/ops_cuda.h"
+
 namespace khub::ops {
 
 GatedActivation gated_activation_from_hf(std::string_view a) {
@@ -15,6 +17,11 @@ GatedActivation gated_activation_from_hf(std::string_view a) {
 }
 
 Tensor act_and_mul(const Tensor& x, GatedActivation act) {
+  if (x.device().is_cuda()) {
+    KHUB_CHECK_ARG(x.dim() > 0 && x.size(-1) % 2 == 0, "ops::act_and_mul: last dimension of ",
+                   x.describe(), " must be even");
+    return cuda::act_and_mul(x, act);
+  }
   KHUB_CHECK_ARG(x.device().is_cpu() && x.dtype() == DType::kF32,
                  "ops::act_and_mul expects f32 CPU input, got ", x.describe());
   int64_t two_d = x.size(-1);

@@ -13,7 +13,8 @@ enum class GatedActivation { kSilu, kGeluTanh, kGelu };
 // gelu → kGelu. Throws Error(kUnsupported) listing the known names.
 GatedActivation gated_activation_from_hf(std::string_view hidden_act);
 
-// x: f32 [..., 2D] → f32 [..., D].
+// x: [..., 2D] → [..., D] in x's dtype (f32 on the CPU; f32, bf16 or f16 on CUDA, computed in
+// f32 and rounded once).
 Tensor act_and_mul(const Tensor& x, GatedActivation act);
 
 }  // namespace khub::ops

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "ops/ops_cuda.h"
+
 namespace khub::ops {
 namespace {
 
@@ -21,6 +23,7 @@ void check_kv(const Tensor& t, const char* name) {
 
 Tensor attention(const Tensor& q_in, const Tensor& k, const Tensor& v, const AttentionParams& p,
                  const Tensor& sinks) {
+  if (q_in.device().is_cuda()) return cuda::attention(q_in, k, v, p, sinks);
   Tensor q = q_in.contiguous();
   KHUB_CHECK_ARG(q.dtype() == DType::kF32 && q.dim() == 3, "ops::attention: q must be f32 ",
                  "[S, H, D], got ", q.describe());

@@ -15,9 +15,10 @@ struct AttentionParams {
   int64_t q_offset = 0;  // absolute position of query row 0 (keys start at position 0)
 };
 
-// q: f32 [Sq, Hq, D]; k, v: f32 [Skv, Hk, D] (row-strided views of a KV cache are fine: the last
-// two dims must be contiguous); sinks: f32 [Hq] or undefined (a per-head logit added to the
-// softmax denominator, as in GPT-OSS). Returns f32 [Sq, Hq, D].
+// q: [Sq, Hq, D]; k, v: [Skv, Hk, D] (row-strided views of a KV cache are fine: the last two dims
+// must be contiguous); sinks: [Hq] or undefined (a per-head logit added to the softmax
+// denominator, as in GPT-OSS). Returns [Sq, Hq, D]. CPU: f32; CUDA: q, k, v and the output share
+// one dtype (f32, bf16, f16; f32 softmax and accumulation), D <= 256.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
                  const Tensor& sinks = Tensor());
 

@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/ops_cuda.h"
+
 namespace khub::ops {
 
 void add_inplace(Tensor& a, const Tensor& b) {
+  if (a.device().is_cuda()) return cuda::add_inplace(a, b);
   KHUB_CHECK_ARG(a.shape() == b.shape() && a.dtype() == DType::kF32 && b.dtype() == DType::kF32 &&
                      a.is_contiguous(),
                  "ops::add_inplace: ", a.describe(), " += ", b.describe());
@@ -16,6 +19,7 @@ void add_inplace(Tensor& a, const Tensor& b) {
 }
 
 void scale_inplace(Tensor& a, float s) {
+  if (a.device().is_cuda()) return cuda::scale_inplace(a, s);
   KHUB_CHECK_ARG(a.dtype() == DType::kF32 && a.is_contiguous(),
                  "ops::scale_inplace: ", a.describe());
   float* ap = a.data_as<float>();
@@ -23,27 +27,33 @@ void scale_inplace(Tensor& a, float s) {
 }
 
 void softcap_inplace(Tensor& x, float cap) {
-  KHUB_CHECK_ARG(x.dtype() == DType::kF32 && x.is_contiguous() && cap > 0,
-                 "ops::softcap: ", x.describe(), " cap ", cap);
+  KHUB_CHECK_ARG(cap > 0, "ops::softcap: cap ", cap, " must be positive");
+  if (x.device().is_cuda()) return cuda::softcap_inplace(x, cap);
+  KHUB_CHECK_ARG(x.dtype() == DType::kF32 && x.is_contiguous(), "ops::softcap: ", x.describe(),
+                 " cap ", cap);
   float* p = x.data_as<float>();
   for (int64_t i = 0, n = x.numel(); i < n; ++i) p[i] = cap * std::tanh(p[i] / cap);
 }
 
-Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids) {
+Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids, DType out_dtype) {
   KHUB_CHECK_ARG(table.dim() == 2 && table.is_contiguous(), "ops::embedding: table ",
                  table.describe());
   int64_t vocab = table.size(0), h = table.size(1);
-  Tensor out = Tensor::empty({static_cast<int64_t>(ids.size()), h}, DType::kF32);
-  float* op = out.data_as<float>();
   for (size_t i = 0; i < ids.size(); ++i) {
-    int32_t id = ids[i];
-    KHUB_CHECK_ARG(id >= 0 && id < vocab, "token id ", id, " at position ", i,
+    KHUB_CHECK_ARG(ids[i] >= 0 && ids[i] < vocab, "token id ", ids[i], " at position ", i,
                    " is outside the vocabulary [0, ", vocab, ")");
-    Tensor row = table.select(0, id);
-    Tensor dst = Tensor::from_blob(op + i * h, {h}, DType::kF32, Device::cpu(), nullptr);
-    dst.copy_from(row);
+  }
+  if (table.device().is_cuda()) return cuda::embedding(table, ids, out_dtype);
+  Tensor out = Tensor::empty({static_cast<int64_t>(ids.size()), h}, out_dtype);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    out.select(0, static_cast<int64_t>(i)).copy_from(table.select(0, ids[i]));
   }
   return out;
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.device().is_cuda()) return cuda::cast(x, dtype);
+  return x.to(dtype);
 }
 
 }  // namespace khub::ops

@@ -8,14 +8,19 @@
 
 namespace khub::ops {
 
-// a += b (f32, same shape, a contiguous).
+// Dtypes: f32 on the CPU; f32, bf16 and f16 on CUDA (computed in f32, rounded once).
+
+// a += b (same shape and dtype, a contiguous).
 void add_inplace(Tensor& a, const Tensor& b);
-// a *= s (f32, contiguous).
+// a *= s (contiguous).
 void scale_inplace(Tensor& a, float s);
-// x = cap * tanh(x / cap) (f32, contiguous).
+// x = cap * tanh(x / cap) (contiguous).
 void softcap_inplace(Tensor& x, float cap);
-// Rows of table [V, H] (any float dtype) for ids → f32 [ids.size(), H]. Ids out of [0, V) are an
-// error naming the id.
-Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids);
+// Rows of table [V, H] (any float dtype) for ids → out_dtype [ids.size(), H] on the table's device.
+// Ids out of [0, V) are an error naming the id.
+Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids,
+                 DType out_dtype = DType::kF32);
+// x converted to dtype (same device; x itself when the dtype already matches).
+Tensor cast(const Tensor& x, DType dtype);
 
 }  // namespace khub::ops

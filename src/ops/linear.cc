@@ -9,6 +9,8 @@
 #include <bit>
 #include <vector>
 
+#include "ops/ops_cuda.h"
+
 extern "C" void openblas_set_num_threads(int);
 
 namespace khub::ops {
@@ -59,6 +61,13 @@ void set_blas_threads(int n) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (x.device().is_cuda()) {
+    KHUB_CHECK_ARG(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "ops::linear: input ",
+                   x.describe(), " does not match weight ", w.describe());
+    KHUB_CHECK_ARG(!bias.defined() || bias.numel() == w.size(0), "ops::linear: bias ",
+                   bias.describe(), " for ", w.size(0), " outputs");
+    return cuda::linear(x, w, bias);
+  }
   KHUB_CHECK_ARG(x.device().is_cpu() && w.device().is_cpu(), "ops::linear on CPU got ",
                  x.describe(), " and ", w.describe());
   KHUB_CHECK_ARG(x.dtype() == DType::kF32, "ops::linear: activations must be f32, got ",

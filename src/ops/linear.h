@@ -5,9 +5,10 @@
 
 namespace khub::ops {
 
-// y = x · wᵀ (+ bias). x: f32 [..., in]; w: [out, in] in f32, bf16 or f16 (kept in that dtype in
-// memory: bf16/f16 rows are widened to f32 in blocks that fit the cache, then multiplied with
-// sgemm); bias: [out] or undefined. Returns f32 [..., out].
+// y = x · wᵀ (+ bias). CPU: x f32 [..., in]; w: [out, in] in f32, bf16 or f16 (kept in that dtype
+// in memory: bf16/f16 rows are widened to f32 in blocks that fit the cache, then multiplied with
+// sgemm); bias: [out] or undefined; returns f32 [..., out]. CUDA: x, w and bias share one dtype
+// (f32, bf16, f16), cuBLAS with f32 accumulation (f32 without TF32), returns that dtype.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 
 // Number of BLAS threads (0 = OpenBLAS default).

@@ -2,15 +2,18 @@
 
 #include <cmath>
 
+#include "ops/ops_cuda.h"
+
 namespace khub::ops {
 namespace {
 
 Tensor rms_norm_impl(const Tensor& x, const Tensor& weight, float eps, float weight_offset,
                      const char* op) {
-  KHUB_CHECK_ARG(x.device().is_cpu() && x.dtype() == DType::kF32, op, ": expects f32 CPU input, ",
-                 "got ", x.describe());
   int64_t h = x.size(-1);
   KHUB_CHECK_ARG(weight.numel() == h, op, ": weight ", weight.describe(), " for hidden size ", h);
+  if (x.device().is_cuda()) return cuda::rms_norm(x, weight, eps, weight_offset);
+  KHUB_CHECK_ARG(x.device().is_cpu() && x.dtype() == DType::kF32, op, ": expects f32 CPU input, ",
+                 "got ", x.describe());
   Tensor xc = x.contiguous();
   std::vector<float> w = weight.to_float_vector();
   Tensor out = Tensor::empty(x.shape(), DType::kF32);

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "ops/ops_cuda.h"
+
 namespace khub::ops {
 namespace {
 
@@ -126,8 +128,9 @@ void rope_tables(const RopeParams& p, const std::vector<int64_t>& positions, int
 
 void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin, int64_t rotary_dim,
                   bool interleaved) {
+  bool on_cuda = q.device().is_cuda();
   for (Tensor* x : {&q, &k}) {
-    KHUB_CHECK_ARG(x->dtype() == DType::kF32 && x->dim() == 3 && x->is_contiguous(),
+    KHUB_CHECK_ARG((on_cuda || x->dtype() == DType::kF32) && x->dim() == 3 && x->is_contiguous(),
                    "ops::apply_rotary expects contiguous f32 [T, H, D], got ", x->describe());
     KHUB_CHECK_ARG(x->size(0) == cos.size(0), "ops::apply_rotary: ", x->size(0),
                    " tokens but tables for ", cos.size(0));
@@ -137,6 +140,7 @@ void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin, in
   int64_t half = rotary_dim / 2;
   KHUB_CHECK_ARG(cos.size(1) == half, "ops::apply_rotary: tables of width ", cos.size(1),
                  " for rotary_dim ", rotary_dim);
+  if (on_cuda) return cuda::apply_rotary(q, k, cos, sin, rotary_dim, interleaved);
   const float* c = cos.data_as<float>();
   const float* s = sin.data_as<float>();
   for (Tensor* x : {&q, &k}) {

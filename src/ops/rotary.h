@@ -31,8 +31,9 @@ std::vector<double> rope_inv_freq(const RopeParams& p, int64_t seq_len, double* 
 void rope_tables(const RopeParams& p, const std::vector<int64_t>& positions, int64_t seq_len,
                  Tensor* cos, Tensor* sin);
 
-// Rotates q [T, Hq, Dh] and k [T, Hk, Dh] (f32, in place) by the tables. interleaved = false is the
-// NeoX/HF halves layout, true the GPT-J pairs layout.
+// Rotates q [T, Hq, Dh] and k [T, Hk, Dh] (in place) by the tables. interleaved = false is the
+// NeoX/HF halves layout, true the GPT-J pairs layout. CPU: f32; CUDA: f32, bf16 or f16 with the
+// f32 tables on the same device (computed in f32, rounded once).
 void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin, int64_t rotary_dim,
                   bool interleaved);
 

@@ -1,4 +1,5 @@
 #include "core/tensor.h"
+#include "core/cuda.h"
 
 #include <gtest/gtest.h>
 
@@ -75,6 +76,28 @@ TEST(Tensor, BadArgumentsNameTheValue) {
 
 TEST(Tensor, UnknownDeviceAllocatorIsAnError) {
   EXPECT_THROW(Tensor::empty({2}, DType::kF32, Device{DeviceType::kMetal, 0}), Error);
+}
+
+}  // namespace
+}  // namespace khub
+
+namespace khub {
+namespace {
+
+// Without a usable CUDA device (a build without nvcc, or no driver as on CI), asking for a cuda
+// tensor is a clear error, not a crash.
+TEST(CudaUnavailable, CudaTensorRequestSaysWhy) {
+  if (cuda_available()) GTEST_SKIP() << "a CUDA device is present: " << cuda_status();
+  try {
+    Tensor::empty({2}, DType::kF32, Device::cuda(0));
+    FAIL() << "a cuda tensor without a CUDA device";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnsupported);
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("cuda:0 is unavailable"), std::string::npos) << msg;
+    if (!cuda_built()) EXPECT_NE(msg.find("built without CUDA"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(Tensor::full({2}, 1.0, DType::kF32).to(Device::cuda(0)), Error);
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+// Elementwise reference ops on CUDA: residual add, scale, soft-capping, dtype casts, and the
+// embedding gather. One thread per element in grid-stride loops, f32 arithmetic, one rounding on
+// store. Memory-bound: each element is read and written once (the gather reads one table row per
+// token).
+#include "ops/cuda_common.cuh"
+#include "ops/ops_cuda.h"
+
+namespace khub::ops::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void add_kernel(T* __restrict__ a, const T* __restrict__ b, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    a[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
+  }
+}
+
+template <typename T>
+__global__ void scale_kernel(T* __restrict__ a, float s, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    a[i] = from_f32<T>(to_f32(a[i]) * s);
+  }
+}
+
+template <typename T>
+__global__ void softcap_kernel(T* __restrict__ a, float cap, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    a[i] = from_f32<T>(cap * tanhf(to_f32(a[i]) / cap));
+  }
+}
+
+template <typename From, typename To>
+__global__ void cast_kernel(const From* __restrict__ x, To* __restrict__ y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    y[i] = from_f32<To>(to_f32(x[i]));
+  }
+}
+
+// One block row per token: threads stride over the hidden dimension.
+template <typename From, typename To>
+__global__ void embedding_kernel(const From* __restrict__ table, const int32_t* __restrict__ ids,
+                                 To* __restrict__ out, int64_t h) {
+  int64_t row = blockIdx.x;
+  const From* src = table + int64_t{ids[row]} * h;
+  To* dst = out + row * h;
+  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) dst[i] = from_f32<To>(to_f32(src[i]));
+}
+
+void check_inplace(const Tensor& a, const char* op) {
+  check_on_cuda(a, op, "tensor");
+  KHUB_CHECK_ARG(a.is_contiguous(), op, ": needs a contiguous tensor, got ", a.describe());
+}
+
+}  // namespace
+
+void add_inplace(Tensor& a, const Tensor& b_in) {
+  const char* op = "ops::add_inplace";
+  check_inplace(a, op);
+  check_on_cuda(b_in, op, "b");
+  check_same_device(a, b_in, op);
+  KHUB_CHECK_ARG(a.shape() == b_in.shape() && a.dtype() == b_in.dtype(), op, ": ", a.describe(),
+                 " += ", b_in.describe());
+  Tensor b = b_in.contiguous();
+  int64_t n = a.numel();
+  if (n == 0) return;
+  khub::cuda::DeviceGuard g(a.device());
+  cudaStream_t s = khub::cuda::stream_for(a.device());
+  dispatch_float(a.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    add_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(a.data()),
+                                                               static_cast<const T*>(b.data()), n);
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+void scale_inplace(Tensor& a, float scale) {
+  const char* op = "ops::scale_inplace";
+  check_inplace(a, op);
+  int64_t n = a.numel();
+  if (n == 0) return;
+  khub::cuda::DeviceGuard g(a.device());
+  cudaStream_t s = khub::cuda::stream_for(a.device());
+  dispatch_float(a.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    scale_kernel<T>
+        <<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(a.data()), scale, n);
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+void softcap_inplace(Tensor& x, float cap) {
+  const char* op = "ops::softcap_inplace";
+  check_inplace(x, op);
+  int64_t n = x.numel();
+  if (n == 0) return;
+  khub::cuda::DeviceGuard g(x.device());
+  cudaStream_t s = khub::cuda::stream_for(x.device());
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    softcap_kernel<T>
+        <<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(x.data()), cap, n);
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+Tensor cast(const Tensor& x_in, DType dtype) {
+  const char* op = "ops::cast";
+  check_on_cuda(x_in, op, "x");
+  if (x_in.dtype() == dtype) return x_in;
+  Tensor x = x_in.contiguous();
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device());
+  int64_t n = x.numel();
+  if (n == 0) return y;
+  khub::cuda::DeviceGuard g(x.device());
+  cudaStream_t s = khub::cuda::stream_for(x.device());
+  dispatch_float(x.dtype(), op, [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    dispatch_float(dtype, op, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      cast_kernel<From, To><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
+          static_cast<const From*>(x.data()), static_cast<To*>(y.data()), n);
+    });
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+  return y;
+}
+
+Tensor embedding(const Tensor& table_in, const std::vector<int32_t>& ids, DType out_dtype) {
+  const char* op = "ops::embedding";
+  check_on_cuda(table_in, op, "table");
+  Tensor table = table_in.contiguous();
+  int64_t n = static_cast<int64_t>(ids.size()), h = table.size(1);
+  Tensor out = Tensor::empty({n, h}, out_dtype, table.device());
+  if (n == 0 || h == 0) return out;
+  // Ids were validated on the host by the caller (ops::embedding); they travel as i32.
+  Tensor dev_ids = Tensor::from_vector(ids, {n}, DType::kI32).to(table.device());
+  khub::cuda::DeviceGuard g(table.device());
+  cudaStream_t s = khub::cuda::stream_for(table.device());
+  int threads = static_cast<int>(std::min<int64_t>(256, (h + 31) / 32 * 32));
+  dispatch_float(table.dtype(), op, [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    dispatch_float(out_dtype, op, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      embedding_kernel<From, To><<<static_cast<unsigned>(n), threads, 0, s>>>(
+          static_cast<const From*>(table.data()), dev_ids.data_as<int32_t>(),
+          static_cast<To*>(out.data()), h);
+    });
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+}  // namespace khub::ops::cuda

@@ -1,0 +1,31 @@
+// The CUDA side of ops/ in a build without CUDA. No tensor can live on a CUDA device in such a
+// build (core/ refuses to allocate one), so these are reached only through a bug; they still say
+// plainly why they cannot run.
+#include "ops/ops_cuda.h"
+
+namespace khub::ops::cuda {
+namespace {
+
+[[noreturn]] void no_cuda(const char* op) {
+  fail(ErrorKind::kUnsupported, op, " on CUDA: khub was built without CUDA");
+}
+
+}  // namespace
+
+Tensor linear(const Tensor&, const Tensor&, const Tensor&) { no_cuda("ops::linear"); }
+Tensor rms_norm(const Tensor&, const Tensor&, float, float) { no_cuda("ops::rms_norm"); }
+Tensor act_and_mul(const Tensor&, GatedActivation) { no_cuda("ops::act_and_mul"); }
+void apply_rotary(Tensor&, Tensor&, const Tensor&, const Tensor&, int64_t, bool) {
+  no_cuda("ops::apply_rotary");
+}
+Tensor attention(const Tensor&, const Tensor&, const Tensor&, const AttentionParams&,
+                 const Tensor&) {
+  no_cuda("ops::attention");
+}
+void add_inplace(Tensor&, const Tensor&) { no_cuda("ops::add_inplace"); }
+void scale_inplace(Tensor&, float) { no_cuda("ops::scale_inplace"); }
+void softcap_inplace(Tensor&, float) { no_cuda("ops::softcap_inplace"); }
+Tensor embedding(const Tensor&, const std::vector<int32_t>&, DType) { no_cuda("ops::embedding"); }
+Tensor cast(const Tensor&, DType) { no_cuda("ops::cast"); }
+
+}  // namespace khub::ops::cuda
