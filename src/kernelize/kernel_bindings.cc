@@ -11,6 +11,7 @@
 #include "layers/attention.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
+#include "ops/elementwise.h"
 #include "ops/rotary.h"
 
 namespace khub {
@@ -80,7 +81,8 @@ std::string bind_norm(RMSNormLayer& n, const KernelFunction& fwd, const std::str
   if (!supports_dtype(fwd.info(), "x", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "x", o.activation_dtype);
   }
-  Tensor w = n.weight.to(o.device).to(o.activation_dtype);  // the kernel's weight dtype is x's
+  // The kernel takes the weight in x's dtype, converted once here (on the layer's device).
+  Tensor w = ops::cast(n.weight.to(o.device), o.activation_dtype);
   double eps = n.eps;
   n.set_forward(
       [&n, fwd, w, eps, dt = o.activation_dtype, dev = o.device](const Tensor& x) {
