@@ -1,0 +1,158 @@
+// khub-community/activation, CUDA variant: SiluAndMul, GeluTanhAndMul and GeluAndMul forward
+// (docs/layer-contracts.md): out[..., :D] = act(x[..., :D]) * x[..., D:]. Memory-bound: one
+// thread per 16-byte vector of the output (two 16-byte loads, one store), a grid-stride loop over
+// rows x vectors; 1-element accesses when D is not a multiple of the vector or a pointer is
+// unaligned. f32 math, one rounding per output.
+#include "khub_cuda/abi_cuda.cuh"
+
+namespace khub_activation_cuda {
+namespace {
+
+using khub_cuda::Call;
+using khub_cuda::ElemType;
+using khub_cuda::from_f32;
+using khub_cuda::load_vec;
+using khub_cuda::store_vec;
+using khub_cuda::to_f32;
+using khub_cuda::Vec;
+
+enum class Act { kSilu, kGeluTanh, kGelu };
+
+template <Act A>
+__device__ __forceinline__ float act(float v) {
+  if constexpr (A == Act::kSilu) return v / (1.0f + __expf(-v));
+  if constexpr (A == Act::kGeluTanh) {
+    const float k = 0.7978845608028654f;  // sqrt(2 / pi)
+    return 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+  }
+  return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+}
+
+template <typename T, int N, Act A>
+__global__ void __launch_bounds__(256)
+    act_and_mul(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t d) {
+  const int64_t vpr = d / N, n = rows * vpr;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t row = i / vpr, col = (i - row * vpr) * N;
+    const T* xr = x + row * 2 * d;
+    Vec<T, N> a = load_vec<T, N>(xr + col), b = load_vec<T, N>(xr + d + col), o;
+#pragma unroll
+    for (int j = 0; j < N; ++j) o.v[j] = from_f32<T>(act<A>(to_f32(a.v[j])) * to_f32(b.v[j]));
+    store_vec<T, N>(out + row * d + col, o);
+  }
+}
+
+template <typename T, Act A>
+void launch(const T* x, T* out, int64_t rows, int64_t d, int sms, cudaStream_t stream) {
+  constexpr int N = khub_cuda::kVec16<T>;
+  const bool vec = d % N == 0 && khub_cuda::aligned16(x) && khub_cuda::aligned16(out);
+  const int64_t items = rows * (vec ? d / N : d);
+  int64_t blocks = (items + 255) / 256;
+  const int64_t cap = int64_t{sms} * 16;  // enough resident warps to keep loads in flight
+  if (blocks > cap) blocks = cap;
+  if (vec)
+    act_and_mul<T, N, A><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, out, rows, d);
+  else
+    act_and_mul<T, 1, A><<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, out, rows, d);
+}
+
+khub_status forward(const char* fn, Act a, const khub_call* call, khub_error* error) {
+  Call c(fn, call, error);
+  ElemType tx, to;
+  if (!c.check_call(2, 0) || !c.float_tensor(0, "x", &tx) || !c.min_rank(0, "x", 1) ||
+      !c.float_tensor(1, "out", &to) || !c.same_type(to, tx, "out", "x"))
+    return c.status();
+  const int64_t two_d = c.dim(0, -1);
+  if (two_d % 2 != 0) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "the last dim of x is %lld, expected an even size",
+           static_cast<long long>(two_d));
+    return c.status();
+  }
+  const int64_t d = two_d / 2;
+  if (!c.shape_like(1, "out", 0, "x", d)) return c.status();
+  const int64_t rows = d > 0 ? c.numel(0) / two_d : 0;
+  if (rows == 0 || d == 0) return KHUB_STATUS_OK;
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) == cudaSuccess)
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  return khub_cuda::dispatch(tx, [&](auto zero) {
+    using T = decltype(zero);
+    const T* x = static_cast<const T*>(c.data(0));
+    T* out = static_cast<T*>(c.data(1));
+    if (a == Act::kSilu)
+      launch<T, Act::kSilu>(x, out, rows, d, sms, c.stream());
+    else if (a == Act::kGeluTanh)
+      launch<T, Act::kGeluTanh>(x, out, rows, d, sms, c.stream());
+    else
+      launch<T, Act::kGelu>(x, out, rows, d, sms, c.stream());
+    return c.launched();
+  });
+}
+
+constexpr const char* kDtypes = "f32,bf16,f16";
+constexpr uint32_t kFnFlags = KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC;
+constexpr khub_arg_desc kForwardArgs[] = {
+    {"x", KHUB_ARG_INPUT, kDtypes, -1, KHUB_ARG_CONTIGUOUS},
+    {"out", KHUB_ARG_OUTPUT, "same:x", -1, KHUB_ARG_CONTIGUOUS},
+};
+
+}  // namespace
+}  // namespace khub_activation_cuda
+
+using khub_activation_cuda::Act;
+
+extern "C" {
+
+#define KHUB_ACTIVATION_ENTRY(fn, a)                                                              \
+  KHUB_KERNEL_EXPORT khub_status khub_activation_##fn(const khub_call* call, khub_error* error) { \
+    return khub_cuda::guard_boundary(                                                             \
+        #fn, error, [&] { return khub_activation_cuda::forward(#fn, a, call, error); });          \
+  }
+
+KHUB_ACTIVATION_ENTRY(silu_and_mul_forward, Act::kSilu)
+KHUB_ACTIVATION_ENTRY(gelu_tanh_and_mul_forward, Act::kGeluTanh)
+KHUB_ACTIVATION_ENTRY(gelu_and_mul_forward, Act::kGelu)
+
+}  // extern "C"
+
+namespace khub_activation_cuda {
+namespace {
+
+#define KHUB_ACTIVATION_FN(fn)                                                                     \
+  {                                                                                                \
+    sizeof(khub_function_desc), #fn, "khub_activation_" #fn, 2, kForwardArgs, 0, nullptr, kDtypes, \
+        kFnFlags, nullptr, "{\"min_compute_capability\": \"8.0\"}"                                 \
+  }
+
+const khub_function_desc kFunctions[] = {
+    KHUB_ACTIVATION_FN(silu_and_mul_forward),
+    KHUB_ACTIVATION_FN(gelu_tanh_and_mul_forward),
+    KHUB_ACTIVATION_FN(gelu_and_mul_forward),
+};
+
+const khub_layer_desc kLayers[] = {
+    {sizeof(khub_layer_desc), "SiluAndMul", "silu_and_mul_forward", nullptr,
+     KHUB_LAYER_CAN_CAPTURE},
+    {sizeof(khub_layer_desc), "GeluTanhAndMul", "gelu_tanh_and_mul_forward", nullptr,
+     KHUB_LAYER_CAN_CAPTURE},
+    {sizeof(khub_layer_desc), "GeluAndMul", "gelu_and_mul_forward", nullptr,
+     KHUB_LAYER_CAN_CAPTURE},
+};
+
+const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
+                                 KHUB_KERNEL_ABI_VERSION_MINOR,
+                                 sizeof(khub_manifest),
+                                 "activation",
+                                 "cuda",
+                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
+                                 kFunctions,
+                                 sizeof(kLayers) / sizeof(kLayers[0]),
+                                 kLayers};
+
+}  // namespace
+}  // namespace khub_activation_cuda
+
+extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
+  return &khub_activation_cuda::kManifest;
+}
