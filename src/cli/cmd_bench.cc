@@ -112,16 +112,19 @@ void compare_with_peers(nlohmann::json& report) {
 }
 
 int bench_decode(int argc, char** argv) {
-  Args args(argc, argv, {});
+  Args args(argc, argv, {"use-kernels"});
   args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
-                       "device", "dtype", "prefill", "peers"});
+                       "device", "dtype", "prefill", "peers", "use-kernels"});
   std::string arch = args.get_or("arch", "qwen3");
   int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
   std::string models_dir = args.get_or("models-dir", "build/models");
   LoadOptions load{.device = args.get_or("device", "cpu"), .dtype = args.get_or("dtype", "")};
+  load.use_kernels = args.has("use-kernels");
   Device device = Device::parse(load.device);
   nlohmann::json report = bench_environment();
-  report["benchmark"] = device.str() + " decode, reference path";
+  report["benchmark"] =
+      device.str() + " decode, " + (load.use_kernels ? "--use-kernels" : "reference path");
+  report["use_kernels"] = load.use_kernels;
   report["compute_device"] = device_report(device);
   report["arch"] = arch;
   report["decode_tokens_per_sequence"] = tokens;
@@ -182,7 +185,8 @@ int bench_decode(int argc, char** argv) {
     report["peers_source"] = args.get("peers");
     compare_with_peers(report);
   }
-  std::string name = device.is_cuda() ? "cuda-decode-reference" : "cpu-decode";
+  std::string name = std::string(device.is_cuda() ? "cuda-decode-reference" : "cpu-decode") +
+                     (load.use_kernels ? "-kernels" : "");
   write_bench_json(args.get_or("out", default_bench_path(name)), report);
   return 0;
 }

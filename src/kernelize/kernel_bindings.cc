@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/stream.h"
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
@@ -20,6 +21,12 @@ namespace {
 using loader::FunctionInfo;
 using loader::KernelArgs;
 using loader::KernelFunction;
+
+// Kernels launch on the host's current stream of the tensors' device (nullptr on the CPU), so
+// they are ordered with khub's own ops and can be captured with them.
+loader::ExecOptions on_current_stream(const Tensor& t) {
+  return {.stream = current_stream(t.device())};
+}
 
 // "" when f has every named argument; else which one is missing.
 std::string check_args(const FunctionInfo& f, std::initializer_list<const char*> names) {
@@ -88,7 +95,8 @@ std::string bind_norm(RMSNormLayer& n, const KernelFunction& fwd, const std::str
       [&n, fwd, w, eps, dt = o.activation_dtype, dev = o.device](const Tensor& x) {
         if (x.dtype() != dt || x.device() != dev) return n.reference_forward(x);
         Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-        fwd(KernelArgs{{{"x", x}, {"weight", w}, {"out", out}}, {{"eps", eps}}});
+        fwd(KernelArgs{{{"x", x}, {"weight", w}, {"out", out}}, {{"eps", eps}}},
+            on_current_stream(x));
         return out;
       },
       desc);
@@ -107,7 +115,7 @@ std::string bind_act(ActAndMulLayer& a, const KernelFunction& fwd, const std::st
         Shape s = x.shape();
         s.back() /= 2;
         Tensor out = Tensor::empty(s, x.dtype(), x.device());
-        fwd(KernelArgs{{{"x", x}, {"out", out}}, {}});
+        fwd(KernelArgs{{{"x", x}, {"out", out}}, {}}, on_current_stream(x));
         return out;
       },
       desc);
@@ -121,14 +129,15 @@ std::string bind_rotary(RotaryLayer& r, const KernelFunction& fwd, const std::st
     return dtype_reason(fwd.info(), "q", o.activation_dtype);
   }
   r.set_forward(
-      [&r, fwd, dt = o.activation_dtype](Tensor& q, Tensor& k, const Tensor& cos,
-                                         const Tensor& sin) {
-        if (q.dtype() != dt || k.dtype() != dt) {
+      [&r, fwd, dt = o.activation_dtype, dev = o.device](Tensor& q, Tensor& k, const Tensor& cos,
+                                                         const Tensor& sin) {
+        if (q.dtype() != dt || k.dtype() != dt || q.device() != dev) {
           ops::apply_rotary(q, k, cos, sin, r.rotary_dim, r.interleaved);
           return;
         }
         fwd(KernelArgs{{{"q", q}, {"k", k}, {"cos", cos}, {"sin", sin}},
-                       {{"rotary_dim", r.rotary_dim}, {"interleaved", r.interleaved}}});
+                       {{"rotary_dim", r.rotary_dim}, {"interleaved", r.interleaved}}},
+            on_current_stream(q));
       },
       desc);
   return "";
@@ -155,7 +164,7 @@ std::string bind_attention(AttentionLayer& a, const KernelFunction& fwd, const s
                          {"softcap", static_cast<double>(p.softcap)},
                          {"q_offset", p.q_offset}}};
         if (sinks.defined()) args.tensors.push_back({"sinks", sinks});
-        fwd(args);
+        fwd(args, on_current_stream(q));
         return out;
       },
       desc);
