@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The CUDA kernel variants on a GPU machine, from binaries built elsewhere (scripts/cuda/
+# gpu_checks.sh packs them the same way): the gpu tests of the kernels, compute-sanitizer over
+# them, the bandwidth bench, kernelize end to end on a tiny Qwen3 model (greedy tokens with and
+# without --use-kernels), and Qwen3-0.6B-shaped decode with and without --use-kernels.
+#   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
+# PKG_DIR holds bin/ (khub, test_kernels_cuda, bench_kernels_cuda), lib/ (shared libraries the GPU
+# machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
+set -uo pipefail
+pkg=$1 out=$2 peers=${3:-}
+mkdir -p "$out"
+cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
+export LD_LIBRARY_PATH="$pkg/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
+export KHUB_HUB_PATH=$pkg/hub HF_HUB_OFFLINE=1 KHUB_TEST_KERNELS_DIR=$pkg/kernels
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+summary=()
+run() {  # name timeout command...
+  local name=$1 limit=$2; shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
+  tail -n 12 "$out/$name.log"
+}
+run test_kernels_cuda 120 "$pkg/bin/test_kernels_cuda"
+peer_args=()
+[ -n "$peers" ] && peer_args=("$peers")
+run bench_kernels 120 "$pkg/bin/bench_kernels_cuda" "$pkg/kernels" "$out/kernels.json" \
+  "${peer_args[@]}"
+m=/tmp/khub-tiny-qwen3
+"$pkg/bin/khub" init-model --arch qwen3 --preset tiny --out $m >/dev/null
+gen=(generate --model $m --prompt-ids "1,2,3,4;5,6" --max-new-tokens 16 --json --device cuda
+     --dtype bf16)
+run generate_ref 60 "$pkg/bin/khub" "${gen[@]}"
+run generate_kernels 60 "$pkg/bin/khub" "${gen[@]}" --use-kernels --explain-kernels
+dec=(bench decode --device cuda --arch qwen3 --presets qwen3-0.6b --batches 1,16 --tokens 128
+     --prompt-len 32 --models-dir /tmp/khub-models)
+[ -n "$peers" ] && dec+=(--peers "$peers")
+run decode_ref 200 "$pkg/bin/khub" "${dec[@]}" --out "$out/decode_ref.json"
+run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --out "$out/decode_kernels.json"
+if command -v compute-sanitizer >/dev/null; then
+  run memcheck_kernels 90 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$pkg/bin/test_kernels_cuda"
+fi
+printf '%s\n' "${summary[@]}"
