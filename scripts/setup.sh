@@ -17,13 +17,16 @@ DEBIAN_PACKAGES=(
   libcpp-httplib-dev       # khub serve
   libssl-dev               # sha256 digests
   libsodium-dev            # ed25519 signatures (trust policy)
-  python3 nodejs npm
+  python3
 )
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# npm (tokenizer test data): machines with NodeSource's nodejs already have it, and Debian's npm
+# package conflicts with that nodejs, so ask apt only when there is no npm at all.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
