@@ -11,13 +11,13 @@
 namespace khub::kernel_test {
 
 const std::vector<std::string>& all_isas() {
-  static const std::vector<std::string> isas = {"scalar", "avx2", "avx512"};
+  static const std::vector<std::string> isas = {"scalar", "avx2", "avx512", "avx512bf16"};
   return isas;
 }
 
 bool isa_available(const std::string& isa) {
   int best = static_cast<int>(khub_cpu::cpu_isa_best());
-  int wanted = isa == "scalar" ? 0 : isa == "avx2" ? 1 : 2;
+  int wanted = isa == "scalar" ? 0 : isa == "avx2" ? 1 : isa == "avx512" ? 2 : 3;
   return wanted <= best;
 }
 

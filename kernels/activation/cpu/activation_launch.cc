@@ -9,8 +9,8 @@ namespace {
 
 template <typename T>
 const RowKernels<T>& kernels_for(khub_cpu::Isa isa) {
-  return khub_cpu::table_entry<T>(
-      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
+  return khub_cpu::table_entry<T>(khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels,
+                                                          kAvx512Kernels, kAvx512Bf16Kernels));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #define KHUB_CPU_PARALLEL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <system_error>
 #include <thread>
@@ -27,9 +28,11 @@ inline int parallel_threads(int64_t items, int64_t elements_per_item, int reques
   return static_cast<int>(threads);
 }
 
-// Calls fn(begin, end) over contiguous ranges covering [0, items), one range per thread; the
-// calling thread runs the first range. If the OS refuses a thread, its range runs on the caller
-// (same result, less parallelism). fn must not throw.
+// Calls fn(begin, end) over contiguous chunks covering [0, items): `threads` workers (the calling
+// thread is one) take chunks from a shared counter, about 8 per worker, so a worker whose core
+// is busy with another process takes fewer chunks instead of holding everyone up. Which worker
+// runs a chunk does not change any result (chunks never share outputs). If the OS refuses a
+// thread, the remaining workers take its share. fn must not throw.
 template <typename Fn>
 void parallel_for(int64_t items, int threads, const Fn& fn) {
   if (items <= 0) return;
@@ -37,21 +40,25 @@ void parallel_for(int64_t items, int threads, const Fn& fn) {
     fn(int64_t{0}, items);
     return;
   }
+  const int64_t chunk = std::max<int64_t>(1, items / (int64_t{threads} * 8));
+  std::atomic<int64_t> next{0};
+  auto worker = [&] {
+    for (;;) {
+      int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (b >= items) return;
+      fn(b, std::min(items, b + chunk));
+    }
+  };
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  std::vector<int64_t> inline_ranges;
-  inline_ranges.reserve(threads);
-  auto range_begin = [&](int t) { return items * t / threads; };
   for (int t = 1; t < threads; ++t) {
-    int64_t b = range_begin(t), e = range_begin(t + 1);
     try {
-      pool.emplace_back([&fn, b, e] { fn(b, e); });
+      pool.emplace_back(worker);
     } catch (const std::system_error&) {
-      inline_ranges.push_back(t);
+      break;
     }
   }
-  fn(range_begin(0), range_begin(1));
-  for (int64_t t : inline_ranges) fn(range_begin(t), range_begin(t + 1));
+  worker();
   for (auto& th : pool) th.join();
 }
 

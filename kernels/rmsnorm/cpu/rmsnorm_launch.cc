@@ -17,8 +17,8 @@ constexpr int64_t kMaxGroups = 64;
 
 template <typename T>
 const RowKernels<T>& kernels_for(Isa isa) {
-  return khub_cpu::table_entry<T>(
-      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
+  return khub_cpu::table_entry<T>(khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels,
+                                                          kAvx512Kernels, kAvx512Bf16Kernels));
 }
 
 }  // namespace
