@@ -205,6 +205,35 @@ TEST_P(ActivationTest, BackwardMatchesFloat64) {
   }
 }
 
+// Large outputs are written with non-temporal stores; forced on, they give the same bits.
+TEST_P(ActivationTest, StreamingStoresMatchPlainStores) {
+  ScopedIsa scoped(isa());
+  for (Shape shape : {Shape{37, 128}, Shape{5, 8194}, Shape{96, 2048}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const int64_t d = shape.back() / 2;
+    TestTensor x = make_tensor(shape, dtype(), Layout::kContiguous);
+    TestTensor g = make_tensor(with_last(shape, d), dtype(), Layout::kContiguous);
+    fill_gate_up(x.view);
+    fill_normal(g.view);
+    for (Act act : {Act::kSilu, Act::kGeluTanh, Act::kGelu}) {
+      expect_streaming_matches([&] {
+        TestTensor out = make_tensor(with_last(shape, d), dtype(), Layout::kContiguous);
+        KernelCall call;
+        call.tensor(x.view).tensor(out.view).threads(2);
+        EXPECT_EQ(call.run(info(act).forward), KHUB_STATUS_OK) << call.message();
+        return values(out.view);
+      });
+      expect_streaming_matches([&] {
+        TestTensor gx = make_tensor(shape, dtype(), Layout::kContiguous);
+        KernelCall call;
+        call.tensor(x.view).tensor(g.view).tensor(gx.view).threads(2);
+        EXPECT_EQ(call.run(info(act).backward), KHUB_STATUS_OK) << call.message();
+        return values(gx.view);
+      });
+    }
+  }
+}
+
 std::string param_name(const ::testing::TestParamInfo<std::tuple<std::string, DType>>& p) {
   return std::get<0>(p.param) + "_" + std::string(dtype_name(std::get<1>(p.param)));
 }

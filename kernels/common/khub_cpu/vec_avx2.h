@@ -108,14 +108,15 @@ inline Vec load(const f16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
 }
 inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v.v); }
+// The 8 bf16 patterns of v, rounded to nearest even; a NaN becomes 0x7fc0 | its high bits.
+inline __m128i bf16_pack(__m256 v) {
+  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v), 16);
+  r = _mm256_or_si256(r, _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)),
+                                          _mm256_set1_epi32(0x40)));
+  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+}
 inline void store(bf16_t* p, Vec v) {
-  // Quiet NaN becomes 0x7fc0 | its high bits, so NaN stays NaN through the truncation.
-  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v.v), 16);
-  r = _mm256_or_si256(r,
-                      _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q)),
-                                       _mm256_set1_epi32(0x40)));
-  __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), bf16_pack(v.v));
 }
 inline void store(f16_t* p, Vec v) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
@@ -134,6 +135,16 @@ inline void store_n(T* p, Vec v, int n) {
   store(buf, v);
   std::memcpy(p, buf, sizeof(T) * n);
 }
+
+// Non-temporal stores of a full vector (p aligned to its size); see vec_avx512.h.
+inline void store_stream(float* p, Vec v) { _mm256_stream_ps(p, v.v); }
+inline void store_stream(bf16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), bf16_pack(v.v));
+}
+inline void store_stream(f16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
+}
+inline void stream_fence() { _mm_sfence(); }
 
 template <typename T>
 inline Vec quantize(Vec v);

@@ -128,6 +128,18 @@ inline void store_n(f16_t* p, Vec v, int n) {
                            _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+// Non-temporal stores of a full vector (p aligned to its size): written around the caches, with
+// no read for ownership. stream_fence() orders them before the data is handed to another thread.
+inline void store_stream(float* p, Vec v) { _mm512_stream_ps(p, v.v); }
+inline void store_stream(bf16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), bf16_pack(v.v));
+}
+inline void store_stream(f16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p),
+                      _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline void stream_fence() { _mm_sfence(); }
+
 template <typename T>
 inline Vec quantize(Vec v);
 template <>

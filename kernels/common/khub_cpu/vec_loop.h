@@ -44,4 +44,24 @@ inline void store_len(T* p, Vec v, int len) {
   store_n(p, v, len);
 }
 
+// Stores of an output row: non-temporal for full chunks when `stream` (the caller checked that
+// the row is aligned to a vector's size and that the output is too large to stay in cache).
+template <typename T>
+inline void store_out(T* p, Vec v, FullChunk, bool stream) {
+  if (stream) {
+    store_stream(p, v);
+  } else {
+    store(p, v);
+  }
+}
+template <typename T>
+inline void store_out(T* p, Vec v, int len, bool) {
+  store_n(p, v, len);
+}
+// True when full-vector stores from p on are aligned for store_stream.
+template <typename T>
+inline bool stream_aligned(const T* p) {
+  return reinterpret_cast<uintptr_t>(p) % (sizeof(T) * kWidth) == 0;
+}
+
 }  // namespace khub_cpu::KHUB_ISA_NS

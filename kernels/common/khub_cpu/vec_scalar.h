@@ -75,6 +75,13 @@ template <typename T>
 inline void store_n(T* p, Vec v, int n) {
   if (n > 0) store(p, v);
 }
+// No non-temporal stores on the baseline path: plain stores.
+template <typename T>
+inline void store_stream(T* p, Vec v) {
+  store(p, v);
+}
+inline void stream_fence() {}
+
 template <typename T>
 inline Vec quantize(Vec v) {
   return {round_to<T>(v.v)};
