@@ -105,7 +105,7 @@ std::vector<Case> cases() {
       {{4, 2046}, Layout::kContiguous, Layout::kContiguous, 2},
       {{2, 3, 8194}, Layout::kTransposed, Layout::kContiguous, 1},
       {{37, 128}, Layout::kRowPadded, Layout::kRowPadded, 1},
-      {{64, 8194}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
+      {{128, 8194}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
       {{0, 8}, Layout::kContiguous, Layout::kContiguous, 1},
   };
 }

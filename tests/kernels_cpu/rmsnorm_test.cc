@@ -133,8 +133,8 @@ std::vector<Case> cases() {
       {{2, 3, 4097}, Layout::kTransposed, Layout::kContiguous, 1},
       {{3, 2, 1}, Layout::kTransposed, Layout::kTransposed, 1},
       {{37, 64}, Layout::kRowPadded, Layout::kRowPadded, 1},
-      {{96, 4097}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
-      {{0, 8}, Layout::kContiguous, Layout::kContiguous, 1},      // no rows
+      {{256, 4097}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
+      {{0, 8}, Layout::kContiguous, Layout::kContiguous, 1},       // no rows
   };
 }
 
@@ -253,7 +253,7 @@ TEST_P(RmsNormTest, BackwardMatchesFloat64) {
 // grad_weight does not depend on the thread count: rows are grouped by shape only.
 TEST_P(RmsNormTest, BackwardIsBitwiseReproducibleAcrossThreadCounts) {
   ScopedIsa scoped(isa());
-  const Shape shape = {200, 2048};
+  const Shape shape = {320, 2048};
   TestTensor x = make_tensor(shape, dtype(), Layout::kContiguous);
   TestTensor w = make_tensor({2048}, dtype(), Layout::kContiguous);
   TestTensor g = make_tensor(shape, dtype(), Layout::kContiguous);

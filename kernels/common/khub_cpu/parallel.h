@@ -3,7 +3,7 @@
 // Threads are std::thread, created per call: no pool, no process-wide state (two copies of one
 // kernel library can live in one process, kernel_abi.h §1). Creating a thread costs tens of
 // microseconds, so a call only gets as many threads as it has work for: at least
-// kMinElementsPerThread elements each. Decode-sized calls (one token) stay on the caller's thread.
+// kMinElementsPerThread elements each. Decode-sized calls stay on the caller's thread.
 #ifndef KHUB_CPU_PARALLEL_H_
 #define KHUB_CPU_PARALLEL_H_
 
@@ -16,8 +16,10 @@
 
 namespace khub_cpu {
 
-// About 0.5 MB of bf16 traffic: well above the cost of starting a thread.
-constexpr int64_t kMinElementsPerThread = int64_t{1} << 17;
+// About 50 us of work for the cheapest kernels (RMSNorm streams ~10 elements/ns per core):
+// starting and joining a thread costs 10-30 us, more on a busy machine, so smaller calls are
+// faster on the caller's thread alone (measured: bench/kernels_cpu).
+constexpr int64_t kMinElementsPerThread = int64_t{1} << 19;
 
 // Threads to use: `requested` (<= 0: the hardware's count), at most one per kMinElementsPerThread
 // elements of work and at most one per item.
