@@ -426,7 +426,9 @@ int run(const Options& opt_in) {
       {"benchmark", "khub-community CPU kernels vs eager per-op reference"},
       {"date", date},
       {"git_commit", shell_line("git rev-parse HEAD 2>/dev/null")},
-      {"git_dirty", !shell_line("git status --porcelain 2>/dev/null").empty()},
+      // Uncommitted changes outside bench/results (earlier results do not change the code).
+      {"git_dirty",
+       !shell_line("git status --porcelain -- . ':!bench/results' 2>/dev/null").empty()},
       {"device",
        {{"cpu", cpu_model()},
         {"cores", std::thread::hardware_concurrency()},
