@@ -159,9 +159,9 @@ typedef struct khub_arg_desc {
 } khub_arg_desc;
 
 typedef struct khub_attr_desc {
-  const char* name;      /* "eps", "causal", "scale", "window", "softcap", ... */
-  int32_t kind;          /* khub_value_kind */
-  int32_t required;      /* 1: the caller must provide it; 0: `default_value` is used */
+  const char* name; /* "eps", "causal", "scale", "window", "softcap", ... */
+  int32_t kind;     /* khub_value_kind */
+  int32_t required; /* 1: the caller must provide it; 0: `default_value` is used */
   khub_value default_value;
 } khub_attr_desc;
 
@@ -173,10 +173,10 @@ typedef struct khub_attr_desc {
 typedef struct khub_exec_context {
   uint32_t struct_version; /* 1 */
   DLDevice device;
-  void* stream;          /* cudaStream_t / hipStream_t; NULL on CPU */
-  void* workspace;       /* scratch memory on `device`, or NULL when none was requested */
+  void* stream;    /* cudaStream_t / hipStream_t; NULL on CPU */
+  void* workspace; /* scratch memory on `device`, or NULL when none was requested */
   uint64_t workspace_bytes;
-  int32_t num_threads;   /* CPU: threads the kernel may use (0 = its own choice) */
+  int32_t num_threads; /* CPU: threads the kernel may use (0 = its own choice) */
 } khub_exec_context;
 
 typedef struct khub_call {
@@ -200,10 +200,10 @@ typedef struct khub_function_desc {
   const khub_arg_desc* args;
   int32_t num_attrs;
   const khub_attr_desc* attrs;
-  const char* dtypes;       /* comma-separated dtypes the function computes in */
-  uint32_t flags;           /* KHUB_FN_* */
+  const char* dtypes;               /* comma-separated dtypes the function computes in */
+  uint32_t flags;                   /* KHUB_FN_* */
   khub_workspace_fn workspace_size; /* NULL: needs no workspace */
-  const char* constraints;  /* JSON object, "{}" when none (see §6) */
+  const char* constraints;          /* JSON object, "{}" when none (see §6) */
 } khub_function_desc;
 
 /* Layer flags. */
@@ -221,7 +221,7 @@ typedef struct khub_layer_desc {
 typedef struct khub_manifest {
   uint32_t abi_major; /* KHUB_KERNEL_ABI_VERSION_MAJOR at build time — always the first field */
   uint32_t abi_minor;
-  uint32_t struct_size; /* sizeof(khub_manifest) at build time */
+  uint32_t struct_size;    /* sizeof(khub_manifest) at build time */
   const char* kernel_name; /* "rmsnorm" (the repo name, without the org) */
   const char* backend;     /* "cpu", "cuda", "rocm", "metal", "xpu" */
   int32_t num_functions;

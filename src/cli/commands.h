@@ -13,6 +13,20 @@ struct Command {
 };
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
+int cmd_bench(int argc, char** argv);
+int cmd_build(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
+int cmd_download(int argc, char** argv);
+int cmd_forward(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_init_model(int argc, char** argv);
+int cmd_lock(int argc, char** argv);
+int cmd_publish(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_verify(int argc, char** argv);
 int cmd_version(int argc, char** argv);
+int cmd_versions(int argc, char** argv);
 
 }  // namespace khub::cli

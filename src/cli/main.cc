@@ -14,7 +14,21 @@ namespace {
 
 // One line per command, alphabetical.
 const std::vector<Command> kCommands = {
+    {"bench", cmd_bench, "run a benchmark; writes JSON under bench/results/"},
+    {"build", cmd_build, "compile a kernel project (build.toml) into variant folders"},
+    {"chat", cmd_chat, "an interactive, streaming chat with a model directory's chat template"},
+    {"download", cmd_download, "pre-fetch kernels (REF or --lock FILE) into the cache"},
+    {"forward", cmd_forward, "run one forward pass; write logits to a safetensors file"},
+    {"generate", cmd_generate, "generate tokens from a model directory"},
+    {"info", cmd_info, "how a kernel reference resolves; variants, metadata, manifest"},
+    {"init-model", cmd_init_model, "write a random-weight Hugging Face checkpoint"},
+    {"lock", cmd_lock, "resolve the project's kernels.toml into kernels.lock"},
+    {"publish", cmd_publish, "add built variants to a local hub as an immutable revision"},
+    {"serve", cmd_serve, "serve a local hub directory over the Hugging Face Hub API"},
+    {"tokenize", cmd_tokenize, "encode JSON-lines text (or chat messages) with a tokenizer.json"},
+    {"verify", cmd_verify, "re-hash a kernel's files against its metadata digest"},
     {"version", cmd_version, "print the khub version and the kernel ABI version"},
+    {"versions", cmd_versions, "list a kernel repo's versions and which variants fit here"},
 };
 
 void print_usage() {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds every kernel project (kernels/*/build.toml) with `khub build` and publishes it into the
+# bundled hub, <build>/hub — the hub khub uses when KHUB_HUB_PATH is unset. The Makefile's `build`
+# target runs it after compiling khub.
+#
+#   scripts/publish_bundled_hub.sh [BUILD_DIR=build] [KERNELS_DIR=kernels]
+#
+# Projects named in $KHUB_TWO_RELEASES (default: rmsnorm) are published twice on branch v<major>,
+# as tags v<major>.0.0 and v<major>.1.0 — the same sources built with a different
+# -DKHUB_KERNEL_RELEASE, so they are two genuinely different revisions and version selection has
+# something to choose from. Unchanged sources are not rebuilt and re-publishing an unchanged build
+# writes nothing, so a second run takes well under a second per kernel. When a kernel is rebuilt,
+# its repo in the bundled hub is replaced (the hub is a build output; its tags would otherwise
+# forbid republishing a release with new content).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+KERNELS=${2:-kernels}
+KHUB="$BUILD/bin/khub"
+HUB="$BUILD/hub"
+OUT="$BUILD/kernels"
+TWO_RELEASES=" ${KHUB_TWO_RELEASES:-rmsnorm} "
+
+if [ ! -x "$KHUB" ]; then
+  echo "publish_bundled_hub: $KHUB is not built" >&2
+  exit 1
+fi
+if [ ! -d "$KERNELS" ]; then
+  echo "publish_bundled_hub: no $KERNELS/ folder, nothing to publish"
+  exit 0
+fi
+mkdir -p "$HUB" "$OUT"
+
+json_field() {  # json_field FIELD < json  (top-level string field, or "changed" for any rebuild)
+  python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+f = sys.argv[1]
+if f == "changed":
+    print("yes" if any(not v["up-to-date"] for v in j["variants"]) else "no")
+else:
+    print(j[f])
+' "$1"
+}
+
+# build NAME PROJECT OUT [DEFINE] -> sets $built_json
+build() {
+  local args=("$2" --out "$3" --json)
+  [ -n "${4:-}" ] && args+=(--define "$4")
+  built_json=$("$KHUB" build "${args[@]}")
+}
+
+shopt -s nullglob
+count=0
+for project in "$KERNELS"/*/; do
+  project=${project%/}
+  [ -f "$project/build.toml" ] || continue
+  name=$(basename "$project")
+  if [[ "$TWO_RELEASES" == *" $name "* ]]; then
+    build "$name" "$project" "$OUT/$name-r0" KHUB_KERNEL_RELEASE=0
+    changed0=$(json_field changed <<<"$built_json")
+    build "$name" "$project" "$OUT/$name" KHUB_KERNEL_RELEASE=1
+    changed1=$(json_field changed <<<"$built_json")
+    repo=$(json_field repo-id <<<"$built_json")
+    major=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
+      "$(ls -d "$OUT/$name"/*/ | head -n1)metadata.json")
+    if [ "$changed0" = yes ] || [ "$changed1" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
+    "$KHUB" publish "$OUT/$name-r0" --hub "$HUB" --tag "v$major.0.0"
+    "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0"
+  else
+    build "$name" "$project" "$OUT/$name"
+    repo=$(json_field repo-id <<<"$built_json")
+    if [ "$(json_field changed <<<"$built_json")" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
+    "$KHUB" publish "$OUT/$name" --hub "$HUB"
+  fi
+  count=$((count + 1))
+done
+echo "publish_bundled_hub: $count kernel projects in $HUB"

@@ -1,0 +1,80 @@
+// khub chat --model DIR [--system TEXT] [--max-new-tokens N] [--temperature T] [--top-p P]
+//   [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--greedy] [--no-thinking]
+//   [--device cpu] [--use-kernels] [--kernel-config F] [--attn-implementation REF]
+// An interactive conversation: each line on stdin is a user turn; the model's reply streams to
+// stdout as it is generated, through the chat template in the model's tokenizer_config.json.
+// "/exit" or end of input ends the session; "/reset" forgets the conversation.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/load_options.h"
+#include "models/generation.h"
+#include "tokenizer/auto_tokenizer.h"
+
+namespace khub::cli {
+
+int cmd_chat(int argc, char** argv) {
+  Args args(argc, argv, {"greedy", "no-thinking", "use-kernels", "strict", "explain-kernels"});
+  args.reject_unknown({"model", "system", "max-new-tokens", "temperature", "top-p", "top-k",
+                       "min-p", "repetition-penalty", "seed", "greedy", "no-thinking", "device",
+                       "use-kernels", "kernel-config", "attn-implementation", "mode", "strict",
+                       "explain-kernels"});
+  std::string dir = args.get("model");
+  AutoTokenizer tok = AutoTokenizer::from_pretrained(dir);
+  KHUB_CHECK_ARG(tok.has_chat_template(), dir, "/tokenizer_config.json has no chat_template");
+  auto model = CausalLM::from_pretrained(dir, load_options_from_args(args));
+  if (args.has("explain-kernels"))
+    std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
+
+  GenerationOptions g;
+  g.max_new_tokens = args.get_int_or("max-new-tokens", 256);
+  g.sampling.do_sample = !args.has("greedy");
+  g.sampling.temperature = static_cast<float>(args.get_double_or("temperature", 0.7));
+  g.sampling.top_p = static_cast<float>(args.get_double_or("top-p", 0.9));
+  g.sampling.top_k = args.get_int_or("top-k", 0);
+  g.sampling.min_p = static_cast<float>(args.get_double_or("min-p", 0.0));
+  g.sampling.repetition_penalty = static_cast<float>(args.get_double_or("repetition-penalty", 1.0));
+  g.seed = static_cast<uint64_t>(args.get_int_or("seed", 0));
+  if (auto eos = tok.eos_token_id()) g.stop_token_ids.push_back(*eos);
+
+  ChatTemplateOptions t;
+  t.add_generation_prompt = true;
+  if (args.has("no-thinking")) t.extra["enable_thinking"] = false;
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (args.has("system")) messages.push_back({{"role", "system"}, {"content", args.get("system")}});
+  size_t keep = messages.size();
+
+  for (std::string line;
+       std::fprintf(stdout, "> "), std::fflush(stdout), std::getline(std::cin, line);) {
+    if (line == "/exit") break;
+    if (line == "/reset") {
+      messages.erase(messages.begin() + static_cast<long>(keep), messages.end());
+      continue;
+    }
+    if (line.empty()) continue;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    std::vector<int32_t> prompt = tok.apply_chat_template_ids(messages, t);
+    DecodeStream stream = tok.decode_stream(/*skip_special_tokens=*/true);
+    std::string reply;
+    g.on_token = [&](int64_t, int32_t id) {
+      std::string piece = stream.step(id);
+      reply += piece;
+      std::fputs(piece.c_str(), stdout);
+      std::fflush(stdout);
+      return true;
+    };
+    GenerationResult r = generate(*model, {prompt}, g);
+    std::string rest = stream.flush();
+    reply += rest;
+    std::fprintf(stdout, "%s\n", rest.c_str());
+    std::fprintf(stderr, "[%zu prompt tokens, %lld generated, %.1f tokens/s]\n", prompt.size(),
+                 static_cast<long long>(r.tokens[0].size()), r.decode_tokens_per_second());
+    messages.push_back({{"role", "assistant"}, {"content", reply}});
+  }
+  return 0;
+}
+
+}  // namespace khub::cli

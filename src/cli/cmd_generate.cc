@@ -1,0 +1,127 @@
+// khub generate --model DIR (--prompt-ids 1,2,3[;4,5] | --prompt TEXT [--chat])
+//   [--max-new-tokens N] [--greedy | --sample]
+//   [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
+//   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json] [--device cpu]
+//   [--use-kernels] [--kernel-config FILE.json] [--attn-implementation REF] [--mode MODE]
+//   [--strict] [--explain-kernels]
+// Sampling is on with --sample or any sampling option, unless --greedy. --prompt encodes TEXT with
+// the model directory's tokenizer (special tokens added as HF does), or with --chat renders it as
+// one user message through the chat template; the output then carries the decoded `text`.
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/load_options.h"
+#include "cli/prompt_ids.h"
+#include "models/causal_lm.h"
+#include "models/generation.h"
+#include "tokenizer/auto_tokenizer.h"
+
+namespace khub::cli {
+
+int cmd_generate(int argc, char** argv) {
+  Args args(argc, argv,
+            {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
+             "explain-kernels", "chat"});
+  args.reject_unknown(
+      {"model",       "prompt-ids", "max-new-tokens",  "greedy",        "sample",
+       "temperature", "top-k",      "top-p",           "min-p",         "repetition-penalty",
+       "seed",        "eos-ids",    "stop-ids",        "ignore-eos",    "stream",
+       "json",        "device",     "use-kernels",     "kernel-config", "attn-implementation",
+       "mode",        "strict",     "explain-kernels", "prompt",        "chat"});
+  LoadOptions load = load_options_from_args(args);
+  std::optional<AutoTokenizer> tok;
+  std::vector<std::vector<int32_t>> prompts;
+  if (args.has("prompt")) {
+    KHUB_CHECK_ARG(!args.has("prompt-ids"), "--prompt and --prompt-ids exclude each other");
+    tok = AutoTokenizer::from_pretrained(args.get("model"));
+    if (args.has("chat")) {
+      nlohmann::ordered_json messages = {{{"role", "user"}, {"content", args.get("prompt")}}};
+      prompts.push_back(tok->apply_chat_template_ids(messages, {.add_generation_prompt = true}));
+    } else {
+      prompts.push_back(tok->encode(args.get("prompt"), /*add_special_tokens=*/true));
+    }
+  } else {
+    prompts = parse_id_batches(args.get("prompt-ids"));
+  }
+  GenerationOptions opt;
+  opt.max_new_tokens = args.get_int_or("max-new-tokens", 32);
+  SamplingOptions& s = opt.sampling;
+  s.temperature = static_cast<float>(args.get_double_or("temperature", 1.0));
+  s.top_k = args.get_int_or("top-k", 0);
+  s.top_p = static_cast<float>(args.get_double_or("top-p", 1.0));
+  s.min_p = static_cast<float>(args.get_double_or("min-p", 0.0));
+  s.repetition_penalty = static_cast<float>(args.get_double_or("repetition-penalty", 1.0));
+  bool sampling_option =
+      args.has("temperature") || args.has("top-k") || args.has("top-p") || args.has("min-p");
+  KHUB_CHECK_ARG(!(args.has("greedy") && args.has("sample")),
+                 "--greedy and --sample exclude each other");
+  s.do_sample = !args.has("greedy") && (args.has("sample") || sampling_option);
+  opt.seed = static_cast<uint64_t>(args.get_int_or("seed", 0));
+  if (args.has("eos-ids")) opt.eos_token_ids = parse_id_list(args.get("eos-ids"));
+  if (args.has("stop-ids")) opt.stop_token_ids = parse_id_list(args.get("stop-ids"));
+  opt.ignore_eos = args.has("ignore-eos");
+  if (tok && !opt.ignore_eos) {
+    if (auto eos = tok->eos_token_id()) opt.stop_token_ids.push_back(*eos);
+  }
+  bool json = args.has("json");
+  std::optional<DecodeStream> text_stream;
+  if (args.has("stream") && tok) {
+    text_stream = tok->decode_stream();
+    opt.on_token = [&](int64_t, int32_t id) {
+      std::string piece = text_stream->step(id);
+      std::fputs(piece.c_str(), json ? stderr : stdout);
+      std::fflush(json ? stderr : stdout);
+      return true;
+    };
+  } else if (args.has("stream")) {
+    opt.on_token = [&](int64_t seq, int32_t tok) {
+      std::fprintf(json ? stderr : stdout, prompts.size() > 1 ? "[%lld]%d " : "%d ",
+                   prompts.size() > 1 ? static_cast<long long>(seq) : tok, tok);
+      std::fflush(json ? stderr : stdout);
+      return true;
+    };
+  }
+
+  auto t_load = std::chrono::steady_clock::now();
+  auto model = CausalLM::from_pretrained(args.get("model"), load);
+  double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_load).count();
+  if (args.has("explain-kernels"))
+    std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
+  GenerationResult r = generate(*model, prompts, opt);
+  if (text_stream) std::fputs(text_stream->flush().c_str(), json ? stderr : stdout);
+  if (args.has("stream")) std::fprintf(json ? stderr : stdout, "\n");
+
+  nlohmann::json out;
+  out["ids"] = prompts.size() == 1 ? nlohmann::json(r.tokens[0]) : nlohmann::json(r.tokens);
+  out["tokens_per_s"] = r.decode_tokens_per_second();
+  out["prefill_ms"] = r.prefill_seconds * 1e3;
+  out["decode_ms"] = r.decode_seconds * 1e3;
+  out["decode_tokens"] = r.decode_tokens;
+  out["batch"] = prompts.size();
+  if (tok) {
+    out["prompt_ids"] = prompts[0];
+    out["text"] = tok->decode(r.tokens[0], /*skip_special_tokens=*/true);
+  }
+  out["kernels"] = model->kernel_report().to_json();
+  out["load_ms"] = load_ms;
+  out["kernelize_ms"] = model->kernel_report().seconds * 1e3;
+  if (json) {
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    if (tok && !args.has("stream")) std::printf("%s\n", out["text"].get<std::string>().c_str());
+    for (size_t i = 0; i < r.tokens.size() && !tok; ++i) {
+      std::printf("%s", prompts.size() > 1 ? ("[" + std::to_string(i) + "] ").c_str() : "");
+      for (int32_t t : r.tokens[i]) std::printf("%d ", t);
+      std::printf("\n");
+    }
+    std::printf("prefill %.1f ms, decode %.2f tokens/s (%lld tokens)\n", r.prefill_seconds * 1e3,
+                r.decode_tokens_per_second(), static_cast<long long>(r.decode_tokens));
+  }
+  return 0;
+}
+
+}  // namespace khub::cli

@@ -1,0 +1,53 @@
+// khub publish <built kernel dir> --hub DIR|http://HOST:PORT [--repo org/name] [--tag vX.Y.Z]
+//              [--branch vN] [--json]
+// An http(s) hub is a `khub serve` (or compatible) hub: see cli/publish_http.h (needs HF_TOKEN).
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/publish_http.h"
+#include "hub/publish.h"
+
+namespace khub::cli {
+
+int cmd_publish(int argc, char** argv) {
+  Args args(argc, argv, {"json", "help"});
+  args.reject_unknown({"hub", "repo", "tag", "branch", "json", "help"});
+  if (args.has("help") || args.positionals().size() != 1 || !args.has("hub")) {
+    std::fprintf(
+        stderr,
+        "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
+        "[--branch vN] [--json]\n"
+        "  adds the built variants to the local hub DIR as an immutable revision and moves "
+        "the branch (default v<major>), the tag and main\n");
+    return args.has("help") ? 0 : 2;
+  }
+  hub::PublishOptions o;
+  o.repo_id = args.get_or("repo", "");
+  o.tag = args.get_or("tag", "");
+  o.branch = args.get_or("branch", "");
+  if (is_http_hub(args.get("hub"))) {
+    return publish_to_http_hub(args.positionals()[0], args.get("hub"), o, args.has("json"));
+  }
+  hub::PublishResult r = hub::publish_kernel(args.positionals()[0], args.get("hub"), o);
+  if (args.has("json")) {
+    nlohmann::json j = {{"repo", r.repo_id},      {"revision", r.revision},
+                        {"variants", r.variants}, {"refs-updated", r.refs_updated},
+                        {"created", r.created},   {"unchanged", r.unchanged}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::string refs;
+  for (const auto& x : r.refs_updated) refs += (refs.empty() ? "" : ", ") + x;
+  std::printf("%s %s@%s (%zu variants)%s%s\n",
+              r.unchanged || (!r.created && r.refs_updated.empty())
+                  ? "unchanged"
+                  : (r.created ? "published" : "moved refs to"),
+              r.repo_id.c_str(), r.revision.c_str(), r.variants.size(),
+              refs.empty() ? "" : "; moved ", refs.c_str());
+  return 0;
+}
+
+}  // namespace khub::cli

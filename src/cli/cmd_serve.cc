@@ -1,0 +1,78 @@
+// khub serve --root DIR [--port P] [--host H] [--token-file F] [--faults SPEC] [--threads N]
+//            [--page-size N] [--log FILE]
+// Serves a local hub directory over the Hugging Face Hub API (see serve/hub_server.h) until
+// SIGINT or SIGTERM. Prints "khub serve: listening on http://HOST:PORT" on stdout once ready
+// (with --port 0 the port is chosen by the system). Request logs go to stderr or --log FILE.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "serve/hub_server.h"
+
+namespace khub::cli {
+
+int cmd_serve(int argc, char** argv) {
+  Args args(argc, argv, {});
+  args.reject_unknown(
+      {"root", "port", "host", "token-file", "faults", "threads", "page-size", "log"});
+  serve::ServeOptions opts;
+  opts.root = args.get("root");
+  opts.host = args.get_or("host", "127.0.0.1");
+  long long port = args.get_int_or("port", 8080);
+  if (port < 0 || port > 65535) {
+    fail(ErrorKind::kInvalidArgument, "--port ", port, " is not in 0..65535");
+  }
+  opts.port = static_cast<int>(port);
+  if (args.has("token-file")) opts.token_file = args.get("token-file");
+  opts.faults = args.get_or("faults", "");
+  if (opts.faults.empty()) {
+    if (const char* f = std::getenv("KHUB_SERVE_FAULTS")) opts.faults = f;
+  }
+  opts.threads = static_cast<int>(args.get_int_or("threads", 64));
+  opts.page_size = static_cast<size_t>(args.get_int_or("page-size", 1000));
+  if (opts.threads < 2 || opts.threads > 1024) {
+    fail(ErrorKind::kInvalidArgument, "--threads must be in 2..1024");
+  }
+  if (opts.page_size < 1) fail(ErrorKind::kInvalidArgument, "--page-size must be >= 1");
+  std::shared_ptr<std::ofstream> log_file;
+  if (args.has("log")) {
+    log_file = std::make_shared<std::ofstream>(args.get("log"), std::ios::app);
+    if (!*log_file) fail(ErrorKind::kIo, "cannot open --log ", args.get("log"));
+    auto mu = std::make_shared<std::mutex>();
+    opts.log = [log_file, mu](const std::string& line) {
+      std::lock_guard<std::mutex> lock(*mu);
+      *log_file << line << '\n';
+      log_file->flush();
+    };
+  }
+
+  // Signals are taken by sigwait on this thread while the server runs on another one.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  serve::HubServer server(opts);
+  int bound = server.start();
+  std::printf("khub serve: listening on http://%s:%d (hub %s%s%s)\n", opts.host.c_str(), bound,
+              opts.root.c_str(), opts.token_file ? ", tokens from " : "",
+              opts.token_file ? opts.token_file->c_str() : "");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::fprintf(stderr, "khub serve: stopping (signal %d)\n", sig);
+  server.stop();
+  return 0;
+}
+
+}  // namespace khub::cli

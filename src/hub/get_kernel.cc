@@ -1,0 +1,144 @@
+#include "hub/get_kernel.h"
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "hub/local_kernels.h"
+#include "loader/registry.h"
+
+namespace khub::hub {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<const HubSources> sources_for(const KernelOptions& options) {
+  if (options.sources) return options.sources;
+  return std::make_shared<const HubSources>(HubSources::from_environment());
+}
+
+void check_name(const loader::Kernel& k, const std::string& name) {
+  if (name.empty() || k.has_layer(name) || k.has_function(name)) return;
+  std::string layers, fns;
+  for (const auto& l : k.manifest().layers) layers += (layers.empty() ? "" : ", ") + l.name;
+  for (const auto& f : k.manifest().functions) fns += (fns.empty() ? "" : ", ") + f.name;
+  fail(ErrorKind::kNotFound, k.identity().label(), " has no layer or function '", name,
+       "' (layers: ", layers.empty() ? "none" : layers, "; functions: ", fns, ")");
+}
+
+std::string no_variant_message(const std::string& what, const loader::Selection& sel) {
+  return "no variant of " + what + " fits this machine (" + sel.system.describe() + "):\n" +
+         sel.trace();
+}
+
+}  // namespace
+
+loader::SystemInfo system_for(const KernelOptions& options) {
+  if (options.system) return *options.system;
+  return loader::SystemInfo::detect(options.device);
+}
+
+std::string KernelLookup::summary() const {
+  std::string s = ref.str() + " -> " + resolution.revision;
+  if (!resolution.how.empty()) s += " (" + resolution.how + ")";
+  s += " from " + source;
+  return s;
+}
+
+nlohmann::json KernelLookup::to_json() const {
+  nlohmann::json j;
+  j["ref"] = ref.str();
+  j["repo"] = ref.repo_id();
+  j["source"] = source;
+  j["revision"] = resolution.revision;
+  j["resolved-from"] = resolution.ref;
+  j["how"] = resolution.how;
+  j["notes"] = resolution.notes;
+  j["system"] = selection.system.describe();
+  j["variants"] = selection.to_json();
+  const auto* c = selection.chosen();
+  j["selected"] = c ? nlohmann::json(c->name) : nlohmann::json(nullptr);
+  return j;
+}
+
+KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options,
+                           bool materialize) {
+  KernelLookup out;
+  out.ref = parse_kernel_ref(text);
+  auto sources = sources_for(options);
+  HubSources::Resolved r = sources->resolve(out.ref);
+  out.source = r.source->description();
+  out.repo_source = r.source;
+  out.resolution = r.resolution;
+  for (const std::string& note : r.resolution.notes) log_info(out.ref.str(), ": ", note);
+  const std::string repo = out.ref.repo_id();
+  const std::string rev = r.resolution.revision;
+  std::vector<std::string> variants = r.source->list_variants(repo, rev);
+  out.selection = loader::select_variant(variants, system_for(options), [&](const std::string& v) {
+    std::string path = "build/" + v + "/metadata.json";
+    return loader::parse_metadata(r.source->read_file(repo, rev, path),
+                                  repo + "@" + rev.substr(0, 12) + ":" + path);
+  });
+  if (materialize && out.selection.chosen()) {
+    out.variant = r.source->materialize_variant(repo, rev, out.selection.chosen()->name);
+  }
+  return out;
+}
+
+std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref,
+                                                 const KernelOptions& options) {
+  KernelLookup l = lookup_kernel(ref, options, true);
+  if (!l.selection.chosen()) {
+    fail(ErrorKind::kNotFound,
+         no_variant_message(l.ref.repo_id() + "@" + l.resolution.revision + " (" +
+                                l.resolution.how + ", " + l.source + ")",
+                            l.selection));
+  }
+  loader::KernelIdentity id;
+  id.repo = l.ref.repo_id();
+  id.revision = l.resolution.revision;
+  id.variant = l.selection.chosen()->name;
+  id.dir = l.variant->dir;
+  id.source = l.source;
+  loader::LoadOptions lo;
+  lo.verify = options.verify;
+  lo.trust_root = l.variant->trust_root;
+  auto kernel = loader::KernelRegistry::global().load(id, lo);
+  check_name(*kernel, l.ref.name);
+  return kernel;
+}
+
+loader::Selection select_local_variant(const fs::path& path, const KernelOptions& options) {
+  auto folders = local_variant_folders(path);
+  std::vector<std::string> names;
+  for (const auto& [name, dir] : folders) names.push_back(name);
+  return loader::select_variant(names, system_for(options), [&](const std::string& v) {
+    return loader::read_metadata(folders.at(v));
+  });
+}
+
+std::shared_ptr<const loader::Kernel> get_local_kernel(const fs::path& path,
+                                                       const KernelOptions& options) {
+  loader::Selection sel = select_local_variant(path, options);
+  if (!sel.chosen()) fail(ErrorKind::kNotFound, no_variant_message(path.string(), sel));
+  auto folders = local_variant_folders(path);
+  loader::KernelIdentity id;
+  id.revision = "local";
+  id.variant = sel.chosen()->name;
+  id.dir = folders.at(id.variant);
+  id.source = "path " + path.string();
+  loader::LoadOptions lo;
+  lo.verify = options.verify;
+  lo.trust_root = path;
+  return loader::KernelRegistry::global().load(id, lo);
+}
+
+bool has_kernel(const std::string& ref, const KernelOptions& options) {
+  parse_kernel_ref(ref);  // malformed references are the caller's bug: throw
+  try {
+    return lookup_kernel(ref, options, false).selection.chosen() != nullptr;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kNotFound) return false;
+    throw;
+  }
+}
+
+}  // namespace khub::hub

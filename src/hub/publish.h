@@ -1,0 +1,54 @@
+// `khub publish`: puts built variants into a local hub directory (local_hub.h layout) as a new
+// immutable revision and moves refs to it.
+//
+// The revision's tree is the target branch's current tree with the published variants replaced
+// (HF's upload rule: other variants on the branch stay; a branch that does not exist yet starts
+// empty). Its id is content-addressed (revision_id()), so publishing the same tree twice gives the
+// same id and writes nothing. Files are copied into a temporary folder, verified against their
+// metadata.json digests, and renamed into place in one step; refs are written to a temporary file
+// and renamed. Publishes to one repo are serialized with a file lock. A crash at any point leaves
+// the hub as it was, plus at most a ".tmp-*" folder that readers ignore and the next publish
+// removes.
+//
+// Refs: refs/heads/<branch> (default v<metadata version>), refs/tags/<tag> when given (tags are
+// immutable: re-publishing a tag is allowed only for the same revision, and then nothing moves),
+// and refs/heads/main when the branch is main, when main does not exist yet, or when the branch
+// is the highest version branch.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace khub::hub {
+
+struct PublishOptions {
+  std::string repo_id;  // "" -> metadata "repo-id", else "khub-community/<name>"
+  std::string tag;      // "" -> no tag
+  std::string branch;   // "" -> "v<version>"
+};
+
+struct PublishResult {
+  std::string repo_id;
+  std::string revision;
+  std::vector<std::string> variants;      // published
+  std::vector<std::string> refs_updated;  // "heads/v1", "tags/v1.1.0", "heads/main"
+  bool created = false;                   // the revision folder was written by this call
+  bool unchanged = false;                 // the tag already named this revision: nothing moved
+};
+
+// `built`: a kernel project (with build/), a build folder of variant folders, or one variant
+// folder. Throws Error(kInvalidArgument / kVerification / kIo) naming what is wrong; on error the
+// hub is unchanged.
+PublishResult publish_kernel(const std::filesystem::path& built, const std::filesystem::path& hub,
+                             const PublishOptions& options = {});
+
+// The content address of a tree: the first 40 hex digits of the SHA-256 of the `sha256sum`-style
+// listing "<sha256 hex>  <path>\n" of every file, sorted bytewise by path. Reproducible with:
+//   cd REV && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum
+//     | sha256sum | cut -c1-40          (one pipeline)
+// `files` holds (relative path, lower-case hex sha256) pairs in any order.
+std::string revision_id(std::vector<std::pair<std::string, std::string>> files);
+
+}  // namespace khub::hub

@@ -1,0 +1,40 @@
+#include "kernelize/default_mapping.h"
+
+namespace khub {
+
+const KernelMapping& default_kernel_mapping() {
+  static const KernelMapping mapping = [] {
+    KernelMapping m;
+    auto ref = [](const char* text) { return KernelLayerRef::parse(text, "default mapping"); };
+    const Mode inference = Mode::kInference, training = Mode::kTraining;
+    const Mode inference_compile = Mode::kInference | Mode::kCompile;
+    const Mode training_compile = Mode::kTraining | Mode::kCompile;
+    // Norms, activations and rotary: the same layer serves every mode it qualifies for;
+    // has-backward and can-capture decide per mode.
+    for (auto [key, text] :
+         {std::pair{"RMSNorm", "khub-community/rmsnorm@v1:RMSNorm"},
+          std::pair{"GemmaRMSNorm", "khub-community/rmsnorm@v1:GemmaRMSNorm"},
+          std::pair{"FusedAddRMSNorm", "khub-community/rmsnorm@v1:FusedAddRMSNorm"},
+          std::pair{"SiluAndMul", "khub-community/activation@v1:SiluAndMul"},
+          std::pair{"GeluTanhAndMul", "khub-community/activation@v1:GeluTanhAndMul"},
+          std::pair{"GeluAndMul", "khub-community/activation@v1:GeluAndMul"},
+          std::pair{"rotary_pos_emb", "khub-community/rotary@v1:rotary_pos_emb"}}) {
+      // CPU kernels are never captured: no compile entries, so compile mode falls back visibly.
+      m.add(key, DeviceType::kCPU, {{inference, ref(text)}, {training, ref(text)}});
+      m.add(key, DeviceType::kCUDA,
+            {{inference, ref(text)},
+             {inference_compile, ref(text)},
+             {training, ref(text)},
+             {training_compile, ref(text)}},
+            CapabilityRange{80, 120});
+    }
+    // Attention: CUDA only, Ampere and newer.
+    KernelLayerRef fa = ref("khub-community/flash-attn@v1:Attention");
+    m.add("Attention", DeviceType::kCUDA, {{inference, fa}, {inference_compile, fa}},
+          CapabilityRange{80, 120});
+    return m;
+  }();
+  return mapping;
+}
+
+}  // namespace khub

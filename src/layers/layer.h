@@ -1,0 +1,55 @@
+// Kernel-replaceable layers (DESIGN §1, §7). Each carries a layer key ("RMSNorm", "SiluAndMul",
+// "rotary_pos_emb", "Attention", ...) and one forward slot: the reference forward runs while the
+// slot is empty; kernelize fills the slot per instance with a call into a kernel and records
+// which kernel it is, never changing the layer's signature.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace khub {
+
+class KernelizableLayer {
+ public:
+  explicit KernelizableLayer(std::string path) : path_(std::move(path)) {}
+  virtual ~KernelizableLayer() = default;
+
+  // The layer key mappings refer to.
+  virtual std::string_view layer_key() const = 0;
+  // Module path in HF naming, e.g. "model.layers.3.input_layernorm".
+  const std::string& path() const { return path_; }
+  // Which kernel runs ("khub-community/rmsnorm@<rev>:RMSNorm (khub1-cpu-x86_64-linux)"), or empty
+  // while the reference forward runs.
+  const std::string& kernel_description() const { return kernel_description_; }
+  bool kernelized() const { return !kernel_description_.empty(); }
+  virtual void reset_forward() = 0;
+
+ protected:
+  std::string kernel_description_;
+
+ private:
+  std::string path_;
+};
+
+// A layer whose forward signature is Fn: holds the slot that kernelize fills.
+template <typename Fn>
+class SlottedLayer : public KernelizableLayer {
+ public:
+  using Forward = Fn;
+  using KernelizableLayer::KernelizableLayer;
+
+  void set_forward(std::function<Fn> fn, std::string description) {
+    slot_ = std::move(fn);
+    kernel_description_ = std::move(description);
+  }
+  void reset_forward() override {
+    slot_ = nullptr;
+    kernel_description_.clear();
+  }
+
+ protected:
+  std::function<Fn> slot_;
+};
+
+}  // namespace khub

@@ -1,0 +1,30 @@
+// RAII over dlopen. Kernel libraries load with RTLD_LOCAL (their symbols never interpose on other
+// libraries, so two versions of one kernel coexist) and RTLD_NOW (a missing dependency fails at
+// load time with a message, not at the first call).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace khub::loader {
+
+class SharedLibrary {
+ public:
+  // Throws Error(kIo) with dlerror()'s text when the library cannot be loaded.
+  explicit SharedLibrary(const std::filesystem::path& path);
+  ~SharedLibrary();
+  SharedLibrary(const SharedLibrary&) = delete;
+  SharedLibrary& operator=(const SharedLibrary&) = delete;
+  SharedLibrary(SharedLibrary&& other) noexcept;
+  SharedLibrary& operator=(SharedLibrary&& other) noexcept;
+
+  // The address of `name`, or nullptr when the library does not define it.
+  void* symbol(const std::string& name) const;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void* handle_ = nullptr;
+  std::filesystem::path path_;
+};
+
+}  // namespace khub::loader

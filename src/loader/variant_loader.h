@@ -1,0 +1,37 @@
+// Loads one variant folder, refusing anything that does not check out — in an order that runs no
+// kernel code until the files are known to be the published ones:
+//   1. metadata.json parses (kebab-case schema, hostile paths refused);
+//   2. the digest of every file matches, no file missing or unlisted (receipt makes warm loads a
+//      stat; options can turn verification off for a developer's own build folder);
+//   3. the kernel library exists; its ELF .dynsym exports exactly khub_kernel_manifest plus the
+//      metadata manifest's symbols;
+//   4. dlopen(RTLD_NOW | RTLD_LOCAL); the manifest's ABI major equals ours (both numbers in the
+//      error), every field validates, and it equals the metadata.json manifest;
+//   5. every function symbol resolves.
+// Variants are memoized in a process-wide registry (registry.h), so this runs once per variant.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "loader/kernel.h"
+
+namespace khub::loader {
+
+struct LoadOptions {
+  bool verify = true;                // check digests (refuses variants without a digest)
+  bool use_receipt = true;           // a valid receipt skips re-hashing
+  std::filesystem::path trust_root;  // files must resolve inside it (empty: the variant folder)
+};
+
+// Runs every check above and returns the loaded kernel. Throws khub::Error (kNotFound, kFormat,
+// kVerification, kIo) naming the variant and the check that failed.
+std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
+                                                  const LoadOptions& options = {});
+
+// The library file of a variant: metadata "library" when set, else the only *.so / *.dylib /
+// *.dll at the top of the folder. Throws Error(kNotFound) when there is none (or several).
+std::filesystem::path find_kernel_library(const std::filesystem::path& variant_dir,
+                                          const VariantMetadata& md);
+
+}  // namespace khub::loader

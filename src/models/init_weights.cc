@@ -1,0 +1,156 @@
+#include "models/init_weights.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "io/atomic_file.h"
+#include "io/safetensors_sharded_writer.h"
+#include "io/safetensors_writer.h"
+#include "models/arch.h"
+
+namespace khub {
+namespace {
+
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t name_seed(uint64_t seed, const std::string& name) {
+  uint64_t h = 1469598103934665603ull ^ seed;  // FNV-1a over the name, mixed with the seed
+  for (unsigned char ch : name) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+// N(mean, std) values (Box–Muller over splitmix64), converted to dtype.
+Tensor random_normal(const Shape& shape, DType dtype, double mean, double std, uint64_t seed) {
+  Tensor f = Tensor::empty(shape, DType::kF32);
+  float* p = f.data_as<float>();
+  int64_t n = f.numel();
+  uint64_t state = seed;
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = (static_cast<double>(splitmix64(state) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = static_cast<double>(splitmix64(state) >> 11) / 9007199254740992.0;
+    double r = std::sqrt(-2.0 * std::log(u1));
+    p[i] = static_cast<float>(mean + std * r * std::cos(2 * M_PI * u2));
+    if (i + 1 < n) p[i + 1] = static_cast<float>(mean + std * r * std::sin(2 * M_PI * u2));
+  }
+  return f.to(dtype);
+}
+
+const ModelPreset& find_preset(const ArchSpec& arch, const std::string& name) {
+  std::string known;
+  for (const ModelPreset& p : arch.presets) {
+    if (p.name == name) return p;
+    known += (known.empty() ? "" : ", ") + p.name;
+  }
+  fail(ErrorKind::kInvalidArgument, "preset '", name, "' is not defined for ", arch.model_type,
+       " (presets: ", known, ")");
+}
+
+}  // namespace
+
+std::string list_presets() {
+  std::string s;
+  for (const ArchSpec* a : all_archs()) {
+    s += a->model_type + ":";
+    for (const ModelPreset& p : a->presets) s += " " + p.name;
+    s += "\n";
+  }
+  return s;
+}
+
+nlohmann::json init_model_config(const InitModelOptions& o) {
+  const ArchSpec& arch = find_arch(o.arch);
+  const ModelPreset& preset = find_preset(arch, o.preset);
+  nlohmann::json j = preset.config;
+  KHUB_CHECK_ARG(o.overrides.is_object(), "config overrides must be a JSON object, got ",
+                 o.overrides.dump());
+  for (auto it = o.overrides.begin(); it != o.overrides.end(); ++it) j[it.key()] = it.value();
+  j["architectures"] = {arch.architecture};
+  j["model_type"] = arch.model_type;
+  DType dtype = preset.default_dtype;
+  if (!o.dtype.empty() && !dtype_parse(o.dtype, &dtype)) {
+    fail(ErrorKind::kInvalidArgument, "dtype '", o.dtype, "' is not one of f32, bf16, f16");
+  }
+  KHUB_CHECK_ARG(dtype == DType::kF32 || dtype == DType::kBF16 || dtype == DType::kF16, "dtype '",
+                 dtype_name(dtype), "' is not one of f32, bf16, f16");
+  static const char* torch_names[] = {"float32", "float16", "bfloat16"};
+  j["torch_dtype"] = torch_names[dtype == DType::kF32 ? 0 : dtype == DType::kF16 ? 1 : 2];
+  // Write layer_types explicitly so every reader (transformers included) agrees on them.
+  ModelConfig c = parse_model_config(j, "init-model config");
+  nlohmann::json types = nlohmann::json::array();
+  for (LayerAttention t : c.layer_types) {
+    types.push_back(t == LayerAttention::kSliding ? "sliding_attention" : "full_attention");
+  }
+  j["layer_types"] = types;
+  return j;
+}
+
+ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string& out_dir) {
+  nlohmann::json j = init_model_config(o);
+  ModelConfig c = parse_model_config(j, "init-model config");
+  DType dtype = c.dtype;
+  std::filesystem::create_directories(out_dir);
+
+  std::vector<TensorToWrite> tensors;
+  auto add = [&](const std::string& name, Shape shape, double mean, double std) {
+    TensorToWrite t;
+    t.name = name;
+    t.dtype = dtype;
+    t.shape = shape;
+    uint64_t s = name_seed(o.seed, name);
+    t.produce = [shape, dtype, mean, std, s] { return random_normal(shape, dtype, mean, std, s); };
+    tensors.push_back(std::move(t));
+  };
+  int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
+  int64_t qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
+  // Weights scaled by 1/sqrt(fan_in) keep activations O(1), so logits are well separated and
+  // greedy decoding is stable across implementations.
+  auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+    add(name + ".weight", {out, in}, 0.0, 1.0 / std::sqrt(static_cast<double>(in)));
+    if (bias) add(name + ".bias", {out}, 0.0, 0.1);
+  };
+  double norm_mean = c.gemma_norm ? 0.0 : 1.0;
+  auto norm = [&](const std::string& name, int64_t n) {
+    add(name + ".weight", {n}, norm_mean, 0.1);
+  };
+  add("model.embed_tokens.weight", {c.vocab_size, h}, 0.0, 1.0);
+  if (!c.tie_word_embeddings) linear("lm_head", c.vocab_size, h, false);
+  norm("model.norm", h);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    std::string p = "model.layers." + std::to_string(i);
+    norm(p + ".input_layernorm", h);
+    norm(p + ".post_attention_layernorm", h);
+    if (c.sandwich_norm) {
+      norm(p + ".pre_feedforward_layernorm", h);
+      norm(p + ".post_feedforward_layernorm", h);
+    }
+    linear(p + ".self_attn.q_proj", qd, h, c.qkv_bias);
+    linear(p + ".self_attn.k_proj", kvd, h, c.qkv_bias);
+    linear(p + ".self_attn.v_proj", kvd, h, c.qkv_bias);
+    linear(p + ".self_attn.o_proj", h, qd, c.o_bias);
+    if (c.qk_norm) {
+      norm(p + ".self_attn.q_norm", d);
+      norm(p + ".self_attn.k_norm", d);
+    }
+    linear(p + ".mlp.gate_proj", inter, h, c.mlp_bias);
+    linear(p + ".mlp.up_proj", inter, h, c.mlp_bias);
+    linear(p + ".mlp.down_proj", h, inter, c.mlp_bias);
+  }
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += t.nbytes();
+  SafetensorsMetadata meta{{"format", "pt"}};
+  if (total <= o.max_shard_bytes) {
+    write_safetensors(std::filesystem::path(out_dir) / "model.safetensors", std::move(tensors),
+                      meta);
+  } else {
+    write_safetensors_sharded(out_dir, std::move(tensors), o.max_shard_bytes, meta);
+  }
+  write_file_atomic(std::filesystem::path(out_dir) / "config.json", j.dump(2) + "\n");
+  return c;
+}
+
+}  // namespace khub

@@ -1,0 +1,37 @@
+// The KV cache: preallocated once for `slots` sequences × `capacity` positions per layer, f32 on
+// the CPU; sequences write their keys and values in place at their positions and attention reads
+// views. It is never grown by concatenation.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace khub {
+
+class KVCache {
+ public:
+  KVCache(int64_t layers, int64_t slots, int64_t capacity, int64_t kv_heads, int64_t head_dim,
+          Device device = Device::cpu());
+
+  int64_t slots() const { return slots_; }
+  int64_t capacity() const { return capacity_; }
+  // Positions filled for a slot (the next token's position).
+  int64_t length(int64_t slot) const { return lengths_[slot]; }
+  void set_length(int64_t slot, int64_t n) { lengths_[slot] = n; }
+  void reset() { std::fill(lengths_.begin(), lengths_.end(), 0); }
+
+  // [capacity, kv_heads, head_dim] views of one layer and slot.
+  Tensor keys(int64_t layer, int64_t slot) const { return k_[layer].select(0, slot); }
+  Tensor values(int64_t layer, int64_t slot) const { return v_[layer].select(0, slot); }
+  // Writes k/v rows [n, kv_heads, head_dim] at positions [pos, pos + n).
+  void write(int64_t layer, int64_t slot, int64_t pos, const Tensor& k, const Tensor& v);
+  size_t nbytes() const;
+
+ private:
+  int64_t slots_, capacity_;
+  std::vector<Tensor> k_, v_;  // per layer: [slots, capacity, kv_heads, head_dim]
+  std::vector<int64_t> lengths_;
+};
+
+}  // namespace khub

@@ -1,0 +1,913 @@
+#include "tokenizer/chat_template_builtins.h"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <set>
+
+#include "core/error.h"
+#include "tokenizer/unicode_text.h"
+
+namespace khub::jinja {
+namespace {
+
+[[noreturn]] void bad(const std::string& msg) { fail(ErrorKind::kInvalidArgument, msg); }
+
+// float -> int as Python's int() does, within 64 bits.
+int64_t float_to_int(double d) {
+  if (!(d > -9.2e18 && d < 9.2e18))
+    bad("cannot convert float " + python_float_repr(d) + " to an integer");
+  return static_cast<int64_t>(d);
+}
+
+// Code point start offsets of s, plus s.size() at the end.
+std::vector<size_t> char_offsets(const std::string& s) {
+  std::vector<size_t> off;
+  off.reserve(s.size() + 1);
+  for (size_t i = 0; i < s.size(); i += tok::utf8_len(static_cast<unsigned char>(s[i])))
+    off.push_back(i);
+  off.push_back(s.size());
+  return off;
+}
+
+// Python's str.isspace() characters.
+bool py_space(char32_t c) { return tok::is_whitespace(c) || (c >= 0x1C && c <= 0x1F); }
+
+std::string strip_chars(const std::string& s, const Value* chars, bool left, bool right) {
+  std::vector<char32_t> set;
+  if (chars && chars->is_string()) {
+    const std::string& cs = chars->as_string();
+    for (size_t i = 0; i < cs.size();) {
+      char32_t c;
+      i += tok::utf8_decode(cs, i, &c);
+      set.push_back(c);
+    }
+  }
+  auto strip = [&](char32_t c) {
+    return chars && chars->is_string() ? std::find(set.begin(), set.end(), c) != set.end()
+                                       : py_space(c);
+  };
+  auto off = char_offsets(s);
+  size_t b = 0, e = off.size() - 1;
+  auto at = [&](size_t k) {
+    char32_t c;
+    tok::utf8_decode(s, off[k], &c);
+    return c;
+  };
+  if (left)
+    while (b < e && strip(at(b))) ++b;
+  if (right)
+    while (e > b && strip(at(e - 1))) --e;
+  return s.substr(off[b], off[e] - off[b]);
+}
+
+std::string map_case(const std::string& s, bool upper) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    char32_t c;
+    i += tok::utf8_decode(s, i, &c);
+    auto m = upper ? utf8proc_toupper(static_cast<utf8proc_int32_t>(c))
+                   : utf8proc_tolower(static_cast<utf8proc_int32_t>(c));
+    tok::utf8_append(out, static_cast<char32_t>(m));
+  }
+  return out;
+}
+
+bool is_cased_letter(char32_t c) {
+  auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
+}
+
+// Python str.title(): uppercase after an uncased character, lowercase after a cased one.
+std::string py_title(const std::string& s) {
+  std::string out;
+  bool prev_cased = false;
+  for (size_t i = 0; i < s.size();) {
+    char32_t c;
+    i += tok::utf8_decode(s, i, &c);
+    std::string one;
+    tok::utf8_append(one, c);
+    out += prev_cased ? map_case(one, false) : map_case(one, true);
+    prev_cased = is_cased_letter(c);
+  }
+  return out;
+}
+
+std::string capitalize(const std::string& s) {
+  if (s.empty()) return s;
+  int n = tok::utf8_len(static_cast<unsigned char>(s[0]));
+  return map_case(s.substr(0, n), true) + map_case(s.substr(n), false);
+}
+
+// Jinja's title filter: words split at runs of whitespace and -({[< ; first char upper, rest lower.
+std::string jinja_title(const std::string& s) {
+  std::string out;
+  bool word_start = true;
+  for (size_t i = 0; i < s.size();) {
+    char32_t c;
+    int n = tok::utf8_decode(s, i, &c);
+    std::string one = s.substr(i, n);
+    i += n;
+    bool sep = py_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    if (sep) {
+      out += one;
+      word_start = true;
+    } else {
+      out += map_case(one, word_start);
+      word_start = false;
+    }
+  }
+  return out;
+}
+
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
+                        int64_t count) {
+  std::string out;
+  if (from.empty()) {
+    // Python inserts `to` between every character (and at both ends).
+    auto off = char_offsets(s);
+    int64_t done = 0;
+    for (size_t k = 0; k + 1 < off.size(); ++k) {
+      if (count < 0 || done < count) {
+        out += to;
+        ++done;
+      }
+      out += s.substr(off[k], off[k + 1] - off[k]);
+    }
+    if (count < 0 || done < count) out += to;
+    return out;
+  }
+  size_t prev = 0, pos;
+  int64_t done = 0;
+  while ((count < 0 || done < count) && (pos = s.find(from, prev)) != std::string::npos) {
+    out.append(s, prev, pos - prev);
+    out += to;
+    prev = pos + from.size();
+    ++done;
+  }
+  out.append(s, prev);
+  return out;
+}
+
+List py_split(const std::string& s, const Value* sep, int64_t maxsplit) {
+  List out;
+  if (sep == nullptr || sep->is_none()) {
+    auto off = char_offsets(s);
+    size_t k = 0, n = off.size() - 1;
+    auto space_at = [&](size_t i) {
+      char32_t c;
+      tok::utf8_decode(s, off[i], &c);
+      return py_space(c);
+    };
+    while (k < n) {
+      while (k < n && space_at(k)) ++k;
+      if (k >= n) break;
+      if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
+        size_t e = n;
+        while (e > k && space_at(e - 1)) --e;
+        out.push_back(Value(s.substr(off[k], off[e] - off[k])));
+        break;
+      }
+      size_t b = k;
+      while (k < n && !space_at(k)) ++k;
+      out.push_back(Value(s.substr(off[b], off[k] - off[b])));
+    }
+    return out;
+  }
+  if (!sep->is_string()) bad("split() separator must be a string");
+  const std::string& d = sep->as_string();
+  if (d.empty()) bad("split(): empty separator");
+  size_t prev = 0, pos;
+  while ((maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) &&
+         (pos = s.find(d, prev)) != std::string::npos) {
+    out.push_back(Value(s.substr(prev, pos - prev)));
+    prev = pos + d.size();
+  }
+  out.push_back(Value(s.substr(prev)));
+  return out;
+}
+
+const Value* arg(CallArgs& a, size_t i, const char* name) {
+  if (i < a.positional.size()) return &a.positional[i];
+  for (auto& [k, v] : a.keyword)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+std::string need_string(const Value& v, const char* what) {
+  if (!v.is_string()) bad(std::string(what) + ": expected a string, got " + v.repr());
+  return v.as_string();
+}
+
+Value attribute_of(const Value& v, const std::string& attr) {
+  Value cur = v;
+  size_t start = 0;
+  for (;;) {  // dotted attributes: "function.name"
+    size_t dot = attr.find('.', start);
+    std::string part =
+        attr.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    cur = py_getitem(cur, Value(part));
+    if (dot == std::string::npos) return cur;
+    start = dot + 1;
+  }
+}
+
+std::string py_str_join(const List& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += sep;
+    out += items[i].str();
+  }
+  return out;
+}
+
+std::string indent_text(const std::string& s, const std::string& pad, bool first, bool blank) {
+  std::string out;
+  size_t start = 0;
+  bool is_first = true;
+  for (;;) {
+    size_t nl = s.find('\n', start);
+    std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    bool add = (!is_first || first) && (blank || !line.empty());
+    if (add) out += pad;
+    out += line;
+    if (nl == std::string::npos) break;
+    out += "\n";
+    start = nl + 1;
+    is_first = false;
+  }
+  return out;
+}
+
+// Python %-formatting with %s, %d, %i, %r and %% (what chat templates use).
+std::string percent_format(const std::string& fmt, const List& args) {
+  std::string out;
+  size_t k = 0;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out.push_back(fmt[i]);
+      continue;
+    }
+    if (++i >= fmt.size()) bad("format: incomplete format");
+    char c = fmt[i];
+    if (c == '%') {
+      out.push_back('%');
+      continue;
+    }
+    if (k >= args.size()) bad("format: not enough arguments for format string");
+    const Value& v = args[k++];
+    if (c == 's') {
+      out += v.str();
+    } else if (c == 'r') {
+      out += v.repr();
+    } else if (c == 'd' || c == 'i') {
+      if (!v.is_number() && !v.is_bool()) bad("format: %d needs a number, got " + v.repr());
+      out += std::to_string(v.is_float() ? float_to_int(v.as_double()) : v.as_int());
+    } else {
+      bad(std::string("format: unsupported conversion %") + c);
+    }
+  }
+  if (k != args.size()) bad("format: not all arguments converted");
+  return out;
+}
+
+const std::set<std::string>& filter_names() {
+  static const std::set<std::string> names = {
+      "abs",   "attr",   "capitalize", "count",      "d",       "default",   "dictsort",
+      "e",     "escape", "first",      "float",      "format",  "indent",    "int",
+      "items", "join",   "last",       "length",     "list",    "lower",     "map",
+      "max",   "min",    "reject",     "rejectattr", "replace", "reverse",   "round",
+      "safe",  "select", "selectattr", "sort",       "string",  "striptags", "sum",
+      "title", "tojson", "trim",       "unique",     "upper",   "wordcount"};
+  return names;
+}
+
+const std::set<std::string>& test_names() {
+  static const std::set<std::string> names = {
+      "boolean", "callable", "defined",   "divisibleby", "eq",          "equalto",
+      "even",    "false",    "float",     "ge",          "gt",          "in",
+      "integer", "iterable", "le",        "lower",       "lt",          "mapping",
+      "ne",      "none",     "number",    "odd",         "sameas",      "sequence",
+      "string",  "true",     "undefined", "upper",       "==",          "!=",
+      "<",       "<=",       ">",         ">=",          "greaterthan", "lessthan"};
+  return names;
+}
+
+// Python's round() on floats: round-half-even at the given number of digits.
+double py_round(double x, int64_t digits) {
+  double scale = std::pow(10.0, static_cast<double>(digits));
+  double y = x * scale;
+  double r = std::nearbyint(y);  // default rounding mode: to nearest, ties to even
+  return r / scale;
+}
+
+}  // namespace
+
+size_t py_len(const Value& v) {
+  if (v.is_string()) return char_offsets(v.as_string()).size() - 1;
+  if (v.is_list()) return v.as_list().size();
+  if (v.is_dict()) return v.as_dict().size();
+  if (v.is_undefined()) return 0;
+  bad("object of type " + std::string(v.is_none() ? "NoneType" : "this type") +
+      " has no len(): " + v.repr());
+}
+
+Value py_getitem(const Value& obj, const Value& key) {
+  if (obj.is_dict()) {
+    if (!key.is_string()) return Value::undefined();
+    const Value* v = obj.find(key.as_string());
+    return v ? *v : Value::undefined(key.as_string());
+  }
+  if ((obj.is_list() || obj.is_string()) && (key.is_int() || key.is_bool())) {
+    int64_t n = static_cast<int64_t>(py_len(obj)), i = key.as_int();
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) return Value::undefined();
+    if (obj.is_list()) return obj.as_list()[static_cast<size_t>(i)];
+    auto off = char_offsets(obj.as_string());
+    return Value(obj.as_string().substr(off[i], off[i + 1] - off[i]));
+  }
+  return Value::undefined(key.is_string() ? key.as_string() : key.repr());
+}
+
+Value py_slice(const Value& obj, const Value* start, const Value* stop, const Value* step) {
+  if (!obj.is_list() && !obj.is_string()) bad("cannot slice " + obj.repr());
+  int64_t n = static_cast<int64_t>(py_len(obj));
+  auto get = [](const Value* v, int64_t dflt) {
+    if (v == nullptr || v->is_none() || v->is_undefined()) return dflt;
+    if (!v->is_int()) bad("slice indices must be integers");
+    return v->as_int();
+  };
+  int64_t st = get(step, 1);
+  if (st == 0) bad("slice step cannot be zero");
+  int64_t lo, hi;
+  auto clamp = [&](int64_t i, int64_t low, int64_t high) {
+    if (i < 0) i += n;
+    return std::max(low, std::min(high, i));
+  };
+  if (st > 0) {
+    lo = start && !start->is_none() ? clamp(get(start, 0), 0, n) : 0;
+    hi = stop && !stop->is_none() ? clamp(get(stop, n), 0, n) : n;
+  } else {
+    lo = start && !start->is_none() ? clamp(get(start, n - 1), -1, n - 1) : n - 1;
+    hi = stop && !stop->is_none() ? clamp(get(stop, -1), -1, n - 1) : -1;
+    if (stop && !stop->is_none() && get(stop, -1) < -n) hi = -1;
+  }
+  std::vector<int64_t> idx;
+  if (st > 0) {
+    for (int64_t i = lo; i < hi; i += st) idx.push_back(i);
+  } else {
+    for (int64_t i = lo; i > hi; i += st) idx.push_back(i);
+  }
+  if (obj.is_list()) {
+    List out;
+    for (int64_t i : idx) out.push_back(obj.as_list()[static_cast<size_t>(i)]);
+    return Value::list(std::move(out), obj.is_tuple());
+  }
+  auto off = char_offsets(obj.as_string());
+  std::string out;
+  for (int64_t i : idx) out += obj.as_string().substr(off[i], off[i + 1] - off[i]);
+  return Value(out);
+}
+
+List py_iterate(const Value& v) {
+  if (v.is_list()) return v.as_list();
+  if (v.is_dict()) {
+    List keys;
+    for (const auto& kv : v.as_dict()) keys.push_back(Value(kv.first));
+    return keys;
+  }
+  if (v.is_string()) {
+    List chars;
+    auto off = char_offsets(v.as_string());
+    for (size_t k = 0; k + 1 < off.size(); ++k)
+      chars.push_back(Value(v.as_string().substr(off[k], off[k + 1] - off[k])));
+    return chars;
+  }
+  if (v.is_undefined()) return {};
+  bad(v.repr() + " is not iterable");
+}
+
+bool py_contains(const Value& c, const Value& item) {
+  if (c.is_string()) {
+    if (!item.is_string()) bad("'in <string>' requires a string as left operand");
+    return c.as_string().find(item.as_string()) != std::string::npos;
+  }
+  if (c.is_dict()) return item.is_string() && c.find(item.as_string()) != nullptr;
+  if (c.is_list()) {
+    for (const auto& v : c.as_list())
+      if (v.equals(item)) return true;
+    return false;
+  }
+  if (c.is_undefined()) return false;
+  bad("argument of type " + c.repr() + " is not iterable");
+}
+
+bool has_filter(const std::string& name) { return filter_names().count(name) > 0; }
+bool has_test(const std::string& name) { return test_names().count(name) > 0; }
+
+Value apply_filter(const std::string& name, Value in, CallArgs& a, const Builtins& self) {
+  if (name == "length" || name == "count") return Value(static_cast<int64_t>(py_len(in)));
+  if (name == "default" || name == "d") {
+    const Value* dflt = arg(a, 0, "default_value");
+    const Value* boolean = arg(a, 1, "boolean");
+    bool use = in.is_undefined() || (boolean && boolean->truthy() && !in.truthy());
+    return use ? (dflt ? *dflt : Value(std::string())) : in;
+  }
+  if (name == "safe" || name == "string") return name == "safe" ? in : Value(in.str());
+  if (name == "trim") return Value(strip_chars(in.str(), arg(a, 0, "chars"), true, true));
+  if (name == "upper") return Value(map_case(in.str(), true));
+  if (name == "lower") return Value(map_case(in.str(), false));
+  if (name == "capitalize") return Value(capitalize(in.str()));
+  if (name == "title") return Value(jinja_title(in.str()));
+  if (name == "replace") {
+    const Value* from = arg(a, 0, "old");
+    const Value* to = arg(a, 1, "new");
+    const Value* count = arg(a, 2, "count");
+    if (!from || !to) bad("replace: expected old and new strings");
+    return Value(replace_all(in.str(), from->str(), to->str(), count ? count->as_int() : -1));
+  }
+  if (name == "join") {
+    const Value* sep = arg(a, 0, "d");
+    const Value* attr = arg(a, 1, "attribute");
+    List items = py_iterate(in);
+    if (attr)
+      for (auto& v : items) v = attribute_of(v, attr->str());
+    return Value(py_str_join(items, sep ? sep->str() : ""));
+  }
+  if (name == "first" || name == "last") {
+    List items = py_iterate(in);
+    if (items.empty()) return Value::undefined();
+    return name == "first" ? items.front() : items.back();
+  }
+  if (name == "list") return Value::list(py_iterate(in));
+  if (name == "reverse") {
+    if (in.is_string()) {
+      Value minus_one(int64_t{-1});
+      return py_slice(in, nullptr, nullptr, &minus_one);
+    }
+    List items = py_iterate(in);
+    std::reverse(items.begin(), items.end());
+    return Value::list(std::move(items));
+  }
+  if (name == "int") {
+    const Value* dflt = arg(a, 0, "default");
+    if (in.is_int() || in.is_bool()) return Value(in.as_int());
+    if (in.is_float()) return Value(float_to_int(in.as_double()));
+    if (in.is_string()) {
+      const std::string s = strip_chars(in.as_string(), nullptr, true, true);
+      char* end = nullptr;
+      long long v = std::strtoll(s.c_str(), &end, 10);
+      if (!s.empty() && end && *end == '\0') return Value(static_cast<int64_t>(v));
+      double d = std::strtod(s.c_str(), &end);
+      if (!s.empty() && end && *end == '\0') return Value(float_to_int(d));
+    }
+    return dflt ? *dflt : Value(int64_t{0});
+  }
+  if (name == "float") {
+    const Value* dflt = arg(a, 0, "default");
+    if (in.is_number() || in.is_bool()) return Value(in.as_double());
+    if (in.is_string()) {
+      char* end = nullptr;
+      double d = std::strtod(in.as_string().c_str(), &end);
+      if (!in.as_string().empty() && end && *end == '\0') return Value(d);
+    }
+    return dflt ? *dflt : Value(0.0);
+  }
+  if (name == "abs") {
+    if (in.is_int() && in.as_int() == INT64_MIN) bad("integer overflow");
+    if (in.is_int()) return Value(in.as_int() < 0 ? -in.as_int() : in.as_int());
+    if (in.is_float()) return Value(std::fabs(in.as_double()));
+    bad("abs: expected a number, got " + in.repr());
+  }
+  if (name == "round") {
+    const Value* prec = arg(a, 0, "precision");
+    const Value* method = arg(a, 1, "method");
+    std::string m = method ? method->str() : "common";
+    int64_t p = prec ? prec->as_int() : 0;
+    double x = in.as_double(), scale = std::pow(10.0, static_cast<double>(p));
+    // Jinja's "common" method is Python's round(): halves go to the even neighbour.
+    double r = m == "common"  ? py_round(x, p)
+               : m == "floor" ? std::floor(x * scale) / scale
+               : m == "ceil"  ? std::ceil(x * scale) / scale
+                              : py_round(x, p);
+    return Value(r);
+  }
+  if (name == "tojson") {
+    const Value* indent = arg(a, 0, "indent");
+    const Value* sort = arg(a, 3, "sort_keys");
+    int ind = indent && indent->is_int() ? static_cast<int>(indent->as_int()) : -1;
+    return Value(in.to_json(ind, sort && sort->truthy()));
+  }
+  if (name == "items") {
+    if (in.is_undefined()) return Value::list({});
+    if (!in.is_dict()) bad("items: expected a mapping, got " + in.repr());
+    List out;
+    for (const auto& [k, v] : in.as_dict()) out.push_back(Value::list({Value(k), v}, true));
+    return Value::list(std::move(out));
+  }
+  if (name == "dictsort") {
+    if (!in.is_dict()) bad("dictsort: expected a mapping");
+    const Value* by = arg(a, 1, "by");
+    const Value* rev = arg(a, 2, "reverse");
+    bool by_value = by && by->str() == "value";
+    List out;
+    for (const auto& [k, v] : in.as_dict()) out.push_back(Value::list({Value(k), v}, true));
+    std::stable_sort(out.begin(), out.end(), [&](const Value& x, const Value& y) {
+      return Value::compare(x.as_list()[by_value], y.as_list()[by_value]) < 0;
+    });
+    if (rev && rev->truthy()) std::reverse(out.begin(), out.end());
+    return Value::list(std::move(out));
+  }
+  if (name == "sort") {
+    const Value* rev = arg(a, 0, "reverse");
+    const Value* attr = arg(a, 2, "attribute");
+    List items = py_iterate(in);
+    auto key = [&](const Value& v) { return attr ? attribute_of(v, attr->str()) : v; };
+    std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+      return Value::compare(key(x), key(y)) < 0;
+    });
+    if (rev && rev->truthy()) std::reverse(items.begin(), items.end());
+    return Value::list(std::move(items));
+  }
+  if (name == "unique") {
+    List out;
+    for (const auto& v : py_iterate(in)) {
+      bool seen = false;
+      for (const auto& o : out) seen = seen || o.equals(v);
+      if (!seen) out.push_back(v);
+    }
+    return Value::list(std::move(out));
+  }
+  if (name == "sum") {
+    const Value* attr = arg(a, 0, "attribute");
+    const Value* start = arg(a, 1, "start");
+    Value acc = start ? *start : Value(int64_t{0});
+    for (const auto& v0 : py_iterate(in)) {
+      Value v = attr ? attribute_of(v0, attr->str()) : v0;
+      if (acc.is_float() || v.is_float()) {
+        acc = Value(acc.as_double() + v.as_double());
+      } else {
+        int64_t r;
+        if (__builtin_add_overflow(acc.as_int(), v.as_int(), &r)) bad("integer overflow");
+        acc = Value(r);
+      }
+    }
+    return acc;
+  }
+  if (name == "max" || name == "min") {
+    List items = py_iterate(in);
+    if (items.empty()) return Value::undefined();
+    Value best = items[0];
+    for (const auto& v : items) {
+      int c = Value::compare(v, best);
+      if ((name == "max" && c > 0) || (name == "min" && c < 0)) best = v;
+    }
+    return best;
+  }
+  if (name == "map") {
+    List out;
+    const Value* attr = nullptr;
+    for (auto& [k, v] : a.keyword)
+      if (k == "attribute") attr = &v;
+    if (attr) {
+      const Value* dflt = nullptr;
+      for (auto& [k, v] : a.keyword)
+        if (k == "default") dflt = &v;
+      for (const auto& v : py_iterate(in)) {
+        Value r = attribute_of(v, attr->str());
+        out.push_back(r.is_undefined() && dflt ? *dflt : r);
+      }
+      return Value::list(std::move(out));
+    }
+    if (a.positional.empty()) bad("map: expected a filter name or attribute=");
+    std::string f = a.positional[0].str();
+    CallArgs rest;
+    rest.positional.assign(a.positional.begin() + 1, a.positional.end());
+    for (const auto& v : py_iterate(in)) {
+      CallArgs copy = rest;
+      out.push_back(self.filter(f, v, copy));
+    }
+    return Value::list(std::move(out));
+  }
+  if (name == "select" || name == "reject" || name == "selectattr" || name == "rejectattr") {
+    bool by_attr = name == "selectattr" || name == "rejectattr";
+    bool keep_if = name == "select" || name == "selectattr";
+    size_t k = 0;
+    std::string attr;
+    if (by_attr) {
+      if (a.positional.empty()) bad(name + ": expected an attribute name");
+      attr = a.positional[k++].str();
+    }
+    std::string test = k < a.positional.size() ? a.positional[k++].str() : "";
+    CallArgs rest;
+    rest.positional.assign(
+        a.positional.begin() + static_cast<std::ptrdiff_t>(std::min(k, a.positional.size())),
+        a.positional.end());
+    List out;
+    for (const auto& v : py_iterate(in)) {
+      Value x = by_attr ? attribute_of(v, attr) : v;
+      CallArgs copy = rest;
+      bool r = test.empty() ? x.truthy() : self.test(test, x, copy);
+      if (r == keep_if) out.push_back(v);
+    }
+    return Value::list(std::move(out));
+  }
+  if (name == "indent") {
+    const Value* width = arg(a, 0, "width");
+    const Value* first = arg(a, 1, "first");
+    const Value* blank = arg(a, 2, "blank");
+    std::string pad = width && width->is_string() ? width->as_string()
+                                                  : std::string(width ? width->as_int() : 4, ' ');
+    return Value(indent_text(in.str(), pad, first && first->truthy(), blank && blank->truthy()));
+  }
+  if (name == "format") return Value(percent_format(in.str(), a.positional));
+  if (name == "wordcount")
+    return Value(static_cast<int64_t>(py_split(in.str(), nullptr, -1).size()));
+  if (name == "attr") {
+    const Value* n = arg(a, 0, "name");
+    return n ? py_getitem(in, *n) : Value::undefined();
+  }
+  if (name == "escape" || name == "e") {
+    std::string out;
+    for (char c : in.str()) {
+      switch (c) {
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&#34;";
+          break;
+        case '\'':
+          out += "&#39;";
+          break;
+        default:
+          out.push_back(c);
+      }
+    }
+    return Value(out);
+  }
+  if (name == "striptags") bad("striptags is not supported");
+  bad("unknown filter '" + name + "'");
+}
+
+bool apply_test(const std::string& name, const Value& v, CallArgs& a) {
+  const Value* x = arg(a, 0, "other");
+  auto need = [&]() -> const Value& {
+    if (!x) bad("test '" + name + "' needs an argument");
+    return *x;
+  };
+  if (name == "defined") return !v.is_undefined();
+  if (name == "undefined") return v.is_undefined();
+  if (name == "none") return v.is_none();
+  if (name == "boolean") return v.is_bool();
+  if (name == "true") return v.is_bool() && v.as_bool();
+  if (name == "false") return v.is_bool() && !v.as_bool();
+  if (name == "string") return v.is_string();
+  if (name == "number") return v.is_number();
+  if (name == "integer") return v.is_int();
+  if (name == "float") return v.is_float();
+  if (name == "mapping") return v.is_dict();
+  if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string();
+  if (name == "sequence") return v.is_list() || v.is_dict() || v.is_string();
+  if (name == "callable") return v.is_function();
+  if (name == "odd" || name == "even") {
+    if (!v.is_int()) bad("test '" + name + "' needs an integer, got " + v.repr());
+    return (v.as_int() % 2 != 0) == (name == "odd");
+  }
+  if (name == "divisibleby") {
+    int64_t d = need().as_int();
+    if (d == 0) bad("divisibleby 0");
+    if (d == -1) return true;
+    return v.as_int() % d == 0;
+  }
+  if (name == "eq" || name == "equalto" || name == "==") return v.equals(need());
+  if (name == "ne" || name == "!=") return !v.equals(need());
+  if (name == "lt" || name == "<" || name == "lessthan") return Value::compare(v, need()) < 0;
+  if (name == "le" || name == "<=") return Value::compare(v, need()) <= 0;
+  if (name == "gt" || name == ">" || name == "greaterthan") return Value::compare(v, need()) > 0;
+  if (name == "ge" || name == ">=") return Value::compare(v, need()) >= 0;
+  if (name == "in") return py_contains(need(), v);
+  if (name == "sameas") {
+    const Value& o = need();
+    if (v.is_none() || v.is_bool() || o.is_none() || o.is_bool())
+      return v.kind() == o.kind() && v.equals(o);
+    return false;
+  }
+  if (name == "lower") return v.is_string() && map_case(v.as_string(), false) == v.as_string();
+  if (name == "upper") return v.is_string() && map_case(v.as_string(), true) == v.as_string();
+  bad("unknown test '" + name + "'");
+}
+
+bool call_method(const Value& obj, const std::string& name, CallArgs& a, Value* out) {
+  if (obj.is_string()) {
+    const std::string& s = obj.as_string();
+    if (name == "startswith" || name == "endswith") {
+      const Value* p = arg(a, 0, "prefix");
+      if (!p) bad(name + "() takes at least 1 argument");
+      List options = p->is_list() ? p->as_list() : List{*p};
+      bool r = false;
+      for (const auto& o : options) {
+        const std::string& t = need_string(o, name.c_str());
+        r = r || (name == "startswith"
+                      ? s.compare(0, t.size(), t) == 0
+                      : s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0);
+      }
+      *out = Value(r);
+      return true;
+    }
+    if (name == "strip" || name == "lstrip" || name == "rstrip") {
+      const Value* chars = arg(a, 0, "chars");
+      *out = Value(strip_chars(s, chars && !chars->is_none() ? chars : nullptr, name != "rstrip",
+                               name != "lstrip"));
+      return true;
+    }
+    if (name == "split") {
+      const Value* m = arg(a, 1, "maxsplit");
+      *out = Value::list(py_split(s, arg(a, 0, "sep"), m ? m->as_int() : -1));
+      return true;
+    }
+    if (name == "upper" || name == "lower") {
+      *out = Value(map_case(s, name == "upper"));
+      return true;
+    }
+    if (name == "title") {
+      *out = Value(py_title(s));
+      return true;
+    }
+    if (name == "capitalize") {
+      *out = Value(capitalize(s));
+      return true;
+    }
+    if (name == "replace") {
+      const Value* from = arg(a, 0, "old");
+      const Value* to = arg(a, 1, "new");
+      const Value* count = arg(a, 2, "count");
+      if (!from || !to) bad("replace() takes at least 2 arguments");
+      *out = Value(replace_all(s, need_string(*from, "replace"), need_string(*to, "replace"),
+                               count ? count->as_int() : -1));
+      return true;
+    }
+    if (name == "find" || name == "count") {
+      const Value* sub = arg(a, 0, "sub");
+      if (!sub) bad(name + "() takes at least 1 argument");
+      const std::string& t = need_string(*sub, name.c_str());
+      if (name == "find") {
+        size_t p = s.find(t);
+        *out = Value(p == std::string::npos ? int64_t{-1}
+                                            : static_cast<int64_t>(py_len(Value(s.substr(0, p)))));
+      } else {
+        int64_t n = 0;
+        if (t.empty()) {
+          n = static_cast<int64_t>(py_len(obj)) + 1;
+        } else {
+          for (size_t p = s.find(t); p != std::string::npos; p = s.find(t, p + t.size())) ++n;
+        }
+        *out = Value(n);
+      }
+      return true;
+    }
+    if (name == "join") {
+      const Value* items = arg(a, 0, "iterable");
+      if (!items) bad("join() takes exactly one argument");
+      *out = Value(py_str_join(py_iterate(*items), s));
+      return true;
+    }
+    if (name == "isdigit" || name == "isspace" || name == "isalpha" || name == "isalnum") {
+      bool r = !s.empty();
+      for (size_t i = 0; i < s.size() && r;) {
+        char32_t c;
+        i += tok::utf8_decode(s, i, &c);
+        auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+        bool alpha = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO;
+        bool digit = cat == UTF8PROC_CATEGORY_ND;
+        r = name == "isdigit"   ? digit
+            : name == "isspace" ? py_space(c)
+            : name == "isalpha" ? alpha
+                                : alpha || digit;
+      }
+      *out = Value(r);
+      return true;
+    }
+    if (name == "splitlines") {
+      List lines;
+      size_t start = 0;
+      while (start < s.size()) {
+        size_t nl = s.find('\n', start);
+        if (nl == std::string::npos) nl = s.size();
+        std::string line = s.substr(start, nl - start);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        lines.push_back(Value(line));
+        start = nl + 1;
+      }
+      *out = Value::list(std::move(lines));
+      return true;
+    }
+    if (name == "format") bad("str.format() is not supported; use the format filter");
+    return false;
+  }
+  if (obj.is_dict() && !obj.is_namespace()) {
+    if (name == "items" || name == "keys" || name == "values") {
+      List l;
+      for (const auto& [k, v] : obj.as_dict()) {
+        if (name == "items") l.push_back(Value::list({Value(k), v}, true));
+        if (name == "keys") l.push_back(Value(k));
+        if (name == "values") l.push_back(v);
+      }
+      *out = Value::list(std::move(l));
+      return true;
+    }
+    if (name == "get") {
+      const Value* k = arg(a, 0, "key");
+      const Value* d = arg(a, 1, "default");
+      if (!k) bad("get() takes at least 1 argument");
+      const Value* v = k->is_string() ? obj.find(k->as_string()) : nullptr;
+      *out = v ? *v : (d ? *d : Value::none());
+      return true;
+    }
+    return false;
+  }
+  if (obj.is_list()) {
+    if (name == "index" || name == "count") {
+      const Value* x = arg(a, 0, "x");
+      if (!x) bad(name + "() takes exactly one argument");
+      int64_t n = 0, first = -1;
+      for (size_t i = 0; i < obj.as_list().size(); ++i) {
+        if (obj.as_list()[i].equals(*x)) {
+          if (first < 0) first = static_cast<int64_t>(i);
+          ++n;
+        }
+      }
+      if (name == "index" && first < 0) bad(x->repr() + " is not in list");
+      *out = Value(name == "index" ? first : n);
+      return true;
+    }
+    return false;
+  }
+  return false;
+}
+
+bool is_global_function(const std::string& name) {
+  return name == "range" || name == "namespace" || name == "raise_exception" ||
+         name == "strftime_now" || name == "dict";
+}
+
+bool call_global(const std::string& name, CallArgs& a, Value* out) {
+  if (name == "range") {
+    if (a.positional.empty() || a.positional.size() > 3) bad("range() takes 1 to 3 arguments");
+    for (const auto& v : a.positional)
+      if (!v.is_int()) bad("range() arguments must be integers, got " + v.repr());
+    int64_t start = 0, stop, step = 1;
+    if (a.positional.size() == 1) {
+      stop = a.positional[0].as_int();
+    } else {
+      start = a.positional[0].as_int();
+      stop = a.positional[1].as_int();
+      if (a.positional.size() == 3) step = a.positional[2].as_int();
+    }
+    if (step == 0) bad("range() step must not be zero");
+    List l;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
+      if (l.size() >= 100000) bad("range() too large (more than 100000 items)");
+      l.push_back(Value(i));
+      if (__builtin_add_overflow(i, step, &i)) break;
+    }
+    *out = Value::list(std::move(l));
+    return true;
+  }
+  if (name == "namespace" || name == "dict") {
+    Dict d;
+    for (const auto& v : a.positional) {
+      if (!v.is_dict()) bad(name + "() positional arguments must be mappings");
+      for (const auto& kv : v.as_dict()) d.push_back(kv);
+    }
+    for (auto& [k, v] : a.keyword) d.emplace_back(k, v);
+    *out = Value::dict(std::move(d), name == "namespace");
+    return true;
+  }
+  if (name == "raise_exception") {
+    const Value* msg = arg(a, 0, "message");
+    bad("raise_exception: " + (msg ? msg->str() : std::string()));
+  }
+  if (name == "strftime_now") {
+    const Value* fmt = arg(a, 0, "format");
+    if (!fmt || !fmt->is_string()) bad("strftime_now() needs a format string");
+    std::time_t now = std::time(nullptr);
+    std::tm tm_now{};
+    localtime_r(&now, &tm_now);
+    char buf[256];
+    size_t n = std::strftime(buf, sizeof buf, fmt->as_string().c_str(), &tm_now);
+    *out = Value(std::string(buf, n));
+    return true;
+  }
+  return false;
+}
+
+}  // namespace khub::jinja

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `khub generate --use-kernels` through the CLI on the bundled hub: the JSON `kernels` list (one
+# entry per layer key: key, kernel {repo, revision, variant} or null, reason), a --kernel-config
+# file in the user's document's forms, USE_HUB_KERNELS=0, and a bad config naming its key.
+set -euo pipefail
+khub=$1; hub=$2
+export KHUB_HUB_PATH=$hub
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+"$khub" init-model --arch llama --preset tiny --out "$dir/m" >/dev/null
+run() { "$khub" generate --model "$dir/m" --prompt-ids 5,6,7 --max-new-tokens 6 --json "$@"; }
+plain=$(run); kern=$(run --use-kernels)
+cat > "$dir/cfg.json" <<'JSON'
+{"kernel_mapping": {"rotary_pos_emb": "",
+                    "RMSNorm": {"cpu": "khub-community/rmsnorm@^1.0:RMSNorm",
+                                "cuda": "khub-community/rmsnorm:RMSNorm"}}}
+JSON
+cfg=$(run --use-kernels --kernel-config "$dir/cfg.json")
+off=$(USE_HUB_KERNELS=0 run --use-kernels)
+python3 - "$plain" "$kern" "$cfg" "$off" <<'PY'
+import json, sys
+plain, kern, cfg, off = (json.loads(a) for a in sys.argv[1:])
+assert plain["kernels"] == [], plain["kernels"]
+assert kern["ids"] == plain["ids"], (kern["ids"], plain["ids"])
+by = {k["key"]: k for k in kern["kernels"]}
+assert set(by) == {"RMSNorm", "rotary_pos_emb", "Attention", "SiluAndMul"}, set(by)
+for key in ("RMSNorm", "rotary_pos_emb", "SiluAndMul"):
+    k = by[key]["kernel"]
+    assert k and len(k["revision"]) == 40 and k["variant"] == "khub1-cpu-x86_64-linux", by[key]
+assert by["Attention"]["kernel"] is None and "cpu" in by["Attention"]["reason"]
+c = {k["key"]: k for k in cfg["kernels"]}
+r = c["rotary_pos_emb"]
+assert r["kernel"] is None and "kernel_config" in r["reason"], r
+# ^1.0 picks the highest v1.x tag (rmsnorm has v1.0.0 and v1.1.0).
+assert c["RMSNorm"]["kernel"]["ref"] == "khub-community/rmsnorm@^1.0:RMSNorm", c["RMSNorm"]
+assert c["SiluAndMul"]["kernel"] is not None
+assert all(k["kernel"] is None for k in off["kernels"]), off["kernels"]
+PY
+# The same through HTTP: `khub serve` over the bundled hub, no local hub, a fresh cache.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$khub" serve --root "$hub" --port "$port" 2>"$dir/serve.log" &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null || true; rm -rf "$dir"' EXIT
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/api/models/x/y" >/dev/null 2>&1 && break; sleep 0.1; done
+http=$(KHUB_HUB_PATH= HF_ENDPOINT=http://127.0.0.1:$port KERNELS_CACHE=$dir/cache run --use-kernels)
+python3 - "$kern" "$http" <<'PY'
+import json, sys
+local, http = (json.loads(a) for a in sys.argv[1:])
+assert http["ids"] == local["ids"]
+l = {k["key"]: k["kernel"] for k in local["kernels"]}
+for k in http["kernels"]:
+    if l[k["key"]] is None:
+        continue
+    assert k["kernel"] and k["kernel"]["revision"] == l[k["key"]]["revision"], (k, l[k["key"]])
+PY
+ls "$dir/cache" | grep -q "kernels--khub-community--rmsnorm"
+kill $serve_pid
+
+echo '{"kernel_mapping": {"RMSNorm": 7}}' > "$dir/bad.json"
+if run --use-kernels --kernel-config "$dir/bad.json" 2>"$dir/err"; then exit 1; fi
+grep -q "kernel_config\['RMSNorm'\]" "$dir/err"
+echo "kernels_cli: OK"

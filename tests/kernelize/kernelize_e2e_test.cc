@@ -1,0 +1,202 @@
+// kernelize end to end on the bundled hub (build/hub, published by `make build` from kernels/):
+// the five architectures with --use-kernels produce the same greedy tokens and logits within
+// tolerance; the report names the kernels; every switch and fallback of the user's document
+// behaves as documented.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+#include "kernelize/kernelize.h"
+#include "models/causal_lm.h"
+#include "models/generation.h"
+#include "models/init_weights.h"
+
+namespace khub {
+namespace {
+
+namespace fs = std::filesystem;
+
+class KernelizeE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    hub_ = KHUB_TEST_HUB;
+    ASSERT_TRUE(fs::exists(hub_ + "/khub-community/rmsnorm"))
+        << hub_ << " has no kernels: run `make build` (scripts/publish_bundled_hub.sh) first";
+    root_ = fs::temp_directory_path() / ("khub_kz_" + std::to_string(getpid()));
+    for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "gemma3"}) {
+      write_random_checkpoint({.arch = arch, .preset = "tiny", .seed = 5}, (root_ / arch).string());
+    }
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+  void SetUp() override {
+    setenv("KHUB_HUB_PATH", hub_.c_str(), 1);
+    unsetenv("USE_HUB_KERNELS");
+    unsetenv("DISABLE_KERNEL_MAPPING");
+    unsetenv("LOCAL_KERNELS");
+  }
+  static std::string model(const char* arch) { return (root_ / arch).string(); }
+
+  static inline std::string hub_;
+  static inline fs::path root_;
+};
+
+std::vector<int32_t> greedy(CausalLM& m) {
+  GenerationOptions g;
+  g.max_new_tokens = 12;
+  g.ignore_eos = true;
+  return generate(m, {{3, 1, 4, 1, 5, 9, 2, 6}}, g).tokens[0];
+}
+
+std::vector<float> logits(CausalLM& m) {
+  KVCache cache = m.make_cache(1, 8);
+  return m.forward({{0, {3, 1, 4, 1, 5, 9, 2, 6}}}, cache, true).to_float_vector();
+}
+
+TEST_F(KernelizeE2E, FiveArchitecturesSameTokensWithKernels) {
+  for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "gemma3"}) {
+    auto ref = CausalLM::from_pretrained(model(arch));
+    auto ker = CausalLM::from_pretrained(model(arch), {.use_kernels = true});
+    const KernelReport& r = ker->kernel_report();
+    std::string norm = std::string(arch) == "gemma3" ? "GemmaRMSNorm" : "RMSNorm";
+    std::string act = std::string(arch) == "gemma3" ? "GeluTanhAndMul" : "SiluAndMul";
+    for (const std::string& key : {norm, act, std::string("rotary_pos_emb")}) {
+      const KeyDecision* d = r.find(key);
+      ASSERT_NE(d, nullptr) << arch << " " << key;
+      ASSERT_TRUE(d->kernel.has_value()) << arch << " " << key << ": " << d->reason;
+      EXPECT_EQ(d->kernel->variant, "khub1-cpu-x86_64-linux");
+      EXPECT_EQ(d->kernel->revision.size(), 40u);  // an immutable revision, not a ref name
+    }
+    EXPECT_EQ(greedy(*ref), greedy(*ker)) << arch;
+    // Documented tolerance: f32 kernels reorder f32 sums; |Δlogit| ≤ 1e-4 · max|logit|.
+    std::vector<float> a = logits(*ref), b = logits(*ker);
+    float mx = 0, diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      mx = std::max(mx, std::fabs(a[i]));
+      diff = std::max(diff, std::fabs(a[i] - b[i]));
+    }
+    EXPECT_LE(diff, 1e-4f * mx) << arch;
+  }
+}
+
+TEST_F(KernelizeE2E, GemmaNormIsNeverRoutedToPlainRmsNorm) {
+  auto m = CausalLM::from_pretrained(model("gemma3"), {.use_kernels = true});
+  EXPECT_EQ(m->kernel_report().find("RMSNorm"), nullptr);
+  EXPECT_EQ(m->kernel_report().find("GemmaRMSNorm")->kernel_layer, "GemmaRMSNorm");
+}
+
+TEST_F(KernelizeE2E, UseHubKernelsZeroShowsNoKernels) {
+  for (const char* v : {"0", "OFF", "no", "false"}) {
+    setenv("USE_HUB_KERNELS", v, 1);
+    auto m = CausalLM::from_pretrained(model("qwen3"), {.use_kernels = true});
+    for (const KeyDecision& d : m->kernel_report().keys) {
+      EXPECT_FALSE(d.kernel.has_value()) << v << " " << d.key;
+      EXPECT_NE(d.reason.find("USE_HUB_KERNELS"), std::string::npos);
+    }
+  }
+}
+
+TEST_F(KernelizeE2E, DisableKernelMapping) {
+  setenv("DISABLE_KERNEL_MAPPING", "1", 1);
+  auto m = CausalLM::from_pretrained(model("llama"), {.use_kernels = true});
+  for (const KeyDecision& d : m->kernel_report().keys) EXPECT_FALSE(d.kernel.has_value());
+}
+
+TEST_F(KernelizeE2E, EmptyStringTurnsOffOnlyThatKey) {
+  auto m = CausalLM::from_pretrained(
+      model("qwen3"), {.use_kernels = true, .kernel_config = KernelConfig{{{"RMSNorm", ""}}}});
+  const KernelReport& r = m->kernel_report();
+  EXPECT_FALSE(r.find("RMSNorm")->kernel.has_value());
+  EXPECT_NE(r.find("RMSNorm")->reason.find("disabled by kernel_config"), std::string::npos);
+  EXPECT_TRUE(r.find("SiluAndMul")->kernel.has_value());
+  EXPECT_TRUE(r.find("rotary_pos_emb")->kernel.has_value());
+}
+
+TEST_F(KernelizeE2E, PinnedVersionsResolveToTheirRevisions) {
+  auto v10 = CausalLM::from_pretrained(
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@v1.0.0:RMSNorm"}}}});
+  auto v11 = CausalLM::from_pretrained(
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@>=1.1,<2:RMSNorm"}}}});
+  auto r10 = v10->kernel_report().find("RMSNorm")->kernel;
+  auto r11 = v11->kernel_report().find("RMSNorm")->kernel;
+  ASSERT_TRUE(r10 && r11);
+  EXPECT_NE(r10->revision, r11->revision);  // two versions, loaded side by side
+  EXPECT_EQ(greedy(*v10), greedy(*v11));
+  // A version that does not exist falls back for that key, naming what exists.
+  auto none = CausalLM::from_pretrained(
+      model("llama"),
+      {.kernel_config = KernelConfig{{{"RMSNorm", "khub-community/rmsnorm@v9.0.0:RMSNorm"}}}});
+  const KeyDecision* d = none->kernel_report().find("RMSNorm");
+  EXPECT_FALSE(d->kernel.has_value());
+  EXPECT_NE(d->reason.find("v1.1.0"), std::string::npos) << d->reason;
+  EXPECT_TRUE(none->kernel_report().find("SiluAndMul")->kernel.has_value());
+}
+
+TEST_F(KernelizeE2E, RemovedKernelFallsBackForThatKeyOnly) {
+  fs::path hub = root_ / "hub-without-rotary";
+  fs::remove_all(hub);
+  fs::copy(hub_, hub, fs::copy_options::recursive);
+  fs::remove_all(hub / "khub-community" / "rotary");
+  setenv("KHUB_HUB_PATH", hub.c_str(), 1);
+  auto m = CausalLM::from_pretrained(model("mistral"), {.use_kernels = true});
+  const KeyDecision* d = m->kernel_report().find("rotary_pos_emb");
+  EXPECT_FALSE(d->kernel.has_value());
+  EXPECT_NE(d->reason.find("khub-community/rotary"), std::string::npos) << d->reason;
+  EXPECT_TRUE(m->kernel_report().find("RMSNorm")->kernel.has_value());
+  // strict turns the same fallback into an error.
+  EXPECT_THROW(CausalLM::from_pretrained(model("mistral"), {.use_kernels = true, .strict = true}),
+               Error);
+}
+
+TEST_F(KernelizeE2E, ModesFollowTrainAndEvalAndExplicitModeWins) {
+  auto m = CausalLM::from_pretrained(model("qwen3"), {.use_kernels = true});
+  EXPECT_EQ(m->kernel_report().mode, Mode::kInference);
+  m->train();
+  EXPECT_EQ(m->kernel_report().mode, Mode::kTraining);
+  // The CPU kernels declare backward, so they serve training too.
+  EXPECT_TRUE(m->kernel_report().find("RMSNorm")->kernel.has_value());
+  m->eval();
+  EXPECT_EQ(m->kernel_report().mode, Mode::kInference);
+  // Compile: CPU kernels cannot be captured; the reference runs, visibly.
+  auto c = CausalLM::from_pretrained(
+      model("qwen3"), {.use_kernels = true, .mode = Mode::kInference | Mode::kCompile});
+  EXPECT_EQ(c->kernel_report().mode, Mode::kInference | Mode::kCompile);
+  EXPECT_FALSE(c->kernel_report().find("RMSNorm")->kernel.has_value());
+  c->train();  // an explicit mode is kept
+  EXPECT_EQ(c->kernel_report().mode, Mode::kInference | Mode::kCompile);
+}
+
+TEST_F(KernelizeE2E, LoadingIsLazyAndMemoized) {
+  std::vector<std::string> loads;
+  KernelLoadFn base = default_kernel_loader();
+  Kernelizer k([&](const KernelLayerRef& ref, Device d) {
+    loads.push_back(ref.repo);
+    return base(ref, d);
+  });
+  auto m = CausalLM::from_pretrained(model("gemma3"));
+  KernelizeOptions o;
+  k.kernelize(m->kernelizable_layers(), o);
+  k.kernelize(m->kernelizable_layers(), o);
+  // gemma3 has no plain RMSNorm and no SiLU: each kernel repo it needs loads once.
+  std::sort(loads.begin(), loads.end());
+  EXPECT_EQ(loads,
+            (std::vector<std::string>{"khub-community/activation@v1", "khub-community/rmsnorm@v1",
+                                      "khub-community/rotary@v1"}));
+}
+
+TEST_F(KernelizeE2E, LocalKernelsOverride) {
+  // LOCAL_KERNELS points a repo at a kernel project folder; its revision is "local".
+  setenv("LOCAL_KERNELS",
+         ("khub-community/activation=" + std::string(KHUB_TEST_KERNELS) + "/activation").c_str(),
+         1);
+  auto m = CausalLM::from_pretrained(model("qwen3"), {.use_kernels = true});
+  const KeyDecision* d = m->kernel_report().find("SiluAndMul");
+  ASSERT_TRUE(d->kernel.has_value()) << d->reason;
+  EXPECT_EQ(d->kernel->revision, "local");
+}
+
+}  // namespace
+}  // namespace khub
