@@ -16,7 +16,6 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev     # HTTP hub client
   libcpp-httplib-dev       # khub serve
   libssl-dev               # sha256 digests
-  libsodium-dev            # ed25519 signatures (trust policy)
   python3
 )
 
