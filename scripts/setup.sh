@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev
   libopenblas-dev          # reference GEMMs (ops/)
   nlohmann-json3-dev       # config.json, metadata.json, safetensors headers, CLI --json
   libdlpack-dev            # DLPack, the tensor struct of the kernel ABI
