@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config clang clang-format libclang-rt-14-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev
   libopenblas-dev          # reference GEMMs (ops/)
   nlohmann-json3-dev       # config.json, metadata.json, safetensors headers, CLI --json
   libdlpack-dev            # DLPack, the tensor struct of the kernel ABI
@@ -16,14 +16,16 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev     # HTTP hub client
   libcpp-httplib-dev       # khub serve
   libssl-dev               # sha256 digests
-  libsodium-dev            # ed25519 signatures (trust policy)
-  python3 nodejs npm
+  python3
 )
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# npm (tokenizer test data): machines with NodeSource's nodejs already have it, and Debian's npm
+# package conflicts with that nodejs, so ask apt only when there is no npm at all.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <type_traits>
 
-#include "khub_cpu/parallel.h"
+#include "thread_pool.h"
 
 namespace khub_bench {
 namespace {
@@ -17,7 +17,11 @@ constexpr int64_t kGrain = 32768;
 template <typename Fn>
 void par(int64_t n, int threads, const Fn& fn) {
   int t = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n / kGrain)));
-  khub_cpu::parallel_for(n, t, fn);
+  if (t == 1) {
+    fn(int64_t{0}, n);
+  } else {
+    eager_pool().run(n, t, fn);
+  }
 }
 
 // Parallel over rows with `cols` elements each.
@@ -25,7 +29,11 @@ template <typename Fn>
 void par_rows(int64_t rows, int64_t cols, int threads, const Fn& fn) {
   int t = static_cast<int>(
       std::max<int64_t>(1, std::min<int64_t>({int64_t{threads}, rows, rows * cols / kGrain})));
-  khub_cpu::parallel_for(rows, t, fn);
+  if (t == 1) {
+    fn(int64_t{0}, rows);
+  } else {
+    eager_pool().run(rows, t, fn);
+  }
 }
 
 template <typename T>

@@ -5,8 +5,8 @@
 // Each op is a plain loop that converts to f32, computes and converts back; this translation unit
 // is compiled with -O3 for x86-64-v3 and -ffast-math so GCC vectorizes the loops (libmvec for
 // exp/tanh/erf), much as ATen's per-op CPU kernels are vectorized. Intermediate tensors are
-// allocated once, outside the timed region (PyTorch would malloc them per op), which favours the
-// reference.
+// allocated once, outside the timed region (PyTorch would malloc them per op), and ops run on a
+// persistent thread pool (thread_pool.h), like ATen's OpenMP pool; both favour the reference.
 #pragma once
 
 #include <cstdint>

@@ -198,5 +198,34 @@ TEST_F(KernelizeE2E, LocalKernelsOverride) {
   EXPECT_EQ(d->kernel->revision, "local");
 }
 
+TEST_F(KernelizeE2E, ConstraintsKeepKernelsOffInputsTheyCannotHonour) {
+  std::string k = KHUB_TEST_CONSTRAINED;
+  // Head size: the tiny models have head_dim 16; Attention64 declares 64 and 128.
+  auto a = CausalLM::from_pretrained(model("qwen3"), {.attn_implementation = k + ":Attention64"});
+  const KeyDecision* d = a->kernel_report().find("Attention");
+  EXPECT_FALSE(d->kernel.has_value());
+  EXPECT_NE(d->reason.find("head_dim [64,128], not 16"), std::string::npos) << d->reason;
+  // Sliding window: mistral's tiny preset slides (window 8); Attention declares no window.
+  auto w = CausalLM::from_pretrained(model("mistral"), {.attn_implementation = k + ":Attention"});
+  d = w->kernel_report().find("Attention");
+  EXPECT_FALSE(d->kernel.has_value());
+  EXPECT_NE(d->reason.find("sliding_window"), std::string::npos) << d->reason;
+  // dtype: the CPU path runs f32 activations; this RMSNorm takes bf16 only.
+  auto n = CausalLM::from_pretrained(
+      model("llama"), {.kernel_config = KernelConfig{{{"RMSNorm", k + ":RMSNorm"}}}});
+  d = n->kernel_report().find("RMSNorm");
+  EXPECT_FALSE(d->kernel.has_value());
+  EXPECT_NE(d->reason.find("not f32"), std::string::npos) << d->reason;
+  // None of the refusing functions ran: generation works through the reference forwards.
+  EXPECT_EQ(greedy(*a), greedy(*CausalLM::from_pretrained(model("qwen3"))));
+  EXPECT_EQ(greedy(*w).size(), 12u);
+  EXPECT_EQ(greedy(*n).size(), 12u);
+  // Where the constraints do cover the input, the kernel is bound (and refuses at run time,
+  // which surfaces as an error naming the kernel: never a silent wrong answer).
+  auto q = CausalLM::from_pretrained(model("qwen3"), {.attn_implementation = k + ":Attention"});
+  EXPECT_TRUE(q->kernel_report().find("Attention")->kernel.has_value());
+  EXPECT_THROW(greedy(*q), Error);
+}
+
 }  // namespace
 }  // namespace khub

@@ -11,30 +11,50 @@
 namespace khub::kernel_test {
 
 const std::vector<std::string>& all_isas() {
-  static const std::vector<std::string> isas = {"scalar", "avx2", "avx512"};
+  static const std::vector<std::string> isas = {"scalar", "avx2", "avx512", "avx512bf16"};
   return isas;
 }
 
 bool isa_available(const std::string& isa) {
   int best = static_cast<int>(khub_cpu::cpu_isa_best());
-  int wanted = isa == "scalar" ? 0 : isa == "avx2" ? 1 : 2;
+  int wanted = isa == "scalar" ? 0 : isa == "avx2" ? 1 : isa == "avx512" ? 2 : 3;
   return wanted <= best;
 }
 
-ScopedIsa::ScopedIsa(const std::string& isa) {
-  if (const char* prev = std::getenv("KHUB_CPU_ISA")) {
+ScopedEnv::ScopedEnv(const char* name, const std::string& value) : name_(name) {
+  if (const char* prev = std::getenv(name)) {
     had_previous_ = true;
     previous_ = prev;
   }
-  setenv("KHUB_CPU_ISA", isa.c_str(), 1);
+  setenv(name, value.c_str(), 1);
 }
 
-ScopedIsa::~ScopedIsa() {
+ScopedEnv::~ScopedEnv() {
   if (had_previous_) {
-    setenv("KHUB_CPU_ISA", previous_.c_str(), 1);
+    setenv(name_.c_str(), previous_.c_str(), 1);
   } else {
-    unsetenv("KHUB_CPU_ISA");
+    unsetenv(name_.c_str());
   }
+}
+
+void expect_streaming_matches(const std::function<std::vector<double>()>& fn) {
+  std::vector<double> streamed, plain;
+  {
+    ScopedEnv on("KHUB_CPU_STREAM_MIN_BYTES", "0");
+    streamed = fn();
+  }
+  {
+    ScopedEnv off("KHUB_CPU_STREAM_MIN_BYTES", "1000000000000");
+    plain = fn();
+  }
+  ASSERT_EQ(streamed.size(), plain.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < plain.size(); ++i)
+    differ += !(streamed[i] == plain[i] || (std::isnan(streamed[i]) && std::isnan(plain[i])));
+  EXPECT_EQ(differ, 0u) << "streaming stores changed " << differ << " of " << plain.size()
+                        << " output elements";
+  for (double v : streamed)
+    ASSERT_FALSE(std::isnan(v)) << "streaming stores left an element unwritten";
 }
 
 uint64_t test_seed() {

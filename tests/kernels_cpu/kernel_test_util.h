@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,16 +24,26 @@ const std::vector<std::string>& all_isas();
 // True when this CPU can run `isa` (kernels/common/khub_cpu/isa.h decides, as the kernel does).
 bool isa_available(const std::string& isa);
 
-// Sets KHUB_CPU_ISA for the lifetime of the object.
-class ScopedIsa {
+// Sets an environment variable for the lifetime of the object.
+class ScopedEnv {
  public:
-  explicit ScopedIsa(const std::string& isa);
-  ~ScopedIsa();
+  ScopedEnv(const char* name, const std::string& value);
+  ~ScopedEnv();
 
  private:
-  std::string previous_;
+  std::string name_, previous_;
   bool had_previous_ = false;
 };
+
+// Sets KHUB_CPU_ISA for the lifetime of the object.
+class ScopedIsa : public ScopedEnv {
+ public:
+  explicit ScopedIsa(const std::string& isa) : ScopedEnv("KHUB_CPU_ISA", isa) {}
+};
+
+// Runs fn() with streaming (non-temporal) output stores forced on and then off
+// (KHUB_CPU_STREAM_MIN_BYTES = 0 / huge); fn returns the outputs, which must be bitwise equal.
+void expect_streaming_matches(const std::function<std::vector<double>()>& fn);
 
 // ---- random inputs -------------------------------------------------------------------------
 

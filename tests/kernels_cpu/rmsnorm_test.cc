@@ -133,8 +133,8 @@ std::vector<Case> cases() {
       {{2, 3, 4097}, Layout::kTransposed, Layout::kContiguous, 1},
       {{3, 2, 1}, Layout::kTransposed, Layout::kTransposed, 1},
       {{37, 64}, Layout::kRowPadded, Layout::kRowPadded, 1},
-      {{96, 4097}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
-      {{0, 8}, Layout::kContiguous, Layout::kContiguous, 1},      // no rows
+      {{256, 4097}, Layout::kContiguous, Layout::kContiguous, 3},  // several threads
+      {{0, 8}, Layout::kContiguous, Layout::kContiguous, 1},       // no rows
   };
 }
 
@@ -253,7 +253,7 @@ TEST_P(RmsNormTest, BackwardMatchesFloat64) {
 // grad_weight does not depend on the thread count: rows are grouped by shape only.
 TEST_P(RmsNormTest, BackwardIsBitwiseReproducibleAcrossThreadCounts) {
   ScopedIsa scoped(isa());
-  const Shape shape = {200, 2048};
+  const Shape shape = {320, 2048};
   TestTensor x = make_tensor(shape, dtype(), Layout::kContiguous);
   TestTensor w = make_tensor({2048}, dtype(), Layout::kContiguous);
   TestTensor g = make_tensor(shape, dtype(), Layout::kContiguous);
@@ -274,6 +274,43 @@ TEST_P(RmsNormTest, BackwardIsBitwiseReproducibleAcrossThreadCounts) {
   }
   EXPECT_EQ(results[0], results[1]);
   EXPECT_EQ(results[0], results[2]);
+}
+
+// Large outputs are written with non-temporal stores; forced on, they give the same bits.
+TEST_P(RmsNormTest, StreamingStoresMatchPlainStores) {
+  ScopedIsa scoped(isa());
+  for (Shape shape : {Shape{37, 64}, Shape{5, 4097}, Shape{160, 1024}}) {
+    SCOPED_TRACE(shape_str(shape));
+    const int64_t hidden = shape.back();
+    TestTensor x = make_tensor(shape, dtype(), Layout::kContiguous);
+    TestTensor w = make_tensor({hidden}, dtype(), Layout::kContiguous);
+    TestTensor g = make_tensor(shape, dtype(), Layout::kContiguous);
+    fill_normal(x.view);
+    fill_normal(w.view, 1.0, 0.5);
+    fill_normal(g.view);
+    for (Variant v : {Variant::kRms, Variant::kGemma}) {
+      expect_streaming_matches([&] {
+        TestTensor out = make_tensor(shape, dtype(), Layout::kContiguous);
+        KernelCall call;
+        call.tensor(x.view).tensor(w.view).tensor(out.view).attr_float("eps", 1e-6).threads(2);
+        EXPECT_EQ(call.run(info(v).forward), KHUB_STATUS_OK) << call.message();
+        return values(out.view);
+      });
+    }
+    expect_streaming_matches([&] {
+      TestTensor gx = make_tensor(shape, dtype(), Layout::kContiguous);
+      TestTensor gw = make_tensor({hidden}, dtype(), Layout::kContiguous);
+      KernelCall call;
+      call.tensor(x.view).tensor(w.view).tensor(g.view).tensor(gx.view).tensor(gw.view);
+      call.attr_float("eps", 1e-6).threads(2);
+      EXPECT_EQ(call.run(khub_rmsnorm_rms_norm_backward, workspace_of("rms_norm_backward")),
+                KHUB_STATUS_OK)
+          << call.message();
+      std::vector<double> all = values(gx.view), gwv = values(gw.view);
+      all.insert(all.end(), gwv.begin(), gwv.end());
+      return all;
+    });
+  }
 }
 
 std::string param_name(const ::testing::TestParamInfo<std::tuple<std::string, DType>>& p) {

@@ -21,49 +21,19 @@
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
+#include "parity_fixtures.h"
 
 namespace khub {
 namespace {
 
 namespace fs = std::filesystem;
-const char* kFixtures = "tests/fixtures/parity";
+using parity::kFixtures;
 constexpr double kF32Tolerance = 1e-4;
 constexpr double kBF16Tolerance = 5e-2;
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
-
-std::vector<float> decode_b64_f32(const std::string& b64) {
-  static const std::string chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string bytes;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : b64) {
-    if (c == '=') break;
-    buf = (buf << 6) | static_cast<uint32_t>(chars.find(c));
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<char>((buf >> bits) & 0xff));
-    }
-  }
-  std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
-  return out;
-}
-
-// max |got - want| / max |want|
-double relative_max_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double max_abs = 0, max_diff = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    max_abs = std::max(max_abs, std::fabs(double{want[i]}));
-    max_diff = std::max(max_diff, std::fabs(double{want[i]} - got[i]));
-  }
-  return max_diff / max_abs;
-}
+using parity::decode_b64_f32;
+using parity::read_json;
+using parity::relative_max_error;
 
 class CudaParity : public ::testing::TestWithParam<std::string> {
  protected:
@@ -73,12 +43,7 @@ class CudaParity : public ::testing::TestWithParam<std::string> {
     name_ = GetParam();
     recipes_ = read_json(fs::path(kFixtures) / "recipes.json");
     golden_ = read_json(fs::path(kFixtures) / (name_ + ".golden.json"));
-    const nlohmann::json& r = recipes_["models"][name_];
-    InitModelOptions o;
-    o.arch = r["arch"];
-    o.preset = r["preset"];
-    o.seed = r["seed"];
-    o.overrides = r["overrides"];
+    InitModelOptions o = parity::recipe_options(recipes_["models"][name_]);
     dir_ =
         fs::temp_directory_path() / ("khub_cuda_parity_" + name_ + "_" + std::to_string(getpid()));
     write_random_checkpoint(o, dir_.string());

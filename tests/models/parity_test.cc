@@ -12,37 +12,16 @@
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
+#include "parity_fixtures.h"
 
 namespace khub {
 namespace {
 
 namespace fs = std::filesystem;
-const char* kFixtures = "tests/fixtures/parity";
+using parity::kFixtures;
 
-nlohmann::json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  return nlohmann::json::parse(in);
-}
-
-std::vector<float> decode_b64_f32(const std::string& b64) {
-  static const std::string chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string bytes;
-  uint32_t buf = 0;
-  int bits = 0;
-  for (char c : b64) {
-    if (c == '=') break;
-    buf = (buf << 6) | static_cast<uint32_t>(chars.find(c));
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<char>((buf >> bits) & 0xff));
-    }
-  }
-  std::vector<float> out(bytes.size() / 4);
-  std::memcpy(out.data(), bytes.data(), out.size() * 4);
-  return out;
-}
+using parity::decode_b64_f32;
+using parity::read_json;
 
 class Parity : public ::testing::TestWithParam<std::string> {};
 
@@ -51,11 +30,7 @@ TEST_P(Parity, LogitsAndGreedyTokensMatchTransformers) {
   nlohmann::json recipes = read_json(fs::path(kFixtures) / "recipes.json");
   nlohmann::json golden = read_json(fs::path(kFixtures) / (name + ".golden.json"));
   const nlohmann::json& r = recipes["models"][name];
-  InitModelOptions o;
-  o.arch = r["arch"];
-  o.preset = r["preset"];
-  o.seed = r["seed"];
-  o.overrides = r["overrides"];
+  InitModelOptions o = parity::recipe_options(r);
   fs::path dir =
       fs::temp_directory_path() / ("khub_parity_" + name + "_" + std::to_string(getpid()));
   write_random_checkpoint(o, dir.string());

@@ -71,13 +71,14 @@ void forward_rows_act(const ForwardArgs<T>& p, int64_t row_begin, int64_t row_en
     const T* x = p.x + p.x_rows.offset(row);
     T* out = p.out + p.out_rows.offset(row);
     if (unit) {
-      for_chunks(d, [&](int64_t i, int len) {
+      const bool stream = p.stream_out && stream_aligned(out);
+      for_chunks(d, [&](int64_t i, auto len) {
         Vec y = activation<A>(load_len(x + i, len)) * load_len(x + d + i, len);
-        store_len(out + i, y, len);
+        store_out(out + i, y, len, stream);
       });
     } else {
       // Strided rows: gather a vector's worth into contiguous buffers, compute, scatter.
-      for_chunks(d, [&](int64_t i, int len) {
+      for_chunks(d, [&](int64_t i, auto len) {
         T a[kWidth] = {}, b[kWidth] = {}, y[kWidth];
         for (int j = 0; j < len; ++j) {
           a[j] = x[(i + j) * sx];
@@ -88,6 +89,7 @@ void forward_rows_act(const ForwardArgs<T>& p, int64_t row_begin, int64_t row_en
       });
     }
   }
+  if (p.stream_out) stream_fence();
 }
 
 template <Act A, typename T>
@@ -100,15 +102,16 @@ void backward_rows_act(const BackwardArgs<T>& p, int64_t row_begin, int64_t row_
     const T* g = p.grad_out + p.grad_out_rows.offset(row);
     T* gx = p.grad_x + p.grad_x_rows.offset(row);
     if (unit) {
-      for_chunks(d, [&](int64_t i, int len) {
+      const bool stream = p.stream_out && stream_aligned(gx) && stream_aligned(gx + d);
+      for_chunks(d, [&](int64_t i, auto len) {
         Vec f, df;
         activation_and_derivative<A>(load_len(x + i, len), &f, &df);
         Vec b = load_len(x + d + i, len), gv = load_len(g + i, len);
-        store_len(gx + i, gv * b * df, len);
-        store_len(gx + d + i, gv * f, len);
+        store_out(gx + i, gv * b * df, len, stream);
+        store_out(gx + d + i, gv * f, len, stream);
       });
     } else {
-      for_chunks(d, [&](int64_t i, int len) {
+      for_chunks(d, [&](int64_t i, auto len) {
         T a[kWidth] = {}, b[kWidth] = {}, gv[kWidth] = {}, ga[kWidth], gb[kWidth];
         for (int j = 0; j < len; ++j) {
           a[j] = x[(i + j) * sx];
@@ -126,6 +129,7 @@ void backward_rows_act(const BackwardArgs<T>& p, int64_t row_begin, int64_t row_
       });
     }
   }
+  if (p.stream_out) stream_fence();
 }
 
 template <typename T>

@@ -3,20 +3,23 @@
 #include "khub_cpu/isa.h"
 #include "khub_cpu/kernel_table.h"
 #include "khub_cpu/parallel.h"
+#include "khub_cpu/streaming.h"
 
 namespace khub_activation {
 namespace {
 
 template <typename T>
 const RowKernels<T>& kernels_for(khub_cpu::Isa isa) {
-  return khub_cpu::table_entry<T>(
-      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
+  return khub_cpu::table_entry<T>(khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels,
+                                                          kAvx512Kernels, kAvx512Bf16Kernels));
 }
 
 }  // namespace
 
 template <typename T>
-Status activation_forward(const ForwardArgs<T>& args, int num_threads, ErrorText* error) {
+Status activation_forward(const ForwardArgs<T>& args_in, int num_threads, ErrorText* error) {
+  ForwardArgs<T> args = args_in;
+  args.stream_out = khub_cpu::stream_output(args.out_rows.rows * args.d * sizeof(T));
   khub_cpu::Isa isa;
   if (Status s = khub_cpu::isa_select(&isa, error); s != Status::kOk) return s;
   const int64_t rows = args.out_rows.rows;
@@ -28,7 +31,9 @@ Status activation_forward(const ForwardArgs<T>& args, int num_threads, ErrorText
 }
 
 template <typename T>
-Status activation_backward(const BackwardArgs<T>& args, int num_threads, ErrorText* error) {
+Status activation_backward(const BackwardArgs<T>& args_in, int num_threads, ErrorText* error) {
+  BackwardArgs<T> args = args_in;
+  args.stream_out = khub_cpu::stream_output(args.grad_x_rows.rows * 2 * args.d * sizeof(T));
   khub_cpu::Isa isa;
   if (Status s = khub_cpu::isa_select(&isa, error); s != Status::kOk) return s;
   const int64_t rows = args.grad_x_rows.rows;

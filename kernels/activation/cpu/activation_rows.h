@@ -30,6 +30,7 @@ struct ForwardArgs {
   RowLayout out_rows;
   int64_t d = 0;
   Act act = Act::kSilu;
+  bool stream_out = false;  // non-temporal stores for out / grad_x (khub_cpu/streaming.h)
 };
 
 template <typename T>
@@ -42,6 +43,7 @@ struct BackwardArgs {
   RowLayout grad_x_rows;
   int64_t d = 0;
   Act act = Act::kSilu;
+  bool stream_out = false;  // non-temporal stores for out / grad_x (khub_cpu/streaming.h)
 };
 
 template <typename T>
@@ -59,6 +61,7 @@ struct KernelTable {
 extern const KernelTable kScalarKernels;
 extern const KernelTable kAvx2Kernels;
 extern const KernelTable kAvx512Kernels;
+extern const KernelTable kAvx512Bf16Kernels;
 
 }  // namespace khub_activation
 

@@ -29,7 +29,11 @@ Isa detect() {
   bool avx2 = b & (1u << 5);
   bool avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
   if (!(avx2 && fma && f16c)) return Isa::kScalar;
-  if (avx512f && avx512bw && avx512vl && zmm_state) return Isa::kAvx512;
+  if (!(avx512f && avx512bw && avx512vl && zmm_state)) return Isa::kAvx2;
+  unsigned a1 = 0, b1 = 0, c1 = 0, d1 = 0;
+  __cpuid_count(7, 1, a1, b1, c1, d1);
+  if (a1 & (1u << 5)) return Isa::kAvx512Bf16;
+  return Isa::kAvx512;
   return Isa::kAvx2;
 }
 
@@ -43,6 +47,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kAvx512:
       return "avx512";
+    case Isa::kAvx512Bf16:
+      return "avx512bf16";
   }
   return "?";
 }
@@ -66,14 +72,18 @@ Status isa_select(Isa* isa, ErrorText* error) {
     wanted = Isa::kAvx2;
   } else if (std::strcmp(env, "avx512") == 0) {
     wanted = Isa::kAvx512;
+  } else if (std::strcmp(env, "avx512bf16") == 0) {
+    wanted = Isa::kAvx512Bf16;
   } else {
     return error->set(Status::kInvalidArgument,
-                      "KHUB_CPU_ISA is '%.40s', expected one of auto, scalar, avx2, avx512", env);
+                      "KHUB_CPU_ISA is '%.40s', expected one of auto, scalar, avx2, avx512, "
+                      "avx512bf16",
+                      env);
   }
   if (static_cast<int>(wanted) > static_cast<int>(best)) {
     return error->set(Status::kUnsupported,
                       "KHUB_CPU_ISA=%s but this CPU supports at most %s (avx2 needs AVX2+FMA+F16C, "
-                      "avx512 needs AVX-512 F+BW+VL)",
+                      "avx512 needs AVX-512 F+BW+VL, avx512bf16 also AVX512_BF16)",
                       isa_name(wanted), isa_name(best));
   }
   *isa = wanted;

@@ -11,8 +11,11 @@
 namespace khub_cpu {
 
 template <typename Table>
-const Table& table_for_isa(Isa isa, const Table& scalar, const Table& avx2, const Table& avx512) {
+const Table& table_for_isa(Isa isa, const Table& scalar, const Table& avx2, const Table& avx512,
+                           const Table& avx512bf16) {
   switch (isa) {
+    case Isa::kAvx512Bf16:
+      return avx512bf16;
     case Isa::kAvx512:
       return avx512;
     case Isa::kAvx2:

@@ -44,6 +44,12 @@ inline Vec operator-(Vec a) { return {_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))}
 inline Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec fnmadd(Vec a, Vec b, Vec c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
 inline Vec vabs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+// 1 / a: the 12-bit estimate and one Newton step (about 1 ulp for normal a); the divider is
+// the bottleneck of sigmoid-heavy loops otherwise.
+inline Vec vrecip(Vec a) {
+  __m256 r = _mm256_rcp_ps(a.v);
+  return {_mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.0f)))};
+}
 // max/min return their second operand when either is NaN: x goes second so NaN propagates.
 inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm256_min_ps(hi.v, _mm256_max_ps(lo.v, x.v))}; }
 inline Mask operator<(Vec a, Vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
@@ -60,15 +66,27 @@ inline float reduce_add(Vec a) {
 inline Vec vround(Vec a) {
   return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
 }
-// p * 2^n for integral n in [-150, 128] (see vec_scalar.h): 2^n1 * 2^(n - n1), both normal.
-inline __m256 pow2_exact(__m256 n) {
-  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+// p * 2^n for integral n in [-126, 127] (results normal or inf): one exponent build.
+inline Vec scale_pow2_normal(Vec p, Vec n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+  return {_mm256_mul_ps(p.v, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)))};
 }
+// True when some lane of n lies outside [lo, hi] (or is NaN).
+inline bool any_outside(Vec n, float lo, float hi) {
+  __m256 in = _mm256_and_ps(_mm256_cmp_ps(n.v, _mm256_set1_ps(lo), _CMP_GE_OQ),
+                            _mm256_cmp_ps(n.v, _mm256_set1_ps(hi), _CMP_LE_OQ));
+  return _mm256_movemask_ps(in) != 0xff;
+}
+// p * 2^n for integral n in [-150, 128]: 2^h * 2^(n - h) with h = n >> 1, both factors normal
+// floats, so overflow gives inf and small results round into the subnormals.
 inline Vec scale_pow2(Vec p, Vec n) {
-  __m256 n1 = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-126.0f), n.v));
-  __m256 y = _mm256_mul_ps(p.v, pow2_exact(n1));
-  return {_mm256_mul_ps(y, pow2_exact(_mm256_sub_ps(n.v, n1)))};
+  __m256i ni = _mm256_cvtps_epi32(n.v);
+  __m256i h = _mm256_srai_epi32(ni, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+  __m256 f2 =
+      _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, h), bias), 23));
+  return {_mm256_mul_ps(_mm256_mul_ps(p.v, f1), f2)};
 }
 
 // v rounded to bf16 (nearest, ties to even), still as f32 bit patterns (low 16 bits zero);
@@ -90,14 +108,15 @@ inline Vec load(const f16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
 }
 inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v.v); }
+// The 8 bf16 patterns of v, rounded to nearest even; a NaN becomes 0x7fc0 | its high bits.
+inline __m128i bf16_pack(__m256 v) {
+  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v), 16);
+  r = _mm256_or_si256(r, _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)),
+                                          _mm256_set1_epi32(0x40)));
+  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+}
 inline void store(bf16_t* p, Vec v) {
-  // Quiet NaN becomes 0x7fc0 | its high bits, so NaN stays NaN through the truncation.
-  __m256i r = _mm256_srli_epi32(bf16_round_f32_bits(v.v), 16);
-  r = _mm256_or_si256(r,
-                      _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q)),
-                                       _mm256_set1_epi32(0x40)));
-  __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), bf16_pack(v.v));
 }
 inline void store(f16_t* p, Vec v) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
@@ -116,6 +135,16 @@ inline void store_n(T* p, Vec v, int n) {
   store(buf, v);
   std::memcpy(p, buf, sizeof(T) * n);
 }
+
+// Non-temporal stores of a full vector (p aligned to its size); see vec_avx512.h.
+inline void store_stream(float* p, Vec v) { _mm256_stream_ps(p, v.v); }
+inline void store_stream(bf16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), bf16_pack(v.v));
+}
+inline void store_stream(f16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
+}
+inline void stream_fence() { _mm_sfence(); }
 
 template <typename T>
 inline Vec quantize(Vec v);

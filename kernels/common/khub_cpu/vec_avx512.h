@@ -1,10 +1,18 @@
 // 16-lane f32 vectors for AVX-512 F + BW + VL (with AVX2, FMA, F16C). Include only inside an
-// AVX-512 target region, after every baseline header (see vec_avx2.h for why).
+// AVX-512 target region, after every baseline header (see vec_avx2.h for why), with KHUB_ISA_NS
+// naming the region's namespace: avx512, or avx512bf16 where target_avx512bf16_begin.h defined
+// KHUB_CPU_WITH_AVX512BF16 and rounding to bf16 is one vcvtneps2bf16. That instruction rounds to
+// nearest even and keeps NaN a NaN, like the integer sequence, but reads f32 subnormals
+// (|v| < 1.2e-38) as zero. The two namespaces never share an inline function, so the plain
+// AVX-512 path cannot end up with a BF16 instruction.
 #ifndef KHUB_CPU_VEC_AVX512_H_
 #define KHUB_CPU_VEC_AVX512_H_
 
 #ifndef KHUB_CPU_HALF_H_
 #error "include half.h (and every other baseline header) before the ISA headers"
+#endif
+#ifndef KHUB_ISA_NS
+#error "define KHUB_ISA_NS (avx512 or avx512bf16) before including vec_avx512.h"
 #endif
 
 #include <immintrin.h>
@@ -12,7 +20,7 @@
 // load_dup, swap_pairs and negate_even exist (rotary's GPT-J layout uses them).
 #define KHUB_CPU_VEC_HAS_PAIR_OPS 1
 
-namespace khub_cpu::avx512 {
+namespace khub_cpu::KHUB_ISA_NS {
 
 constexpr int kWidth = 16;
 
@@ -38,6 +46,12 @@ inline Vec operator-(Vec a) {
 inline Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec fnmadd(Vec a, Vec b, Vec c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }
 inline Vec vabs(Vec a) { return {_mm512_abs_ps(a.v)}; }
+// 1 / a: the 14-bit estimate and one Newton step (within 1 ulp for normal a); the zmm divider
+// is the bottleneck of sigmoid-heavy loops otherwise.
+inline Vec vrecip(Vec a) {
+  __m512 r = _mm512_rcp14_ps(a.v);
+  return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
+}
 inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm512_min_ps(hi.v, _mm512_max_ps(lo.v, x.v))}; }
 inline Mask operator<(Vec a, Vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)}; }
 inline Mask operator>(Vec a, Vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ)}; }
@@ -50,7 +64,15 @@ inline Vec vround(Vec a) {
 }
 // p * 2^n for integral n: vscalefps rounds overflow to inf and small results into subnormals.
 inline Vec scale_pow2(Vec p, Vec n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+inline Vec scale_pow2_normal(Vec p, Vec n) { return scale_pow2(p, n); }
+inline bool any_outside(Vec, float, float) { return false; }  // vscalefps covers every n
 
+#if defined(KHUB_CPU_WITH_AVX512BF16)
+inline __m256i bf16_pack(__m512 v) { return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)); }
+inline __m512i bf16_round_f32_bits(__m512 v) {
+  return _mm512_slli_epi32(_mm512_cvtepu16_epi32(bf16_pack(v)), 16);
+}
+#else
 // v rounded to bf16 (nearest, ties to even), still as f32 bit patterns (low 16 bits zero);
 // NaN stays NaN (v itself).
 inline __m512i bf16_round_f32_bits(__m512 v) {
@@ -69,6 +91,7 @@ inline __m256i bf16_pack(__m512 v) {
   r = _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
   return _mm512_cvtepi32_epi16(r);
 }
+#endif
 inline Vec widen_bf16(__m256i h) {
   return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
 }
@@ -105,6 +128,18 @@ inline void store_n(f16_t* p, Vec v, int n) {
                            _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+// Non-temporal stores of a full vector (p aligned to its size): written around the caches, with
+// no read for ownership. stream_fence() orders them before the data is handed to another thread.
+inline void store_stream(float* p, Vec v) { _mm512_stream_ps(p, v.v); }
+inline void store_stream(bf16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), bf16_pack(v.v));
+}
+inline void store_stream(f16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p),
+                      _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+inline void stream_fence() { _mm_sfence(); }
+
 template <typename T>
 inline Vec quantize(Vec v);
 template <>
@@ -132,6 +167,6 @@ inline Vec negate_even(Vec a) {
   return {_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.v), sign))};
 }
 
-}  // namespace khub_cpu::avx512
+}  // namespace khub_cpu::KHUB_ISA_NS
 
 #endif  // KHUB_CPU_VEC_AVX512_H_

@@ -36,21 +36,24 @@ inline Vec vexp(Vec x) {
   p = fmadd(p, r, vset(4.999999404e-01f));
   p = fmadd(p, r, vset(1.0f));
   p = fmadd(p, r, vset(1.0f));
-  return scale_pow2(p, n);
+  // Most vectors need only the one-step scaling; lanes with results outside the normal range
+  // (|x| > 87.3) take the exact two-step one (AVX-512's vscalefps does both in one).
+  if (__builtin_expect(any_outside(n, -126.0f, 127.0f), 0)) return scale_pow2(p, n);
+  return scale_pow2_normal(p, n);
 }
 
 // 1 / (1 + e^-x), through e^-|x| so that neither tail overflows: for x < 0 it is e / (1 + e).
 inline Vec vsigmoid(Vec x) {
   Vec e = vexp(-vabs(x));
-  Vec r = vset(1.0f) / (vset(1.0f) + e);
+  Vec r = vrecip(vset(1.0f) + e);  // 1 + e in [1, 2]: no range trouble for the estimate
   return select(x < vzero(), e * r, r);
 }
 
 // Phi(a), the standard normal CDF; *pdf receives phi(a) = e^{-a^2/2} / sqrt(2 pi).
 inline Vec normal_cdf(Vec a, Vec* pdf) {
   Vec z = vabs(a) * vset(0.707106781186547524f);
-  Vec t = vset(1.0f) / fmadd(z, vset(0.5f), vset(1.0f));
-  Vec s = fmadd(t, vset(2.4f), vset(-1.4f));  // (t - 1/6) * 2.4 - 1
+  Vec t = vrecip(fmadd(z, vset(0.5f), vset(1.0f)));  // 1 + z/2 in [1, inf)
+  Vec s = fmadd(t, vset(2.4f), vset(-1.4f));         // (t - 1/6) * 2.4 - 1
   Vec p = vset(-5.460689182e-05f);
   p = fmadd(p, s, vset(1.948948781e-05f));
   p = fmadd(p, s, vset(5.880228926e-04f));

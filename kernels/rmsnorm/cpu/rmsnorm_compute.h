@@ -55,7 +55,7 @@ inline float sum_squares(const T* x, int64_t n) {
     a2 = fmadd(v2, v2, a2);
     a3 = fmadd(v3, v3, a3);
   }
-  for_chunks(n - i, [&](int64_t j, int len) {
+  for_chunks(n - i, [&](int64_t j, auto len) {
     Vec v = load_len(x + i + j, len);
     a0 = fmadd(v, v, a0);
   });
@@ -75,7 +75,7 @@ inline float add_residual(const T* x, T* residual, int64_t n) {
     a0 = fmadd(s0, s0, a0);
     a1 = fmadd(s1, s1, a1);
   }
-  for_chunks(n - i, [&](int64_t j, int len) {
+  for_chunks(n - i, [&](int64_t j, auto len) {
     Vec s = quantize<T>(load_len(x + i + j, len) + load_len(residual + i + j, len));
     store_len(residual + i + j, s, len);
     a0 = fmadd(s, s, a0);
@@ -84,16 +84,17 @@ inline float add_residual(const T* x, T* residual, int64_t n) {
 }
 
 template <Scale S, typename T>
-inline void normalize(const T* x, const T* w, T* out, int64_t n, float rstd) {
+inline void normalize(const T* x, const T* w, T* out, int64_t n, float rstd, bool stream) {
   const Vec r = vset(rstd);
-  for_chunks(n, [&](int64_t i, int len) {
+  stream = stream && stream_aligned(out);
+  for_chunks(n, [&](int64_t i, auto len) {
     Vec y = load_len(x + i, len) * r;
     if constexpr (S == Scale::kWeight) {
       y = quantize<T>(y) * load_len(w + i, len);
     } else {
       y = y * effective_weight<S>(load_len(w + i, len));
     }
-    store_len(out + i, y, len);
+    store_out(out + i, y, len, stream);
   });
 }
 
@@ -138,11 +139,13 @@ void forward_rows_scaled(const ForwardArgs<T>& a, int64_t row_begin, int64_t row
     }
     if (fused) {
       float ss = add_residual(x, res, a.hidden);
-      normalize<S>(res, a.weight, out, a.hidden, rstd_of(ss, a.hidden, a.eps));
+      normalize<S>(res, a.weight, out, a.hidden, rstd_of(ss, a.hidden, a.eps), a.stream_out);
     } else {
-      normalize<S>(x, a.weight, out, a.hidden, rstd_of(sum_squares(x, a.hidden), a.hidden, a.eps));
+      normalize<S>(x, a.weight, out, a.hidden, rstd_of(sum_squares(x, a.hidden), a.hidden, a.eps),
+                   a.stream_out);
     }
   }
+  if (a.stream_out) stream_fence();
 }
 
 template <typename T>
@@ -170,7 +173,7 @@ inline void backward_row(const BackwardArgs<T>& a, const T* x, const T* g, T* gx
     dot0 = fmadd(gw0, x0, dot0);
     dot1 = fmadd(gw1, x1, dot1);
   }
-  for_chunks(n - i, [&](int64_t j, int len) {
+  for_chunks(n - i, [&](int64_t j, auto len) {
     Vec xv = load_len(x + i + j, len);
     Vec gw = load_len(g + i + j, len) * effective_weight<S>(load_len(w + i + j, len));
     ss0 = fmadd(xv, xv, ss0);
@@ -179,14 +182,15 @@ inline void backward_row(const BackwardArgs<T>& a, const T* x, const T* g, T* gx
   const float r = rstd_of(reduce_add(ss0 + ss1), n, a.eps);
   const float c = reduce_add(dot0 + dot1) * r * r * r / static_cast<float>(n);
   const Vec rv = vset(r), cv = vset(c);
-  for_chunks(n, [&](int64_t k, int len) {
+  const bool stream = a.stream_out && stream_aligned(gx);
+  for_chunks(n, [&](int64_t k, auto len) {
     Vec xv = load_len(x + k, len), gv = load_len(g + k, len);
     Vec gxv = fnmadd(cv, xv, rv * gv * effective_weight<S>(load_len(w + k, len)));
     if (gres != nullptr) {
       gxv = gxv + load_len(gres + k, len);
       store_len(gres + k, gxv, len);
     }
-    store_len(gx + k, gxv, len);
+    store_out(gx + k, gxv, len, stream);
     store_len(partial + k, fmadd(gv * xv, rv, load_len(partial + k, len)), len);
   });
 }
@@ -243,6 +247,7 @@ void backward_groups_scaled(const BackwardArgs<T>& a, int64_t group_begin, int64
       }
     }
   }
+  if (a.stream_out) stream_fence();
 }
 
 template <typename T>

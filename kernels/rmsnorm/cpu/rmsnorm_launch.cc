@@ -5,6 +5,7 @@
 #include "khub_cpu/isa.h"
 #include "khub_cpu/kernel_table.h"
 #include "khub_cpu/parallel.h"
+#include "khub_cpu/streaming.h"
 
 namespace khub_rmsnorm {
 namespace {
@@ -17,14 +18,16 @@ constexpr int64_t kMaxGroups = 64;
 
 template <typename T>
 const RowKernels<T>& kernels_for(Isa isa) {
-  return khub_cpu::table_entry<T>(
-      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
+  return khub_cpu::table_entry<T>(khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels,
+                                                          kAvx512Kernels, kAvx512Bf16Kernels));
 }
 
 }  // namespace
 
 template <typename T>
-Status rms_norm_forward(const ForwardArgs<T>& args, int num_threads, ErrorText* error) {
+Status rms_norm_forward(const ForwardArgs<T>& args_in, int num_threads, ErrorText* error) {
+  ForwardArgs<T> args = args_in;
+  args.stream_out = khub_cpu::stream_output(args.out_rows.rows * args.hidden * sizeof(T));
   Isa isa;
   if (Status s = khub_cpu::isa_select(&isa, error); s != Status::kOk) return s;
   const int64_t rows = args.out_rows.rows;
@@ -69,6 +72,7 @@ Status rms_norm_backward(BackwardArgs<T> args, T* grad_weight, int64_t grad_weig
   if (reinterpret_cast<uintptr_t>(workspace) % alignof(float) != 0)
     return error->set(Status::kInvalidArgument, "workspace %p is not 4-byte aligned", workspace);
   args.weight_partials = static_cast<float*>(workspace);
+  args.stream_out = khub_cpu::stream_output(args.rows * hidden * sizeof(T));
   args.rows_per_group = plan.rows_per_group;
 
   const RowKernels<T>& k = kernels_for<T>(isa);

@@ -32,6 +32,7 @@ struct ForwardArgs {
   int64_t hidden = 0;
   float eps = 0;
   Scale scale = Scale::kWeight;
+  bool stream_out = false;  // non-temporal stores for out / grad_x (khub_cpu/streaming.h)
 };
 
 template <typename T>
@@ -53,6 +54,7 @@ struct BackwardArgs {
   int64_t hidden = 0;
   float eps = 0;
   Scale scale = Scale::kWeight;
+  bool stream_out = false;  // non-temporal stores for out / grad_x (khub_cpu/streaming.h)
 };
 
 template <typename T>
@@ -71,6 +73,7 @@ struct KernelTable {
 extern const KernelTable kScalarKernels;
 extern const KernelTable kAvx2Kernels;
 extern const KernelTable kAvx512Kernels;
+extern const KernelTable kAvx512Bf16Kernels;
 
 }  // namespace khub_rmsnorm
 

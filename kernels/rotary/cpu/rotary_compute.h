@@ -41,7 +41,7 @@ void rotate_strided(T* x, int64_t sx, const float* c, int64_t sc, const float* s
 template <typename T>
 inline void rotate_neox(T* x, const float* c, const float* s, int64_t half, float sign) {
   const Vec sg = vset(sign);
-  for_chunks(half, [&](int64_t i, int len) {
+  for_chunks(half, [&](int64_t i, auto len) {
     Vec x0 = load_len(x + i, len), x1 = load_len(x + half + i, len);
     Vec cv = load_len(c + i, len), sv = sg * load_len(s + i, len);
     store_len(x + i, fnmadd(x1, sv, x0 * cv), len);

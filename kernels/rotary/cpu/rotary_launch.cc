@@ -12,8 +12,8 @@ Status rotary_apply(const RotaryArgs<T>& args, int num_threads, ErrorText* error
   if (Status s = khub_cpu::isa_select(&isa, error); s != Status::kOk) return s;
   const int64_t items = args.tokens * (args.q.heads + args.k.heads);
   if (items == 0 || args.rotary_dim == 0) return Status::kOk;
-  const RowKernels<T>& k = khub_cpu::table_entry<T>(
-      khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels));
+  const RowKernels<T>& k = khub_cpu::table_entry<T>(khub_cpu::table_for_isa(
+      isa, kScalarKernels, kAvx2Kernels, kAvx512Kernels, kAvx512Bf16Kernels));
   int threads = khub_cpu::parallel_threads(items, 2 * args.rotary_dim, num_threads);
   khub_cpu::parallel_for(items, threads, [&](int64_t b, int64_t e) { k.rotate(args, b, e); });
   return Status::kOk;
