@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/bench_report.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -49,24 +50,6 @@ std::vector<std::string> bench_corpus(const std::vector<std::string>& texts, siz
     docs.push_back(std::move(doc));
   }
   return docs;
-}
-
-std::string shell(const char* cmd) {
-  std::string out;
-  if (FILE* p = popen(cmd, "r")) {
-    char buf[256];
-    while (std::fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-std::string cpu_model() {
-  std::ifstream info("/proc/cpuinfo");
-  for (std::string line; std::getline(info, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -125,14 +108,9 @@ int main(int argc, char** argv) {
   nlohmann::json hf;
   if (!hf_path.empty()) hf = nlohmann::json::parse(std::ifstream(hf_path));
 
-  nlohmann::json result;
-  std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  nlohmann::json result = khub::cli::bench_environment();
   result["benchmark"] = "tokenizer encode throughput";
-  result["device"] = cpu_model() + " x" + std::to_string(std::thread::hardware_concurrency());
-  result["date"] = date;
-  result["commit"] = commit.empty() ? shell("git rev-parse --short HEAD 2>/dev/null") : commit;
+  if (!commit.empty()) result["commit"] = commit;
   result["corpus_bytes"] = total;
   result["docs"] = docs.size();
   result["threads"] = threads;
