@@ -18,6 +18,7 @@
 #include "cli/args.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
+#include "cli/load_options.h"
 #include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
@@ -112,19 +113,21 @@ void compare_with_peers(nlohmann::json& report) {
 }
 
 int bench_decode(int argc, char** argv) {
-  Args args(argc, argv, {"use-kernels"});
+  Args args(argc, argv, {"use-kernels", "strict"});
   args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
-                       "device", "dtype", "prefill", "peers", "use-kernels"});
+                       "device", "dtype", "prefill", "peers", "use-kernels", "kernel-config",
+                       "attn-implementation", "mode", "strict"});
   std::string arch = args.get_or("arch", "qwen3");
   int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
   std::string models_dir = args.get_or("models-dir", "build/models");
-  LoadOptions load{.device = args.get_or("device", "cpu"), .dtype = args.get_or("dtype", "")};
-  load.use_kernels = args.has("use-kernels");
+  LoadOptions load = load_options_from_args(args);
   Device device = Device::parse(load.device);
   nlohmann::json report = bench_environment();
-  report["benchmark"] =
-      device.str() + " decode, " + (load.use_kernels ? "--use-kernels" : "reference path");
+  report["benchmark"] = device.str() + " decode, " +
+                        (load.use_kernels ? "--use-kernels" : "reference path") +
+                        (load.mode ? ", mode " + mode_name(*load.mode) : "");
   report["use_kernels"] = load.use_kernels;
+  if (load.mode) report["mode"] = mode_name(*load.mode);
   report["compute_device"] = device_report(device);
   report["arch"] = arch;
   report["decode_tokens_per_sequence"] = tokens;
@@ -137,6 +140,7 @@ int bench_decode(int argc, char** argv) {
       write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
     }
     auto model = CausalLM::from_pretrained(dir, load);
+    if (model->kernels_enabled()) report["kernels"] = model->kernel_report().to_json();
     for (const std::string& b : split(args.get_or("batches", "1,8"), ',')) {
       int64_t batch = std::stoll(b);
       std::vector<std::vector<int32_t>> prompts(batch);
@@ -147,7 +151,10 @@ int bench_decode(int argc, char** argv) {
       GenerationOptions g;
       g.max_new_tokens = tokens;
       g.ignore_eos = true;
-      generate(*model, prompts, {.max_new_tokens = 2, .ignore_eos = true});  // warm-up
+      // Warm-up: the same run, so the timed one finds the allocator's blocks and, in Mode
+      // Compile, its decode graph (captured once per batch size and cache) ready.
+      generate(*model, prompts, g);
+      int64_t replays_before = model->graph_replays();
       GenerationResult r = generate(*model, prompts, g);
       double tps = r.decode_tokens_per_second();
       double ms_per_step = r.decode_seconds * 1e3 / std::max<int64_t>(r.decode_steps, 1);
@@ -160,6 +167,7 @@ int bench_decode(int argc, char** argv) {
                                    {"activation_dtype", dtype_name(model->activation_dtype())},
                                    {"tokens_per_s", tps},
                                    {"ms_per_step", ms_per_step},
+                                   {"graph_replays", model->graph_replays() - replays_before},
                                    {"prefill_ms", r.prefill_seconds * 1e3}});
     }
     if (args.has("prefill")) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/cuda.h"
+#include "core/cuda_graph.h"
 #include "core/device_backend.h"
 #include "core/error.h"
 #include "core/stream.h"
@@ -55,5 +56,12 @@ void* current_stream(Device device) {
 }
 StreamGuard::StreamGuard(const Stream& stream) : device_(stream.device()) {}
 StreamGuard::~StreamGuard() = default;
+
+CudaGraph::CudaGraph(Device device) : device_(device) { no_cuda(device); }
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::begin_capture() { no_cuda(device_); }
+void CudaGraph::end_capture() { no_cuda(device_); }
+void CudaGraph::abort_capture() noexcept {}
+void CudaGraph::replay() { no_cuda(device_); }
 
 }  // namespace khub

@@ -145,24 +145,37 @@ std::string bind_rotary(RotaryLayer& r, const KernelFunction& fwd, const std::st
 
 std::string bind_attention(AttentionLayer& a, const KernelFunction& fwd, const std::string& desc,
                            const KernelizeOptions& o) {
-  if (auto e = check_args(fwd.info(), {"q", "k", "v", "out"}); !e.empty()) return e;
+  if (auto e = check_args(fwd.info(), {"q", "k_cache", "v_cache", "seqs", "workspace", "out"});
+      !e.empty()) {
+    return e;
+  }
   if (!supports_dtype(fwd.info(), "q", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "q", o.activation_dtype);
   }
   if (auto e = check_attention_constraints(fwd.info(), a); !e.empty()) return e;
   a.set_forward(
-      [fwd](const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionParams& p,
-            const Tensor& sinks) {
+      [fwd, dt = o.activation_dtype, dev = o.device](
+          const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+          const AttentionBatch& batch, const ops::AttentionParams& p, const Tensor& sinks) {
+        if (q.dtype() != dt || q.device() != dev) {
+          return AttentionLayer::reference_forward(q, k_cache, v_cache, batch, p, sinks);
+        }
+        int64_t t = q.size(0), hq = q.size(1), d = q.size(2);
+        // The contract's scratch: room for a split-KV decode (16 partials per row and head).
+        int64_t ws = t <= 64 ? 16 * t * hq * (d + 2) : 0;
+        Tensor workspace = Tensor::empty({ws}, DType::kF32, q.device());
         Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
-        KernelArgs args{{{"q", q.unsqueeze(0)},
-                         {"k", k.unsqueeze(0)},
-                         {"v", v.unsqueeze(0)},
-                         {"out", out.unsqueeze(0)}},
+        KernelArgs args{{{"q", q},
+                         {"k_cache", k_cache},
+                         {"v_cache", v_cache},
+                         {"seqs", batch.seqs},
+                         {"workspace", workspace},
+                         {"out", out}},
                         {{"scale", static_cast<double>(p.scale)},
-                         {"causal", p.causal},
                          {"window", p.window},
                          {"softcap", static_cast<double>(p.softcap)},
-                         {"q_offset", p.q_offset}}};
+                         {"max_q_len", batch.max_q_len},
+                         {"max_kv_len", batch.max_kv_len}}};
         if (sinks.defined()) args.tensors.push_back({"sinks", sinks});
         fwd(args, on_current_stream(q));
         return out;

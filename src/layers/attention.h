@@ -1,6 +1,9 @@
-// The attention core (softmax(q·kᵀ)·v over the KV cache): key "Attention". Projections, q/k norms
-// and rotary live in the decoder layer around it.
+// The attention core (softmax(q·kᵀ)·v over the KV cache): key "Attention", called once per layer
+// and step for every sequence of the step (varlen, docs/layer-contracts.md). Projections, q/k
+// norms, rotary and the cache append live in the decoder layer around it.
 #pragma once
+
+#include <vector>
 
 #include "core/tensor.h"
 #include "layers/layer.h"
@@ -8,8 +11,19 @@
 
 namespace khub {
 
-using AttentionForward = Tensor(const Tensor& q, const Tensor& k, const Tensor& v,
-                                const ops::AttentionParams& p, const Tensor& sinks);
+// The sequences of one step, twice: `seqs` [N, 4] i32 (slot, q_start, q_len, kv_len) on the
+// model's device for kernels (a captured step replays with new values in the same buffer), and
+// `host` with the same values for the reference path.
+struct AttentionBatch {
+  Tensor seqs;
+  std::vector<ops::AttentionSeq> host;
+  int64_t max_q_len = 0;
+  int64_t max_kv_len = 0;  // an upper bound (the cache capacity), not the current longest
+};
+
+using AttentionForward = Tensor(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                const AttentionBatch& batch, const ops::AttentionParams& p,
+                                const Tensor& sinks);
 
 class AttentionLayer : public SlottedLayer<AttentionForward> {
  public:
@@ -23,9 +37,17 @@ class AttentionLayer : public SlottedLayer<AttentionForward> {
   int64_t window = 0;  // 0: full attention
   float softcap = 0.0f;
   bool sinks = false;
-  Tensor forward(const Tensor& q, const Tensor& k, const Tensor& v, const ops::AttentionParams& p,
+  // q [T, Hq, D]; caches [S, C, Hk, D] with this step's keys written. Returns [T, Hq, D].
+  Tensor forward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                 const AttentionBatch& batch, const ops::AttentionParams& p,
                  const Tensor& sinks = Tensor()) const {
-    return slot_ ? slot_(q, k, v, p, sinks) : ops::attention(q, k, v, p, sinks);
+    return slot_ ? slot_(q, k_cache, v_cache, batch, p, sinks)
+                 : reference_forward(q, k_cache, v_cache, batch, p, sinks);
+  }
+  static Tensor reference_forward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                  const AttentionBatch& batch, const ops::AttentionParams& p,
+                                  const Tensor& sinks = Tensor()) {
+    return ops::attention_varlen(q, k_cache, v_cache, batch.host, p, sinks);
   }
 };
 

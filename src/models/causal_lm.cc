@@ -3,16 +3,11 @@
 #include <cmath>
 
 #include "core/logging.h"
+#include "models/causal_lm_step.h"
 #include "ops/elementwise.h"
-#include "ops/linear.h"
-#include "ops/rotary.h"
 
 namespace khub {
 namespace {
-
-Tensor weight_or_empty(const WeightSource& w, const std::string& name) {
-  return w.has(name) ? w.get(name) : Tensor();
-}
 
 void expect_shape(const Tensor& t, const Shape& shape, const std::string& name,
                   const WeightSource& w) {
@@ -126,6 +121,7 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
         p + ".self_attn", d, L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0,
         c.attn_logit_softcapping);
     L.act = std::make_unique<ActAndMulLayer>(p + ".mlp.act_fn", act);
+    has_local_layers_ |= L.attention_type == LayerAttention::kSliding;
     layers_.push_back(std::move(L));
   }
 }
@@ -153,105 +149,6 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
   }
   add(final_norm_.get());
   return out;
-}
-
-Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h,
-                                 const std::vector<SequenceChunk>& chunks,
-                                 const std::vector<int64_t>& starts, const Tensor& cos,
-                                 const Tensor& sin, KVCache& cache) {
-  const ModelConfig& c = config_;
-  int64_t t = h.size(0), d = c.head_dim, hq = c.num_attention_heads, hk = c.num_key_value_heads;
-  Tensor qkv = ops::linear(h, L.qkv_weight, L.qkv_bias);
-  Tensor q = qkv.slice(1, 0, hq * d).contiguous().view({t, hq, d});
-  Tensor k = qkv.slice(1, hq * d, (hq + hk) * d).contiguous().view({t, hk, d});
-  Tensor v = qkv.slice(1, (hq + hk) * d, (hq + 2 * hk) * d).contiguous().view({t, hk, d});
-  if (L.q_norm) {
-    q = L.q_norm->forward(q);
-    k = L.k_norm->forward(k);
-  }
-  L.rotary->forward(q, k, cos, sin);
-
-  ops::AttentionParams params;
-  params.scale = static_cast<float>(c.attention_scale);
-  params.causal = true;
-  params.window = L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0;
-  params.softcap = c.attn_logit_softcapping;
-  Tensor out = Tensor::empty({t, hq, d}, q.dtype(), q.device());
-  int64_t row = 0;
-  for (size_t s = 0; s < chunks.size(); ++s) {
-    int64_t n = static_cast<int64_t>(chunks[s].tokens.size());
-    int64_t slot = chunks[s].slot, start = starts[s];
-    cache.write(index, slot, start, k.slice(0, row, row + n), v.slice(0, row, row + n));
-    params.q_offset = start;
-    Tensor keys = cache.keys(index, slot).slice(0, 0, start + n);
-    Tensor values = cache.values(index, slot).slice(0, 0, start + n);
-    Tensor o = L.attention->forward(q.slice(0, row, row + n), keys, values, params);
-    out.slice(0, row, row + n).copy_from(o);
-    row += n;
-  }
-  return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias);
-}
-
-Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cache,
-                         bool all_logits) {
-  const ModelConfig& c = config_;
-  std::vector<int32_t> ids;
-  std::vector<int64_t> positions, starts;
-  int64_t max_len = 0;
-  for (const SequenceChunk& ch : chunks) {
-    KHUB_CHECK_ARG(ch.slot >= 0 && ch.slot < cache.slots(), "sequence slot ", ch.slot,
-                   " outside the cache's ", cache.slots(), " slots");
-    KHUB_CHECK_ARG(!ch.tokens.empty(), "an empty sequence chunk for slot ", ch.slot);
-    int64_t start = cache.length(ch.slot);
-    starts.push_back(start);
-    for (size_t i = 0; i < ch.tokens.size(); ++i) {
-      ids.push_back(ch.tokens[i]);
-      positions.push_back(start + static_cast<int64_t>(i));
-    }
-    max_len = std::max<int64_t>(max_len, start + static_cast<int64_t>(ch.tokens.size()));
-  }
-  Tensor x = ops::embedding(embed_tokens_, ids, act_dtype_);
-  if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
-  Tensor cos_g, sin_g, cos_l, sin_l;
-  ops::rope_tables(c.rope, positions, max_len, &cos_g, &sin_g);
-  ops::rope_tables(c.rope_local, positions, max_len, &cos_l, &sin_l);
-  for (Tensor* table : {&cos_g, &sin_g, &cos_l, &sin_l}) *table = table->to(device_);
-
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    DecoderLayer& L = layers_[i];
-    bool local = L.attention_type == LayerAttention::kSliding;
-    Tensor h = L.input_norm->forward(x);
-    Tensor a = attention_block(L, static_cast<int64_t>(i), h, chunks, starts, local ? cos_l : cos_g,
-                               local ? sin_l : sin_g, cache);
-    if (c.sandwich_norm) {
-      a = L.post_attention_norm->forward(a);
-      ops::add_inplace(x, a);
-      h = L.pre_feedforward_norm->forward(x);
-    } else {
-      ops::add_inplace(x, a);
-      h = L.post_attention_norm->forward(x);
-    }
-    Tensor m = ops::linear(L.act->forward(ops::linear(h, L.gate_up_weight, L.gate_up_bias)),
-                           L.down_weight, L.down_bias);
-    if (c.sandwich_norm) m = L.post_feedforward_norm->forward(m);
-    ops::add_inplace(x, m);
-  }
-  for (size_t s = 0; s < chunks.size(); ++s) {
-    cache.set_length(chunks[s].slot, starts[s] + static_cast<int64_t>(chunks[s].tokens.size()));
-  }
-  if (!all_logits) {
-    Tensor last =
-        Tensor::empty({static_cast<int64_t>(chunks.size()), c.hidden_size}, x.dtype(), x.device());
-    int64_t row = -1;
-    for (size_t s = 0; s < chunks.size(); ++s) {
-      row += static_cast<int64_t>(chunks[s].tokens.size());
-      last.select(0, static_cast<int64_t>(s)).copy_from(x.select(0, row));
-    }
-    x = last;
-  }
-  Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);
-  if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
-  return ops::cast(logits, DType::kF32);
 }
 
 }  // namespace khub
@@ -286,6 +183,7 @@ const KernelReport& CausalLM::kernelize(const KernelizeOptions& options) {
   kernel_options_ = options;
   kernel_options_.training = training_;
   report_ = kernelizer_->kernelize(kernelizable_layers(), kernel_options_);
+  graphs_.clear();  // captured steps call the previous kernels
   return report_;
 }
 

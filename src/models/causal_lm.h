@@ -60,6 +60,7 @@ struct LoadOptions {
 class CausalLM {
  public:
   CausalLM(ModelConfig config, const WeightSource& weights, const LoadOptions& options = {});
+  ~CausalLM();
 
   // Loads config.json and the safetensors weights of an HF model directory, then kernelizes when
   // the options ask for kernels.
@@ -84,16 +85,30 @@ class CausalLM {
 
   // Appends the chunks to their cache slots and returns f32 logits on the model's device:
   // [total tokens, vocab] when all_logits, else [chunks, vocab] for the last token of each chunk.
+  // In Mode Compile on CUDA a decode step (one token per chunk) is captured into a CUDA graph the
+  // first time its batch size and cache are seen, and replayed after that.
   Tensor forward(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool all_logits = false);
+  // Decode steps replayed from CUDA graphs so far, and graphs captured (Mode Compile).
+  int64_t graph_replays() const { return graph_replays_; }
+  int64_t graphs_captured() const { return static_cast<int64_t>(graphs_.size()); }
 
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
   std::vector<KernelizableLayer*> kernelizable_layers();
 
  private:
+  struct StepInputs;   // causal_lm_step.cc
+  struct DecodeGraph;  // causal_lm_step.cc
+  StepInputs make_step_inputs(const std::vector<SequenceChunk>& chunks, const KVCache& cache) const;
+  // The step on the model's device with its inputs in `meta` (StepInputs::packed, there).
+  Tensor run_step(const StepInputs& in, const Tensor& meta, KVCache& cache, bool all_logits,
+                  bool static_rope);
   Tensor attention_block(DecoderLayer& layer, int64_t index, const Tensor& h,
-                         const std::vector<SequenceChunk>& chunks,
-                         const std::vector<int64_t>& starts, const Tensor& cos, const Tensor& sin,
-                         KVCache& cache);
+                         const AttentionBatch& batch, const Tensor& cache_rows, const Tensor& cos,
+                         const Tensor& sin, KVCache& cache);
+  // Why a decode step cannot be captured ("" when it can).
+  std::string capture_blocker(const StepInputs& in, bool static_rope) const;
+  Tensor replay_step(const StepInputs& in, KVCache& cache);
+  void ensure_rope_tables(int64_t rows);
 
   ModelConfig config_;
   Tensor embed_tokens_;  // [V, H]
@@ -104,6 +119,14 @@ class CausalLM {
   Device device_;                  // where weights, activations and the KV cache live
   DType act_dtype_ = DType::kF32;  // f32 on the CPU; the weights' dtype on CUDA
   bool training_ = false;
+  // cos/sin for positions [0, rope_rows_) of the global and local rope (f32, on the device), so a
+  // step gathers its rows by position in device memory.
+  Tensor rope_cos_, rope_sin_, rope_cos_local_, rope_sin_local_;
+  int64_t rope_rows_ = 0;
+  bool has_local_layers_ = false;
+  std::vector<std::unique_ptr<DecodeGraph>> graphs_;
+  int64_t graph_replays_ = 0;
+  std::string compile_warned_;  // the last reason given for running a Compile step eagerly
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;
   KernelReport report_;

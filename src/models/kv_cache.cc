@@ -5,9 +5,13 @@ namespace khub {
 KVCache::KVCache(int64_t layers, int64_t slots, int64_t capacity, int64_t kv_heads,
                  int64_t head_dim, Device device, DType dtype)
     : slots_(slots), capacity_(capacity), lengths_(slots, 0) {
+  // One allocation: a cache of the same size made later (the next generate call) gets the same
+  // block back from the caching allocator, so a decode step captured on the first (Mode Compile)
+  // replays on the second.
+  storage_ = Tensor::empty({layers, 2, slots, capacity, kv_heads, head_dim}, dtype, device);
   for (int64_t l = 0; l < layers; ++l) {
-    k_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, dtype, device));
-    v_.push_back(Tensor::empty({slots, capacity, kv_heads, head_dim}, dtype, device));
+    k_.push_back(storage_.select(0, l).select(0, 0));
+    v_.push_back(storage_.select(0, l).select(0, 1));
   }
 }
 
@@ -20,10 +24,6 @@ void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const Tensor& k, c
   values(layer, slot).slice(0, pos, pos + n).copy_from(v);
 }
 
-size_t KVCache::nbytes() const {
-  size_t n = 0;
-  for (const auto& t : k_) n += 2 * t.nbytes();
-  return n;
-}
+size_t KVCache::nbytes() const { return storage_.nbytes(); }
 
 }  // namespace khub

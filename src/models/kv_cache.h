@@ -24,13 +24,17 @@ class KVCache {
   // [capacity, kv_heads, head_dim] views of one layer and slot.
   Tensor keys(int64_t layer, int64_t slot) const { return k_[layer].select(0, slot); }
   Tensor values(int64_t layer, int64_t slot) const { return v_[layer].select(0, slot); }
+  // A layer's whole cache [slots, capacity, kv_heads, head_dim] (a view sharing its memory).
+  Tensor layer_keys(int64_t layer) const { return k_[layer]; }
+  Tensor layer_values(int64_t layer) const { return v_[layer]; }
   // Writes k/v rows [n, kv_heads, head_dim] at positions [pos, pos + n).
   void write(int64_t layer, int64_t slot, int64_t pos, const Tensor& k, const Tensor& v);
   size_t nbytes() const;
 
  private:
   int64_t slots_, capacity_;
-  std::vector<Tensor> k_, v_;  // per layer: [slots, capacity, kv_heads, head_dim]
+  Tensor storage_;             // [layers, 2, slots, capacity, kv_heads, head_dim]: one allocation
+  std::vector<Tensor> k_, v_;  // per layer: [slots, capacity, kv_heads, head_dim] views
   std::vector<int64_t> lengths_;
 };
 

@@ -99,4 +99,29 @@ Tensor attention(const Tensor& q_in, const Tensor& k, const Tensor& v, const Att
   return out;
 }
 
+Tensor attention_varlen(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        const std::vector<AttentionSeq>& seqs, const AttentionParams& p_in,
+                        const Tensor& sinks) {
+  KHUB_CHECK_ARG(q.dim() == 3 && k_cache.dim() == 4 && v_cache.shape() == k_cache.shape(),
+                 "ops::attention_varlen: q ", q.describe(), " must be [T, Hq, D] and the caches ",
+                 k_cache.describe(), ", ", v_cache.describe(), " [S, C, Hk, D]");
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  AttentionParams p = p_in;
+  p.causal = true;
+  for (const AttentionSeq& s : seqs) {
+    KHUB_CHECK_ARG(s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
+                       s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len &&
+                       s.kv_len <= k_cache.size(1),
+                   "ops::attention_varlen: sequence (slot ", s.slot, ", rows ", s.q_start, "+",
+                   s.q_len, ", keys ", s.kv_len, ") does not fit q ", q.describe(),
+                   " and the cache ", k_cache.describe());
+    p.q_offset = s.kv_len - s.q_len;
+    Tensor keys = k_cache.select(0, s.slot).slice(0, 0, s.kv_len);
+    Tensor values = v_cache.select(0, s.slot).slice(0, 0, s.kv_len);
+    Tensor o = attention(q.slice(0, s.q_start, s.q_start + s.q_len), keys, values, p, sinks);
+    out.slice(0, s.q_start, s.q_start + s.q_len).copy_from(o);
+  }
+  return out;
+}
+
 }  // namespace khub::ops

@@ -2,6 +2,8 @@
 // GQA, causal mask, sliding window, logit soft-capping and attention sinks.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace khub::ops {
@@ -21,5 +23,19 @@ struct AttentionParams {
 // one dtype (f32, bf16, f16; f32 softmax and accumulation), D <= 256.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionParams& p,
                  const Tensor& sinks = Tensor());
+
+// One sequence of a varlen attention call (docs/layer-contracts.md, `Attention`): its rows
+// [q_start, q_start + q_len) of q attend to keys [0, kv_len) of cache slot `slot`, query i sitting
+// at position kv_len - q_len + i.
+struct AttentionSeq {
+  int64_t slot = 0, q_start = 0, q_len = 0, kv_len = 0;
+};
+
+// The reference of the varlen contract: q [T, Hq, D]; k_cache, v_cache [S, C, Hk, D] holding the
+// step's keys already; one attention() per sequence (p.q_offset is ignored). Rows of the result
+// that belong to no sequence are left unwritten.
+Tensor attention_varlen(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                        const std::vector<AttentionSeq>& seqs, const AttentionParams& p,
+                        const Tensor& sinks = Tensor());
 
 }  // namespace khub::ops

@@ -27,5 +27,9 @@ void scale_inplace(Tensor&, float) { no_cuda("ops::scale_inplace"); }
 void softcap_inplace(Tensor&, float) { no_cuda("ops::softcap_inplace"); }
 Tensor embedding(const Tensor&, const std::vector<int32_t>&, DType) { no_cuda("ops::embedding"); }
 Tensor cast(const Tensor&, DType) { no_cuda("ops::cast"); }
+Tensor index_rows(const Tensor&, const Tensor&, DType) { no_cuda("ops::index_rows"); }
+void kv_append(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("ops::kv_append");
+}
 
 }  // namespace khub::ops::cuda

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "core/cuda.h"
+#include "core/cuda_graph.h"
 #include "core/stream.h"
 #include "core/tensor.h"
 
@@ -117,6 +118,43 @@ TEST_F(CudaCore, StreamGuardSelectsTheCurrentStream) {
   }
   EXPECT_EQ(current_stream(kGpu), default_stream);
   s.synchronize();
+}
+
+// A captured copy-and-double replays with what its input buffer holds at replay time, and the
+// memory it allocated while capturing is never handed to anyone else while the graph lives.
+TEST_F(CudaCore, GraphReplaysWithNewInputsAndKeepsItsMemory) {
+  Tensor in = iota_host({1000}, DType::kF32).to(kGpu);
+  Tensor out;
+  void* temp_ptr = nullptr;
+  {
+    CudaGraph graph(kGpu);
+    graph.begin_capture();
+    Tensor temp = in.clone();  // allocated inside the capture: the graph's pool
+    temp_ptr = temp.data();
+    out = Tensor::empty({1000}, DType::kF32, kGpu);
+    out.copy_from(temp);
+    graph.end_capture();
+    temp = Tensor();  // freed: back to the graph's pool, not the shared cache
+    Tensor other = Tensor::empty({1000}, DType::kF32, kGpu);
+    EXPECT_NE(other.data(), temp_ptr) << "a graph's block was handed out while the graph lives";
+    for (int round = 0; round < 3; ++round) {
+      Tensor next = iota_host({1000}, DType::kF32);
+      for (int64_t i = 0; i < 1000; ++i) next.data_as<float>()[i] *= static_cast<float>(round + 2);
+      in.copy_from(next);
+      graph.replay();
+      Tensor got = out.to(Device::cpu());
+      EXPECT_EQ(got.item(0), 1.0 * (round + 2));
+      EXPECT_EQ(got.item(999), 1000.0 * (round + 2));
+    }
+  }
+  // A capture that fails leaves no capture open: the stream works eagerly afterwards.
+  CudaGraph broken(kGpu);
+  broken.begin_capture();
+  broken.abort_capture();
+  EXPECT_FALSE(broken.ready());
+  EXPECT_THROW(broken.replay(), Error);
+  Tensor again = in.clone().to(Device::cpu());
+  EXPECT_EQ(again.item(0), 4.0);
 }
 
 TEST_F(CudaCore, DevicePropertiesDescribeTheGpu) {

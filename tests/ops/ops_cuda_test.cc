@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "cuda_test_util.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/rotary.h"
@@ -277,6 +279,32 @@ TEST_F(CudaOps, EmbeddingGathersAndConverts) {
   Tensor table = randn_host({50, 8}, rng_, DType::kBF16).to(kGpu);
   EXPECT_THROW(ops::embedding(table, {3, 50}, DType::kBF16), Error);
   EXPECT_THROW(ops::embedding(table, {-1}, DType::kBF16), Error);
+}
+
+// The step-input ops on the device equal the CPU ops bit for bit (they only move bytes), with the
+// 16-byte and the element-wise append paths (head_dim 8 bf16 rows are 16-byte multiples; 3 f32
+// are not).
+TEST_F(CudaOps, IndexRowsAndKvAppendMatchTheCpu) {
+  for (DType dt : kDTypes) {
+    Tensor table = randn_host({40, 2, 8}, rng_, dt);
+    Tensor idx = Tensor::from_vector(std::vector<int32_t>{39, 0, 5, 5}, {4}, DType::kI32);
+    Tensor want = ops::index_rows(table, idx, DType::kF32);
+    Tensor got = ops::index_rows(table.to(kGpu), idx.to(kGpu), DType::kF32).to(Device::cpu());
+    EXPECT_TRUE(std::memcmp(want.data(), got.data(), want.nbytes()) == 0) << tag(dt, "index_rows");
+    for (int64_t d : {8, 3}) {
+      const int64_t slots = 3, cap = 6, hk = 2, n = 4;
+      Tensor fused = randn_host({n, 2 * hk, d}, rng_, dt);
+      Tensor rows = Tensor::from_vector(std::vector<int32_t>{17, 0, 7, 8}, {n}, DType::kI32);
+      Tensor kc = Tensor::zeros({slots, cap, hk, d}, dt),
+             vc = Tensor::zeros({slots, cap, hk, d}, dt);
+      Tensor kcd = kc.to(kGpu), vcd = vc.to(kGpu), fd = fused.to(kGpu);
+      ops::kv_append(kc, vc, fused.slice(1, 0, hk), fused.slice(1, hk, 2 * hk), rows);
+      ops::kv_append(kcd, vcd, fd.slice(1, 0, hk), fd.slice(1, hk, 2 * hk), rows.to(kGpu));
+      Tensor kg = kcd.to(Device::cpu()), vg = vcd.to(Device::cpu());
+      EXPECT_TRUE(std::memcmp(kc.data(), kg.data(), kc.nbytes()) == 0) << tag(dt, "kv_append k");
+      EXPECT_TRUE(std::memcmp(vc.data(), vg.data(), vc.nbytes()) == 0) << tag(dt, "kv_append v");
+    }
+  }
 }
 
 TEST_F(CudaOps, AddScaleSoftcapAndCast) {

@@ -20,8 +20,14 @@ void* CudaCachingAllocator::allocate(size_t nbytes) {
   cudaStream_t stream = stream_for(dev);  // outside the lock: may create the default stream
   std::lock_guard<std::mutex> lock(mu_);
   void* ptr = nullptr;
+  int pool = active_pool_ != 0 && stream == pool_stream_ ? active_pool_ : 0;
   auto it = free_.find({stream, size});
-  if (it != free_.end() && !it->second.empty()) {
+  auto pit = pool_free_.find({pool, size});
+  if (pool != 0 && pit != pool_free_.end() && !pit->second.empty()) {
+    ptr = pit->second.back();
+    pit->second.pop_back();
+    ++stats_.cache_hits;
+  } else if (pool == 0 && it != free_.end() && !it->second.empty()) {
     ptr = it->second.back();
     it->second.pop_back();
     ++stats_.cache_hits;
@@ -45,7 +51,7 @@ void* CudaCachingAllocator::allocate(size_t nbytes) {
     stats_.reserved_bytes += size;
     ++stats_.device_allocations;
   }
-  live_.emplace(ptr, Block{size, stream});
+  live_.emplace(ptr, Block{size, stream, pool});
   stats_.allocated_bytes += size;
   stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
   if (poison_) {
@@ -63,7 +69,47 @@ void CudaCachingAllocator::deallocate(void* ptr, size_t) {
   Block b = it->second;
   live_.erase(it);
   stats_.allocated_bytes -= b.size;
-  free_[{b.stream, b.size}].push_back(ptr);
+  if (b.pool == 0) {
+    free_[{b.stream, b.size}].push_back(ptr);
+  } else if (pools_[b.pool]) {
+    pool_free_[{b.pool, b.size}].push_back(ptr);
+  } else {
+    DeviceGuard g(device());
+    (void)cudaFree(ptr);  // its graph is gone; cudaFree waits for the device
+    stats_.reserved_bytes -= b.size;
+  }
+}
+
+int CudaCachingAllocator::begin_pool(cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KHUB_ICHECK(active_pool_ == 0, "CUDA allocator: a graph pool is already active");
+  active_pool_ = next_pool_++;
+  pool_stream_ = stream;
+  pools_[active_pool_] = true;
+  return active_pool_;
+}
+
+void CudaCachingAllocator::end_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  active_pool_ = 0;
+  pool_stream_ = nullptr;
+}
+
+void CudaCachingAllocator::release_pool(int pool) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DeviceGuard g(device());
+  for (auto it = pool_free_.begin(); it != pool_free_.end();) {
+    if (it->first.first != pool) {
+      ++it;
+      continue;
+    }
+    for (void* p : it->second) {
+      (void)cudaFree(p);
+      stats_.reserved_bytes -= it->first.second;
+    }
+    it = pool_free_.erase(it);
+  }
+  pools_[pool] = false;
 }
 
 void CudaCachingAllocator::release_cached_locked() {

@@ -36,10 +36,20 @@ class CudaCachingAllocator final : public Allocator {
 
   static size_t size_class(size_t nbytes);
 
+  // Graph pools. Between begin_pool and end_pool, allocations on `stream` come from a new pool
+  // private to one CUDA graph (never from the shared cache), and blocks of the pool freed at any
+  // time go back to it only: a captured graph writes those addresses on every replay, so nothing
+  // else may be handed them. release_pool returns the pool's free blocks to the driver; its blocks
+  // still live are freed to the driver when they are released.
+  int begin_pool(cudaStream_t stream);
+  void end_pool();
+  void release_pool(int pool);
+
  private:
   struct Block {
     size_t size;
     cudaStream_t stream;
+    int pool;  // 0: the shared cache
   };
   void release_cached_locked();
 
@@ -48,7 +58,14 @@ class CudaCachingAllocator final : public Allocator {
   std::mutex mu_;
   std::unordered_map<void*, Block> live_;
   std::map<std::pair<cudaStream_t, size_t>, std::vector<void*>> free_;
+  std::map<std::pair<int, size_t>, std::vector<void*>> pool_free_;
+  std::map<int, bool> pools_;  // pool id -> still alive
+  int active_pool_ = 0, next_pool_ = 1;
+  cudaStream_t pool_stream_ = nullptr;
   CudaMemoryStats stats_;
 };
+
+// The allocator of a device (registering the CUDA backend on first use).
+CudaCachingAllocator* allocator_of(int index);
 
 }  // namespace khub::cuda

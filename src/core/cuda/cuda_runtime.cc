@@ -111,13 +111,13 @@ std::vector<CudaCachingAllocator*>& allocators() {
   return all;
 }
 
+}  // namespace
+
 CudaCachingAllocator* allocator_of(int index) {
   check_index(Device::cuda(index));
   detail::ensure_device_backend(Device::cuda(index));
   return allocators()[index];
 }
-
-}  // namespace
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
   fail(ErrorKind::kKernel, "CUDA error at ", file, ":", line, ": ", expr, " returned ",

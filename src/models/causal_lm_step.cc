@@ -1,0 +1,248 @@
+// Running one step of CausalLM: the step's inputs (token ids, positions, cache rows, sequences)
+// are packed into one i32 buffer and uploaded once, and every op reads them from device memory.
+// That is what lets Mode Compile capture a decode step into a CUDA graph once per batch size and
+// cache, and replay it with the next step's inputs copied into the same buffer.
+#include <algorithm>
+#include <limits>
+
+#include "core/logging.h"
+#include "models/causal_lm.h"
+#include "models/causal_lm_step.h"
+#include "ops/elementwise.h"
+#include "ops/indexing.h"
+#include "ops/linear.h"
+#include "ops/rotary.h"
+
+namespace khub {
+
+CausalLM::~CausalLM() = default;
+
+namespace {
+
+// Dynamic NTK rope recomputes its frequencies from the sequence length once it passes the
+// trained context; every other type is a fixed function of the position.
+bool rope_is_static(const ops::RopeParams& p, int64_t max_len) {
+  if (p.type != "dynamic") return true;
+  int64_t max_pos = p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings
+                                                           : p.max_position_embeddings;
+  return max_len <= max_pos;
+}
+
+std::vector<const void*> cache_pointers(const KVCache& cache, int64_t layers) {
+  std::vector<const void*> out;
+  for (int64_t l = 0; l < layers; ++l) {
+    out.push_back(cache.layer_keys(l).data());
+    out.push_back(cache.layer_values(l).data());
+  }
+  return out;
+}
+
+}  // namespace
+
+CausalLM::StepInputs CausalLM::make_step_inputs(const std::vector<SequenceChunk>& chunks,
+                                                const KVCache& cache) const {
+  KHUB_CHECK_ARG(!chunks.empty(), "forward: no sequence chunks");
+  KHUB_CHECK_ARG(cache.slots() * cache.capacity() <= std::numeric_limits<int32_t>::max(),
+                 "KV cache of ", cache.slots(), " slots × ", cache.capacity(),
+                 " positions has more rows than 32-bit indices address");
+  StepInputs in;
+  std::vector<int32_t> ids, pos, rows, seqs, last;
+  std::vector<bool> seen(cache.slots(), false);
+  int64_t row = 0;
+  for (const SequenceChunk& ch : chunks) {
+    KHUB_CHECK_ARG(ch.slot >= 0 && ch.slot < cache.slots(), "sequence slot ", ch.slot,
+                   " outside the cache's ", cache.slots(), " slots");
+    KHUB_CHECK_ARG(!ch.tokens.empty(), "an empty sequence chunk for slot ", ch.slot);
+    KHUB_CHECK_ARG(!seen[ch.slot], "slot ", ch.slot, " appears twice in one step");
+    seen[ch.slot] = true;
+    int64_t start = cache.length(ch.slot), n = static_cast<int64_t>(ch.tokens.size());
+    KHUB_CHECK_ARG(start + n <= cache.capacity(), "KV cache: writing positions [", start, ", ",
+                   start + n, ") of slot ", ch.slot, " beyond its capacity of ", cache.capacity(),
+                   " (raise max_new_tokens' budget when creating the cache)");
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t id = ch.tokens[i];
+      KHUB_CHECK_ARG(id >= 0 && id < config_.vocab_size, "token id ", id, " at position ", row + i,
+                     " is outside the vocabulary [0, ", config_.vocab_size, ")");
+      ids.push_back(id);
+      pos.push_back(static_cast<int32_t>(start + i));
+      rows.push_back(static_cast<int32_t>(ch.slot * cache.capacity() + start + i));
+      in.positions.push_back(start + i);
+    }
+    in.seqs.push_back({ch.slot, row, n, start + n});
+    for (int64_t v : {ch.slot, row, n, start + n}) seqs.push_back(static_cast<int32_t>(v));
+    row += n;
+    last.push_back(static_cast<int32_t>(row - 1));
+    in.max_len = std::max(in.max_len, start + n);
+    in.max_q_len = std::max(in.max_q_len, n);
+  }
+  in.tokens = row;
+  for (const auto* part : {&ids, &pos, &rows, &seqs, &last}) {
+    in.packed.insert(in.packed.end(), part->begin(), part->end());
+  }
+  return in;
+}
+
+void CausalLM::ensure_rope_tables(int64_t rows) {
+  if (rows <= rope_rows_) return;
+  std::vector<int64_t> positions(rows);
+  for (int64_t i = 0; i < rows; ++i) positions[i] = i;
+  // seq_len 0: the tables of a static rope do not depend on it (rope_is_static).
+  ops::rope_tables(config_.rope, positions, 0, &rope_cos_, &rope_sin_);
+  rope_cos_ = rope_cos_.to(device_);
+  rope_sin_ = rope_sin_.to(device_);
+  if (has_local_layers_) {
+    ops::rope_tables(config_.rope_local, positions, 0, &rope_cos_local_, &rope_sin_local_);
+    rope_cos_local_ = rope_cos_local_.to(device_);
+    rope_sin_local_ = rope_sin_local_.to(device_);
+  }
+  rope_rows_ = rows;
+  graphs_.clear();  // they read the old tables
+}
+
+Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h,
+                                 const AttentionBatch& batch, const Tensor& cache_rows,
+                                 const Tensor& cos, const Tensor& sin, KVCache& cache) {
+  const ModelConfig& c = config_;
+  int64_t t = h.size(0), d = c.head_dim, hq = c.num_attention_heads, hk = c.num_key_value_heads;
+  Tensor qkv = ops::linear(h, L.qkv_weight, L.qkv_bias).view({t, hq + 2 * hk, d});
+  Tensor q = qkv.slice(1, 0, hq).contiguous();
+  Tensor k = qkv.slice(1, hq, hq + hk).contiguous();
+  Tensor v = qkv.slice(1, hq + hk, hq + 2 * hk);  // row-strided: kv_append reads it in place
+  if (L.q_norm) {
+    q = L.q_norm->forward(q);
+    k = L.k_norm->forward(k);
+  }
+  L.rotary->forward(q, k, cos, sin);
+  Tensor k_cache = cache.layer_keys(index), v_cache = cache.layer_values(index);
+  ops::kv_append(k_cache, v_cache, k, v, cache_rows);
+
+  ops::AttentionParams params;
+  params.scale = static_cast<float>(c.attention_scale);
+  params.causal = true;
+  params.window = L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0;
+  params.softcap = c.attn_logit_softcapping;
+  Tensor out = L.attention->forward(q, k_cache, v_cache, batch, params);
+  return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias);
+}
+
+Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cache, bool all_logits,
+                          bool static_rope) {
+  const ModelConfig& c = config_;
+  int64_t t = in.tokens, n = in.n();
+  Tensor ids = meta.slice(0, 0, t), positions = meta.slice(0, t, 2 * t);
+  Tensor cache_rows = meta.slice(0, 2 * t, 3 * t);
+  AttentionBatch batch;
+  batch.seqs = meta.slice(0, 3 * t, 3 * t + 4 * n).view({n, 4});
+  batch.host = in.seqs;
+  batch.max_q_len = in.max_q_len;
+  batch.max_kv_len = cache.capacity();
+  Tensor last_rows = meta.slice(0, 3 * t + 4 * n, 3 * t + 5 * n);
+
+  Tensor x = ops::index_rows(embed_tokens_, ids, act_dtype_);
+  if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
+  Tensor cos_g, sin_g, cos_l, sin_l;
+  if (static_rope) {
+    cos_g = ops::index_rows(rope_cos_, positions, DType::kF32);
+    sin_g = ops::index_rows(rope_sin_, positions, DType::kF32);
+    if (has_local_layers_) {
+      cos_l = ops::index_rows(rope_cos_local_, positions, DType::kF32);
+      sin_l = ops::index_rows(rope_sin_local_, positions, DType::kF32);
+    }
+  } else {
+    ops::rope_tables(c.rope, in.positions, in.max_len, &cos_g, &sin_g);
+    ops::rope_tables(c.rope_local, in.positions, in.max_len, &cos_l, &sin_l);
+    for (Tensor* table : {&cos_g, &sin_g, &cos_l, &sin_l}) *table = table->to(device_);
+  }
+
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    DecoderLayer& L = layers_[i];
+    bool local = L.attention_type == LayerAttention::kSliding;
+    Tensor h = L.input_norm->forward(x);
+    Tensor a = attention_block(L, static_cast<int64_t>(i), h, batch, cache_rows,
+                               local ? cos_l : cos_g, local ? sin_l : sin_g, cache);
+    if (c.sandwich_norm) {
+      a = L.post_attention_norm->forward(a);
+      ops::add_inplace(x, a);
+      h = L.pre_feedforward_norm->forward(x);
+    } else {
+      ops::add_inplace(x, a);
+      h = L.post_attention_norm->forward(x);
+    }
+    Tensor m = ops::linear(L.act->forward(ops::linear(h, L.gate_up_weight, L.gate_up_bias)),
+                           L.down_weight, L.down_bias);
+    if (c.sandwich_norm) m = L.post_feedforward_norm->forward(m);
+    ops::add_inplace(x, m);
+  }
+  if (!all_logits && t != n) x = ops::index_rows(x, last_rows, x.dtype());
+  Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);
+  if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
+  return ops::cast(logits, DType::kF32);
+}
+
+std::string CausalLM::capture_blocker(const StepInputs& in, bool static_rope) const {
+  if (!static_rope) return "rope type 'dynamic' recomputes its tables past the trained context";
+  for (const DecoderLayer& L : layers_) {
+    if (!L.attention->kernelized()) {
+      return "Attention runs the reference path, which reads sequence lengths on the host " +
+             std::string("(map it to a kernel, e.g. khub-community/flash-attn)");
+    }
+  }
+  (void)in;
+  return "";
+}
+
+Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
+  std::vector<const void*> ptrs = cache_pointers(cache, config_.num_hidden_layers);
+  DecodeGraph* g = nullptr;
+  for (auto& cand : graphs_) {
+    if (cand->n == in.n() && cand->cache_ptrs == ptrs) g = cand.get();
+  }
+  if (g == nullptr) {
+    auto fresh = std::make_unique<DecodeGraph>();
+    fresh->n = in.n();
+    fresh->cache_ptrs = std::move(ptrs);
+    fresh->meta = in.host().to(device_);
+    fresh->graph = std::make_unique<CudaGraph>(device_);
+    fresh->graph->begin_capture();
+    try {
+      fresh->logits = run_step(in, fresh->meta, cache, false, true);
+      fresh->graph->end_capture();
+    } catch (...) {
+      fresh->graph->abort_capture();
+      throw;
+    }
+    graphs_.push_back(std::move(fresh));
+    g = graphs_.back().get();
+  } else {
+    g->meta.copy_from(in.host());
+  }
+  g->graph->replay();
+  ++graph_replays_;
+  // The caller may keep the logits past the next replay, which rewrites g->logits.
+  return g->logits.clone();
+}
+
+Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cache,
+                         bool all_logits) {
+  StepInputs in = make_step_inputs(chunks, cache);
+  bool static_rope =
+      rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
+  if (static_rope) ensure_rope_tables(cache.capacity());
+  bool compile = kernelizer_ && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
+  Tensor logits;
+  std::string blocker;
+  if (compile && !all_logits && in.max_q_len == 1) blocker = capture_blocker(in, static_rope);
+  if (compile && !all_logits && in.max_q_len == 1 && blocker.empty()) {
+    logits = replay_step(in, cache);
+  } else {
+    if (!blocker.empty() && blocker != compile_warned_) {
+      log_warn("mode compile: decode steps run eagerly: ", blocker);
+      compile_warned_ = blocker;
+    }
+    logits = run_step(in, in.host().to(device_), cache, all_logits, static_rope);
+  }
+  for (const ops::AttentionSeq& s : in.seqs) cache.set_length(s.slot, s.kv_len);
+  return logits;
+}
+
+}  // namespace khub

@@ -1,0 +1,36 @@
+// Internal to models/: what causal_lm.cc and causal_lm_step.cc share about a step.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "core/cuda_graph.h"
+#include "models/causal_lm.h"
+
+namespace khub {
+
+// packed: ids [T] | positions [T] | cache rows (slot · capacity + position) [T] | seqs [N, 4]
+// (slot, q_start, q_len, kv_len) | last row of each sequence [N].
+struct CausalLM::StepInputs {
+  int64_t tokens = 0;
+  std::vector<int32_t> packed;
+  std::vector<ops::AttentionSeq> seqs;
+  std::vector<int64_t> positions;
+  int64_t max_len = 0, max_q_len = 0;
+  int64_t n() const { return static_cast<int64_t>(seqs.size()); }
+  Tensor host() const {
+    return Tensor::from_vector(packed, {static_cast<int64_t>(packed.size())}, DType::kI32);
+  }
+};
+
+// One captured decode step: valid for N one-token sequences on a cache whose tensors sit at
+// `cache_ptrs` (a graph bakes every address it touches).
+struct CausalLM::DecodeGraph {
+  int64_t n = 0;
+  std::vector<const void*> cache_ptrs;
+  Tensor meta;  // the step's packed inputs on the device, refreshed before each replay
+  std::unique_ptr<CudaGraph> graph;
+  Tensor logits;  // written by every replay
+};
+
+}  // namespace khub

@@ -1,0 +1,22 @@
+// Row gathers and scatters driven by index tensors (i32, on the data's device). A step that keeps
+// its token ids, positions and cache rows in device memory runs through these, so it can be
+// captured in a CUDA graph once and replayed with new values written into the same buffers.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace khub::ops {
+
+// out[i] = table[idx[i]] converted to out_dtype: table [R, ...] contiguous, idx [n] i32 on the
+// table's device; returns [n, ...]. Indices are not checked on the device: callers validate them
+// on the host before they upload them (an index outside [0, R) reads out of bounds).
+Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
+
+// Writes a step's keys and values into the KV cache of one layer: k_cache and v_cache
+// [S, C, Hk, D] are rows [S·C, Hk·D]; k[i] and v[i] ([n, Hk, D], the last two dims contiguous, any
+// row stride) go to row rows[i] (= slot · C + position, i32 [n] on the cache's device). One launch
+// on CUDA. Rows are not checked on the device (callers validate them on the host).
+void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
+               const Tensor& rows);
+
+}  // namespace khub::ops

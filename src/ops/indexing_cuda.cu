@@ -1,0 +1,95 @@
+// Row gathers and the KV-cache append on CUDA: one block per row, 16-byte accesses when rows are
+// aligned, indices read from device memory (so a captured graph replays with new indices).
+#include "ops/cuda_common.cuh"
+#include "ops/ops_cuda.h"
+
+namespace khub::ops::cuda {
+namespace {
+
+template <typename From, typename To>
+__global__ void index_rows_kernel(const From* __restrict__ table, const int32_t* __restrict__ idx,
+                                  To* __restrict__ out, int64_t width) {
+  const From* src = table + int64_t{idx[blockIdx.x]} * width;
+  To* dst = out + int64_t{blockIdx.x} * width;
+  for (int64_t i = threadIdx.x; i < width; i += blockDim.x) dst[i] = from_f32<To>(to_f32(src[i]));
+}
+
+// Copies `width` bytes per row; `vec` bytes at a time (16 when every row start is 16-aligned).
+template <typename V>
+__global__ void kv_append_kernel(char* __restrict__ kc, char* __restrict__ vc,
+                                 const char* __restrict__ k, const char* __restrict__ v,
+                                 int64_t k_stride, int64_t v_stride,
+                                 const int32_t* __restrict__ rows, int64_t width) {
+  const int64_t dst = int64_t{rows[blockIdx.x]} * width;
+  const V* ks = reinterpret_cast<const V*>(k + blockIdx.x * k_stride);
+  const V* vs = reinterpret_cast<const V*>(v + blockIdx.x * v_stride);
+  V* kd = reinterpret_cast<V*>(kc + dst);
+  V* vd = reinterpret_cast<V*>(vc + dst);
+  for (int64_t i = threadIdx.x; i < width / int64_t{sizeof(V)}; i += blockDim.x) {
+    kd[i] = ks[i];
+    vd[i] = vs[i];
+  }
+}
+
+}  // namespace
+
+Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype) {
+  const char* op = "ops::index_rows";
+  int64_t n = idx.size(0), width = table.numel() / std::max<int64_t>(table.size(0), 1);
+  Shape shape = table.shape();
+  shape[0] = n;
+  Tensor out = Tensor::empty(shape, out_dtype, table.device());
+  if (n == 0 || width == 0) return out;
+  khub::cuda::DeviceGuard g(table.device());
+  cudaStream_t s = khub::cuda::stream_for(table.device());
+  int threads = static_cast<int>(std::min<int64_t>(256, (width + 31) / 32 * 32));
+  dispatch_float(table.dtype(), op, [&](auto from_tag) {
+    using From = typename decltype(from_tag)::type;
+    dispatch_float(out_dtype, op, [&](auto to_tag) {
+      using To = typename decltype(to_tag)::type;
+      index_rows_kernel<From, To><<<static_cast<unsigned>(n), threads, 0, s>>>(
+          static_cast<const From*>(table.data()), idx.data_as<int32_t>(),
+          static_cast<To*>(out.data()), width);
+    });
+  });
+  KHUB_CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
+               const Tensor& rows) {
+  int64_t n = rows.size(0);
+  if (n == 0) return;
+  int64_t esize = static_cast<int64_t>(dtype_size(k_cache.dtype()));
+  int64_t width = k_cache.size(2) * k_cache.size(3) * esize;  // bytes per row
+  int64_t ks = k.stride(0) * esize, vs = v.stride(0) * esize;
+  auto aligned = [](const void* p, int64_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; };
+  bool vec16 = width % 16 == 0 && ks % 16 == 0 && vs % 16 == 0 && aligned(k.data(), 16) &&
+               aligned(v.data(), 16) && aligned(k_cache.data(), 16) && aligned(v_cache.data(), 16);
+  khub::cuda::DeviceGuard g(k_cache.device());
+  cudaStream_t s = khub::cuda::stream_for(k_cache.device());
+  auto* kc = static_cast<char*>(k_cache.data());
+  auto* vc = static_cast<char*>(v_cache.data());
+  auto* kp = static_cast<const char*>(k.data());
+  auto* vp = static_cast<const char*>(v.data());
+  const int32_t* rp = rows.data_as<int32_t>();
+  if (vec16) {
+    int threads = static_cast<int>(std::clamp<int64_t>(width / 16, 32, 256));
+    kv_append_kernel<uint4>
+        <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+  } else {
+    KHUB_CHECK_ARG(esize == 2 || esize == 4, "ops::kv_append: dtype ", dtype_name(k_cache.dtype()),
+                   " on CUDA (supported: f32, bf16, f16)");
+    int threads = static_cast<int>(std::clamp<int64_t>(width / esize, 32, 256));
+    if (esize == 2) {
+      kv_append_kernel<uint16_t>
+          <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+    } else {
+      kv_append_kernel<uint32_t>
+          <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+    }
+  }
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace khub::ops::cuda
