@@ -103,6 +103,30 @@ std::string bind_norm(RMSNormLayer& n, const KernelFunction& fwd, const std::str
   return "";
 }
 
+std::string bind_fused_norm(FusedAddRMSNormLayer& n, const KernelFunction& fwd,
+                            const std::string& desc, const KernelizeOptions& o) {
+  if (auto r = check_args(fwd.info(), {"x", "residual", "weight", "out"}); !r.empty()) return r;
+  if (!supports_dtype(fwd.info(), "x", o.activation_dtype)) {
+    return dtype_reason(fwd.info(), "x", o.activation_dtype);
+  }
+  Tensor w = ops::cast(n.weight.to(o.device), o.activation_dtype);
+  double eps = n.eps;
+  n.set_forward(
+      [&n, fwd, w, eps, dt = o.activation_dtype, dev = o.device](const Tensor& x,
+                                                                 Tensor& residual) {
+        if (x.dtype() != dt || residual.dtype() != dt || x.device() != dev) {
+          return n.reference_forward(x, residual);
+        }
+        Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+        fwd(KernelArgs{{{"x", x}, {"residual", residual}, {"weight", w}, {"out", out}},
+                       {{"eps", eps}}},
+            on_current_stream(x));
+        return out;
+      },
+      desc);
+  return "";
+}
+
 std::string bind_act(ActAndMulLayer& a, const KernelFunction& fwd, const std::string& desc,
                      const KernelizeOptions& o) {
   if (auto r = check_args(fwd.info(), {"x", "out"}); !r.empty()) return r;
@@ -191,6 +215,9 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   loader::KernelLayer kl = kernel.layer(kernel_layer);
   std::string desc = kernel.identity().label() + " :" + kernel_layer;
   if (auto* n = dynamic_cast<RMSNormLayer*>(&layer)) return bind_norm(*n, kl.forward, desc, o);
+  if (auto* n = dynamic_cast<FusedAddRMSNormLayer*>(&layer)) {
+    return bind_fused_norm(*n, kl.forward, desc, o);
+  }
   if (auto* a = dynamic_cast<ActAndMulLayer*>(&layer)) return bind_act(*a, kl.forward, desc, o);
   if (auto* r = dynamic_cast<RotaryLayer*>(&layer)) return bind_rotary(*r, kl.forward, desc, o);
   if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {

@@ -84,8 +84,21 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     std::string p = "model.layers." + std::to_string(i);
     DecoderLayer L;
     L.attention_type = c.layer_types[i];
-    L.input_norm = norm(p + ".input_layernorm", h);
-    L.post_attention_norm = norm(p + ".post_attention_layernorm", h);
+    bool fuse = !c.sandwich_norm && !c.gemma_norm;
+    auto add_norm = [&](const std::string& prefix) {
+      return std::make_unique<FusedAddRMSNormLayer>(prefix, load(prefix + ".weight", {h}),
+                                                    static_cast<float>(c.rms_norm_eps));
+    };
+    if (fuse && i > 0) {
+      L.input_add_norm = add_norm(p + ".input_layernorm");
+    } else {
+      L.input_norm = norm(p + ".input_layernorm", h);
+    }
+    if (fuse) {
+      L.post_attention_add_norm = add_norm(p + ".post_attention_layernorm");
+    } else {
+      L.post_attention_norm = norm(p + ".post_attention_layernorm", h);
+    }
     if (c.sandwich_norm) {
       L.pre_feedforward_norm = norm(p + ".pre_feedforward_layernorm", h);
       L.post_feedforward_norm = norm(p + ".post_feedforward_layernorm", h);
@@ -138,11 +151,13 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
   };
   for (DecoderLayer& L : layers_) {
     add(L.input_norm.get());
+    add(L.input_add_norm.get());
     add(L.q_norm.get());
     add(L.k_norm.get());
     add(L.rotary.get());
     add(L.attention.get());
     add(L.post_attention_norm.get());
+    add(L.post_attention_add_norm.get());
     add(L.pre_feedforward_norm.get());
     add(L.act.get());
     add(L.post_feedforward_norm.get());

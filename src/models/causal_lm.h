@@ -25,11 +25,16 @@ struct SequenceChunk {
 };
 
 struct DecoderLayer {
-  std::unique_ptr<RMSNormLayer> input_norm;
-  std::unique_ptr<RMSNormLayer> post_attention_norm;
-  std::unique_ptr<RMSNormLayer> pre_feedforward_norm;   // sandwich_norm only
-  std::unique_ptr<RMSNormLayer> post_feedforward_norm;  // sandwich_norm only
-  std::unique_ptr<RMSNormLayer> q_norm, k_norm;         // qk_norm only
+  // Archs without sandwich norms add into the residual stream right before the post-attention
+  // norm and before the next layer's input norm: those run as FusedAddRMSNorm layers (the first
+  // layer's input norm follows the embedding, no add: a plain RMSNorm).
+  std::unique_ptr<RMSNormLayer> input_norm;                       // layer 0, or sandwich_norm
+  std::unique_ptr<FusedAddRMSNormLayer> input_add_norm;           // layers >= 1, no sandwich_norm
+  std::unique_ptr<RMSNormLayer> post_attention_norm;              // sandwich_norm
+  std::unique_ptr<FusedAddRMSNormLayer> post_attention_add_norm;  // no sandwich_norm
+  std::unique_ptr<RMSNormLayer> pre_feedforward_norm;             // sandwich_norm only
+  std::unique_ptr<RMSNormLayer> post_feedforward_norm;            // sandwich_norm only
+  std::unique_ptr<RMSNormLayer> q_norm, k_norm;                   // qk_norm only
   std::unique_ptr<RotaryLayer> rotary;
   std::unique_ptr<AttentionLayer> attention;
   std::unique_ptr<ActAndMulLayer> act;

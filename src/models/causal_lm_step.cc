@@ -154,24 +154,32 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
     for (Tensor* table : {&cos_g, &sin_g, &cos_l, &sin_l}) *table = table->to(device_);
   }
 
+  Tensor h;  // the current layer's normed input, when the previous layer's fused add made it
   for (size_t i = 0; i < layers_.size(); ++i) {
     DecoderLayer& L = layers_[i];
     bool local = L.attention_type == LayerAttention::kSliding;
-    Tensor h = L.input_norm->forward(x);
+    if (!h.defined()) h = L.input_norm->forward(x);
     Tensor a = attention_block(L, static_cast<int64_t>(i), h, batch, cache_rows,
                                local ? cos_l : cos_g, local ? sin_l : sin_g, cache);
     if (c.sandwich_norm) {
       a = L.post_attention_norm->forward(a);
       ops::add_inplace(x, a);
       h = L.pre_feedforward_norm->forward(x);
+    } else if (L.post_attention_add_norm) {
+      h = L.post_attention_add_norm->forward(a, x);  // x += a
     } else {
       ops::add_inplace(x, a);
       h = L.post_attention_norm->forward(x);
     }
     Tensor m = ops::linear(L.act->forward(ops::linear(h, L.gate_up_weight, L.gate_up_bias)),
                            L.down_weight, L.down_bias);
+    h = Tensor();
     if (c.sandwich_norm) m = L.post_feedforward_norm->forward(m);
-    ops::add_inplace(x, m);
+    if (i + 1 < layers_.size() && layers_[i + 1].input_add_norm) {
+      h = layers_[i + 1].input_add_norm->forward(m, x);  // x += m
+    } else {
+      ops::add_inplace(x, m);
+    }
   }
   if (!all_logits && t != n) x = ops::index_rows(x, last_rows, x.dtype());
   Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);

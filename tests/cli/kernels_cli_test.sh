@@ -22,8 +22,8 @@ plain, kern, cfg, off = (json.loads(a) for a in sys.argv[1:])
 assert plain["kernels"] == [], plain["kernels"]
 assert kern["ids"] == plain["ids"], (kern["ids"], plain["ids"])
 by = {k["key"]: k for k in kern["kernels"]}
-assert set(by) == {"RMSNorm", "rotary_pos_emb", "Attention", "SiluAndMul"}, set(by)
-for key in ("RMSNorm", "rotary_pos_emb", "SiluAndMul"):
+assert set(by) == {"RMSNorm", "FusedAddRMSNorm", "rotary_pos_emb", "Attention", "SiluAndMul"}, set(by)
+for key in ("RMSNorm", "FusedAddRMSNorm", "rotary_pos_emb", "SiluAndMul"):
     k = by[key]["kernel"]
     assert k and len(k["revision"]) == 40 and k["variant"] == "khub1-cpu-x86_64-linux", by[key]
 assert by["Attention"]["kernel"] is None and "cpu" in by["Attention"]["reason"]
