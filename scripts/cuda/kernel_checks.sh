@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The CUDA kernel variants on a GPU machine, from binaries built elsewhere (scripts/cuda/
-# gpu_checks.sh packs them the same way): the gpu tests of the kernels, compute-sanitizer over
-# them, the bandwidth bench, kernelize end to end on a tiny Qwen3 model (greedy tokens with and
-# without --use-kernels), and Qwen3-0.6B-shaped decode with and without --use-kernels.
+# The CUDA kernel variants on a GPU machine, from binaries built elsewhere (scripts/cuda/pack.sh):
+# the gpu tests (core, ops, kernels, Mode Compile, model parity), compute-sanitizer over the
+# kernel tests where it works, the kernels' bench, the PyTorch peers re-measured
+# (peers_subset.py), kernelize end to end on a tiny Qwen3 model (greedy tokens with and without
+# --use-kernels), and Qwen3-0.6B-shaped decode and prefill: reference, --use-kernels, and
+# --use-kernels in mode inference,compile (CUDA graphs).
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
-# PKG_DIR holds bin/ (khub, test_kernels_cuda, bench_kernels_cuda), lib/ (shared libraries the GPU
+# PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda), lib/ (shared libraries the GPU
 # machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
 set -uo pipefail
 pkg=$1 out=$2 peers=${3:-}
@@ -22,7 +24,10 @@ run() {  # name timeout command...
   summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
   tail -n 12 "$out/$name.log"
 }
-run test_kernels_cuda 120 "$pkg/bin/test_kernels_cuda"
+for t in test_core_cuda test_ops_cuda test_kernels_cuda test_compile_cuda test_models_cuda; do
+  [ -x "$pkg/bin/$t" ] && run "$t" 180 "$pkg/bin/$t"
+done
+run peers 120 python3 "$(dirname "$0")/peers_subset.py" "$out/peers_subset.json"
 peer_args=()
 [ -n "$peers" ] && peer_args=("$peers")
 run bench_kernels 120 "$pkg/bin/bench_kernels_cuda" "$pkg/kernels" "$out/kernels.json" \
@@ -36,8 +41,11 @@ run generate_kernels 60 "$pkg/bin/khub" "${gen[@]}" --use-kernels --explain-kern
 dec=(bench decode --device cuda --arch qwen3 --presets qwen3-0.6b --batches 1,16 --tokens 128
      --prompt-len 32 --models-dir /tmp/khub-models)
 [ -n "$peers" ] && dec+=(--peers "$peers")
-run decode_ref 200 "$pkg/bin/khub" "${dec[@]}" --out "$out/decode_ref.json"
-run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --out "$out/decode_kernels.json"
+run decode_ref 200 "$pkg/bin/khub" "${dec[@]}" --prefill 4096 --out "$out/decode_ref.json"
+run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --prefill 4096 \
+  --out "$out/decode_kernels.json"
+run decode_compile 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --mode inference,compile \
+  --out "$out/decode_compile.json"
 if command -v compute-sanitizer >/dev/null; then
   run memcheck_kernels 90 compute-sanitizer --tool memcheck --error-exitcode 9 \
     "$pkg/bin/test_kernels_cuda"

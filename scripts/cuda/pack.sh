@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Packs what the GPU machine needs to run khub's GPU checks from binaries built here into one
+# xz tarball (the device tool ships at most 64 MiB): bin/ (khub, the gpu-labelled tests, the CUDA
+# benches), lib/ (shared libraries the GPU machine's image lacks: every non-glibc, non-CUDA library
+# the binaries link), kernels/ (build/kernels) and hub/ (build/hub).
+#   scripts/cuda/pack.sh [BUILD_DIR=build] [OUT=.devout/pkg.tar.xz]
+# On the GPU machine: mkdir -p /tmp/pkg && tar xJf OUT -C /tmp/pkg; then scripts/cuda/*.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+out=${2:-.devout/pkg.tar.xz}
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
+bins=(khub bench_kernels_cuda)
+for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
+for b in "${bins[@]}"; do cp "$build/bin/$b" "$stage/bin/"; done
+[ -x "$build/dev/decode_breakdown" ] && cp "$build/dev/decode_breakdown" "$stage/bin/"
+for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $1, $3}' | sort -u |
+  grep -v -E '^(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudart)\.' |
+  while read -r name path; do cp -L "$path" "$stage/lib/$name"; done
+cp -r "$build/kernels" "$stage/kernels"
+cp -r "$build/hub" "$stage/hub"
+tar -C "$stage" -cf - . | xz -T2 -6 >"$out"
+echo "pack: $out $(du -h "$out" | cut -f1) ($(ls "$stage/bin" | wc -l) binaries, $(ls "$stage/lib" | wc -l) libraries)"
