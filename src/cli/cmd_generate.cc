@@ -112,6 +112,9 @@ int cmd_generate(int argc, char** argv) {
   out["kernels"] = model->kernel_report().to_json();
   out["load_ms"] = load_ms;
   out["kernelize_ms"] = model->kernel_report().seconds * 1e3;
+  // Mode Compile: decode steps replayed from CUDA graphs, and graphs captured (one per batch size).
+  out["graph_replays"] = model->graph_replays();
+  out["graphs_captured"] = model->graphs_captured();
   if (json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
