@@ -203,11 +203,19 @@ Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
   std::vector<const void*> ptrs = cache_pointers(cache, config_.num_hidden_layers);
   DecodeGraph* g = nullptr;
   for (auto& cand : graphs_) {
-    if (cand->n == in.n() && cand->cache_ptrs == ptrs) g = cand.get();
+    if (cand->n == in.n() && cand->slots == cache.slots() && cand->capacity == cache.capacity() &&
+        cand->cache_ptrs == ptrs) {
+      g = cand.get();
+    }
   }
   if (g == nullptr) {
+    // Graphs of caches that are gone only hold memory: keep the most recent few.
+    constexpr size_t kMaxGraphs = 8;
+    if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
     auto fresh = std::make_unique<DecodeGraph>();
     fresh->n = in.n();
+    fresh->slots = cache.slots();
+    fresh->capacity = cache.capacity();
     fresh->cache_ptrs = std::move(ptrs);
     fresh->meta = in.host().to(device_);
     fresh->graph = std::make_unique<CudaGraph>(device_);

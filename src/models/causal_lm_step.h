@@ -26,7 +26,7 @@ struct CausalLM::StepInputs {
 // One captured decode step: valid for N one-token sequences on a cache whose tensors sit at
 // `cache_ptrs` (a graph bakes every address it touches).
 struct CausalLM::DecodeGraph {
-  int64_t n = 0;
+  int64_t n = 0, slots = 0, capacity = 0;
   std::vector<const void*> cache_ptrs;
   Tensor meta;  // the step's packed inputs on the device, refreshed before each replay
   std::unique_ptr<CudaGraph> graph;
