@@ -13,7 +13,8 @@
 //     into the workspace and a second kernel merges them. The split count depends only on the
 //     grid's shape attributes (never on lengths in device memory), so a captured CUDA graph stays
 //     valid while sequences grow: each block derives its key range from kv_len at run time, and a
-//     block whose range is empty writes an empty partial.
+//     block whose range is empty writes an empty partial. Workspace layout: the outputs
+//     [kMaxSplits][T][Hq][D], then (max, sum) pairs [kMaxSplits][T][Hq][2]: 16 x T x Hq x (D + 2).
 // Scores are kept in log2 units (scale * log2(e) folded into q) and the exponentials use exp2f.
 #include <atomic>
 #include <cmath>
@@ -31,9 +32,12 @@ using khub_cuda::Vec;
 constexpr int kThreads = 128;
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Keys per lane group and tile: more keys in flight for small groups, fewer registers for large.
+// Keys per lane group and tile (the next tile is loaded while this one is computed, so twice this
+// many are in flight): more for small groups, fewer registers for large ones.
 template <int kG>
-constexpr int kKeysPerGroup = kG <= 2 ? 8 : (kG == 4 ? 4 : 2);
+constexpr int kKeysPerGroup = kG <= 2 ? 4 : 2;
+// A split gets at least this many keys: below it the combine launch costs more than it saves.
+constexpr int64_t kMinSplitKeys = 256;
 
 template <int D, int kG>
 struct Tiling {
@@ -145,18 +149,22 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, 
   const T* kb = static_cast<const T*>(p.k_cache) + head_base;
   const T* vb = static_cast<const T*>(p.v_cache) + head_base;
 
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += TILE) {
-    Vec<uint32_t, 4> kr[U], vr[U];
+  Vec<uint32_t, 4> kr[U], vr[U], kn[U], vn[U];
+  auto load_tile = [&](int64_t k0, Vec<uint32_t, 4>* kt, Vec<uint32_t, 4>* vt) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int64_t k = k0 + u * NG + grp;
       if (k < k_end) {
-        kr[u] = load16(kb + k * kstride);
-        vr[u] = load16(vb + k * kstride);
+        kt[u] = load16(kb + k * kstride);
+        vt[u] = load16(vb + k * kstride);
       } else {
-        kr[u] = vr[u] = Vec<uint32_t, 4>{{0u, 0u, 0u, 0u}};  // zero V: p = 0 must not meet NaN
+        kt[u] = vt[u] = Vec<uint32_t, 4>{{0u, 0u, 0u, 0u}};  // zero V: p = 0 must not meet NaN
       }
     }
+  };
+  if (k_begin < k_end) load_tile(k_begin, kr, vr);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += TILE) {
+    if (k0 + TILE < k_end) load_tile(k0 + TILE, kn, vn);  // in flight while this tile computes
     float s[U][kG];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -215,6 +223,11 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, 
         for (int j = 0; j < 8; ++j) acc[r][j] = fmaf(pr, vf[j], acc[r][j]);
       }
     }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      kr[u] = kn[u];
+      vr[u] = vn[u];
+    }
   }
 
   // Merge the lane groups: weights 2^(m_g - M) per group and head.
@@ -247,9 +260,10 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, 
     if (direct) {
       s_total[r] = total > 0.f ? 1.f / total : 0.f;
     } else {
-      float* w = p.workspace + ((split * p.total_q + row.t) * p.hq + h0 + r) * (D + 2);
-      w[D] = mx;
-      w[D + 1] = total;
+      float* w = p.workspace + kMaxSplits * p.total_q * p.hq * D +
+                 ((split * p.total_q + row.t) * p.hq + h0 + r) * 2;
+      w[0] = mx;
+      w[1] = total;
     }
   }
   __syncthreads();
@@ -262,46 +276,62 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, 
     if (direct)
       static_cast<T*>(p.out)[(row.t * p.hq + h) * D + d] = from_f32<T>(o * s_total[r]);
     else
-      p.workspace[((split * p.total_q + row.t) * p.hq + h) * (D + 2) + d] = o;
+      p.workspace[((split * p.total_q + row.t) * p.hq + h) * D + d] = o;
   }
 }
 
-// Merges the split partials of one query row: a block per (sequence, row), a warp per q head.
+// Merges the split partials: a warp per (query row, q head, 128 outputs), each lane 4 outputs.
+// Every partial is loaded before the first is used (one round trip to L2, not one per split).
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) combine_kernel(Params p, int splits) {
-  const int i = static_cast<int>(blockIdx.x % p.max_q_len);
-  const int n = static_cast<int>(blockIdx.x / p.max_q_len);
-  const Row row = query_row(p, n, i);
+  constexpr int kChunks = (D + 127) / 128;
+  const int64_t item = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int chunk = static_cast<int>(item % kChunks);
+  const int h = static_cast<int>(item / kChunks % p.hq);
+  const int i = static_cast<int>(item / kChunks / p.hq % p.max_q_len);
+  const int64_t n = item / kChunks / p.hq / p.max_q_len;
+  if (n >= p.num_seqs) return;
+  const Row row = query_row(p, static_cast<int>(n), i);
   if (!row.valid) return;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t split_stride = p.total_q * p.hq * (D + 2);
-  for (int h = warp; h < p.hq; h += kThreads / 32) {
-    const float* base = p.workspace + (row.t * p.hq + h) * (D + 2);
-    const float mi = lane < splits ? base[lane * split_stride + D] : -INFINITY;
-    const float li = lane < splits ? base[lane * split_stride + D + 1] : 0.f;
-    float mx = mi;
+  const int d = chunk * 128 + lane * 4;
+  const bool active = d < D;
+  const int64_t rows = p.total_q * p.hq;  // (row, head) pairs per split
+  const float* o_base = p.workspace + (row.t * p.hq + h) * D + d;
+  const float* ml_base = p.workspace + kMaxSplits * rows * D + (row.t * p.hq + h) * 2;
+  float4 part[kMaxSplits];
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    const float sink = p.sinks != nullptr ? p.sinks[h] * kLog2e : -INFINITY;
-    const float top = fmaxf(mx, sink);
-    const float w = mi == -INFINITY ? 0.f : exp2f(mi - top);
-    float total = li * w;
+  for (int s = 0; s < kMaxSplits; ++s)
+    part[s] = active && s < splits ? *reinterpret_cast<const float4*>(o_base + s * rows * D)
+                                   : make_float4(0.f, 0.f, 0.f, 0.f);
+  const float2 ml = lane < splits ? *reinterpret_cast<const float2*>(ml_base + lane * rows * 2)
+                                  : make_float2(-INFINITY, 0.f);
+  float mx = ml.x;
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
-    if (sink != -INFINITY) total += exp2f(sink - top);
-    const float inv = total > 0.f ? 1.f / total : 0.f;
-    float ws[kMaxSplits];
+  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+  const float sink = p.sinks != nullptr ? p.sinks[h] * kLog2e : -INFINITY;
+  const float top = fmaxf(mx, sink);
+  const float w = ml.x == -INFINITY ? 0.f : exp2f(ml.x - top);
+  float total = ml.y * w;
 #pragma unroll
-    for (int s = 0; s < kMaxSplits; ++s) ws[s] = __shfl_sync(0xffffffffu, w, s) * inv;
-    T* out = static_cast<T*>(p.out) + (row.t * p.hq + h) * D;
+  for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+  if (sink != -INFINITY) total += exp2f(sink - top);
+  const float inv = total > 0.f ? 1.f / total : 0.f;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-    for (int d = lane; d < D; d += 32) {
-      float o = 0.f;
-#pragma unroll
-      for (int s = 0; s < kMaxSplits; ++s)
-        if (s < splits) o = fmaf(base[s * split_stride + d], ws[s], o);
-      out[d] = from_f32<T>(o);
-    }
+  for (int s = 0; s < kMaxSplits; ++s) {
+    const float ws = __shfl_sync(0xffffffffu, w, s) * inv;
+    acc.x = fmaf(part[s].x, ws, acc.x);
+    acc.y = fmaf(part[s].y, ws, acc.y);
+    acc.z = fmaf(part[s].z, ws, acc.z);
+    acc.w = fmaf(part[s].w, ws, acc.w);
+  }
+  if (active) {
+    T* out = static_cast<T*>(p.out) + (row.t * p.hq + h) * D + d;
+    out[0] = from_f32<T>(acc.x);
+    out[1] = from_f32<T>(acc.y);
+    out[2] = from_f32<T>(acc.z);
+    out[3] = from_f32<T>(acc.w);
   }
 }
 
@@ -321,16 +351,15 @@ int sm_count() {
 
 template <typename T, int D, int kG>
 cudaError_t launch_typed(const Params& p, cudaStream_t stream) {
-  constexpr int TILE = Tiling<D, kG>::kTile;
   const int group = p.hq / p.hk;
   const int chunks = (group + kG - 1) / kG;
   const int64_t blocks = int64_t{p.num_seqs} * p.hk * chunks * p.max_q_len;
   int splits = 1;
   if (p.workspace != nullptr && p.total_q <= kWorkspaceMaxRows) {
-    // About four blocks per SM, with at least two tiles of keys per split.
+    // About four blocks per SM, with at least kMinSplitKeys keys per split.
     const int64_t want = (4 * int64_t{sm_count()} + blocks - 1) / blocks;
     const int64_t kv = p.max_kv_len > 0 && p.max_kv_len < p.capacity ? p.max_kv_len : p.capacity;
-    const int64_t by_len = (kv + 2 * TILE - 1) / (2 * TILE);
+    const int64_t by_len = (kv + kMinSplitKeys - 1) / kMinSplitKeys;
     int64_t s = want < by_len ? want : by_len;
     splits = static_cast<int>(s < 1 ? 1 : (s > kMaxSplits ? kMaxSplits : s));
   }
@@ -338,9 +367,9 @@ cudaError_t launch_typed(const Params& p, cudaStream_t stream) {
   if (grid > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
   decode_kernel<T, D, kG><<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(p, splits, chunks);
   if (splits > 1) {
-    combine_kernel<T, D>
-        <<<static_cast<unsigned>(int64_t{p.num_seqs} * p.max_q_len), kThreads, 0, stream>>>(p,
-                                                                                            splits);
+    const int64_t items = int64_t{p.num_seqs} * p.max_q_len * p.hq * ((D + 127) / 128);
+    combine_kernel<T, D><<<static_cast<unsigned>((items + kThreads / 32 - 1) / (kThreads / 32)),
+                           kThreads, 0, stream>>>(p, splits);
   }
   return cudaGetLastError();
 }

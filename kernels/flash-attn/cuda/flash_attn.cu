@@ -138,6 +138,10 @@ khub_status forward(const khub_call* call, khub_error* error) {
       return c.status();
     }
   }
+  if (ws > 0 && !khub_cuda::aligned16(c.data(kWorkspace))) {
+    c.fail(KHUB_STATUS_UNSUPPORTED, "workspace is not 16-byte aligned");
+    return c.status();
+  }
   if (T == 0 || N == 0 || max_q_len == 0 || S == 0 || C == 0) return KHUB_STATUS_OK;
 
   khub_flash::Params p;
