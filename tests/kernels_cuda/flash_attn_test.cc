@@ -212,11 +212,11 @@ std::vector<int64_t> random_lens(std::mt19937_64& rng, int64_t count, int64_t lo
 TEST_F(FlashAttn, DecodeMatchesFloat64) {
   std::vector<Case> cases;
   for (DType dt : {DType::kBF16, DType::kF16}) {
-    // Qwen3-0.6B heads; b1 at kv_len 1 and at the largest split, b16 over the whole range.
+    // Qwen3-0.6B heads; b1 at kv_len 1 and 5000 (16 splits of 313 keys), b16 at random lengths.
     cases.push_back({"b1 kv1", dt, 128, 16, 8, {1}, {1}});
     cases.push_back({"b1 kv5000", dt, 128, 16, 8, {1}, {5000}});
     cases.push_back(
-        {"b16", dt, 128, 16, 8, std::vector<int64_t>(16, 1), random_lens(rng_, 16, 1, 5000)});
+        {"b16", dt, 128, 16, 8, std::vector<int64_t>(16, 1), random_lens(rng_, 16, 1, 3000)});
     // GQA 1, D 64.
     cases.push_back(
         {"gqa1", dt, 64, 8, 8, std::vector<int64_t>(4, 1), random_lens(rng_, 4, 1, 3000)});
@@ -225,7 +225,7 @@ TEST_F(FlashAttn, DecodeMatchesFloat64) {
                      random_lens(rng_, 3, 1, 2000), 0, 0, true});
     // GQA 8 without a workspace (one block per sequence and head, no combine).
     cases.push_back({"gqa8 no-ws", dt, 128, 32, 4, std::vector<int64_t>(16, 1),
-                     random_lens(rng_, 16, 1, 4000), 0, 0, false, false});
+                     random_lens(rng_, 16, 1, 2500), 0, 0, false, false});
     // Sliding window, softcap, sinks together.
     cases.push_back({"window softcap sinks", dt, 128, 16, 8, std::vector<int64_t>(8, 1),
                      random_lens(rng_, 8, 1, 4000), 128, 30.0, true});
