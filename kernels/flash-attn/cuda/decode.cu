@@ -5,9 +5,10 @@
 //     heads of a GQA group that share a kv head are computed together, so K/V are read once per
 //     group, not once per q head. Up to 8 q heads per block; larger groups take several chunks.
 //   Inside a block, D/8 lanes share one key (each loads one 16-byte vector of the K and V rows);
-//     the 128 / (D/8) lane groups take different keys and keep their own running max, sum and
-//     output (an online softmax per group, no synchronisation in the key loop); the groups are
-//     merged through shared memory at the end.
+//     the 256 (or 128) / (D/8) lane groups take different keys and keep their own running max,
+//     sum and output (an online softmax per group, no synchronisation in the key loop; the next
+//     tile's rows are loaded while the current one is computed); the groups are merged through
+//     shared memory at the end.
 //   Split-KV: when the caller gives a workspace, a query row's visible keys are cut into up to
 //     kMaxSplits ranges, one block each; the blocks write unnormalised partials (output, max, sum)
 //     into the workspace and a second kernel merges them. The split count depends only on the
@@ -29,7 +30,7 @@ using khub_cuda::from_f32;
 using khub_cuda::to_f32;
 using khub_cuda::Vec;
 
-constexpr int kThreads = 128;
+constexpr int kThreads = 128;  // combine kernel; the decode kernel's block is Tiling::kThreads
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Keys per lane group and tile (the next tile is loaded while this one is computed, so twice this
@@ -39,8 +40,11 @@ constexpr int kKeysPerGroup = kG <= 2 ? 4 : 2;
 // A split gets at least this many keys: below it the combine launch costs more than it saves.
 constexpr int64_t kMinSplitKeys = 256;
 
+// 256 threads (more keys side by side: shorter dependent chains per block, which matters when a
+// few blocks per SM are all there is) unless the merge buffer would pass 32 KiB.
 template <int D, int kG>
 struct Tiling {
+  static constexpr int kThreads = kG <= 4 ? 256 : 128;
   static constexpr int kLanes = D / 8;                       // lanes per key
   static constexpr int kGroups = kThreads / kLanes;          // keys side by side
   static constexpr int kTile = kGroups * kKeysPerGroup<kG>;  // keys per loop iteration
@@ -87,9 +91,11 @@ __device__ __forceinline__ Row query_row(const Params& p, int n, int i) {
 }
 
 template <typename T, int D, int kG>
-__global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, int chunks) {
+__global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThreads == 256 ? 2 : 1)
+    decode_kernel(Params p, int splits, int chunks) {
   using Tl = Tiling<D, kG>;
   constexpr int L = Tl::kLanes, NG = Tl::kGroups, U = kKeysPerGroup<kG>, TILE = Tl::kTile;
+  constexpr int NT = Tl::kThreads;
   __shared__ __align__(16) float s_acc[NG][kG][D];
   __shared__ float s_m[NG][kG], s_l[NG][kG];
   __shared__ float s_total[kG];  // the merged sum of each q head
@@ -267,7 +273,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(Params p, int splits, 
     }
   }
   __syncthreads();
-  for (int e = tid; e < rows * D; e += kThreads) {
+  for (int e = tid; e < rows * D; e += NT) {
     const int r = e / D, d = e % D;
     float o = 0.f;
 #pragma unroll 4
@@ -365,7 +371,8 @@ cudaError_t launch_typed(const Params& p, cudaStream_t stream) {
   }
   const int64_t grid = blocks * splits;
   if (grid > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
-  decode_kernel<T, D, kG><<<static_cast<unsigned>(grid), kThreads, 0, stream>>>(p, splits, chunks);
+  decode_kernel<T, D, kG>
+      <<<static_cast<unsigned>(grid), Tiling<D, kG>::kThreads, 0, stream>>>(p, splits, chunks);
   if (splits > 1) {
     const int64_t items = int64_t{p.num_seqs} * p.max_q_len * p.hq * ((D + 127) / 128);
     combine_kernel<T, D><<<static_cast<unsigned>((items + kThreads / 32 - 1) / (kThreads / 32)),
