@@ -4,8 +4,9 @@
 # them, the bandwidth bench, kernelize end to end on a tiny Qwen3 model (greedy tokens with and
 # without --use-kernels), and Qwen3-0.6B-shaped decode with and without --use-kernels.
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
-# PKG_DIR holds bin/ (khub, test_kernels_cuda, bench_kernels_cuda), lib/ (shared libraries the GPU
-# machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
+# PKG_DIR holds bin/ (khub, test_kernels_cuda, bench_kernels_cuda; test_flash_attn_cuda and
+# bench_flash_decode when present), lib/ (shared libraries the GPU machine lacks), kernels/
+# (build/kernels) and hub/ (build/hub).
 set -uo pipefail
 pkg=$1 out=$2 peers=${3:-}
 mkdir -p "$out"
@@ -23,6 +24,12 @@ run() {  # name timeout command...
   tail -n 12 "$out/$name.log"
 }
 run test_kernels_cuda 120 "$pkg/bin/test_kernels_cuda"
+if [ -x "$pkg/bin/test_flash_attn_cuda" ]; then
+  run test_flash_attn_cuda 300 "$pkg/bin/test_flash_attn_cuda"
+fi
+if [ -x "$pkg/bin/bench_flash_decode" ]; then
+  run bench_flash_decode 120 "$pkg/bin/bench_flash_decode" "$pkg/kernels" "$out/flash_decode.json"
+fi
 peer_args=()
 [ -n "$peers" ] && peer_args=("$peers")
 run bench_kernels 120 "$pkg/bin/bench_kernels_cuda" "$pkg/kernels" "$out/kernels.json" \
