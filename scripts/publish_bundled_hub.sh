@@ -31,13 +31,16 @@ if [ ! -d "$KERNELS" ]; then
 fi
 mkdir -p "$HUB" "$OUT"
 
-json_field() {  # json_field FIELD < json  (top-level string field, or "changed" for any rebuild)
+json_field() {  # json_field FIELD < json  (top-level string field, "changed" for any rebuild,
+                #                          "variants" for the number of variants built)
   python3 -c '
 import json, sys
 j = json.load(sys.stdin)
 f = sys.argv[1]
 if f == "changed":
     print("yes" if any(not v["up-to-date"] for v in j["variants"]) else "no")
+elif f == "variants":
+    print(len(j["variants"]))
 else:
     print(j[f])
 ' "$1"
@@ -69,6 +72,11 @@ for project in "$KERNELS"/*/; do
     "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0"
   else
     build "$name" "$project" "$OUT/$name"
+    if [ "$(json_field variants <<<"$built_json")" = 0 ]; then
+      # A CUDA-only project (flash-attn) on a machine without nvcc: nothing to publish.
+      echo "publish_bundled_hub: $name has no variant this machine can build, skipped"
+      continue
+    fi
     repo=$(json_field repo-id <<<"$built_json")
     if [ "$(json_field changed <<<"$built_json")" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
     "$KHUB" publish "$OUT/$name" --hub "$HUB"

@@ -6,8 +6,8 @@
 # --use-kernels), and Qwen3-0.6B-shaped decode and prefill: reference, --use-kernels, and
 # --use-kernels in mode inference,compile (CUDA graphs).
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
-# PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda), lib/ (shared libraries the GPU
-# machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
+# PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda, bench_flash_decode), lib/ (shared
+# libraries the GPU machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
 set -uo pipefail
 pkg=$1 out=$2 peers=${3:-}
 mkdir -p "$out"
@@ -24,9 +24,12 @@ run() {  # name timeout command...
   summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
   tail -n 12 "$out/$name.log"
 }
-for t in test_core_cuda test_ops_cuda test_kernels_cuda test_compile_cuda test_models_cuda; do
-  [ -x "$pkg/bin/$t" ] && run "$t" 180 "$pkg/bin/$t"
+for t in test_core_cuda test_ops_cuda test_kernels_cuda test_flash_attn_cuda test_compile_cuda test_models_cuda; do
+  [ -x "$pkg/bin/$t" ] && run "$t" 240 "$pkg/bin/$t"
 done
+if [ -x "$pkg/bin/bench_flash_decode" ]; then
+  run bench_flash_decode 120 "$pkg/bin/bench_flash_decode" "$pkg/kernels" "$out/flash_decode.json"
+fi
 run peers 120 python3 "$(dirname "$0")/peers_subset.py" "$out/peers_subset.json"
 peer_args=()
 [ -n "$peers" ] && peer_args=("$peers")

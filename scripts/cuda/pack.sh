@@ -12,7 +12,7 @@ out=${2:-.devout/pkg.tar.xz}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
-bins=(khub bench_kernels_cuda)
+bins=(khub bench_kernels_cuda bench_flash_decode)
 for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
 for b in "${bins[@]}"; do cp "$build/bin/$b" "$stage/bin/"; done
 [ -x "$build/dev/decode_breakdown" ] && cp "$build/dev/decode_breakdown" "$stage/bin/"

@@ -2,12 +2,17 @@
 // archs of build.toml were all compiled, every function and layer is declared capture-safe and
 // never synchronising, no layer claims a backward (none is implemented on CUDA), and each CUDA
 // layer keeps the CPU variant's forward signature (names, roles, dtypes), so kernelize binds both
-// through one layer contract (docs/layer-contracts.md).
+// through one layer contract (docs/layer-contracts.md). CUDA-only kernels (flash-attn) have no CPU
+// variant to compare with: their layers are checked against the contract's signature instead.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -25,10 +30,58 @@ const json* find_named(const json& list, const std::string& name) {
   return nullptr;
 }
 
-class CudaVariant : public ::testing::TestWithParam<const char*> {};
+struct Arg {
+  const char* name;
+  const char* role;
+  const char* dtypes;
+};
+struct ContractLayer {
+  const char* name;
+  std::vector<Arg> args;
+  std::vector<const char*> attrs;
+};
+// Signatures of the layers whose kernels have no CPU variant (docs/layer-contracts.md).
+const std::vector<ContractLayer> kCudaOnlyLayers = {
+    {"Attention",
+     {{"q", "input", "bf16,f16"},
+      {"k_cache", "input", "same:q"},
+      {"v_cache", "input", "same:q"},
+      {"seqs", "input", "i32"},
+      {"workspace", "output", "f32"},
+      {"out", "output", "same:q"},
+      {"sinks", "input", "f32"}},
+     {"scale", "window", "softcap", "max_q_len", "max_kv_len"}},
+};
+
+struct Kernel {
+  const char* name;
+  bool has_cpu;
+};
+void PrintTo(const Kernel& k, std::ostream* os) { *os << k.name; }
+
+class CudaVariant : public ::testing::TestWithParam<Kernel> {};
+
+void expect_contract(const json& fns, const json& layer) {
+  const std::string name = layer["name"];
+  auto it = std::find_if(kCudaOnlyLayers.begin(), kCudaOnlyLayers.end(),
+                         [&](const ContractLayer& c) { return name == c.name; });
+  ASSERT_NE(it, kCudaOnlyLayers.end()) << name << " is not a known CUDA-only layer";
+  const json* f = find_named(fns, layer["forward"].get<std::string>());
+  ASSERT_NE(f, nullptr) << name;
+  ASSERT_EQ((*f)["args"].size(), it->args.size()) << name;
+  for (size_t i = 0; i < it->args.size(); ++i) {
+    const json& a = (*f)["args"][i];
+    EXPECT_EQ(a["name"], it->args[i].name) << name << " arg " << i;
+    EXPECT_EQ(a["role"], it->args[i].role) << name << " arg " << i;
+    EXPECT_EQ(a["dtypes"], it->args[i].dtypes) << name << " arg " << i;
+  }
+  ASSERT_EQ((*f)["attrs"].size(), it->attrs.size()) << name;
+  for (size_t i = 0; i < it->attrs.size(); ++i)
+    EXPECT_EQ((*f)["attrs"][i]["name"], it->attrs[i]) << name << " attr " << i;
+}
 
 TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
-  const fs::path dir = fs::path(KHUB_TEST_KERNELS) / GetParam();
+  const fs::path dir = fs::path(KHUB_TEST_KERNELS) / GetParam().name;
   const fs::path cuda = dir / "khub1-cu130-x86_64-linux", cpu = dir / "khub1-cpu-x86_64-linux";
   if (!fs::exists(cuda / "metadata.json")) {
 #if KHUB_TEST_HAVE_CUDA
@@ -37,8 +90,12 @@ TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
     GTEST_SKIP() << "built without nvcc: no CUDA variant";
 #endif
   }
-  ASSERT_TRUE(fs::exists(cpu / "metadata.json")) << cpu;
-  json m = read_json(cuda / "metadata.json"), c = read_json(cpu / "metadata.json");
+  json m = read_json(cuda / "metadata.json");
+  if (!GetParam().has_cpu) {
+    EXPECT_FALSE(fs::exists(cpu)) << cpu << " exists for a kernel listed as CUDA-only";
+  } else {
+    ASSERT_TRUE(fs::exists(cpu / "metadata.json")) << cpu;
+  }
   EXPECT_EQ(m["backend"]["type"], "cuda");
   EXPECT_EQ(m["backend"]["archs"], json({"8.0", "8.9", "9.0a", "9.0+PTX"}));
   const json& fns = m["manifest"]["functions"];
@@ -49,10 +106,19 @@ TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
     EXPECT_EQ(std::find(flags.begin(), flags.end(), "synchronizes"), flags.end()) << f["name"];
     EXPECT_FALSE(f["workspace"].get<bool>()) << f["name"];
   }
+  ASSERT_FALSE(m["manifest"]["layers"].empty());
   for (const json& l : m["manifest"]["layers"]) {
     const std::string name = l["name"];
     EXPECT_TRUE(l["can-capture"].get<bool>()) << name;
     EXPECT_FALSE(l["has-backward"].get<bool>()) << name;
+  }
+  if (!GetParam().has_cpu) {
+    for (const json& l : m["manifest"]["layers"]) expect_contract(fns, l);
+    return;
+  }
+  json c = read_json(cpu / "metadata.json");
+  for (const json& l : m["manifest"]["layers"]) {
+    const std::string name = l["name"];
     const json* cl = find_named(c["manifest"]["layers"], name);
     ASSERT_NE(cl, nullptr) << name << " has no CPU counterpart";
     const json* f = find_named(fns, l["forward"].get<std::string>());
@@ -73,6 +139,12 @@ TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, CudaVariant,
-                         ::testing::Values("rmsnorm", "activation", "rotary"));
+                         ::testing::Values(Kernel{"rmsnorm", true}, Kernel{"activation", true},
+                                           Kernel{"rotary", true}, Kernel{"flash-attn", false}),
+                         [](const ::testing::TestParamInfo<Kernel>& i) {
+                           std::string n = i.param.name;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
 
 }  // namespace

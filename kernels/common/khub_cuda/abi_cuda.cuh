@@ -114,13 +114,7 @@ class Call {
   // Tensor i is a contiguous CUDA tensor of f32/bf16/f16 (or exactly f32 when f32_only).
   bool float_tensor(int i, const char* name, ElemType* type, bool f32_only = false) {
     const DLTensor& t = tensor(i);
-    if (t.device.device_type != kDLCUDA)
-      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s is on device type %d, expected CUDA (%d)", name,
-                  static_cast<int>(t.device.device_type), static_cast<int>(kDLCUDA));
-    if (t.data == nullptr && numel(i) > 0)
-      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has no data", name);
-    if (t.dtype.lanes != 1)
-      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has %d lanes, expected 1", name, t.dtype.lanes);
+    if (!on_device(i, name)) return false;
     if (t.dtype.code == kDLFloat && t.dtype.bits == 32) {
       *type = ElemType::kF32;
     } else if (!f32_only && t.dtype.code == kDLBfloat && t.dtype.bits == 16) {
@@ -131,21 +125,19 @@ class Call {
       return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has dtype code %d bits %d, expected %s", name,
                   t.dtype.code, t.dtype.bits, f32_only ? "f32" : "f32, bf16 or f16");
     }
-    if (t.strides != nullptr) {
-      int64_t expect = 1;
-      for (int d = t.ndim - 1; d >= 0; --d) {
-        if (t.shape[d] != 1 && t.strides[d] != expect)
-          return fail(KHUB_STATUS_INVALID_ARGUMENT,
-                      "%s is not contiguous (dim %d has stride %lld, expected %lld)", name, d,
-                      static_cast<long long>(t.strides[d]), static_cast<long long>(expect));
-        expect *= t.shape[d];
-      }
-    }
-    if (i > 0 && t.device.device_id != tensor(0).device.device_id)
-      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s is on cuda:%d, other arguments on cuda:%d",
-                  name, t.device.device_id, tensor(0).device.device_id);
-    return true;
+    return contiguous(i, name);
   }
+  // Tensor i is a contiguous CUDA tensor of i32 (indices, lengths).
+  bool i32_tensor(int i, const char* name) {
+    const DLTensor& t = tensor(i);
+    if (!on_device(i, name)) return false;
+    if (t.dtype.code != kDLInt || t.dtype.bits != 32)
+      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has dtype code %d bits %d, expected i32", name,
+                  t.dtype.code, t.dtype.bits);
+    return contiguous(i, name);
+  }
+  // An optional argument the caller left out (khub passes data == NULL and ndim == 0).
+  bool absent(int i) const { return tensor(i).data == nullptr && tensor(i).ndim == 0; }
   bool same_type(ElemType a, ElemType b, const char* name, const char* other) {
     if (a != b)
       return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s and %s have different dtypes", name, other);
@@ -203,6 +195,35 @@ class Call {
   }
 
  private:
+  bool on_device(int i, const char* name) {
+    const DLTensor& t = tensor(i);
+    if (t.device.device_type != kDLCUDA)
+      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s is on device type %d, expected CUDA (%d)", name,
+                  static_cast<int>(t.device.device_type), static_cast<int>(kDLCUDA));
+    if (t.data == nullptr && numel(i) > 0)
+      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has no data", name);
+    if (t.dtype.lanes != 1)
+      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s has %d lanes, expected 1", name, t.dtype.lanes);
+    if (i > 0 && t.device.device_id != tensor(0).device.device_id)
+      return fail(KHUB_STATUS_INVALID_ARGUMENT, "%s is on cuda:%d, other arguments on cuda:%d",
+                  name, t.device.device_id, tensor(0).device.device_id);
+    return true;
+  }
+  bool contiguous(int i, const char* name) {
+    const DLTensor& t = tensor(i);
+    if (t.strides != nullptr) {
+      int64_t expect = 1;
+      for (int d = t.ndim - 1; d >= 0; --d) {
+        if (t.shape[d] != 1 && t.strides[d] != expect)
+          return fail(KHUB_STATUS_INVALID_ARGUMENT,
+                      "%s is not contiguous (dim %d has stride %lld, expected %lld)", name, d,
+                      static_cast<long long>(t.strides[d]), static_cast<long long>(expect));
+        expect *= t.shape[d];
+      }
+    }
+    return true;
+  }
+
   const char* function_;
   const khub_call* call_;
   khub_error* error_;

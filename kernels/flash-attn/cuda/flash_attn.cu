@@ -1,0 +1,244 @@
+// khub-community/flash-attn, CUDA variant: the ABI entry. `attention_forward` is the `Attention`
+// layer of docs/layer-contracts.md: causal attention of the step's query rows over a slotted KV
+// cache, all sequences in one call (varlen), lengths read from `seqs` in device memory. The call
+// is validated here; the work goes to one of two kernels:
+//   max_q_len <= kDecodeMaxQLen (decoding, a few speculative tokens): decode.cu, split-KV over the
+//     workspace, bandwidth-bound;
+//   longer query runs (prefill, chunked prefill, mixed batches): prefill.cu, tensor-core tiles.
+// The choice depends on the attribute only, so a captured graph replays the same launches.
+#include "flash_attn.h"
+#include "khub_cuda/abi_cuda.cuh"
+
+namespace khub_flash_cuda {
+namespace {
+
+using khub_cuda::Call;
+using khub_cuda::ElemType;
+
+// Query rows per sequence up to which the decode kernel is used. It launches one block per query
+// row and reads the keys once per row (from L2 after the first), which is cheapest for a few rows
+// and loses to the prefill tiles, which share each key tile among many rows, beyond that.
+constexpr int64_t kDecodeMaxQLen = 4;
+
+enum Arg { kQ, kKCache, kVCache, kSeqs, kWorkspace, kOut, kSinks, kNumArgs };
+
+bool int_attr(Call& c, const char* name, int64_t lo, int64_t hi, int64_t* v) {
+  const khub_value* a = c.attr(name, KHUB_VALUE_INT);
+  if (a == nullptr) return false;
+  if (a->v.i < lo || a->v.i > hi)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT, "attribute %s is %lld, expected %lld ... %lld",
+                  name, static_cast<long long>(a->v.i), static_cast<long long>(lo),
+                  static_cast<long long>(hi));
+  *v = a->v.i;
+  return true;
+}
+
+bool float_attr(Call& c, const char* name, bool positive_or_zero, float* v) {
+  const khub_value* a = c.attr(name, KHUB_VALUE_FLOAT);
+  if (a == nullptr) return false;
+  if (!std::isfinite(a->v.f) || (positive_or_zero && a->v.f < 0))
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT, "attribute %s is %g, expected a finite value%s",
+                  name, a->v.f, positive_or_zero ? " >= 0" : "");
+  *v = static_cast<float>(a->v.f);
+  return true;
+}
+
+khub_status forward(const khub_call* call, khub_error* error) {
+  Call c("attention_forward", call, error);
+  ElemType tq, tk, tv, to, tw;
+  if (!c.check_call(kNumArgs, 5) || !c.float_tensor(kQ, "q", &tq) || !c.rank(kQ, "q", 3))
+    return c.status();
+  if (tq == ElemType::kF32) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
+    return c.status();
+  }
+  if (!c.float_tensor(kKCache, "k_cache", &tk) || !c.same_type(tk, tq, "k_cache", "q") ||
+      !c.rank(kKCache, "k_cache", 4) || !c.float_tensor(kVCache, "v_cache", &tv) ||
+      !c.same_type(tv, tq, "v_cache", "q") || !c.rank(kVCache, "v_cache", 4) ||
+      !c.i32_tensor(kSeqs, "seqs") || !c.rank(kSeqs, "seqs", 2) ||
+      !c.float_tensor(kWorkspace, "workspace", &tw, true) || !c.rank(kWorkspace, "workspace", 1) ||
+      !c.float_tensor(kOut, "out", &to) || !c.same_type(to, tq, "out", "q") ||
+      !c.shape_like(kOut, "out", kQ, "q", c.dim(kQ, 2)))
+    return c.status();
+  const int64_t T = c.dim(kQ, 0), hq = c.dim(kQ, 1), d = c.dim(kQ, 2);
+  const int64_t S = c.dim(kKCache, 0), C = c.dim(kKCache, 1), hk = c.dim(kKCache, 2);
+  if (d != 64 && d != 128 && d != 256) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
+           static_cast<long long>(d));
+    return c.status();
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (c.dim(kVCache, i) != c.dim(kKCache, i)) {
+      c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+             "v_cache is [%lld, %lld, %lld, %lld], expected k_cache's shape [%lld, %lld, %lld, "
+             "%lld]",
+             static_cast<long long>(c.dim(kVCache, 0)), static_cast<long long>(c.dim(kVCache, 1)),
+             static_cast<long long>(c.dim(kVCache, 2)), static_cast<long long>(c.dim(kVCache, 3)),
+             static_cast<long long>(S), static_cast<long long>(C), static_cast<long long>(hk),
+             static_cast<long long>(c.dim(kKCache, 3)));
+      return c.status();
+    }
+  }
+  if (c.dim(kKCache, 3) != d) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "k_cache has head_dim %lld, expected q's %lld",
+           static_cast<long long>(c.dim(kKCache, 3)), static_cast<long long>(d));
+    return c.status();
+  }
+  if (hk <= 0 || hq % hk != 0) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "q has %lld heads and the caches %lld, expected a positive multiple",
+           static_cast<long long>(hq), static_cast<long long>(hk));
+    return c.status();
+  }
+  if (c.dim(kSeqs, 1) != 4) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "seqs is [%lld, %lld], expected [N, 4] (slot, q_start, q_len, kv_len)",
+           static_cast<long long>(c.dim(kSeqs, 0)), static_cast<long long>(c.dim(kSeqs, 1)));
+    return c.status();
+  }
+  const int64_t N = c.dim(kSeqs, 0);
+  const int64_t ws_need = khub_flash::kMaxSplits * T * hq * (d + 2);
+  const int64_t ws = c.dim(kWorkspace, 0);
+  if (ws != 0 && ws < ws_need) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "workspace has %lld elements, expected 0 or at least %lld (16 x T x Hq x (D + 2))",
+           static_cast<long long>(ws), static_cast<long long>(ws_need));
+    return c.status();
+  }
+  const bool has_sinks = !c.absent(kSinks);
+  if (has_sinks) {
+    ElemType ts;
+    if (!c.float_tensor(kSinks, "sinks", &ts, true) || !c.rank(kSinks, "sinks", 1))
+      return c.status();
+    if (c.dim(kSinks, 0) != hq) {
+      c.fail(KHUB_STATUS_INVALID_ARGUMENT, "sinks has %lld elements, expected %lld (q's heads)",
+             static_cast<long long>(c.dim(kSinks, 0)), static_cast<long long>(hq));
+      return c.status();
+    }
+  }
+  float scale = 1.f, softcap = 0.f;
+  int64_t window = 0, max_q_len = 0, max_kv_len = 0;
+  if (!float_attr(c, "scale", false, &scale) || !int_attr(c, "window", 0, INT64_MAX, &window) ||
+      !float_attr(c, "softcap", true, &softcap) ||
+      !int_attr(c, "max_q_len", 0, 0x7fffffff, &max_q_len) ||
+      !int_attr(c, "max_kv_len", 0, INT64_MAX, &max_kv_len))
+    return c.status();
+  if (T > 0x7fffffff || N > 0x7fffffff || hq > 0xffff) {
+    c.fail(KHUB_STATUS_UNSUPPORTED, "the tensors are too large (T %lld, N %lld, Hq %lld)",
+           static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(hq));
+    return c.status();
+  }
+  for (int a : {kQ, kKCache, kVCache, kOut}) {
+    if (!khub_cuda::aligned16(c.data(a))) {
+      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned",
+             a == kQ        ? "q"
+             : a == kKCache ? "k_cache"
+             : a == kVCache ? "v_cache"
+                            : "out");
+      return c.status();
+    }
+  }
+  if (ws > 0 && !khub_cuda::aligned16(c.data(kWorkspace))) {
+    c.fail(KHUB_STATUS_UNSUPPORTED, "workspace is not 16-byte aligned");
+    return c.status();
+  }
+  if (T == 0 || N == 0 || max_q_len == 0 || S == 0 || C == 0) return KHUB_STATUS_OK;
+
+  khub_flash::Params p;
+  p.q = c.data(kQ);
+  p.k_cache = c.data(kKCache);
+  p.v_cache = c.data(kVCache);
+  p.seqs = static_cast<const int32_t*>(c.data(kSeqs));
+  p.sinks = has_sinks ? static_cast<const float*>(c.data(kSinks)) : nullptr;
+  p.workspace = ws > 0 ? static_cast<float*>(c.data(kWorkspace)) : nullptr;
+  p.out = c.data(kOut);
+  p.total_q = T;
+  p.num_seqs = static_cast<int>(N);
+  p.hq = static_cast<int>(hq);
+  p.hk = static_cast<int>(hk);
+  p.d = static_cast<int>(d);
+  p.slots = S;
+  p.capacity = C;
+  p.max_q_len = static_cast<int>(max_q_len);
+  p.max_kv_len = max_kv_len;
+  p.scale = scale;
+  p.window = window;
+  p.softcap = softcap;
+  const khub_flash::Dtype dt =
+      tq == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16;
+  const bool decode = max_q_len <= kDecodeMaxQLen;
+  const cudaError_t e = decode ? khub_flash::launch_decode(p, dt, c.stream())
+                               : khub_flash::launch_prefill(p, dt, c.stream());
+  if (e != cudaSuccess) {
+    c.fail(KHUB_STATUS_DEVICE_ERROR, "%s kernel launch failed: %s", decode ? "decode" : "prefill",
+           cudaGetErrorString(e));
+    return c.status();
+  }
+  return c.launched();
+}
+
+constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
+constexpr khub_arg_desc kArgs[] = {
+    {"q", KHUB_ARG_INPUT, "bf16,f16", 3, kC},
+    {"k_cache", KHUB_ARG_INPUT, "same:q", 4, kC},
+    {"v_cache", KHUB_ARG_INPUT, "same:q", 4, kC},
+    {"seqs", KHUB_ARG_INPUT, "i32", 2, kC},
+    {"workspace", KHUB_ARG_OUTPUT, "f32", 1, kC},
+    {"out", KHUB_ARG_OUTPUT, "same:q", 3, kC},
+    {"sinks", KHUB_ARG_INPUT, "f32", 1, kC | KHUB_ARG_OPTIONAL},
+};
+constexpr khub_attr_desc kAttrs[] = {
+    {"scale", KHUB_VALUE_FLOAT, 1, {KHUB_VALUE_FLOAT, {.f = 1.0}}},
+    {"window", KHUB_VALUE_INT, 0, {KHUB_VALUE_INT, {.i = 0}}},
+    {"softcap", KHUB_VALUE_FLOAT, 0, {KHUB_VALUE_FLOAT, {.f = 0.0}}},
+    {"max_q_len", KHUB_VALUE_INT, 1, {KHUB_VALUE_INT, {.i = 0}}},
+    {"max_kv_len", KHUB_VALUE_INT, 1, {KHUB_VALUE_INT, {.i = 0}}},
+};
+
+}  // namespace
+}  // namespace khub_flash_cuda
+
+extern "C" KHUB_KERNEL_EXPORT khub_status khub_flash_attn_attention_forward(const khub_call* call,
+                                                                            khub_error* error) {
+  return khub_cuda::guard_boundary("attention_forward", error,
+                                   [&] { return khub_flash_cuda::forward(call, error); });
+}
+
+namespace khub_flash_cuda {
+namespace {
+
+const khub_function_desc kFunctions[] = {{
+    sizeof(khub_function_desc),
+    "attention_forward",
+    "khub_flash_attn_attention_forward",
+    sizeof(kArgs) / sizeof(kArgs[0]),
+    kArgs,
+    sizeof(kAttrs) / sizeof(kAttrs[0]),
+    kAttrs,
+    "bf16,f16",
+    KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
+    nullptr,
+    "{\"min_compute_capability\": \"8.0\", \"head_dim\": [64, 128, 256], \"sliding_window\": "
+    "true, \"softcap\": true, \"sinks\": true}",
+}};
+
+const khub_layer_desc kLayers[] = {
+    {sizeof(khub_layer_desc), "Attention", "attention_forward", nullptr, KHUB_LAYER_CAN_CAPTURE},
+};
+
+const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
+                                 KHUB_KERNEL_ABI_VERSION_MINOR,
+                                 sizeof(khub_manifest),
+                                 "flash-attn",
+                                 "cuda",
+                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
+                                 kFunctions,
+                                 sizeof(kLayers) / sizeof(kLayers[0]),
+                                 kLayers};
+
+}  // namespace
+}  // namespace khub_flash_cuda
+
+extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
+  return &khub_flash_cuda::kManifest;
+}

@@ -1,0 +1,301 @@
+// khub-community/flash-attn's CUDA variant (kernels/flash-attn), loaded through the loader as khub
+// loads it (hub::get_local_kernel on the built project) and called through the ABI on khub's
+// current stream: `attention_forward` (docs/layer-contracts.md, `Attention`) against float64 math
+// written here, on fresh random inputs (the seed is printed on failure). The cache slots are
+// permuted, rows of q/out that belong to no sequence must come back bit for bit as they were, and
+// the rows the call owns are NaN-poisoned by the allocator, so an unwritten element fails.
+//   Decode: max_q_len <= 4 (the decode kernel), with and without the split-KV workspace, GQA 1 to
+//     16, D 64/128/256, bf16/f16, sliding window, softcap, sinks, kv_len from 1 to ~5000.
+//   Prefill: longer query runs (the prefill kernel), several sequences, continuations.
+// Label "gpu": skipped without a CUDA device.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "../ops/cuda_test_util.h"
+#include "core/error.h"
+#include "core/stream.h"
+#include "hub/get_kernel.h"
+
+namespace khub {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::as_f64;
+using testing::dtype_rtol;
+using testing::expect_close;
+using testing::randn_host;
+
+const Device kGpu = Device::cuda(0);
+constexpr int64_t kMaxSplits = 16, kWorkspaceMaxRows = 64;
+
+fs::path kernels_dir() {
+  if (const char* e = std::getenv("KHUB_TEST_KERNELS_DIR")) return e;
+  return KHUB_TEST_KERNELS;
+}
+
+struct Case {
+  std::string name;
+  DType dtype;
+  int64_t d, hq, hk;
+  std::vector<int64_t> q_lens, kv_lens;
+  int64_t window = 0;
+  double softcap = 0;
+  bool sinks = false;
+  bool workspace = true;  // given when T <= 64 (else the contract makes it empty)
+  int64_t max_q_len = 0;  // 0: the largest q_len
+};
+
+struct Seq {
+  int64_t slot, q_start, q_len, kv_len;
+};
+
+class FlashAttn : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KHUB_SKIP_WITHOUT_CUDA();
+    cuda_set_poison_allocations(true);
+    seed_ = testing::fresh_seed();
+    rng_.seed(seed_);
+    hub::KernelOptions options;
+    options.device = kGpu;
+    kernel_ = hub::get_local_kernel(kernels_dir() / "flash-attn", options);
+    ASSERT_EQ(kernel_->manifest().backend, "cuda") << kernel_->identity().label();
+  }
+  void TearDown() override { cuda_set_poison_allocations(false); }
+  static loader::ExecOptions on_stream() { return {.stream = current_stream(kGpu)}; }
+
+  void run(const Case& c);
+
+  uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+  std::shared_ptr<const loader::Kernel> kernel_;
+};
+
+// out rows of every sequence, float64: causal, windowed, softcapped softmax with a sink.
+std::vector<double> reference(const Case& c, const std::vector<Seq>& seqs, int64_t cap,
+                              const std::vector<double>& q, const std::vector<double>& k,
+                              const std::vector<double>& v, const std::vector<double>& sinks,
+                              double scale, std::vector<double> out) {
+  const int64_t D = c.d, group = c.hq / c.hk;
+  std::vector<double> s;
+  for (const Seq& sq : seqs) {
+    for (int64_t i = 0; i < sq.q_len; ++i) {
+      const int64_t pos = sq.kv_len - sq.q_len + i, t = sq.q_start + i;
+      const int64_t lo = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+      for (int64_t h = 0; h < c.hq; ++h) {
+        const int64_t hk = h / group;
+        const double* qr = &q[(t * c.hq + h) * D];
+        s.assign(pos + 1 - lo, 0.0);
+        double mx = c.sinks ? sinks[h] : -INFINITY;
+        for (int64_t j = lo; j <= pos; ++j) {
+          const double* kr = &k[((sq.slot * cap + j) * c.hk + hk) * D];
+          double a = 0;
+          for (int64_t e = 0; e < D; ++e) a += qr[e] * kr[e];
+          a *= scale;
+          if (c.softcap > 0) a = c.softcap * std::tanh(a / c.softcap);
+          s[j - lo] = a;
+          mx = std::max(mx, a);
+        }
+        double sum = c.sinks ? std::exp(sinks[h] - mx) : 0.0;
+        for (double& x : s) sum += (x = std::exp(x - mx));
+        double* o = &out[(t * c.hq + h) * D];
+        std::fill(o, o + D, 0.0);
+        for (int64_t j = lo; j <= pos; ++j) {
+          const double* vr = &v[((sq.slot * cap + j) * c.hk + hk) * D];
+          const double w = s[j - lo] / sum;
+          for (int64_t e = 0; e < D; ++e) o[e] += w * vr[e];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void FlashAttn::run(const Case& c) {
+  const int64_t n = static_cast<int64_t>(c.q_lens.size());
+  ASSERT_EQ(c.kv_lens.size(), c.q_lens.size());
+  const int64_t max_kv = *std::max_element(c.kv_lens.begin(), c.kv_lens.end());
+  const int64_t cap = max_kv + 7;  // room the sequences do not use: never read
+  const int64_t slots = n + 3;
+  // Slots permuted; one free row before each sequence and two after the last, never written.
+  std::vector<int64_t> perm(slots);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng_);
+  std::vector<Seq> seqs;
+  int64_t T = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    T += 1;
+    seqs.push_back({perm[i], T, c.q_lens[i], c.kv_lens[i]});
+    T += c.q_lens[i];
+  }
+  T += 2;
+  const std::string what = c.name + " " + std::string(dtype_name(c.dtype)) +
+                           " D=" + std::to_string(c.d) + " Hq=" + std::to_string(c.hq) +
+                           " Hk=" + std::to_string(c.hk) + " T=" + std::to_string(T) + " (seed " +
+                           std::to_string(seed_) + ")";
+  SCOPED_TRACE(what);
+
+  Tensor q = randn_host({T, c.hq, c.d}, rng_, c.dtype, 1.5);
+  Tensor kc = randn_host({slots, cap, c.hk, c.d}, rng_, c.dtype);
+  Tensor vc = randn_host({slots, cap, c.hk, c.d}, rng_, c.dtype);
+  Tensor sinks = randn_host({c.hq}, rng_, DType::kF32, 2.0);
+  Tensor seq_t = Tensor::empty({n, 4}, DType::kI32);
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t* r = seq_t.data_as<int32_t>() + 4 * i;
+    r[0] = static_cast<int32_t>(seqs[i].slot);
+    r[1] = static_cast<int32_t>(seqs[i].q_start);
+    r[2] = static_cast<int32_t>(seqs[i].q_len);
+    r[3] = static_cast<int32_t>(seqs[i].kv_len);
+  }
+  // out starts as random values on the rows of no sequence, NaN (poisoned) on the others.
+  Tensor out_init = randn_host({T, c.hq, c.d}, rng_, c.dtype);
+  Tensor out = Tensor::empty({T, c.hq, c.d}, c.dtype, kGpu);
+  {
+    std::vector<char> owned(T, 0);
+    for (const Seq& s : seqs)
+      for (int64_t i = 0; i < s.q_len; ++i) owned[s.q_start + i] = 1;
+    for (int64_t t = 0; t < T; ++t)
+      if (!owned[t]) out.slice(0, t, t + 1).copy_from(out_init.slice(0, t, t + 1).to(kGpu));
+  }
+  const bool ws = c.workspace && T <= kWorkspaceMaxRows;
+  Tensor workspace = Tensor::empty({ws ? kMaxSplits * T * c.hq * (c.d + 2) : 0}, DType::kF32, kGpu);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
+  const int64_t max_q =
+      c.max_q_len > 0 ? c.max_q_len : *std::max_element(c.q_lens.begin(), c.q_lens.end());
+
+  loader::KernelArgs args{{{"q", q.to(kGpu)},
+                           {"k_cache", kc.to(kGpu)},
+                           {"v_cache", vc.to(kGpu)},
+                           {"seqs", seq_t.to(kGpu)},
+                           {"workspace", workspace},
+                           {"out", out}},
+                          {{"scale", scale},
+                           {"window", c.window},
+                           {"softcap", c.softcap},
+                           {"max_q_len", max_q},
+                           {"max_kv_len", max_kv}}};
+  if (c.sinks) args.tensors.push_back({"sinks", sinks.to(kGpu)});
+  kernel_->layer("Attention").forward(args, on_stream());
+
+  std::vector<double> init = as_f64(out_init);
+  std::vector<double> want =
+      reference(c, seqs, cap, as_f64(q), as_f64(kc), as_f64(vc), as_f64(sinks), scale, init);
+  expect_close(out, want, dtype_rtol(c.dtype), what);
+  // Rows of no sequence: bit for bit what they were (the reference copied them unchanged).
+  Tensor got = out.to(Device::cpu()), ref = out_init;
+  std::vector<char> owned(T, 0);
+  for (const Seq& s : seqs)
+    for (int64_t i = 0; i < s.q_len; ++i) owned[s.q_start + i] = 1;
+  const size_t row_bytes = static_cast<size_t>(c.hq * c.d) * dtype_size(c.dtype);
+  for (int64_t t = 0; t < T; ++t) {
+    if (owned[t]) continue;
+    EXPECT_EQ(std::memcmp(static_cast<const char*>(got.data()) + t * row_bytes,
+                          static_cast<const char*>(ref.data()) + t * row_bytes, row_bytes),
+              0)
+        << "row " << t << " belongs to no sequence but was written";
+  }
+}
+
+std::vector<int64_t> random_lens(std::mt19937_64& rng, int64_t count, int64_t lo, int64_t hi) {
+  std::uniform_int_distribution<int64_t> u(lo, hi);
+  std::vector<int64_t> v(count);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+TEST_F(FlashAttn, DecodeMatchesFloat64) {
+  std::vector<Case> cases;
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    // Qwen3-0.6B heads; b1 at kv_len 1 and 5000 (16 splits of 313 keys), b16 at random lengths.
+    cases.push_back({"b1 kv1", dt, 128, 16, 8, {1}, {1}});
+    cases.push_back({"b1 kv5000", dt, 128, 16, 8, {1}, {5000}});
+    cases.push_back(
+        {"b16", dt, 128, 16, 8, std::vector<int64_t>(16, 1), random_lens(rng_, 16, 1, 3000)});
+    // GQA 1, D 64.
+    cases.push_back(
+        {"gqa1", dt, 64, 8, 8, std::vector<int64_t>(4, 1), random_lens(rng_, 4, 1, 3000)});
+    // GQA 8, D 256, sinks.
+    cases.push_back({"gqa8", dt, 256, 16, 2, std::vector<int64_t>(3, 1),
+                     random_lens(rng_, 3, 1, 2000), 0, 0, true});
+    // GQA 8 without a workspace (one block per sequence and head, no combine).
+    cases.push_back({"gqa8 no-ws", dt, 128, 32, 4, std::vector<int64_t>(16, 1),
+                     random_lens(rng_, 16, 1, 2500), 0, 0, false, false});
+    // Sliding window, softcap, sinks together.
+    cases.push_back({"window softcap sinks", dt, 128, 16, 8, std::vector<int64_t>(8, 1),
+                     random_lens(rng_, 8, 1, 4000), 128, 30.0, true});
+    cases.push_back({"softcap sinks no-ws",
+                     dt,
+                     256,
+                     8,
+                     4,
+                     {1, 1},
+                     random_lens(rng_, 2, 1, 1500),
+                     0,
+                     20.0,
+                     true,
+                     false});
+    // Groups that take several chunks of q heads (6: one chunk part-filled; 16: two chunks).
+    cases.push_back({"gqa6", dt, 64, 24, 4, {1, 1, 1}, random_lens(rng_, 3, 1, 2500)});
+    cases.push_back({"gqa16", dt, 128, 32, 2, {1, 1}, random_lens(rng_, 2, 1, 2500), 0, 0, true});
+    // A few query rows per sequence (speculative decoding), with a window; max_q_len above the
+    // longest run (the extra blocks find no row).
+    cases.push_back(
+        {"q_len<=4 window", dt, 128, 16, 8, {4, 1, 3, 2, 4}, {4, 900, 3000, 17, 4500}, 64});
+    cases.push_back(
+        {"q_len<=4 no-ws", dt, 64, 16, 4, {2, 3, 1}, {700, 3, 2000}, 0, 0, false, false, 4});
+  }
+  for (const Case& c : cases) run(c);
+}
+
+// Longer query runs go to the prefill kernel (kernels/flash-attn/cuda/prefill.cu).
+TEST_F(FlashAttn, PrefillMatchesFloat64) {
+  std::vector<Case> cases;
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    // Fresh prompts, several sequences of different lengths.
+    cases.push_back({"prefill", dt, 128, 16, 8, {100, 257, 31}, {100, 257, 31}});
+    // Continuations (chunked prefill: q_len < kv_len) mixed with decode rows.
+    cases.push_back({"continuation", dt, 128, 16, 8, {300, 1, 150}, {1200, 2000, 150}});
+    cases.push_back({"gqa1 D64 window", dt, 64, 8, 8, {200, 120}, {200, 500}, 64});
+    cases.push_back({"gqa8 D256 softcap sinks", dt, 256, 16, 2, {130, 5}, {400, 5}, 0, 25.0, true});
+  }
+  for (const Case& c : cases) run(c);
+}
+
+TEST_F(FlashAttn, BadInputsAreClearErrors) {
+  auto call = [&](int64_t d, DType seq_dtype, int64_t hk, int64_t ws_elems) {
+    Tensor q = randn_host({2, 4, d}, rng_, DType::kBF16).to(kGpu);
+    Tensor kc = randn_host({2, 8, hk, d}, rng_, DType::kBF16).to(kGpu);
+    Tensor seqs = Tensor::zeros({1, 4}, seq_dtype).to(kGpu);
+    Tensor out = Tensor::empty({2, 4, d}, DType::kBF16, kGpu);
+    Tensor ws = Tensor::empty({ws_elems}, DType::kF32, kGpu);
+    try {
+      kernel_->layer("Attention")
+          .forward({{{"q", q},
+                     {"k_cache", kc},
+                     {"v_cache", kc},
+                     {"seqs", seqs},
+                     {"workspace", ws},
+                     {"out", out}},
+                    {{"scale", 0.1}, {"max_q_len", int64_t{1}}, {"max_kv_len", int64_t{8}}}},
+                   on_stream());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(call(64, DType::kI32, 2, 0), "");
+  EXPECT_NE(call(96, DType::kI32, 2, 0).find("head_dim 96, expected 64, 128 or 256"),
+            std::string::npos);
+  EXPECT_NE(call(64, DType::kI64, 2, 0).find("seqs"), std::string::npos);
+  EXPECT_NE(call(64, DType::kI32, 3, 0).find("expected a positive multiple"), std::string::npos);
+  EXPECT_NE(call(64, DType::kI32, 2, 100).find("workspace has 100 elements"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace khub
