@@ -5,6 +5,7 @@
 //     -Ikernels/flash-attn/cuda dev/cuda/flash_prefill_check.cu \
 //     kernels/flash-attn/cuda/prefill.cu -o flash_prefill_check
 //   ./flash_prefill_check [seed [bench]]   (bench: timings only)
+// -DKHUB_FLASH_NO_SM90 on prefill.cu forces the mma.sync kernel on an H100/H200, to compare.
 // Cache rows past kv_len hold NaN (the kernel must never let them reach an output), rows of out
 // outside every sequence are NaN-poisoned and must come back bit-identical.
 #include <cuda_bf16.h>
@@ -365,6 +366,8 @@ int main(int argc, char** argv) {
       {"bf16 d64 window+softcap+sinks", B, 64, 8, 2, mix, 64, 10.0f, true, 3.0f},
       {"f16 d128 window+sinks gqa8", F, 128, 8, 1, small, 33, 0.0f, true},
       {"bf16 d128 long 1000+600/1500", B, 128, 2, 1, {{1000, 1000}, {600, 1500}}},
+      {"bf16 d64 long window 128 sinks", B, 64, 4, 1, {{700, 700}, {300, 900}}, 128, 0.0f, true},
+      {"f16 d128 q_len 1..3", F, 128, 4, 2, {{1, 1}, {2, 2}, {3, 50}, {1, 129}}},
   };
   const bool bench_only = argc > 2 && std::strcmp(argv[2], "bench") == 0;
   int failed = 0;
@@ -393,6 +396,11 @@ int main(int argc, char** argv) {
       {"causal b4 s4096 h16/4 d128 bf16 gqa4", B, 4, 4096, 16, 4, 128, 0, 0.0f, false},
       {"window1024 b4 s4096 h16 d128 bf16", B, 4, 4096, 16, 16, 128, 1024, 0.0f, false},
       {"softcap+sinks b4 s4096 h16 d128", B, 4, 4096, 16, 16, 128, 0, 30.0f, true},
+      {"gpt-oss-like b4 s4096 h64/8 d64 w128 sinks", B, 4, 4096, 64, 8, 64, 128, 0.0f, true},
+      {"causal b1 s16384 h16 d128 bf16", B, 1, 16384, 16, 16, 128, 0, 0.0f, false},
+      {"window256 b4 s4096 h16 d128 bf16", B, 4, 4096, 16, 16, 128, 256, 0.0f, false},
+      {"window512 b4 s4096 h16 d128 bf16", B, 4, 4096, 16, 16, 128, 512, 0.0f, false},
+      {"window512 b4 s4096 h64/8 d64 sinks", B, 4, 4096, 64, 8, 64, 512, 0.0f, true},
   };
   for (const Bench& b : benches) {
     double flops;
