@@ -9,6 +9,7 @@
 // into a CUDA graph (the kernel time, as khub's compiled decode runs it), "eager" issues them
 // through the loader one by one (adds the host path when it is slower than the kernel).
 // "no-split" passes an empty workspace (one block per sequence and kv head, no combine).
+// Last, the prefill kernel (prefill.cu) on the issue's attention shape, in TFLOP/s.
 //   bench_flash_decode [KERNELS_DIR] [OUT.json] [COMMIT]
 #include <cuda_runtime.h>
 
@@ -195,6 +196,46 @@ int run(int argc, char** argv) {
         }
       }
     }
+  }
+  // Prefill: causal, 4 sequences of 4096 queries over their own 4096 keys, 16 heads (q and kv),
+  // D 128, bf16 — the shape of the issue's attention_prefill_tflops; FLOPs 4·B·H·S²·D / 2.
+  {
+    const int64_t b = 4, s = 4096, h = 16;
+    Tensor kc = random_on_gpu({b, s, h, d}, DType::kBF16, 5);
+    Tensor vc = random_on_gpu({b, s, h, d}, DType::kBF16, 6);
+    Tensor q = random_on_gpu({b * s, h, d}, DType::kBF16, 7);
+    Tensor out = Tensor::empty({b * s, h, d}, DType::kBF16, kGpu);
+    Tensor no_ws = Tensor::empty({0}, DType::kF32, kGpu);  // T > 64: the contract's empty one
+    Tensor hseqs = Tensor::empty({b, 4}, DType::kI32);
+    for (int64_t i = 0; i < b; ++i) {
+      int32_t* row = hseqs.data_as<int32_t>() + 4 * i;
+      row[0] = static_cast<int32_t>(i);
+      row[1] = static_cast<int32_t>(i * s);
+      row[2] = row[3] = static_cast<int32_t>(s);
+    }
+    Tensor seqs = hseqs.to(kGpu);
+    auto call = [&] {
+      forward({{{"q", q},
+                {"k_cache", kc},
+                {"v_cache", vc},
+                {"seqs", seqs},
+                {"workspace", no_ws},
+                {"out", out}},
+               {{"scale", 0.088}, {"max_q_len", s}, {"max_kv_len", s}}},
+              ex);
+    };
+    const double t = event_median(
+        stream,
+        [&] {
+          for (int i = 0; i < 5; ++i) call();
+        },
+        5);
+    const double tflops = 4.0 * b * h * s * s * d / 2 / t / 1e12;
+    std::printf("prefill causal B=%lld S=%lld H=%lld D=%lld bf16: %.3f ms, %.1f TFLOP/s\n",
+                static_cast<long long>(b), static_cast<long long>(s), static_cast<long long>(h),
+                static_cast<long long>(d), t * 1e3, tflops);
+    r["prefill"] = {{"batch", b},      {"seq_len", s},   {"heads", h},    {"head_dim", d},
+                    {"dtype", "bf16"}, {"causal", true}, {"ms", t * 1e3}, {"tflops", tflops}};
   }
   std::ofstream(out_path) << r.dump(2) << "\n";
   std::printf("wrote %s\n", out_path.c_str());
