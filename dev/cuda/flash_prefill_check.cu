@@ -3,7 +3,8 @@
 // on fresh random inputs (seed printed), and times the benchmark shape.
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Xcompiler -fopenmp \
 //     -Ikernels/flash-attn/cuda dev/cuda/flash_prefill_check.cu \
-//     kernels/flash-attn/cuda/prefill.cu -o flash_prefill_check
+//     kernels/flash-attn/cuda/prefill.cu kernels/flash-attn/cuda/prefill_sm90.cu \
+//     -o flash_prefill_check
 //   ./flash_prefill_check [seed [bench]]   (bench: timings only)
 // -DKHUB_FLASH_NO_SM90 on prefill.cu forces the mma.sync kernel on an H100/H200, to compare.
 // Cache rows past kv_len hold NaN (the kernel must never let them reach an output), rows of out
