@@ -1,9 +1,11 @@
 // The CUDA variants as built (build/kernels/<name>/khub1-cu130-x86_64-linux, needs no GPU): the
 // archs of build.toml were all compiled, every function and layer is declared capture-safe and
-// never synchronising, no layer claims a backward (none is implemented on CUDA), and each CUDA
-// layer keeps the CPU variant's forward signature (names, roles, dtypes), so kernelize binds both
-// through one layer contract (docs/layer-contracts.md). CUDA-only kernels (flash-attn) have no CPU
-// variant to compare with: their layers are checked against the contract's signature instead.
+// never synchronising, and the CUDA variant mirrors the CPU one: the same layers, each with a
+// backward exactly when the CPU layer has one, and the same functions with the same signatures
+// (argument names, roles, dtypes; attributes; a workspace query where the CPU function has one),
+// so kernelize binds both through one layer contract (docs/layer-contracts.md).
+// CUDA-only kernels (flash-attn) have no CPU variant to compare with: their layers are checked
+// against the contract's signature instead.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -80,7 +82,7 @@ void expect_contract(const json& fns, const json& layer) {
     EXPECT_EQ((*f)["attrs"][i]["name"], it->attrs[i]) << name << " attr " << i;
 }
 
-TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
+TEST_P(CudaVariant, CapturableWithTheCpuSignatures) {
   const fs::path dir = fs::path(KHUB_TEST_KERNELS) / GetParam().name;
   const fs::path cuda = dir / "khub1-cu130-x86_64-linux", cpu = dir / "khub1-cpu-x86_64-linux";
   if (!fs::exists(cuda / "metadata.json")) {
@@ -91,11 +93,6 @@ TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
 #endif
   }
   json m = read_json(cuda / "metadata.json");
-  if (!GetParam().has_cpu) {
-    EXPECT_FALSE(fs::exists(cpu)) << cpu << " exists for a kernel listed as CUDA-only";
-  } else {
-    ASSERT_TRUE(fs::exists(cpu / "metadata.json")) << cpu;
-  }
   EXPECT_EQ(m["backend"]["type"], "cuda");
   EXPECT_EQ(m["backend"]["archs"], json({"8.0", "8.9", "9.0a", "9.0+PTX"}));
   const json& fns = m["manifest"]["functions"];
@@ -104,36 +101,46 @@ TEST_P(CudaVariant, CapturableForwardWithTheCpuSignature) {
     auto flags = f["flags"].get<std::vector<std::string>>();
     EXPECT_NE(std::find(flags.begin(), flags.end(), "can-capture"), flags.end()) << f["name"];
     EXPECT_EQ(std::find(flags.begin(), flags.end(), "synchronizes"), flags.end()) << f["name"];
-    EXPECT_FALSE(f["workspace"].get<bool>()) << f["name"];
   }
   ASSERT_FALSE(m["manifest"]["layers"].empty());
-  for (const json& l : m["manifest"]["layers"]) {
-    const std::string name = l["name"];
-    EXPECT_TRUE(l["can-capture"].get<bool>()) << name;
-    EXPECT_FALSE(l["has-backward"].get<bool>()) << name;
-  }
+  for (const json& l : m["manifest"]["layers"])
+    EXPECT_TRUE(l["can-capture"].get<bool>()) << l["name"];
   if (!GetParam().has_cpu) {
-    for (const json& l : m["manifest"]["layers"]) expect_contract(fns, l);
+    EXPECT_FALSE(fs::exists(cpu)) << cpu << " exists for a kernel listed as CUDA-only";
+    for (const json& l : m["manifest"]["layers"]) {
+      EXPECT_FALSE(l["has-backward"].get<bool>()) << l["name"];
+      expect_contract(fns, l);
+    }
     return;
   }
+  ASSERT_TRUE(fs::exists(cpu / "metadata.json")) << cpu;
   json c = read_json(cpu / "metadata.json");
+  const json& cfns = c["manifest"]["functions"];
+  // Every function has the CPU function's signature, and the CPU variant has no other function.
+  ASSERT_EQ(fns.size(), cfns.size());
+  for (const json& cf : cfns) {
+    const std::string fn = cf["name"];
+    const json* f = find_named(fns, fn);
+    ASSERT_NE(f, nullptr) << fn << " has no CUDA counterpart";
+    ASSERT_EQ((*f)["args"].size(), cf["args"].size()) << fn;
+    for (size_t i = 0; i < cf["args"].size(); ++i) {
+      const json &a = (*f)["args"][i], &b = cf["args"][i];
+      EXPECT_EQ(a["name"], b["name"]) << fn << " arg " << i;
+      EXPECT_EQ(a["role"], b["role"]) << fn << " arg " << i;
+      EXPECT_EQ(a["dtypes"], b["dtypes"]) << fn << " arg " << i;
+    }
+    EXPECT_EQ((*f)["attrs"], cf["attrs"]) << fn;
+    EXPECT_EQ((*f)["workspace"], cf["workspace"]) << fn;
+  }
   for (const json& l : m["manifest"]["layers"]) {
     const std::string name = l["name"];
     const json* cl = find_named(c["manifest"]["layers"], name);
     ASSERT_NE(cl, nullptr) << name << " has no CPU counterpart";
-    const json* f = find_named(fns, l["forward"].get<std::string>());
-    const json* cf = find_named(c["manifest"]["functions"], (*cl)["forward"].get<std::string>());
-    ASSERT_TRUE(f && cf) << name;
-    ASSERT_EQ((*f)["args"].size(), (*cf)["args"].size()) << name;
-    for (size_t i = 0; i < (*f)["args"].size(); ++i) {
-      const json &a = (*f)["args"][i], &b = (*cf)["args"][i];
-      EXPECT_EQ(a["name"], b["name"]) << name << " arg " << i;
-      EXPECT_EQ(a["role"], b["role"]) << name << " arg " << i;
-      EXPECT_EQ(a["dtypes"], b["dtypes"]) << name << " arg " << i;
-    }
-    EXPECT_EQ((*f)["attrs"], (*cf)["attrs"]) << name;
+    EXPECT_EQ(l["forward"], (*cl)["forward"]) << name;
+    EXPECT_EQ(l["has-backward"], (*cl)["has-backward"]) << name;
+    EXPECT_EQ(l["backward"], (*cl)["backward"]) << name;
   }
-  // Every CPU layer has a CUDA forward too.
+  // Every CPU layer has a CUDA counterpart too.
   for (const json& cl : c["manifest"]["layers"])
     EXPECT_NE(find_named(m["manifest"]["layers"], cl["name"]), nullptr) << cl["name"];
 }

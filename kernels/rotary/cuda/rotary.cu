@@ -1,6 +1,8 @@
 // khub-community/rotary, CUDA variant: rotary_pos_emb forward, in place on q [T, Hq, Dh] and
 // k [T, Hk, Dh] with f32 cos/sin tables [T, R/2] (docs/layer-contracts.md), NeoX (halves) and
-// GPT-J (interleaved pairs) layouts, partial rotary (R < Dh: the rest is left as it is).
+// GPT-J (interleaved pairs) layouts, partial rotary (R < Dh: the rest is left as it is); and the
+// backward, which rotates grad_q / grad_k in place by the inverse rotation (sin negated), with the
+// CPU variant's signature.
 // One thread per N rotated elements of one (token, head) row — q rows then k rows in one launch —
 // with 16-byte accesses: NeoX reads x[j..j+N) and x[j+R/2..j+R/2+N), GPT-J reads N consecutive
 // elements (N/2 pairs). 1-element accesses when R/2 (NeoX) or R (GPT-J) is not a multiple of N or
@@ -24,6 +26,7 @@ struct Params {
   const float* cos;
   const float* sin;
   int64_t t, hq, hk, d, half;
+  float sign;  // +1 forward; -1 backward (the inverse rotation: sin negated)
 };
 
 // NeoX: element pairs (j, j + half) for j in [c*N, c*N + N).
@@ -42,9 +45,9 @@ __global__ void __launch_bounds__(256) rotary_neox(Params p) {
     Vec<float, N> cv = load_vec<float, N>(cs), sv = load_vec<float, N>(sn);
 #pragma unroll
     for (int j = 0; j < N; ++j) {
-      const float x1 = to_f32(a.v[j]), x2 = to_f32(b.v[j]);
-      a.v[j] = from_f32<T>(x1 * cv.v[j] - x2 * sv.v[j]);
-      b.v[j] = from_f32<T>(x2 * cv.v[j] + x1 * sv.v[j]);
+      const float x1 = to_f32(a.v[j]), x2 = to_f32(b.v[j]), s = p.sign * sv.v[j];
+      a.v[j] = from_f32<T>(x1 * cv.v[j] - x2 * s);
+      b.v[j] = from_f32<T>(x2 * cv.v[j] + x1 * s);
     }
     store_vec<T, N>(x, a);
     store_vec<T, N>(x + p.half, b);
@@ -74,9 +77,9 @@ __global__ void __launch_bounds__(256) rotary_gptj(Params p) {
     Vec<float, P> cv = load_vec<float, P>(cs), sv = load_vec<float, P>(sn);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
-      const float x1 = to_f32(a.v[2 * j]), x2 = to_f32(a.v[2 * j + 1]);
-      a.v[2 * j] = from_f32<T>(x1 * cv.v[j] - x2 * sv.v[j]);
-      a.v[2 * j + 1] = from_f32<T>(x2 * cv.v[j] + x1 * sv.v[j]);
+      const float x1 = to_f32(a.v[2 * j]), x2 = to_f32(a.v[2 * j + 1]), s = p.sign * sv.v[j];
+      a.v[2 * j] = from_f32<T>(x1 * cv.v[j] - x2 * s);
+      a.v[2 * j + 1] = from_f32<T>(x2 * cv.v[j] + x1 * s);
     }
     if constexpr (N == 2) {
       x[0] = a.v[0];
@@ -117,11 +120,14 @@ void launch(const Params& p, bool interleaved, cudaStream_t s) {
   }
 }
 
-khub_status forward(const khub_call* call, khub_error* error) {
-  Call c("rotary_pos_emb_forward", call, error);
+// The forward (q, k) and the backward (grad_q, grad_k, inverse rotation): one signature shape.
+khub_status rotate(const char* fn, bool inverse, const khub_call* call, khub_error* error) {
+  Call c(fn, call, error);
+  const char* qn = inverse ? "grad_q" : "q";
+  const char* kn = inverse ? "grad_k" : "k";
   ElemType tq, tk, tc, ts;
-  if (!c.check_call(4, 2) || !c.float_tensor(0, "q", &tq) || !c.rank(0, "q", 3) ||
-      !c.float_tensor(1, "k", &tk) || !c.same_type(tk, tq, "k", "q") || !c.rank(1, "k", 3) ||
+  if (!c.check_call(4, 2) || !c.float_tensor(0, qn, &tq) || !c.rank(0, qn, 3) ||
+      !c.float_tensor(1, kn, &tk) || !c.same_type(tk, tq, kn, qn) || !c.rank(1, kn, 3) ||
       !c.float_tensor(2, "cos", &tc, true) || !c.rank(2, "cos", 2) ||
       !c.float_tensor(3, "sin", &ts, true) || !c.rank(3, "sin", 2))
     return c.status();
@@ -131,9 +137,9 @@ khub_status forward(const khub_call* call, khub_error* error) {
   const int64_t t = c.dim(0, 0), d = c.dim(0, 2);
   if (c.dim(1, 0) != t || c.dim(1, 2) != d) {
     c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "k [%lld, %lld, %lld] does not match q's tokens and head dim",
+           "%s [%lld, %lld, %lld] does not match %s's tokens and head dim", kn,
            static_cast<long long>(c.dim(1, 0)), static_cast<long long>(c.dim(1, 1)),
-           static_cast<long long>(c.dim(1, 2)));
+           static_cast<long long>(c.dim(1, 2)), qn);
     return c.status();
   }
   int64_t rotary_dim = rd->v.i == 0 ? 2 * c.dim(2, 1) : rd->v.i;
@@ -160,7 +166,8 @@ khub_status forward(const khub_call* call, khub_error* error) {
            c.dim(0, 1),
            c.dim(1, 1),
            d,
-           rotary_dim / 2};
+           rotary_dim / 2,
+           inverse ? -1.0f : 1.0f};
   if (t == 0 || p.half == 0 || p.hq + p.hk == 0) return KHUB_STATUS_OK;
   return khub_cuda::dispatch(tq, [&](auto zero) {
     launch<decltype(zero)>(p, il->v.i != 0, c.stream());
@@ -180,28 +187,50 @@ constexpr khub_arg_desc kForwardArgs[] = {
     {"cos", KHUB_ARG_INPUT, "f32", 2, kC},
     {"sin", KHUB_ARG_INPUT, "f32", 2, kC},
 };
+constexpr khub_arg_desc kBackwardArgs[] = {
+    {"grad_q", KHUB_ARG_INOUT, kDtypes, 3, kC},
+    {"grad_k", KHUB_ARG_INOUT, "same:grad_q", 3, kC},
+    {"cos", KHUB_ARG_INPUT, "f32", 2, kC},
+    {"sin", KHUB_ARG_INPUT, "f32", 2, kC},
+};
 
 }  // namespace
 }  // namespace khub_rotary_cuda
 
-extern "C" KHUB_KERNEL_EXPORT khub_status khub_rotary_rotary_pos_emb_forward(const khub_call* call,
-                                                                             khub_error* error) {
-  return khub_cuda::guard_boundary("rotary_pos_emb_forward", error,
-                                   [&] { return khub_rotary_cuda::forward(call, error); });
+extern "C" {
+
+KHUB_KERNEL_EXPORT khub_status khub_rotary_rotary_pos_emb_forward(const khub_call* call,
+                                                                  khub_error* error) {
+  return khub_cuda::guard_boundary("rotary_pos_emb_forward", error, [&] {
+    return khub_rotary_cuda::rotate("rotary_pos_emb_forward", false, call, error);
+  });
 }
+
+KHUB_KERNEL_EXPORT khub_status khub_rotary_rotary_pos_emb_backward(const khub_call* call,
+                                                                   khub_error* error) {
+  return khub_cuda::guard_boundary("rotary_pos_emb_backward", error, [&] {
+    return khub_rotary_cuda::rotate("rotary_pos_emb_backward", true, call, error);
+  });
+}
+
+}  // extern "C"
 
 namespace khub_rotary_cuda {
 namespace {
 
+constexpr uint32_t kFnFlags = KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC;
+constexpr const char* kConstraints = "{\"min_compute_capability\": \"8.0\"}";
+
 const khub_function_desc kFunctions[] = {
     {sizeof(khub_function_desc), "rotary_pos_emb_forward", "khub_rotary_rotary_pos_emb_forward", 4,
-     kForwardArgs, 2, kAttrs, kDtypes, KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC, nullptr,
-     "{\"min_compute_capability\": \"8.0\"}"},
+     kForwardArgs, 2, kAttrs, kDtypes, kFnFlags, nullptr, kConstraints},
+    {sizeof(khub_function_desc), "rotary_pos_emb_backward", "khub_rotary_rotary_pos_emb_backward",
+     4, kBackwardArgs, 2, kAttrs, kDtypes, kFnFlags, nullptr, kConstraints},
 };
 
 const khub_layer_desc kLayers[] = {
-    {sizeof(khub_layer_desc), "rotary_pos_emb", "rotary_pos_emb_forward", nullptr,
-     KHUB_LAYER_CAN_CAPTURE},
+    {sizeof(khub_layer_desc), "rotary_pos_emb", "rotary_pos_emb_forward", "rotary_pos_emb_backward",
+     KHUB_LAYER_HAS_BACKWARD | KHUB_LAYER_CAN_CAPTURE},
 };
 
 const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
@@ -209,7 +238,7 @@ const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
                                  sizeof(khub_manifest),
                                  "rotary",
                                  "cuda",
-                                 1,
+                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
                                  kFunctions,
                                  1,
                                  kLayers};
