@@ -4,6 +4,8 @@
 #include <chrono>
 #include <random>
 
+#include "ops/indexing.h"
+
 namespace khub {
 
 GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
@@ -41,16 +43,34 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
     return go && !stop && static_cast<int64_t>(result.tokens[s].size()) < opt.max_new_tokens;
   };
 
+  // Greedy decoding without a repetition penalty needs only each row's argmax: taken on the
+  // model's device, so a step copies back one id per sequence instead of [rows, vocab] logits.
+  const bool device_argmax = !opt.sampling.do_sample && opt.sampling.repetition_penalty == 1.0f;
+  auto next_tokens = [&](const Tensor& logits, const std::vector<int64_t>& seqs) {
+    std::vector<int32_t> out(seqs.size());
+    if (device_argmax) {
+      Tensor ids = ops::argmax_rows(logits).to(Device::cpu());
+      std::copy(ids.data_as<int32_t>(), ids.data_as<int32_t>() + out.size(), out.begin());
+      return out;
+    }
+    Tensor host = logits.to(Device::cpu());  // sampling runs on the host
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      out[i] =
+          sample_next(host.data_as<float>() + i * vocab, vocab, seen[seqs[i]], opt.sampling, rng);
+    }
+    return out;
+  };
+
   using clock = std::chrono::steady_clock;
   auto t0 = clock::now();
   std::vector<SequenceChunk> chunks;
-  for (int64_t s = 0; s < n; ++s) chunks.push_back({s, prompts[s]});
-  Tensor logits = model.forward(chunks, cache).to(Device::cpu());  // sampling runs on the host
+  std::vector<int64_t> all(n);
   for (int64_t s = 0; s < n; ++s) {
-    int32_t tok =
-        sample_next(logits.data_as<float>() + s * vocab, vocab, seen[s], opt.sampling, rng);
-    running[s] = emit(s, tok);
+    chunks.push_back({s, prompts[s]});
+    all[s] = s;
   }
+  std::vector<int32_t> first = next_tokens(model.forward(chunks, cache), all);
+  for (int64_t s = 0; s < n; ++s) running[s] = emit(s, first[s]);
   auto t1 = clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
 
@@ -63,14 +83,11 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
       chunks.push_back({s, {result.tokens[s].back()}});
     }
     if (live.empty()) break;
-    logits = model.forward(chunks, cache).to(Device::cpu());
+    std::vector<int32_t> toks = next_tokens(model.forward(chunks, cache), live);
     ++result.decode_steps;
     for (size_t i = 0; i < live.size(); ++i) {
-      int64_t s = live[i];
-      int32_t tok =
-          sample_next(logits.data_as<float>() + i * vocab, vocab, seen[s], opt.sampling, rng);
       ++result.decode_tokens;
-      running[s] = emit(s, tok);
+      running[live[i]] = emit(live[i], toks[i]);
     }
   }
   result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();

@@ -1,5 +1,6 @@
 #include "ops/indexing.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops/ops_cuda.h"
@@ -64,6 +65,20 @@ void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& 
     kr.select(0, ip[i]).copy_from(k.select(0, i));
     vr.select(0, ip[i]).copy_from(v.select(0, i));
   }
+}
+
+Tensor argmax_rows(const Tensor& x) {
+  KHUB_CHECK_ARG(
+      x.defined() && x.dim() == 2 && x.dtype() == DType::kF32 && x.is_contiguous() && x.size(1) > 0,
+      "ops::argmax_rows: x must be a contiguous f32 [rows, cols > 0], got ", x.describe());
+  if (x.device().is_cuda()) return cuda::argmax_rows(x);
+  Tensor out = Tensor::empty({x.size(0)}, DType::kI32);
+  const float* p = x.data_as<float>();
+  for (int64_t r = 0; r < x.size(0); ++r) {
+    const float* row = p + r * x.size(1);
+    out.data_as<int32_t>()[r] = static_cast<int32_t>(std::max_element(row, row + x.size(1)) - row);
+  }
+  return out;
 }
 
 }  // namespace khub::ops

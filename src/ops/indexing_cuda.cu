@@ -31,7 +31,56 @@ __global__ void kv_append_kernel(char* __restrict__ kc, char* __restrict__ vc,
   }
 }
 
+// One block per row; each thread scans a strided slice keeping its first maximum, then the block
+// reduces (value, index) pairs, preferring the larger value and, on ties, the smaller index.
+struct ArgMax {
+  float v;
+  int64_t i;  // `cols` marks "nothing seen"
+};
+__device__ __forceinline__ ArgMax better(ArgMax a, ArgMax b, int64_t none) {
+  if (a.i == none) return b;
+  if (b.i == none) return a;
+  if (b.v > a.v || (b.v == a.v && b.i < a.i)) return b;
+  return a;
+}
+
+__global__ void argmax_rows_kernel(const float* __restrict__ x, int64_t cols,
+                                   int32_t* __restrict__ out) {
+  __shared__ ArgMax partial[32];
+  const float* row = x + int64_t{blockIdx.x} * cols;
+  ArgMax m{-INFINITY, cols};
+  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+    float v = row[i];
+    if (m.i == cols || v > m.v) m = {v, i};
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    ArgMax other{__shfl_xor_sync(0xffffffffu, m.v, o), __shfl_xor_sync(0xffffffffu, m.i, o)};
+    m = better(m, other, cols);
+  }
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = m;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    m = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : ArgMax{-INFINITY, cols};
+    for (int o = 16; o > 0; o >>= 1) {
+      ArgMax other{__shfl_xor_sync(0xffffffffu, m.v, o), __shfl_xor_sync(0xffffffffu, m.i, o)};
+      m = better(m, other, cols);
+    }
+    if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int32_t>(m.i);
+  }
+}
+
 }  // namespace
+
+Tensor argmax_rows(const Tensor& x) {
+  Tensor out = Tensor::empty({x.size(0)}, DType::kI32, x.device());
+  if (x.size(0) == 0) return out;
+  khub::cuda::DeviceGuard g(x.device());
+  cudaStream_t s = khub::cuda::stream_for(x.device());
+  argmax_rows_kernel<<<static_cast<unsigned>(x.size(0)), 1024, 0, s>>>(
+      x.data_as<float>(), x.size(1), out.data_as<int32_t>());
+  KHUB_CUDA_CHECK_LAUNCH();
+  return out;
+}
 
 Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype) {
   const char* op = "ops::index_rows";

@@ -28,6 +28,7 @@ void softcap_inplace(Tensor& x, float cap);
 Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids, DType out_dtype);
 Tensor cast(const Tensor& x, DType dtype);
 Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
+Tensor argmax_rows(const Tensor& x);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include "ops/attention.h"
@@ -40,6 +41,17 @@ TEST(Indexing, IndexRowsGathersAndConverts) {
       EXPECT_EQ(out.item(i * 12 + j), table.item(idx[i] * 12 + j)) << "seed " << seed;
   EXPECT_THROW(ops::index_rows(table, i32({7}), DType::kF32), Error);
   EXPECT_THROW(ops::index_rows(table, i32({-1}), DType::kF32), Error);
+}
+
+TEST(Indexing, ArgmaxRowsTakesTheFirstMaximum) {
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 5, 5, 2, -INFINITY, -INFINITY, -3, 7, 0},
+                                 {3, 3}, DType::kF32);
+  Tensor a = ops::argmax_rows(x);
+  ASSERT_EQ(a.dtype(), DType::kI32);
+  EXPECT_EQ(a.data_as<int32_t>()[0], 1);  // a tie: the first
+  EXPECT_EQ(a.data_as<int32_t>()[1], 0);
+  EXPECT_EQ(a.data_as<int32_t>()[2], 1);
+  EXPECT_THROW(ops::argmax_rows(x.to(DType::kBF16)), Error);
 }
 
 TEST(Indexing, KvAppendWritesRowsFromStridedViews) {

@@ -307,6 +307,24 @@ TEST_F(CudaOps, IndexRowsAndKvAppendMatchTheCpu) {
   }
 }
 
+// Greedy picks on the device equal the host's std::max_element (first maximum), on rows wider
+// than the block (a vocabulary), with planted ties and an all -inf row.
+TEST_F(CudaOps, ArgmaxRowsMatchesTheHost) {
+  Tensor x = randn_host({5, 151936}, rng_, DType::kF32);
+  float* p = x.data_as<float>();
+  p[1 * 151936 + 7] = p[1 * 151936 + 150000] = 100.0f;  // tie across threads: index 7 wins
+  p[2 * 151936 + 1024] = p[2 * 151936 + 1025] = 50.0f;  // tie within neighbours
+  for (int64_t i = 0; i < 151936; ++i) p[3 * 151936 + i] = -INFINITY;
+  Tensor want = ops::argmax_rows(x);
+  Tensor got = ops::argmax_rows(x.to(kGpu)).to(Device::cpu());
+  for (int64_t r = 0; r < 5; ++r)
+    EXPECT_EQ(got.data_as<int32_t>()[r], want.data_as<int32_t>()[r])
+        << "row " << r << " seed " << seed_;
+  EXPECT_EQ(got.data_as<int32_t>()[1], 7);
+  EXPECT_EQ(got.data_as<int32_t>()[2], 1024);
+  EXPECT_EQ(got.data_as<int32_t>()[3], 0);
+}
+
 TEST_F(CudaOps, AddScaleSoftcapAndCast) {
   for (DType dt : kDTypes) {
     Tensor a = randn_host({17, 301}, rng_, dt, 3.0), b = randn_host({17, 301}, rng_, dt, 3.0);
