@@ -117,5 +117,27 @@ TEST_F(Generation, BadOptionsAreErrors) {
   EXPECT_THROW(generate(*model_, {{300}}, g), Error);  // outside the 256-token vocabulary
 }
 
+// A bad step is refused before anything runs: the cache is left as it was.
+TEST_F(Generation, BadStepsAreErrorsThatLeaveTheCacheAlone) {
+  KVCache cache = model_->make_cache(2, 4);
+  model_->forward({{0, {1, 2}}}, cache);
+  auto refused = [&](const std::vector<SequenceChunk>& chunks, const std::string& words) {
+    try {
+      model_->forward(chunks, cache);
+      ADD_FAILURE() << "accepted a step that should fail with '" << words << "'";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(cache.length(0), 2);
+    EXPECT_EQ(cache.length(1), 0);
+  };
+  refused({{0, {3}}, {0, {4}}}, "appears twice");
+  refused({{0, {3, 4, 5}}}, "beyond its capacity");
+  refused({{1, {7, 256}}}, "outside the vocabulary");
+  refused({{2, {1}}}, "outside the cache");
+  refused({{1, {}}}, "empty sequence chunk");
+  refused({}, "no sequence chunks");
+}
+
 }  // namespace
 }  // namespace khub
