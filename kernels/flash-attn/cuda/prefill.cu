@@ -39,30 +39,14 @@ __global__ void __launch_bounds__(Cfg<D>::kWarps * 32, Cfg<D>::kMinBlocks)
   T* s_k = s_q + kBM * D;  // 2 stages
   T* s_v = s_k + 2 * kBN * D;
 
-  const int h = blockIdx.x;
-  const int seq = blockIdx.y;
-  const int32_t* sd = p.seqs + 4 * int64_t{seq};
-  const int slot = sd[0], q_start = sd[1], q_len = sd[2], kv_len = sd[3];
-  const int m_block = (q_len + kBM - 1) / kBM - 1 - static_cast<int>(blockIdx.z);
-  if (m_block < 0) return;
-  const int m0 = m_block * kBM;
-  const int rows = min(kBM, q_len - m0);
-  const int pos0 = kv_len - q_len + m0;  // position of the tile's first row
-  const int p_hi = pos0 + rows - 1;
-  const int64_t window = p.window;
-  const int k_hi = min(p_hi, kv_len - 1);
-  const int k_lo = window > 0 ? static_cast<int>(max(int64_t{0}, pos0 - window + 1)) : 0;
-  const int nb_hi = k_hi >= 0 ? k_hi / kBN : -1;
-  const int ntiles = k_hi >= k_lo ? nb_hi - k_lo / kBN + 1 : 0;
+  QueryTile<T, D, kBM, kBN> tile;
+  if (!tile.init(p)) return;
+  const int h = tile.h, q_start = tile.q_start, kv_len = tile.kv_len, m0 = tile.m0;
+  const int rows = tile.rows, pos0 = tile.pos0, nb_hi = tile.nb_hi, ntiles = tile.ntiles;
+  const int64_t window = tile.window, q_stride = tile.q_stride, kv_stride = tile.kv_stride;
+  const T *q_g = tile.q_g, *k_g = tile.k_g, *v_g = tile.v_g;
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int kv_head = h / (p.hq / p.hk);
-  const int64_t q_stride = int64_t{p.hq} * D;
-  const int64_t kv_stride = int64_t{p.hk} * D;
-  const T* q_g = static_cast<const T*>(p.q) + (int64_t{q_start + m0} * p.hq + h) * D;
-  const int64_t kv_off = (int64_t{slot} * p.capacity * p.hk + kv_head) * D;
-  const T* k_g = static_cast<const T*>(p.k_cache) + kv_off;
-  const T* v_g = static_cast<const T*>(p.v_cache) + kv_off;
 
   const uint32_t s_q_a = smem_addr(s_q), s_k_a = smem_addr(s_k), s_v_a = smem_addr(s_v);
 

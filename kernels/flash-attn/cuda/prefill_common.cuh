@@ -211,6 +211,44 @@ struct RowSoftmax {
   }
 };
 
+// One block's share of a prefill launch: query tile blockIdx.z (counted from the sequence's
+// last, longest tile, so the heaviest blocks start first) of sequence blockIdx.y for q head
+// blockIdx.x; the key tiles of kBN keys it can see (causal, window), walked from nb_hi down; and
+// the global rows it reads. Both prefill kernels place their blocks this way.
+template <typename T, int D, int kBM, int kBN>
+struct QueryTile {
+  int h, q_start, kv_len, m0, rows, pos0, nb_hi, ntiles;
+  int64_t window, q_stride, kv_stride;
+  const T *q_g, *k_g, *v_g;
+
+  // False when the sequence has no query tile blockIdx.z.
+  __device__ __forceinline__ bool init(const Params& p) {
+    h = blockIdx.x;
+    const int32_t* sd = p.seqs + 4 * int64_t{blockIdx.y};
+    const int slot = sd[0], q_len = sd[2];
+    q_start = sd[1];
+    kv_len = sd[3];
+    const int m_block = (q_len + kBM - 1) / kBM - 1 - static_cast<int>(blockIdx.z);
+    if (m_block < 0) return false;
+    m0 = m_block * kBM;
+    rows = min(kBM, q_len - m0);
+    pos0 = kv_len - q_len + m0;  // position of the tile's first row
+    window = p.window;
+    const int k_hi = min(pos0 + rows - 1, kv_len - 1);
+    const int k_lo = window > 0 ? static_cast<int>(max(int64_t{0}, pos0 - window + 1)) : 0;
+    nb_hi = k_hi >= 0 ? k_hi / kBN : -1;
+    ntiles = k_hi >= k_lo ? nb_hi - k_lo / kBN + 1 : 0;
+    const int kv_head = h / (p.hq / p.hk);
+    q_stride = int64_t{p.hq} * D;
+    kv_stride = int64_t{p.hk} * D;
+    q_g = static_cast<const T*>(p.q) + (int64_t{q_start + m0} * p.hq + h) * D;
+    const int64_t kv_off = (int64_t{slot} * p.capacity * p.hk + kv_head) * D;
+    k_g = static_cast<const T*>(p.k_cache) + kv_off;
+    v_g = static_cast<const T*>(p.v_cache) + kv_off;
+    return true;
+  }
+};
+
 }  // namespace
 
 // prefill_sm90.cu: the wgmma kernel, D = 64 and 128, for compute capability 9.0 (sm_90a code).
