@@ -95,7 +95,7 @@ class CausalLM {
   Tensor forward(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool all_logits = false);
   // Decode steps replayed from CUDA graphs so far, and graphs captured (Mode Compile).
   int64_t graph_replays() const { return graph_replays_; }
-  int64_t graphs_captured() const { return static_cast<int64_t>(graphs_.size()); }
+  int64_t graphs_captured() const { return graphs_captured_; }
 
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
   std::vector<KernelizableLayer*> kernelizable_layers();
@@ -111,7 +111,7 @@ class CausalLM {
                          const AttentionBatch& batch, const Tensor& cache_rows, const Tensor& cos,
                          const Tensor& sin, KVCache& cache);
   // Why a decode step cannot be captured ("" when it can).
-  std::string capture_blocker(const StepInputs& in, bool static_rope) const;
+  std::string capture_blocker(bool static_rope) const;
   Tensor replay_step(const StepInputs& in, KVCache& cache);
   void ensure_rope_tables(int64_t rows);
 
@@ -130,7 +130,7 @@ class CausalLM {
   int64_t rope_rows_ = 0;
   bool has_local_layers_ = false;
   std::vector<std::unique_ptr<DecodeGraph>> graphs_;
-  int64_t graph_replays_ = 0;
+  int64_t graph_replays_ = 0, graphs_captured_ = 0;
   std::string compile_warned_;  // the last reason given for running a Compile step eagerly
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;

@@ -28,15 +28,6 @@ bool rope_is_static(const ops::RopeParams& p, int64_t max_len) {
   return max_len <= max_pos;
 }
 
-std::vector<const void*> cache_pointers(const KVCache& cache, int64_t layers) {
-  std::vector<const void*> out;
-  for (int64_t l = 0; l < layers; ++l) {
-    out.push_back(cache.layer_keys(l).data());
-    out.push_back(cache.layer_values(l).data());
-  }
-  return out;
-}
-
 }  // namespace
 
 CausalLM::StepInputs CausalLM::make_step_inputs(const std::vector<SequenceChunk>& chunks,
@@ -187,7 +178,7 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
   return ops::cast(logits, DType::kF32);
 }
 
-std::string CausalLM::capture_blocker(const StepInputs& in, bool static_rope) const {
+std::string CausalLM::capture_blocker(bool static_rope) const {
   if (!static_rope) return "rope type 'dynamic' recomputes its tables past the trained context";
   for (const DecoderLayer& L : layers_) {
     if (!L.attention->kernelized()) {
@@ -195,16 +186,14 @@ std::string CausalLM::capture_blocker(const StepInputs& in, bool static_rope) co
              std::string("(map it to a kernel, e.g. khub-community/flash-attn)");
     }
   }
-  (void)in;
   return "";
 }
 
 Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
-  std::vector<const void*> ptrs = cache_pointers(cache, config_.num_hidden_layers);
   DecodeGraph* g = nullptr;
   for (auto& cand : graphs_) {
     if (cand->n == in.n() && cand->slots == cache.slots() && cand->capacity == cache.capacity() &&
-        cand->cache_ptrs == ptrs) {
+        cand->cache == cache.data()) {
       g = cand.get();
     }
   }
@@ -216,7 +205,7 @@ Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
     fresh->n = in.n();
     fresh->slots = cache.slots();
     fresh->capacity = cache.capacity();
-    fresh->cache_ptrs = std::move(ptrs);
+    fresh->cache = cache.data();
     fresh->meta = in.host().to(device_);
     fresh->graph = std::make_unique<CudaGraph>(device_);
     fresh->graph->begin_capture();
@@ -228,6 +217,7 @@ Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
       throw;
     }
     graphs_.push_back(std::move(fresh));
+    ++graphs_captured_;
     g = graphs_.back().get();
   } else {
     g->meta.copy_from(in.host());
@@ -247,7 +237,7 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
   bool compile = kernelizer_ && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
   Tensor logits;
   std::string blocker;
-  if (compile && !all_logits && in.max_q_len == 1) blocker = capture_blocker(in, static_rope);
+  if (compile && !all_logits && in.max_q_len == 1) blocker = capture_blocker(static_rope);
   if (compile && !all_logits && in.max_q_len == 1 && blocker.empty()) {
     logits = replay_step(in, cache);
   } else {

@@ -23,11 +23,12 @@ struct CausalLM::StepInputs {
   }
 };
 
-// One captured decode step: valid for N one-token sequences on a cache whose tensors sit at
-// `cache_ptrs` (a graph bakes every address it touches).
+// One captured decode step: valid for N one-token sequences on a cache of this shape at this
+// address (a graph bakes every address it touches; the cache is one allocation, so its base and
+// shape fix every layer's rows).
 struct CausalLM::DecodeGraph {
   int64_t n = 0, slots = 0, capacity = 0;
-  std::vector<const void*> cache_ptrs;
+  const void* cache = nullptr;  // KVCache::data(): every layer's rows sit at fixed offsets in it
   Tensor meta;  // the step's packed inputs on the device, refreshed before each replay
   std::unique_ptr<CudaGraph> graph;
   Tensor logits;  // written by every replay

@@ -15,15 +15,6 @@ KVCache::KVCache(int64_t layers, int64_t slots, int64_t capacity, int64_t kv_hea
   }
 }
 
-void KVCache::write(int64_t layer, int64_t slot, int64_t pos, const Tensor& k, const Tensor& v) {
-  int64_t n = k.size(0);
-  KHUB_CHECK_ARG(pos >= 0 && pos + n <= capacity_, "KV cache: writing positions [", pos, ", ",
-                 pos + n, ") beyond its capacity of ", capacity_,
-                 " (raise max_new_tokens' budget when creating the cache)");
-  keys(layer, slot).slice(0, pos, pos + n).copy_from(k);
-  values(layer, slot).slice(0, pos, pos + n).copy_from(v);
-}
-
 size_t KVCache::nbytes() const { return storage_.nbytes(); }
 
 }  // namespace khub

@@ -21,14 +21,11 @@ class KVCache {
   void set_length(int64_t slot, int64_t n) { lengths_[slot] = n; }
   void reset() { std::fill(lengths_.begin(), lengths_.end(), 0); }
 
-  // [capacity, kv_heads, head_dim] views of one layer and slot.
-  Tensor keys(int64_t layer, int64_t slot) const { return k_[layer].select(0, slot); }
-  Tensor values(int64_t layer, int64_t slot) const { return v_[layer].select(0, slot); }
   // A layer's whole cache [slots, capacity, kv_heads, head_dim] (a view sharing its memory).
   Tensor layer_keys(int64_t layer) const { return k_[layer]; }
   Tensor layer_values(int64_t layer) const { return v_[layer]; }
-  // Writes k/v rows [n, kv_heads, head_dim] at positions [pos, pos + n).
-  void write(int64_t layer, int64_t slot, int64_t pos, const Tensor& k, const Tensor& v);
+  // The one allocation every layer's keys and values live in (a captured step bakes it in).
+  const void* data() const { return storage_.data(); }
   size_t nbytes() const;
 
  private:

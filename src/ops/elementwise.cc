@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ops/indexing.h"
 #include "ops/ops_cuda.h"
 
 namespace khub::ops {
@@ -38,17 +39,13 @@ void softcap_inplace(Tensor& x, float cap) {
 Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids, DType out_dtype) {
   KHUB_CHECK_ARG(table.dim() == 2 && table.is_contiguous(), "ops::embedding: table ",
                  table.describe());
-  int64_t vocab = table.size(0), h = table.size(1);
+  int64_t vocab = table.size(0);
   for (size_t i = 0; i < ids.size(); ++i) {
     KHUB_CHECK_ARG(ids[i] >= 0 && ids[i] < vocab, "token id ", ids[i], " at position ", i,
                    " is outside the vocabulary [0, ", vocab, ")");
   }
-  if (table.device().is_cuda()) return cuda::embedding(table, ids, out_dtype);
-  Tensor out = Tensor::empty({static_cast<int64_t>(ids.size()), h}, out_dtype);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    out.select(0, static_cast<int64_t>(i)).copy_from(table.select(0, ids[i]));
-  }
-  return out;
+  Tensor idx = Tensor::from_vector(ids, {static_cast<int64_t>(ids.size())}, DType::kI32);
+  return index_rows(table, idx.to(table.device()), out_dtype);
 }
 
 Tensor cast(const Tensor& x, DType dtype) {

@@ -16,8 +16,9 @@ void add_inplace(Tensor& a, const Tensor& b);
 void scale_inplace(Tensor& a, float s);
 // x = cap * tanh(x / cap) (contiguous).
 void softcap_inplace(Tensor& x, float cap);
-// Rows of table [V, H] (any float dtype) for ids → out_dtype [ids.size(), H] on the table's device.
-// Ids out of [0, V) are an error naming the id.
+// Rows of table [V, H] (any float dtype) for host ids → out_dtype [ids.size(), H] on the table's
+// device: the ids are checked here (out of [0, V) is an error naming the id), then gathered by
+// ops::index_rows.
 Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids,
                  DType out_dtype = DType::kF32);
 // x converted to dtype (same device; x itself when the dtype already matches).

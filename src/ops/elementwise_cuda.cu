@@ -1,7 +1,7 @@
-// Elementwise reference ops on CUDA: residual add, scale, soft-capping, dtype casts, and the
-// embedding gather. One thread per element in grid-stride loops, f32 arithmetic, one rounding on
-// store. Memory-bound: each element is read and written once (the gather reads one table row per
-// token).
+// Elementwise reference ops on CUDA: residual add, scale, soft-capping and dtype casts (the
+// embedding gather is ops::index_rows, indexing_cuda.cu). One thread per element in grid-stride
+// loops, f32 arithmetic, one rounding on store. Memory-bound: each element is read and written
+// once.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -43,15 +43,6 @@ __global__ void cast_kernel(const From* __restrict__ x, To* __restrict__ y, int6
 }
 
 // One block row per token: threads stride over the hidden dimension.
-template <typename From, typename To>
-__global__ void embedding_kernel(const From* __restrict__ table, const int32_t* __restrict__ ids,
-                                 To* __restrict__ out, int64_t h) {
-  int64_t row = blockIdx.x;
-  const From* src = table + int64_t{ids[row]} * h;
-  To* dst = out + row * h;
-  for (int64_t i = threadIdx.x; i < h; i += blockDim.x) dst[i] = from_f32<To>(to_f32(src[i]));
-}
-
 void check_inplace(const Tensor& a, const char* op) {
   check_on_cuda(a, op, "tensor");
   KHUB_CHECK_ARG(a.is_contiguous(), op, ": needs a contiguous tensor, got ", a.describe());
@@ -129,31 +120,6 @@ Tensor cast(const Tensor& x_in, DType dtype) {
   });
   KHUB_CUDA_CHECK_LAUNCH();
   return y;
-}
-
-Tensor embedding(const Tensor& table_in, const std::vector<int32_t>& ids, DType out_dtype) {
-  const char* op = "ops::embedding";
-  check_on_cuda(table_in, op, "table");
-  Tensor table = table_in.contiguous();
-  int64_t n = static_cast<int64_t>(ids.size()), h = table.size(1);
-  Tensor out = Tensor::empty({n, h}, out_dtype, table.device());
-  if (n == 0 || h == 0) return out;
-  // Ids were validated on the host by the caller (ops::embedding); they travel as i32.
-  Tensor dev_ids = Tensor::from_vector(ids, {n}, DType::kI32).to(table.device());
-  khub::cuda::DeviceGuard g(table.device());
-  cudaStream_t s = khub::cuda::stream_for(table.device());
-  int threads = static_cast<int>(std::min<int64_t>(256, (h + 31) / 32 * 32));
-  dispatch_float(table.dtype(), op, [&](auto from_tag) {
-    using From = typename decltype(from_tag)::type;
-    dispatch_float(out_dtype, op, [&](auto to_tag) {
-      using To = typename decltype(to_tag)::type;
-      embedding_kernel<From, To><<<static_cast<unsigned>(n), threads, 0, s>>>(
-          static_cast<const From*>(table.data()), dev_ids.data_as<int32_t>(),
-          static_cast<To*>(out.data()), h);
-    });
-  });
-  KHUB_CUDA_CHECK_LAUNCH();
-  return out;
 }
 
 }  // namespace khub::ops::cuda

@@ -25,7 +25,6 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
 void add_inplace(Tensor& a, const Tensor& b);
 void scale_inplace(Tensor& a, float s);
 void softcap_inplace(Tensor& x, float cap);
-Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids, DType out_dtype);
 Tensor cast(const Tensor& x, DType dtype);
 Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
 Tensor argmax_rows(const Tensor& x);

@@ -25,7 +25,6 @@ Tensor attention(const Tensor&, const Tensor&, const Tensor&, const AttentionPar
 void add_inplace(Tensor&, const Tensor&) { no_cuda("ops::add_inplace"); }
 void scale_inplace(Tensor&, float) { no_cuda("ops::scale_inplace"); }
 void softcap_inplace(Tensor&, float) { no_cuda("ops::softcap_inplace"); }
-Tensor embedding(const Tensor&, const std::vector<int32_t>&, DType) { no_cuda("ops::embedding"); }
 Tensor cast(const Tensor&, DType) { no_cuda("ops::cast"); }
 Tensor index_rows(const Tensor&, const Tensor&, DType) { no_cuda("ops::index_rows"); }
 Tensor argmax_rows(const Tensor&) { no_cuda("ops::argmax_rows"); }
