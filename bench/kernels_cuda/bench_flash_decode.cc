@@ -10,48 +10,26 @@
 // through the loader one by one (adds the host path when it is slower than the kernel).
 // "no-split" passes an empty workspace (one block per sequence and kv head, no combine).
 // Last, the prefill kernel (prefill.cu) on the issue's attention shape, in TFLOP/s.
-//   bench_flash_decode [KERNELS_DIR] [OUT.json] [COMMIT]
+//   bench_flash_decode [KERNELS_DIR] [OUT.json]   (commit: git, else $KHUB_GIT_COMMIT)
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <stdexcept>
 
-#include "core/cuda.h"
+#include "bench_cuda_util.h"
 #include "core/stream.h"
-#include "hub/get_kernel.h"
 
 namespace khub {
 namespace {
 
-const Device kGpu = Device::cuda(0);
+using bench::kGpu;
+using bench::random_on_gpu;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
-
-// Uniform(-1, 1) values; large tensors repeat one random block of 4M elements (device copies),
-// which keeps the set-up short and the data non-trivial.
-Tensor random_on_gpu(const Shape& shape, DType dtype, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  Tensor out = Tensor::empty(shape, dtype, kGpu);
-  const int64_t numel = out.numel(), block = std::min<int64_t>(numel, int64_t{1} << 22);
-  Tensor t = Tensor::empty({block}, DType::kF32);
-  for (int64_t i = 0; i < block; ++i) t.data_as<float>()[i] = u(rng);
-  Tensor b = t.to(dtype).to(kGpu);
-  Tensor flat = out.view({numel});
-  for (int64_t off = 0; off < numel; off += block) {
-    const int64_t len = std::min(block, numel - off);
-    flat.slice(0, off, off + len).copy_from(b.slice(0, 0, len));
-  }
-  return out;
 }
 
 // Median seconds per call over 9 batches; batch(stream) issues `per_batch` calls.
@@ -76,46 +54,20 @@ double event_median(cudaStream_t stream, const std::function<void()>& batch, int
   return t[t.size() / 2];
 }
 
-std::string utc_date() {
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  return buf;
-}
-
 int run(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "build/kernels";
-  const std::string out_path = argc > 2 ? argv[2] : "bench/results/flash-decode-cuda.json";
+  const std::string out_path = argc > 2 ? argv[2] : cli::default_bench_path("flash-decode-cuda");
   auto stream = static_cast<cudaStream_t>(current_stream(kGpu));
-  nlohmann::json r;
-  r["device"] = cuda_device_properties(0).name;
-  r["date"] = utc_date();
-  r["commit"] = argc > 3 ? argv[3] : "unknown";
+  nlohmann::json r = bench::report_header();
   r["shapes"] = "Qwen3-0.6B attention: Hq 16, Hk 8, D 128, bf16, q_len 1";
 
   constexpr int kCalls = 20;
-  // Copy: 1 GiB read + 1 GiB written.
-  Tensor src = random_on_gpu({int64_t{1} << 28}, DType::kF32, 1), dst = src.clone();
-  const double copy_bytes = 2.0 * src.numel() * 4;
-  double copy_s = event_median(
-      stream,
-      [&] {
-        for (int i = 0; i < 4; ++i)
-          check(cudaMemcpyAsync(dst.data(), src.data(), src.numel() * 4, cudaMemcpyDeviceToDevice,
-                                stream),
-                "cudaMemcpyAsync");
-      },
-      4);
-  const double copy_bw = copy_bytes / copy_s;
-  src = Tensor();
-  dst = Tensor();
+  const double copy_bw = bench::copy_bandwidth();
   r["copy_TBps"] = copy_bw / 1e12;
   std::printf("device %s, copy %.3f TB/s\n", r["device"].get<std::string>().c_str(),
               copy_bw / 1e12);
 
-  hub::KernelOptions o;
-  o.device = kGpu;
-  auto kernel = hub::get_local_kernel(dir + "/flash-attn", o);
+  auto kernel = bench::load_kernel(dir, "flash-attn");
   r["variant"] = kernel->identity().label();
   auto forward = kernel->layer("Attention").forward;
   loader::ExecOptions ex{.stream = stream};
@@ -129,9 +81,9 @@ int run(int argc, char** argv) {
       // Enough rotating slot sets that a call set spans >= 512 MiB of cache.
       const int64_t sets = std::max<int64_t>(1, static_cast<int64_t>((512.0 * (1 << 20)) / bytes));
       const int64_t slots = batch * sets;
-      Tensor kc = random_on_gpu({slots, kv, hk, d}, DType::kBF16, 2);
-      Tensor vc = random_on_gpu({slots, kv, hk, d}, DType::kBF16, 3);
-      Tensor q = random_on_gpu({batch, hq, d}, DType::kBF16, 4);
+      Tensor kc = random_on_gpu({slots, kv, hk, d}, DType::kBF16, -1, 1, 2);
+      Tensor vc = random_on_gpu({slots, kv, hk, d}, DType::kBF16, -1, 1, 3);
+      Tensor q = random_on_gpu({batch, hq, d}, DType::kBF16, -1, 1, 4);
       Tensor out = Tensor::empty({batch, hq, d}, DType::kBF16, kGpu);
       Tensor ws = Tensor::empty({16 * batch * hq * (d + 2)}, DType::kF32, kGpu);
       Tensor no_ws = Tensor::empty({0}, DType::kF32, kGpu);
@@ -201,9 +153,9 @@ int run(int argc, char** argv) {
   // D 128, bf16 — the shape of the issue's attention_prefill_tflops; FLOPs 4·B·H·S²·D / 2.
   {
     const int64_t b = 4, s = 4096, h = 16;
-    Tensor kc = random_on_gpu({b, s, h, d}, DType::kBF16, 5);
-    Tensor vc = random_on_gpu({b, s, h, d}, DType::kBF16, 6);
-    Tensor q = random_on_gpu({b * s, h, d}, DType::kBF16, 7);
+    Tensor kc = random_on_gpu({b, s, h, d}, DType::kBF16, -1, 1, 5);
+    Tensor vc = random_on_gpu({b, s, h, d}, DType::kBF16, -1, 1, 6);
+    Tensor q = random_on_gpu({b * s, h, d}, DType::kBF16, -1, 1, 7);
     Tensor out = Tensor::empty({b * s, h, d}, DType::kBF16, kGpu);
     Tensor no_ws = Tensor::empty({0}, DType::kF32, kGpu);  // T > 64: the contract's empty one
     Tensor hseqs = Tensor::empty({b, 4}, DType::kI32);
@@ -237,8 +189,7 @@ int run(int argc, char** argv) {
     r["prefill"] = {{"batch", b},      {"seq_len", s},   {"heads", h},    {"head_dim", d},
                     {"dtype", "bf16"}, {"causal", true}, {"ms", t * 1e3}, {"tflops", tflops}};
   }
-  std::ofstream(out_path) << r.dump(2) << "\n";
-  std::printf("wrote %s\n", out_path.c_str());
+  cli::write_bench_json(out_path, r);
   return 0;
 }
 

@@ -4,69 +4,29 @@
 // copy bandwidth counting bytes read plus bytes written. Inputs are random (never zeros); each
 // figure is the median of 9 batches of 20 back-to-back calls on khub's current stream.
 //   bench_kernels_cuda [KERNELS_DIR] [OUT.json] [PEERS.json]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
-#include <random>
 
-#include "core/cuda.h"
+#include "bench_cuda_util.h"
 #include "core/stream.h"
-#include "hub/get_kernel.h"
 
 namespace khub {
 namespace {
 
-const Device kGpu = Device::cuda(0);
-
-double nbytes(const Tensor& t) { return static_cast<double>(t.numel() * dtype_size(t.dtype())); }
-
-Tensor random_on_gpu(const Shape& shape, DType dtype, double lo, double hi, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(static_cast<float>(lo), static_cast<float>(hi));
-  Tensor t = Tensor::empty(shape, DType::kF32);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = u(rng);
-  return t.to(dtype).to(kGpu);
-}
-
-// Median seconds per call of fn over 9 batches of `reps` calls.
-double time_median(const std::function<void()>& fn, int reps = 20) {
-  for (int i = 0; i < 3; ++i) fn();
-  cuda_synchronize(kGpu);
-  std::vector<double> t;
-  for (int b = 0; b < 9; ++b) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) fn();
-    cuda_synchronize(kGpu);
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
-                reps);
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-std::shared_ptr<const loader::Kernel> load(const std::string& dir, const std::string& name) {
-  hub::KernelOptions o;
-  o.device = kGpu;
-  return hub::get_local_kernel(dir + "/" + name, o);
-}
+using bench::kGpu;
+using bench::load_kernel;
+using bench::median_seconds;
+using bench::nbytes;
+using bench::random_on_gpu;
 
 int run(int argc, char** argv) {
   std::string dir = argc > 1 ? argv[1] : "build/kernels";
-  std::string out_path = argc > 2 ? argv[2] : "bench/results/kernels-cuda.json";
+  std::string out_path = argc > 2 ? argv[2] : cli::default_bench_path("kernels-cuda");
   loader::ExecOptions ex{.stream = current_stream(kGpu)};
-  nlohmann::json r;
-  r["device"] = cuda_device_properties(0).name;
-
-  // Copy: 1 GiB read + 1 GiB written.
-  Tensor a = random_on_gpu({int64_t{1} << 28}, DType::kF32, -1, 1, 1), b = a.clone();
-  double copy_s = time_median([&] { b.copy_from(a); });
-  double copy_bw = 2.0 * nbytes(a) / copy_s;
+  nlohmann::json r = bench::report_header();
+  const double copy_bw = bench::copy_bandwidth();
   r["copy_TBps"] = copy_bw / 1e12;
-  a = Tensor();
-  b = Tensor();
   std::printf("copy %.3f TB/s\n", copy_bw / 1e12);
 
   auto report = [&](const char* key, const std::string& what, double bytes, double s) {
@@ -79,42 +39,42 @@ int run(int argc, char** argv) {
   };
 
   {  // RMSNorm 65536 x 1024 bf16: x read, out written, weight once.
-    auto k = load(dir, "rmsnorm");
+    auto k = load_kernel(dir, "rmsnorm");
     r["rmsnorm_variant"] = k->identity().label();
     Tensor x = random_on_gpu({65536, 1024}, DType::kBF16, -2, 2, 2);
     Tensor w = random_on_gpu({1024}, DType::kBF16, 0.5, 1.5, 3);
     Tensor o = Tensor::empty(x.shape(), x.dtype(), kGpu);
     auto f = k->layer("RMSNorm").forward;
-    double s = time_median([&] {
+    double s = median_seconds([&] {
       f({{{"x", x}, {"weight", w}, {"out", o}}, {{"eps", 1e-6}}}, ex);
     });
     report("rmsnorm_bw_fraction", "RMSNorm 65536x1024 bf16", 2.0 * nbytes(x) + nbytes(w), s);
     Tensor res = random_on_gpu({65536, 1024}, DType::kBF16, -2, 2, 4);
     auto g = k->layer("FusedAddRMSNorm").forward;
-    s = time_median([&] {
+    s = median_seconds([&] {
       g({{{"x", x}, {"residual", res}, {"weight", w}, {"out", o}}, {{"eps", 1e-6}}}, ex);
     });
     report("fused_add_rmsnorm_bw_fraction", "FusedAddRMSNorm 65536x1024 bf16",
            4.0 * nbytes(x) + nbytes(w), s);
   }
   {  // SiluAndMul 16384 x (2 x 3072) bf16 (Qwen3-0.6B's intermediate size).
-    auto k = load(dir, "activation");
+    auto k = load_kernel(dir, "activation");
     r["activation_variant"] = k->identity().label();
     Tensor x = random_on_gpu({16384, 6144}, DType::kBF16, -3, 3, 5);
     Tensor o = Tensor::empty({16384, 3072}, DType::kBF16, kGpu);
     auto f = k->layer("SiluAndMul").forward;
-    double s = time_median([&] { f({{{"x", x}, {"out", o}}, {}}, ex); });
+    double s = median_seconds([&] { f({{{"x", x}, {"out", o}}, {}}, ex); });
     report("silu_and_mul_bw_fraction", "SiluAndMul 16384x(2x3072) bf16", nbytes(x) + nbytes(o), s);
   }
   {  // Rotary, Qwen3-0.6B heads (16 q, 8 kv, head_dim 128), 16384 tokens, NeoX, in place.
-    auto k = load(dir, "rotary");
+    auto k = load_kernel(dir, "rotary");
     r["rotary_variant"] = k->identity().label();
     Tensor q = random_on_gpu({16384, 16, 128}, DType::kBF16, -2, 2, 6);
     Tensor kk = random_on_gpu({16384, 8, 128}, DType::kBF16, -2, 2, 7);
     Tensor c = random_on_gpu({16384, 64}, DType::kF32, -1, 1, 8);
     Tensor sn = random_on_gpu({16384, 64}, DType::kF32, -1, 1, 9);
     auto f = k->layer("rotary_pos_emb").forward;
-    double s = time_median([&] {
+    double s = median_seconds([&] {
       f({{{"q", q}, {"k", kk}, {"cos", c}, {"sin", sn}},
          {{"rotary_dim", int64_t{128}}, {"interleaved", false}}},
         ex);
@@ -135,7 +95,7 @@ int run(int argc, char** argv) {
       }
     }
   }
-  std::ofstream(out_path) << r.dump(2) << "\n";
+  cli::write_bench_json(out_path, r);
   return 0;
 }
 
