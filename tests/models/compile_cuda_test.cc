@@ -117,6 +117,23 @@ TEST_P(CudaCompile, GraphReplaysEqualEagerKernelsBitForBit) {
   EXPECT_EQ(generate(*eager, prompts, g).tokens, generate(*graph, prompts, g).tokens);
 }
 
+// With Attention on the reference path (it reads the lengths on the host), compile mode must not
+// capture: decode runs eagerly, visibly (a warning), with the tokens of the eager model.
+TEST_P(CudaCompile, ReferenceAttentionRunsEagerly) {
+  LoadOptions o = options(true, true), e = options(true, false);
+  o.kernel_config = e.kernel_config = KernelConfig{{{"Attention", ""}}};
+  auto graph = CausalLM::from_pretrained(dir_.string(), o);
+  ASSERT_FALSE(graph->kernel_report().find("Attention")->kernel.has_value());
+  auto eager = CausalLM::from_pretrained(dir_.string(), e);
+  GenerationOptions g;
+  g.max_new_tokens = 6;
+  g.ignore_eos = true;
+  std::vector<std::vector<int32_t>> prompts = {{1, 2, 3}, {4, 5}};
+  EXPECT_EQ(generate(*graph, prompts, g).tokens, generate(*eager, prompts, g).tokens);
+  EXPECT_EQ(graph->graph_replays(), 0);
+  EXPECT_EQ(graph->graphs_captured(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, CudaCompile, ::testing::Values("qwen3", "gemma3", "llama"));
 
 }  // namespace
