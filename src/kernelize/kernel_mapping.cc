@@ -103,6 +103,12 @@ void KernelMapping::merge(const KernelMapping& other) {
   }
 }
 
+void KernelMapping::override_with(const KernelMapping& other) {
+  for (const auto& [key, devices] : other.keys_) {
+    for (const auto& [device, entries] : devices) keys_[key][device] = entries;
+  }
+}
+
 std::vector<std::string> KernelMapping::keys() const {
   std::vector<std::string> out;
   for (const auto& [k, v] : keys_) out.push_back(k);

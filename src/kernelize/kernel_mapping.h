@@ -61,6 +61,9 @@ class KernelMapping {
   }
   // Merges other into this: other's (key, device, interval) entries replace this one's.
   void merge(const KernelMapping& other);
+  // A user's choice (kernel_config, attn_implementation): each (key, device) other names replaces
+  // all of this one's intervals for it, so a narrower inherited interval cannot outrank it.
+  void override_with(const KernelMapping& other);
   MappingLookup lookup(const std::string& key, DeviceType device, int capability,
                        Mode requested) const;
   bool has_key(const std::string& key) const { return keys_.count(key) > 0; }

@@ -110,10 +110,12 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
     mapping = current_kernel_mapping();
     if (o.use_default_mapping || o.kernel_config) mapping.merge(default_kernel_mapping());
   }
-  if (o.kernel_config) mapping.merge(o.kernel_config->mapping());
+  if (o.kernel_config) mapping.override_with(o.kernel_config->mapping());
   if (!o.attn_implementation.empty()) {
-    mapping.add("Attention", o.device.type,
-                KernelLayerRef::parse(o.attn_implementation, "attn_implementation"));
+    KernelMapping attn;
+    attn.add("Attention", o.device.type,
+             KernelLayerRef::parse(o.attn_implementation, "attn_implementation"));
+    mapping.override_with(attn);
   }
   int capability = o.capability;
   if (capability == 0 && (o.device.is_cuda() || o.device.type == DeviceType::kROCm)) {

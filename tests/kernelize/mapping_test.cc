@@ -123,6 +123,30 @@ TEST(Mapping, ScopesInheritAndRestore) {
   register_kernel_mapping(KernelMapping(), false);
 }
 
+// A user's choice outranks the defaults' narrower capability intervals: {"Attention": ""} turns
+// the default CUDA attention kernel (registered for compute capability 8.0-12.0) off, where a
+// merge would keep the narrower default as the better match.
+TEST(Mapping, UserChoiceReplacesEveryIntervalOfItsDevice) {
+  KernelMapping defaults;
+  defaults.add("Attention", DeviceType::kCUDA, {{Mode::kInference, ref("org/fa:Attention")}},
+               CapabilityRange{80, 120});
+  KernelConfig user{{{"Attention", ""}}};
+  KernelMapping merged = defaults;
+  merged.merge(user.mapping());
+  EXPECT_FALSE(merged.lookup("Attention", DeviceType::kCUDA, 90, Mode::kInference).ref->disabled);
+  KernelMapping chosen = defaults;
+  chosen.override_with(user.mapping());
+  const KernelLayerRef* r = chosen.lookup("Attention", DeviceType::kCUDA, 90, Mode::kInference).ref;
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->disabled);
+  // Devices the user did not name keep the defaults.
+  KernelConfig cpu_only{{{"Attention", KernelConfig::Value{{"cpu", ""}}}}};
+  KernelMapping partial = defaults;
+  partial.override_with(cpu_only.mapping());
+  EXPECT_EQ(partial.lookup("Attention", DeviceType::kCUDA, 90, Mode::kInference).ref->repo,
+            "org/fa");
+}
+
 TEST(KernelConfig, EveryDocumentedFormIsAccepted) {
   KernelConfig c{{
       {"RMSNorm", "khub-community/rmsnorm:RMSNorm"},
