@@ -95,10 +95,11 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
                                  const Tensor& cos, const Tensor& sin, KVCache& cache) {
   const ModelConfig& c = config_;
   int64_t t = h.size(0), d = c.head_dim, hq = c.num_attention_heads, hk = c.num_key_value_heads;
-  Tensor qkv = ops::linear(h, L.qkv_weight, L.qkv_bias).view({t, hq + 2 * hk, d});
-  Tensor q = qkv.slice(1, 0, hq).contiguous();
-  Tensor k = qkv.slice(1, hq, hq + hk).contiguous();
-  Tensor v = qkv.slice(1, hq + hk, hq + 2 * hk);  // row-strided: kv_append reads it in place
+  // Model weights are constant in a forward pass: the projections may start streaming them
+  // before the previous kernel finishes (ops::linear's weight_constant).
+  std::vector<Tensor> qkv =
+      ops::linear_split(h, L.qkv_weight, L.qkv_bias, {hq * d, hk * d, hk * d}, true);
+  Tensor q = qkv[0].view({t, hq, d}), k = qkv[1].view({t, hk, d}), v = qkv[2].view({t, hk, d});
   if (L.q_norm) {
     q = L.q_norm->forward(q);
     k = L.k_norm->forward(k);
@@ -113,7 +114,7 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
   params.window = L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0;
   params.softcap = c.attn_logit_softcapping;
   Tensor out = L.attention->forward(q, k_cache, v_cache, batch, params);
-  return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias);
+  return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias, true);
 }
 
 Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cache, bool all_logits,
@@ -162,8 +163,8 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
       ops::add_inplace(x, a);
       h = L.post_attention_norm->forward(x);
     }
-    Tensor m = ops::linear(L.act->forward(ops::linear(h, L.gate_up_weight, L.gate_up_bias)),
-                           L.down_weight, L.down_bias);
+    Tensor gate_up = ops::linear(h, L.gate_up_weight, L.gate_up_bias, true);
+    Tensor m = ops::linear(L.act->forward(gate_up), L.down_weight, L.down_bias, true);
     h = Tensor();
     if (c.sandwich_norm) m = L.post_feedforward_norm->forward(m);
     if (i + 1 < layers_.size() && layers_[i + 1].input_add_norm) {
@@ -173,7 +174,7 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
     }
   }
   if (!all_logits && t != n) x = ops::index_rows(x, last_rows, x.dtype());
-  Tensor logits = ops::linear(final_norm_->forward(x), lm_head_);
+  Tensor logits = ops::linear(final_norm_->forward(x), lm_head_, Tensor(), true);
   if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
   return ops::cast(logits, DType::kF32);
 }

@@ -1,7 +1,7 @@
 // Elementwise reference ops on CUDA: residual add, scale, soft-capping and dtype casts (the
 // embedding gather is ops::index_rows, indexing_cuda.cu). One thread per element in grid-stride
 // loops, f32 arithmetic, one rounding on store. Memory-bound: each element is read and written
-// once.
+// once. Launched as programmatic dependents (cuda_common.cuh).
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -12,6 +12,8 @@ constexpr int kThreads = 256;
 
 template <typename T>
 __global__ void add_kernel(T* __restrict__ a, const T* __restrict__ b, int64_t n) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     a[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
@@ -20,6 +22,8 @@ __global__ void add_kernel(T* __restrict__ a, const T* __restrict__ b, int64_t n
 
 template <typename T>
 __global__ void scale_kernel(T* __restrict__ a, float s, int64_t n) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     a[i] = from_f32<T>(to_f32(a[i]) * s);
@@ -28,6 +32,8 @@ __global__ void scale_kernel(T* __restrict__ a, float s, int64_t n) {
 
 template <typename T>
 __global__ void softcap_kernel(T* __restrict__ a, float cap, int64_t n) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     a[i] = from_f32<T>(cap * tanhf(to_f32(a[i]) / cap));
@@ -36,6 +42,8 @@ __global__ void softcap_kernel(T* __restrict__ a, float cap, int64_t n) {
 
 template <typename From, typename To>
 __global__ void cast_kernel(const From* __restrict__ x, To* __restrict__ y, int64_t n) {
+  pdl_wait();
+  pdl_launch_dependents();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     y[i] = from_f32<To>(to_f32(x[i]));
@@ -64,10 +72,9 @@ void add_inplace(Tensor& a, const Tensor& b_in) {
   cudaStream_t s = khub::cuda::stream_for(a.device());
   dispatch_float(a.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    add_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(a.data()),
-                                                               static_cast<const T*>(b.data()), n);
+    launch_kernel(add_kernel<T>, a.device(), blocks_for(n, kThreads), kThreads, 0, s,
+                  static_cast<T*>(a.data()), static_cast<const T*>(b.data()), n);
   });
-  KHUB_CUDA_CHECK_LAUNCH();
 }
 
 void scale_inplace(Tensor& a, float scale) {
@@ -79,10 +86,9 @@ void scale_inplace(Tensor& a, float scale) {
   cudaStream_t s = khub::cuda::stream_for(a.device());
   dispatch_float(a.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    scale_kernel<T>
-        <<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(a.data()), scale, n);
+    launch_kernel(scale_kernel<T>, a.device(), blocks_for(n, kThreads), kThreads, 0, s,
+                  static_cast<T*>(a.data()), scale, n);
   });
-  KHUB_CUDA_CHECK_LAUNCH();
 }
 
 void softcap_inplace(Tensor& x, float cap) {
@@ -94,10 +100,9 @@ void softcap_inplace(Tensor& x, float cap) {
   cudaStream_t s = khub::cuda::stream_for(x.device());
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    softcap_kernel<T>
-        <<<blocks_for(n, kThreads), kThreads, 0, s>>>(static_cast<T*>(x.data()), cap, n);
+    launch_kernel(softcap_kernel<T>, x.device(), blocks_for(n, kThreads), kThreads, 0, s,
+                  static_cast<T*>(x.data()), cap, n);
   });
-  KHUB_CUDA_CHECK_LAUNCH();
 }
 
 Tensor cast(const Tensor& x_in, DType dtype) {
@@ -114,11 +119,10 @@ Tensor cast(const Tensor& x_in, DType dtype) {
     using From = typename decltype(from_tag)::type;
     dispatch_float(dtype, op, [&](auto to_tag) {
       using To = typename decltype(to_tag)::type;
-      cast_kernel<From, To><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
-          static_cast<const From*>(x.data()), static_cast<To*>(y.data()), n);
+      launch_kernel(cast_kernel<From, To>, x.device(), blocks_for(n, kThreads), kThreads, 0, s,
+                    static_cast<const From*>(x.data()), static_cast<To*>(y.data()), n);
     });
   });
-  KHUB_CUDA_CHECK_LAUNCH();
   return y;
 }
 

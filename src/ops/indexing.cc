@@ -1,5 +1,7 @@
 #include "ops/indexing.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstring>
 
@@ -76,7 +78,11 @@ Tensor argmax_rows(const Tensor& x) {
   const float* p = x.data_as<float>();
   for (int64_t r = 0; r < x.size(0); ++r) {
     const float* row = p + r * x.size(1);
-    out.data_as<int32_t>()[r] = static_cast<int32_t>(std::max_element(row, row + x.size(1)) - row);
+    int64_t best = -1;
+    for (int64_t i = 0; i < x.size(1); ++i) {
+      if (!std::isnan(row[i]) && (best < 0 || row[i] > row[best])) best = i;
+    }
+    out.data_as<int32_t>()[r] = static_cast<int32_t>(std::max<int64_t>(best, 0));
   }
   return out;
 }

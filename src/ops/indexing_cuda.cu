@@ -9,6 +9,8 @@ namespace {
 template <typename From, typename To>
 __global__ void index_rows_kernel(const From* __restrict__ table, const int32_t* __restrict__ idx,
                                   To* __restrict__ out, int64_t width) {
+  pdl_wait();
+  pdl_launch_dependents();
   const From* src = table + int64_t{idx[blockIdx.x]} * width;
   To* dst = out + int64_t{blockIdx.x} * width;
   for (int64_t i = threadIdx.x; i < width; i += blockDim.x) dst[i] = from_f32<To>(to_f32(src[i]));
@@ -20,6 +22,8 @@ __global__ void kv_append_kernel(char* __restrict__ kc, char* __restrict__ vc,
                                  const char* __restrict__ k, const char* __restrict__ v,
                                  int64_t k_stride, int64_t v_stride,
                                  const int32_t* __restrict__ rows, int64_t width) {
+  pdl_wait();
+  pdl_launch_dependents();
   const int64_t dst = int64_t{rows[blockIdx.x]} * width;
   const V* ks = reinterpret_cast<const V*>(k + blockIdx.x * k_stride);
   const V* vs = reinterpret_cast<const V*>(v + blockIdx.x * v_stride);
@@ -31,11 +35,16 @@ __global__ void kv_append_kernel(char* __restrict__ kc, char* __restrict__ vc,
   }
 }
 
-// One block per row; each thread scans a strided slice keeping its first maximum, then the block
-// reduces (value, index) pairs, preferring the larger value and, on ties, the smaller index.
+// Greedy picks: each row is cut into chunks of kArgmaxChunk columns; stage one finds each chunk's
+// first maximum (one block per chunk and row), stage two reduces a row's chunks (one warp per
+// row). Both prefer the larger value and, on ties, the smaller index, so the result is the row's
+// first maximum; NaN is skipped (a row of only NaN gives 0), as on the host.
+constexpr int kArgmaxThreads = 256;
+constexpr int64_t kArgmaxChunk = 4096;
+
 struct ArgMax {
   float v;
-  int64_t i;  // `cols` marks "nothing seen"
+  int64_t i;  // `none` marks "nothing seen"
 };
 __device__ __forceinline__ ArgMax better(ArgMax a, ArgMax b, int64_t none) {
   if (a.i == none) return b;
@@ -43,42 +52,68 @@ __device__ __forceinline__ ArgMax better(ArgMax a, ArgMax b, int64_t none) {
   if (b.v > a.v || (b.v == a.v && b.i < a.i)) return b;
   return a;
 }
-
-__global__ void argmax_rows_kernel(const float* __restrict__ x, int64_t cols,
-                                   int32_t* __restrict__ out) {
-  __shared__ ArgMax partial[32];
-  const float* row = x + int64_t{blockIdx.x} * cols;
-  ArgMax m{-INFINITY, cols};
-  for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-    float v = row[i];
-    if (m.i == cols || v > m.v) m = {v, i};
-  }
+__device__ __forceinline__ ArgMax warp_best(ArgMax m, int64_t none) {
   for (int o = 16; o > 0; o >>= 1) {
     ArgMax other{__shfl_xor_sync(0xffffffffu, m.v, o), __shfl_xor_sync(0xffffffffu, m.i, o)};
-    m = better(m, other, cols);
+    m = better(m, other, none);
   }
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = m;
+  return m;
+}
+
+__global__ void argmax_chunks_kernel(const float* __restrict__ x, int64_t cols,
+                                     ArgMax* __restrict__ partial) {
+  pdl_wait();
+  pdl_launch_dependents();
+  __shared__ ArgMax warps[kArgmaxThreads / 32];
+  const float* row = x + int64_t{blockIdx.y} * cols;
+  int64_t begin = int64_t{blockIdx.x} * kArgmaxChunk;
+  int64_t end = begin + kArgmaxChunk < cols ? begin + kArgmaxChunk : cols;
+  ArgMax m{-INFINITY, cols};
+  for (int64_t i = begin + threadIdx.x; i < end; i += kArgmaxThreads) {
+    float v = row[i];
+    if ((m.i == cols && !isnan(v)) || v > m.v) m = {v, i};
+  }
+  m = warp_best(m, cols);
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = m;
   __syncthreads();
   if (threadIdx.x < 32) {
-    m = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : ArgMax{-INFINITY, cols};
-    for (int o = 16; o > 0; o >>= 1) {
-      ArgMax other{__shfl_xor_sync(0xffffffffu, m.v, o), __shfl_xor_sync(0xffffffffu, m.i, o)};
-      m = better(m, other, cols);
-    }
-    if (threadIdx.x == 0) out[blockIdx.x] = static_cast<int32_t>(m.i);
+    m = threadIdx.x < kArgmaxThreads / 32 ? warps[threadIdx.x] : ArgMax{-INFINITY, cols};
+    m = warp_best(m, cols);
+    if (threadIdx.x == 0) partial[int64_t{blockIdx.y} * gridDim.x + blockIdx.x] = m;
   }
+}
+
+__global__ void argmax_rows_kernel(const ArgMax* __restrict__ partial, int chunks, int64_t cols,
+                                   int32_t* __restrict__ out) {
+  pdl_wait();
+  pdl_launch_dependents();
+  const ArgMax* p = partial + int64_t{blockIdx.x} * chunks;
+  ArgMax m{-INFINITY, cols};
+  for (int c = threadIdx.x; c < chunks; c += 32) m = better(m, p[c], cols);
+  m = warp_best(m, cols);
+  if (threadIdx.x == 0) out[blockIdx.x] = m.i == cols ? 0 : static_cast<int32_t>(m.i);
 }
 
 }  // namespace
 
 Tensor argmax_rows(const Tensor& x) {
   Tensor out = Tensor::empty({x.size(0)}, DType::kI32, x.device());
-  if (x.size(0) == 0) return out;
+  int64_t rows = x.size(0), cols = x.size(1);
+  if (rows == 0) return out;
+  KHUB_CHECK_ARG(rows <= 65535 && cols <= INT32_MAX, "ops::argmax_rows: ", x.describe(),
+                 " exceeds 65535 rows or 2^31 columns on CUDA");
+  int64_t chunks = (cols + kArgmaxChunk - 1) / kArgmaxChunk;
+  Tensor partial =
+      Tensor::empty({rows * chunks * static_cast<int64_t>(sizeof(ArgMax))}, DType::kU8, x.device());
   khub::cuda::DeviceGuard g(x.device());
   cudaStream_t s = khub::cuda::stream_for(x.device());
-  argmax_rows_kernel<<<static_cast<unsigned>(x.size(0)), 1024, 0, s>>>(
-      x.data_as<float>(), x.size(1), out.data_as<int32_t>());
-  KHUB_CUDA_CHECK_LAUNCH();
+  auto* pp = static_cast<ArgMax*>(partial.data());
+  launch_kernel(argmax_chunks_kernel, x.device(),
+                dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(rows)), kArgmaxThreads, 0,
+                s, x.data_as<float>(), cols, pp);
+  launch_kernel(argmax_rows_kernel, x.device(), static_cast<unsigned>(rows), 32, 0, s,
+                static_cast<const ArgMax*>(pp), static_cast<int>(chunks), cols,
+                out.data_as<int32_t>());
   return out;
 }
 
@@ -96,12 +131,11 @@ Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype) {
     using From = typename decltype(from_tag)::type;
     dispatch_float(out_dtype, op, [&](auto to_tag) {
       using To = typename decltype(to_tag)::type;
-      index_rows_kernel<From, To><<<static_cast<unsigned>(n), threads, 0, s>>>(
-          static_cast<const From*>(table.data()), idx.data_as<int32_t>(),
-          static_cast<To*>(out.data()), width);
+      launch_kernel(index_rows_kernel<From, To>, table.device(), static_cast<unsigned>(n), threads,
+                    0, s, static_cast<const From*>(table.data()), idx.data_as<int32_t>(),
+                    static_cast<To*>(out.data()), width);
     });
   });
-  KHUB_CUDA_CHECK_LAUNCH();
   return out;
 }
 
@@ -122,23 +156,24 @@ void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& 
   auto* kp = static_cast<const char*>(k.data());
   auto* vp = static_cast<const char*>(v.data());
   const int32_t* rp = rows.data_as<int32_t>();
+  const Device dev = k_cache.device();
+  const auto grid = static_cast<unsigned>(n);
   if (vec16) {
     int threads = static_cast<int>(std::clamp<int64_t>(width / 16, 32, 256));
-    kv_append_kernel<uint4>
-        <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+    launch_kernel(kv_append_kernel<uint4>, dev, grid, threads, 0, s, kc, vc, kp, vp, ks, vs, rp,
+                  width);
   } else {
     KHUB_CHECK_ARG(esize == 2 || esize == 4, "ops::kv_append: dtype ", dtype_name(k_cache.dtype()),
                    " on CUDA (supported: f32, bf16, f16)");
     int threads = static_cast<int>(std::clamp<int64_t>(width / esize, 32, 256));
     if (esize == 2) {
-      kv_append_kernel<uint16_t>
-          <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+      launch_kernel(kv_append_kernel<uint16_t>, dev, grid, threads, 0, s, kc, vc, kp, vp, ks, vs,
+                    rp, width);
     } else {
-      kv_append_kernel<uint32_t>
-          <<<static_cast<unsigned>(n), threads, 0, s>>>(kc, vc, kp, vp, ks, vs, rp, width);
+      launch_kernel(kv_append_kernel<uint32_t>, dev, grid, threads, 0, s, kc, vc, kp, vp, ks, vs,
+                    rp, width);
     }
   }
-  KHUB_CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace khub::ops::cuda

@@ -60,13 +60,44 @@ void set_blas_threads(int n) {
   if (n > 0) openblas_set_num_threads(n);
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+namespace {
+
+void check_cuda_linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  KHUB_CHECK_ARG(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "ops::linear: input ",
+                 x.describe(), " does not match weight ", w.describe());
+  KHUB_CHECK_ARG(!bias.defined() || bias.numel() == w.size(0), "ops::linear: bias ",
+                 bias.describe(), " for ", w.size(0), " outputs");
+}
+
+}  // namespace
+
+std::vector<Tensor> linear_split(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                 const std::vector<int64_t>& sizes, bool weight_constant) {
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    KHUB_CHECK_ARG(n > 0, "ops::linear_split: part sizes must be positive");
+    total += n;
+  }
+  KHUB_CHECK_ARG(!sizes.empty() && w.dim() == 2 && total == w.size(0), "ops::linear_split: parts ",
+                 "of ", total, " features in all for weight ", w.describe());
   if (x.device().is_cuda()) {
-    KHUB_CHECK_ARG(w.dim() == 2 && x.dim() >= 1 && x.size(-1) == w.size(1), "ops::linear: input ",
-                   x.describe(), " does not match weight ", w.describe());
-    KHUB_CHECK_ARG(!bias.defined() || bias.numel() == w.size(0), "ops::linear: bias ",
-                   bias.describe(), " for ", w.size(0), " outputs");
-    return cuda::linear(x, w, bias);
+    check_cuda_linear(x, w, bias);
+    return cuda::linear_split(x, w, bias, sizes, weight_constant);
+  }
+  Tensor y = linear(x, w, bias, weight_constant);
+  std::vector<Tensor> parts;
+  int64_t start = 0;
+  for (int64_t n : sizes) {
+    parts.push_back(y.slice(y.dim() - 1, start, start + n).contiguous());
+    start += n;
+  }
+  return parts;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, bool weight_constant) {
+  if (x.device().is_cuda()) {
+    check_cuda_linear(x, w, bias);
+    return cuda::linear(x, w, bias, weight_constant);
   }
   KHUB_CHECK_ARG(x.device().is_cpu() && w.device().is_cpu(), "ops::linear on CPU got ",
                  x.describe(), " and ", w.describe());

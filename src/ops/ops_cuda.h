@@ -13,8 +13,11 @@
 
 namespace khub::ops::cuda {
 
-// y = x · wᵀ (+ bias), x/w/bias one dtype (f32, bf16, f16), f32 accumulation via cuBLAS.
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+// y = x · wᵀ (+ bias), x/w/bias one dtype (f32, bf16, f16), f32 accumulation (cuBLAS, or a GEMV
+// kernel for a few bf16/f16 rows); linear_split writes the output features' parts separately.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, bool weight_constant);
+std::vector<Tensor> linear_split(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                 const std::vector<int64_t>& sizes, bool weight_constant);
 // weight_offset 0: RMSNorm; 1: Gemma's (1 + weight).
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps, float weight_offset);
 Tensor act_and_mul(const Tensor& x, GatedActivation act);

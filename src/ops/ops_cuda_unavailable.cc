@@ -12,7 +12,11 @@ namespace {
 
 }  // namespace
 
-Tensor linear(const Tensor&, const Tensor&, const Tensor&) { no_cuda("ops::linear"); }
+Tensor linear(const Tensor&, const Tensor&, const Tensor&, bool) { no_cuda("ops::linear"); }
+std::vector<Tensor> linear_split(const Tensor&, const Tensor&, const Tensor&,
+                                 const std::vector<int64_t>&, bool) {
+  no_cuda("ops::linear_split");
+}
 Tensor rms_norm(const Tensor&, const Tensor&, float, float) { no_cuda("ops::rms_norm"); }
 Tensor act_and_mul(const Tensor&, GatedActivation) { no_cuda("ops::act_and_mul"); }
 void apply_rotary(Tensor&, Tensor&, const Tensor&, const Tensor&, int64_t, bool) {

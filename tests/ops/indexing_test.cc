@@ -44,13 +44,16 @@ TEST(Indexing, IndexRowsGathersAndConverts) {
 }
 
 TEST(Indexing, ArgmaxRowsTakesTheFirstMaximum) {
-  Tensor x = Tensor::from_vector(std::vector<float>{1, 5, 5, 2, -INFINITY, -INFINITY, -3, 7, 0},
-                                 {3, 3}, DType::kF32);
+  Tensor x = Tensor::from_vector(
+      std::vector<float>{1, 5, 5, 2, -INFINITY, -INFINITY, -3, 7, 0, NAN, -1, NAN, NAN, NAN, NAN},
+      {5, 3}, DType::kF32);
   Tensor a = ops::argmax_rows(x);
   ASSERT_EQ(a.dtype(), DType::kI32);
   EXPECT_EQ(a.data_as<int32_t>()[0], 1);  // a tie: the first
   EXPECT_EQ(a.data_as<int32_t>()[1], 0);
   EXPECT_EQ(a.data_as<int32_t>()[2], 1);
+  EXPECT_EQ(a.data_as<int32_t>()[3], 1);  // NaN is skipped
+  EXPECT_EQ(a.data_as<int32_t>()[4], 0);  // only NaN
   EXPECT_THROW(ops::argmax_rows(x.to(DType::kBF16)), Error);
 }
 

@@ -74,6 +74,104 @@ TEST_F(CudaOps, LinearMatchesFloat64) {
   }
 }
 
+// y = x · wᵀ + b in float64 on the host.
+std::vector<double> linear_f64(const Tensor& x, const Tensor& w, const Tensor& b) {
+  int64_t in = w.size(1), out = w.size(0), m = x.numel() / in;
+  auto xv = as_f64(x), wv = as_f64(w), bv = b.defined() ? as_f64(b) : std::vector<double>();
+  std::vector<double> y(m * out);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < out; ++j) {
+      double s = b.defined() ? bv[j] : 0.0;
+      for (int64_t k = 0; k < in; ++k) s += xv[i * in + k] * wv[j * in + k];
+      y[i * out + j] = s;
+    }
+  }
+  return y;
+}
+
+// The decode GEMV (bf16/f16, up to 8 rows, in % 8 == 0) over its pass boundaries (256 features
+// per warp pass, up to 2048 held at once), output counts that leave the last block part-empty,
+// and split outputs (a fused q/k/v projection), with and without early weight reads; m = 9 and
+// in % 8 != 0 take cuBLAS and must give the same parts.
+TEST_F(CudaOps, SmallRowLinearAndSplitMatchFloat64) {
+  struct Case {
+    int64_t m, in, out;
+    bool bias;
+  };
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    for (Case c : {Case{1, 8, 5, true}, Case{2, 256, 64, false}, Case{3, 520, 77, true},
+                   Case{4, 1024, 4096, false}, Case{5, 2048, 33, true}, Case{8, 3072, 1030, false},
+                   Case{1, 4104, 200, true}, Case{9, 1024, 96, true}, Case{2, 1004, 96, true}}) {
+      Tensor x = randn_host({c.m, c.in}, rng_, dt), w = randn_host({c.out, c.in}, rng_, dt);
+      Tensor b = c.bias ? randn_host({c.out}, rng_, dt) : Tensor();
+      std::vector<double> want = linear_f64(x, w, b);
+      Tensor xg = x.to(kGpu), wg = w.to(kGpu), bg = c.bias ? b.to(kGpu) : Tensor();
+      std::string what = "linear m=" + std::to_string(c.m) + " in=" + std::to_string(c.in) +
+                         " out=" + std::to_string(c.out);
+      for (bool constant : {false, true}) {
+        expect_close(ops::linear(xg, wg, bg, constant), want, dtype_rtol(dt), tag(dt, what));
+      }
+      // Parts of 1/2, 1/4 and the rest of the features.
+      int64_t p0 = std::max<int64_t>(1, c.out / 2), p1 = std::max<int64_t>(1, c.out / 4);
+      if (p0 + p1 >= c.out) continue;
+      std::vector<Tensor> parts = ops::linear_split(xg, wg, bg, {p0, p1, c.out - p0 - p1}, true);
+      ASSERT_EQ(parts.size(), 3u);
+      int64_t start = 0;
+      for (const Tensor& part : parts) {
+        int64_t n = part.size(1);
+        ASSERT_TRUE(part.is_contiguous());
+        std::vector<double> sub;
+        for (int64_t i = 0; i < c.m; ++i)
+          for (int64_t j = start; j < start + n; ++j) sub.push_back(want[i * c.out + j]);
+        expect_close(part, sub, dtype_rtol(dt),
+                     tag(dt, what + " part at " + std::to_string(start)));
+        start += n;
+      }
+    }
+  }
+  Tensor x = randn_host({1, 64}, rng_, DType::kBF16).to(kGpu);
+  Tensor w = randn_host({10, 64}, rng_, DType::kBF16).to(kGpu);
+  EXPECT_THROW(ops::linear_split(x, w, Tensor(), {4, 4}), Error);  // 8 of 10 features
+  EXPECT_THROW(ops::linear_split(x, w, Tensor(), {10, 0}), Error);
+}
+
+// Chains of dependent GEMVs and elementwise kernels (programmatic dependents on 9.0+) see each
+// other's results: 24 rounds of y = linear(y) + y, each round checked against float64 from the
+// previous round's device output; a second chain that frees each round's tensors (so the
+// allocator hands their memory to the next kernels) must give the same bits.
+TEST_F(CudaOps, DependentSmallKernelsSeeEachOthersResults) {
+  const int64_t n = 512;
+  const int rounds = 24;
+  Tensor wg = randn_host({n, n}, rng_, DType::kBF16, 1.0 / std::sqrt(double(n))).to(kGpu);
+  Tensor y0 = randn_host({1, n}, rng_, DType::kBF16).to(kGpu);
+  std::vector<Tensor> kept{y0};
+  for (int r = 0; r < rounds; ++r) {
+    Tensor t = ops::linear(kept.back(), wg, Tensor(), true);
+    ops::add_inplace(t, kept.back());
+    kept.push_back(t);
+  }
+  Tensor y = y0;
+  for (int r = 0; r < rounds; ++r) {
+    Tensor t = ops::linear(y, wg, Tensor(), true);
+    ops::add_inplace(t, y);
+    y = t;
+  }
+  std::vector<double> wv = as_f64(wg);
+  for (int r = 0; r < rounds; ++r) {
+    std::vector<double> prev = as_f64(kept[r]), want(n);
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < n; ++k) s += prev[k] * wv[j * n + k];
+      want[j] = s + prev[j];
+    }
+    // Two bf16 roundings (the product, then the sum).
+    expect_close(kept[r + 1], want, 2 * dtype_rtol(DType::kBF16),
+                 "round " + std::to_string(r) + " (seed " + std::to_string(seed_) + ")");
+  }
+  std::vector<double> a = as_f64(kept.back()), b = as_f64(y);
+  EXPECT_EQ(a, b) << "freeing intermediates changed the result (seed " << seed_ << ")";
+}
+
 TEST_F(CudaOps, LinearRejectsMixedDtypes) {
   Tensor x = randn_host({2, 8}, rng_, DType::kF32).to(kGpu);
   Tensor w = randn_host({4, 8}, rng_, DType::kBF16).to(kGpu);
@@ -308,13 +406,24 @@ TEST_F(CudaOps, IndexRowsAndKvAppendMatchTheCpu) {
 }
 
 // Greedy picks on the device equal the host's std::max_element (first maximum), on rows wider
-// than the block (a vocabulary), with planted ties and an all -inf row.
+// than a chunk (a vocabulary), with planted ties (within a chunk and across chunks), an all -inf
+// row, NaN (skipped on both), and widths that end mid-chunk.
 TEST_F(CudaOps, ArgmaxRowsMatchesTheHost) {
+  for (int64_t cols : {1, 4095, 4097, 8192}) {
+    Tensor x = randn_host({3, cols}, rng_, DType::kF32);
+    Tensor want = ops::argmax_rows(x);
+    Tensor got = ops::argmax_rows(x.to(kGpu)).to(Device::cpu());
+    for (int64_t r = 0; r < 3; ++r)
+      EXPECT_EQ(got.data_as<int32_t>()[r], want.data_as<int32_t>()[r])
+          << "row " << r << " of " << cols << " seed " << seed_;
+  }
   Tensor x = randn_host({5, 151936}, rng_, DType::kF32);
   float* p = x.data_as<float>();
   p[1 * 151936 + 7] = p[1 * 151936 + 150000] = 100.0f;  // tie across threads: index 7 wins
   p[2 * 151936 + 1024] = p[2 * 151936 + 1025] = 50.0f;  // tie within neighbours
   for (int64_t i = 0; i < 151936; ++i) p[3 * 151936 + i] = -INFINITY;
+  p[4 * 151936] = p[4 * 151936 + 9000] = NAN;
+  p[4 * 151936 + 140000] = 60.0f;
   Tensor want = ops::argmax_rows(x);
   Tensor got = ops::argmax_rows(x.to(kGpu)).to(Device::cpu());
   for (int64_t r = 0; r < 5; ++r)
@@ -323,6 +432,7 @@ TEST_F(CudaOps, ArgmaxRowsMatchesTheHost) {
   EXPECT_EQ(got.data_as<int32_t>()[1], 7);
   EXPECT_EQ(got.data_as<int32_t>()[2], 1024);
   EXPECT_EQ(got.data_as<int32_t>()[3], 0);
+  EXPECT_EQ(got.data_as<int32_t>()[4], 140000);
 }
 
 TEST_F(CudaOps, AddScaleSoftcapAndCast) {

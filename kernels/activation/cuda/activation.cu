@@ -38,6 +38,8 @@ __device__ __forceinline__ float act(float v) {
 template <typename T, int N, Act A>
 __global__ void __launch_bounds__(256)
     act_and_mul(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t d) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   const int64_t vpr = d / N, n = rows * vpr;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -120,9 +122,9 @@ void launch(const T* x, T* out, int64_t rows, int64_t d, int sms, cudaStream_t s
   const bool vec = d % N == 0 && khub_cuda::aligned16(x) && khub_cuda::aligned16(out);
   const unsigned blocks = grid_for(rows * (vec ? d / N : d), sms);
   if (vec)
-    act_and_mul<T, N, A><<<blocks, 256, 0, stream>>>(x, out, rows, d);
+    khub_cuda::launch(act_and_mul<T, N, A>, blocks, 256, 0, stream, x, out, rows, d);
   else
-    act_and_mul<T, 1, A><<<blocks, 256, 0, stream>>>(x, out, rows, d);
+    khub_cuda::launch(act_and_mul<T, 1, A>, blocks, 256, 0, stream, x, out, rows, d);
 }
 
 template <typename T, Act A>

@@ -10,11 +10,14 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "khub/kernel_abi.h"
 
@@ -242,6 +245,62 @@ khub_status dispatch(ElemType type, const Fn& fn) {
       return fn(__half{});
   }
   return KHUB_STATUS_INTERNAL;
+}
+
+// Programmatic dependent launch (compute capability 9.0+): a kernel launched by launch() may
+// start while the previous kernel on the stream still runs; it calls pdl_wait() before touching
+// any memory (inputs, outputs, workspaces) and pdl_launch_dependents() right after, so at most
+// two kernels overlap and only the later one's launch and set-up hide behind the earlier one's
+// tail. Below 9.0 both are no-ops and launch() launches plainly. KHUB_CUDA_PDL=0 turns it off.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Whether the current device takes programmatic dependents (cached per device).
+inline bool pdl_current_device() {
+  static const bool off = [] {
+    const char* v = std::getenv("KHUB_CUDA_PDL");
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];  // 0 unknown, 1 no, 2 yes
+  int device = 0;
+  if (off || cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices)
+    return false;
+  int k = known[device].load(std::memory_order_relaxed);
+  if (k == 0) {
+    int major = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+      return false;
+    k = major >= 9 ? 2 : 1;
+    known[device].store(k, std::memory_order_relaxed);
+  }
+  return k == 2;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent where supported;
+// the kernel must begin with pdl_wait(). Returns the launch's error.
+template <typename... Params, typename... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_current_device() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 // Runs body() and turns an escaping C++ exception into KHUB_STATUS_INTERNAL.

@@ -93,6 +93,8 @@ __device__ __forceinline__ Row query_row(const Params& p, int n, int i) {
 template <typename T, int D, int kG>
 __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThreads == 256 ? 2 : 1)
     decode_kernel(Params p, int splits, int chunks) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   using Tl = Tiling<D, kG>;
   constexpr int L = Tl::kLanes, NG = Tl::kGroups, U = kKeysPerGroup<kG>, TILE = Tl::kTile;
   constexpr int NT = Tl::kThreads;
@@ -290,6 +292,8 @@ __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThrea
 // Every partial is loaded before the first is used (one round trip to L2, not one per split).
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) combine_kernel(Params p, int splits) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   constexpr int kChunks = (D + 127) / 128;
   const int64_t item = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -373,12 +377,13 @@ cudaError_t launch_typed(const Params& p, cudaStream_t stream) {
   }
   const int64_t grid = blocks * splits;
   if (grid > 0x7fffffffLL) return cudaErrorInvalidConfiguration;
-  decode_kernel<T, D, kG>
-      <<<static_cast<unsigned>(grid), Tiling<D, kG>::kThreads, 0, stream>>>(p, splits, chunks);
+  khub_cuda::launch(decode_kernel<T, D, kG>, static_cast<unsigned>(grid), Tiling<D, kG>::kThreads,
+                    0, stream, p, splits, chunks);
   if (splits > 1) {
     const int64_t items = int64_t{p.num_seqs} * p.max_q_len * p.hq * ((D + 127) / 128);
-    combine_kernel<T, D><<<static_cast<unsigned>((items + kThreads / 32 - 1) / (kThreads / 32)),
-                           kThreads, 0, stream>>>(p, splits);
+    khub_cuda::launch(combine_kernel<T, D>,
+                      static_cast<unsigned>((items + kThreads / 32 - 1) / (kThreads / 32)),
+                      kThreads, 0, stream, p, splits);
   }
   return cudaGetLastError();
 }

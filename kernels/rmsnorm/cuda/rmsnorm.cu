@@ -58,6 +58,8 @@ __device__ __forceinline__ float warp_sum(float v) {
 // One warp per row; lane l holds vectors l, l + 32, ... (VPT of them) in registers.
 template <typename T, int N, int VPT, Scale S, bool kFused>
 __global__ void __launch_bounds__(256) rms_warp(Params p) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   const int lane = threadIdx.x & 31;
   const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
   if (row >= p.rows) return;
@@ -106,6 +108,8 @@ __global__ void __launch_bounds__(256) rms_warp(Params p) {
 // normalises.
 template <typename T, int N, Scale S, bool kFused>
 __global__ void __launch_bounds__(1024) rms_block(Params p) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   __shared__ float partial[32];
   const int64_t row = blockIdx.x;
   const int nvec = p.hidden / N;
@@ -155,22 +159,24 @@ void launch(const Params& p, cudaStream_t stream) {
     const int nvec = p.hidden / N;
     const unsigned blocks = static_cast<unsigned>((p.rows + 7) / 8);
     if (nvec <= 32)
-      rms_warp<T, N, 1, S, kFused><<<blocks, 256, 0, stream>>>(p);
+      khub_cuda::launch(rms_warp<T, N, 1, S, kFused>, blocks, 256, 0, stream, p);
     else if (nvec <= 64)
-      rms_warp<T, N, 2, S, kFused><<<blocks, 256, 0, stream>>>(p);
+      khub_cuda::launch(rms_warp<T, N, 2, S, kFused>, blocks, 256, 0, stream, p);
     else if (nvec <= 128)
-      rms_warp<T, N, 4, S, kFused><<<blocks, 256, 0, stream>>>(p);
+      khub_cuda::launch(rms_warp<T, N, 4, S, kFused>, blocks, 256, 0, stream, p);
     else
-      rms_warp<T, N, 8, S, kFused><<<blocks, 256, 0, stream>>>(p);
+      khub_cuda::launch(rms_warp<T, N, 8, S, kFused>, blocks, 256, 0, stream, p);
     return;
   }
   const int nvec = vec ? p.hidden / N : p.hidden;
   int threads = ((nvec + 31) / 32) * 32;
   threads = threads < 128 ? 128 : (threads > 1024 ? 1024 : threads);
   if (vec)
-    rms_block<T, N, S, kFused><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(p);
+    khub_cuda::launch(rms_block<T, N, S, kFused>, static_cast<unsigned>(p.rows), threads, 0, stream,
+                      p);
   else
-    rms_block<T, 1, S, kFused><<<static_cast<unsigned>(p.rows), threads, 0, stream>>>(p);
+    khub_cuda::launch(rms_block<T, 1, S, kFused>, static_cast<unsigned>(p.rows), threads, 0, stream,
+                      p);
 }
 
 khub_status forward(const char* fn, Scale scale, bool fused, const khub_call* call,

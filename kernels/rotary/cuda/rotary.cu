@@ -32,6 +32,8 @@ struct Params {
 // NeoX: element pairs (j, j + half) for j in [c*N, c*N + N).
 template <typename T, int N>
 __global__ void __launch_bounds__(256) rotary_neox(Params p) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   const int64_t chunks = p.half / N, nq = p.t * p.hq * chunks, n = nq + p.t * p.hk * chunks;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -57,6 +59,8 @@ __global__ void __launch_bounds__(256) rotary_neox(Params p) {
 // GPT-J: N consecutive elements [c*N, c*N + N) hold the pairs c*N/2 .. c*N/2 + N/2 - 1.
 template <typename T, int N>
 __global__ void __launch_bounds__(256) rotary_gptj(Params p) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
   constexpr int P = N / 2;
   const int64_t chunks = 2 * p.half / N, nq = p.t * p.hq * chunks, n = nq + p.t * p.hk * chunks;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
@@ -108,15 +112,15 @@ void launch(const Params& p, bool interleaved, cudaStream_t s) {
     vec = vec && (2 * p.half) % N == 0 && p.half % (N / 2) == 0 && aligned(p.cos, 2 * N) &&
           aligned(p.sin, 2 * N);
     if (vec)
-      rotary_gptj<T, N><<<blocks_for(rows * 2 * p.half / N), 256, 0, s>>>(p);
+      khub_cuda::launch(rotary_gptj<T, N>, blocks_for(rows * 2 * p.half / N), 256, 0, s, p);
     else
-      rotary_gptj<T, 2><<<blocks_for(rows * p.half), 256, 0, s>>>(p);
+      khub_cuda::launch(rotary_gptj<T, 2>, blocks_for(rows * p.half), 256, 0, s, p);
   } else {
     vec = vec && p.half % N == 0 && aligned(p.cos, 4 * N) && aligned(p.sin, 4 * N);
     if (vec)
-      rotary_neox<T, N><<<blocks_for(rows * p.half / N), 256, 0, s>>>(p);
+      khub_cuda::launch(rotary_neox<T, N>, blocks_for(rows * p.half / N), 256, 0, s, p);
     else
-      rotary_neox<T, 1><<<blocks_for(rows * p.half), 256, 0, s>>>(p);
+      khub_cuda::launch(rotary_neox<T, 1>, blocks_for(rows * p.half), 256, 0, s, p);
   }
 }
 
