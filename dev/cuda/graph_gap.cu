@@ -3,17 +3,17 @@
 // empty kernels and for GEMV-like kernels that read 2 MB of weights each (the Qwen3-0.6B decode
 // shapes). Prints µs per node.
 //   nvcc -O2 -std=c++17 -gencode=arch=compute_90a,code=sm_90a dev/cuda/graph_gap.cu -o graph_gap
-#include <cstdio>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <cstdio>
 
-#define CK(x)                                                                       \
-  do {                                                                              \
-    cudaError_t e = (x);                                                            \
-    if (e != cudaSuccess) {                                                         \
-      std::printf("%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e));         \
-      return 1;                                                                     \
-    }                                                                               \
+#define CK(x)                                                               \
+  do {                                                                      \
+    cudaError_t e = (x);                                                    \
+    if (e != cudaSuccess) {                                                 \
+      std::printf("%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); \
+      return 1;                                                             \
+    }                                                                       \
   } while (0)
 
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
@@ -33,15 +33,15 @@ __global__ void gemv(const __nv_bfloat16* __restrict__ w, const float* x, float*
   int row = blockIdx.x * 8 + threadIdx.x / 32, lane = threadIdx.x % 32;
   uint4 wv[4];
   const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<size_t>(row) * 1024);
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < 4; ++i) wv[i] = wr[lane + 32 * i];
   if (pdl) pdl_wait();
   if (pdl) pdl_trigger();
   float acc = 0.f;
-  #pragma unroll
+#pragma unroll
   for (int i = 0; i < 4; ++i) {
     const __nv_bfloat16* p = reinterpret_cast<const __nv_bfloat16*>(&wv[i]);
-    #pragma unroll
+#pragma unroll
     for (int j = 0; j < 8; ++j) acc += __bfloat162float(p[j]) * x[(lane + 32 * i) * 8 + j];
   }
   for (int o = 16; o; o >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, o);

@@ -4,7 +4,8 @@
 # kernel tests where it works, the kernels' bench, the PyTorch peers re-measured
 # (peers_subset.py), kernelize end to end on a tiny Qwen3 model (greedy tokens with and without
 # --use-kernels), and Qwen3-0.6B-shaped decode and prefill: reference, --use-kernels, and
-# --use-kernels in mode inference,compile (CUDA graphs).
+# --use-kernels in mode inference,compile (CUDA graphs), the latter also without programmatic
+# dependent launch and without the decode GEMV (KHUB_CUDA_PDL=0, KHUB_CUDA_GEMV=0).
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
 # PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda, bench_flash_decode), lib/ (shared
 # libraries the GPU machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
@@ -51,6 +52,11 @@ run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --prefill 4096 
   --out "$out/decode_kernels.json"
 run decode_compile 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --mode inference,compile \
   --out "$out/decode_compile.json"
+# What the decode GEMV and programmatic dependent launch each buy, in the same run.
+KHUB_CUDA_PDL=0 run decode_compile_nopdl 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
+  --mode inference,compile --out "$out/decode_compile_nopdl.json"
+KHUB_CUDA_PDL=0 KHUB_CUDA_GEMV=0 run decode_compile_cublas 200 "$pkg/bin/khub" "${dec[@]}" \
+  --use-kernels --mode inference,compile --out "$out/decode_compile_cublas.json"
 for t in test_flash_attn_cuda test_models_cuda; do
   [ -x "$pkg/bin/$t" ] && run "$t" 240 "$pkg/bin/$t"
 done

@@ -11,7 +11,7 @@
 // added before the one rounding. It is one kernel where cuBLAS's small-m GEMMs take one or two
 // (split-K + reduce) at a fraction of the memory bandwidth, and it writes a fused projection's
 // parts (q, k, v) into separate tensors. Launched as a programmatic dependent, and with
-// weight_constant it loads its first 2048 weights per row before waiting for the previous kernel.
+// weight_constant it loads its first 4096 weights per row before waiting for the previous kernel.
 #include <cstdlib>
 #include <cstring>
 
@@ -103,16 +103,20 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
 #pragma unroll
   for (int r = 0; r < M; ++r) acc[r] = 0.0f;
   for (int64_t base = 0;;) {
+    // Each row's U input vectors are loaded together, then used: one memory latency per row and
+    // pass (a load per use would wait U times).
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      int64_t e = base + (u * 32 + lane) * 8;
-      if (e < p.in) {
+    for (int r = 0; r < M; ++r) {
+      if (r < p.m) {
+        uint4 xv[U];
 #pragma unroll
-        for (int r = 0; r < M; ++r) {
-          if (r < p.m) {
-            acc[r] += dot8<T>(wv[u], *reinterpret_cast<const uint4*>(p.x + r * p.in + e));
-          }
+        for (int u = 0; u < U; ++u) {
+          int64_t e = base + (u * 32 + lane) * 8;
+          xv[u] = e < p.in ? *reinterpret_cast<const uint4*>(p.x + r * p.in + e)
+                           : make_uint4(0, 0, 0, 0);
         }
+#pragma unroll
+        for (int u = 0; u < U; ++u) acc[r] += dot8<T>(wv[u], xv[u]);
       }
     }
     base += U * 256;
@@ -128,21 +132,35 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
 #pragma unroll
   for (int r = 0; r < M; ++r) v = lane == r ? acc[r] : v;
   if (p.bias != nullptr) v += to_f32(p.bias[row]);
-  int part = 0;
-  int64_t start = 0;
-  while (part + 1 < p.parts && row >= p.end[part]) start = p.end[part++];
-  p.y[part][lane * (p.end[part] - start) + (row - start)] = from_f32<T>(v);
+  // The part holding this feature (constant indices: a dynamic index into the parameters would
+  // copy them to the stack).
+  T* y = p.y[0];
+  int64_t start = 0, end = p.end[0];
+#pragma unroll
+  for (int i = 1; i < kMaxParts; ++i) {
+    if (i < p.parts && row >= p.end[i - 1]) {
+      y = p.y[i];
+      start = p.end[i - 1];
+      end = p.end[i];
+    }
+  }
+  y[lane * (end - start) + (row - start)] = from_f32<T>(v);
 }
 
 template <typename T, int M>
 void launch_gemv_u(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
   dim3 grid(static_cast<unsigned>((p.out + kGemvWarps - 1) / kGemvWarps));
+  // One pass over rows of up to 4096 features: all of a row's weights in flight at once.
   if (p.in <= 512) {
     launch_kernel(gemv_kernel<T, M, 2>, dev, grid, dim3(kThreads), 0, s, p);
   } else if (p.in <= 1024) {
     launch_kernel(gemv_kernel<T, M, 4>, dev, grid, dim3(kThreads), 0, s, p);
-  } else {
+  } else if (p.in <= 2048) {
     launch_kernel(gemv_kernel<T, M, 8>, dev, grid, dim3(kThreads), 0, s, p);
+  } else if (p.in <= 3072) {
+    launch_kernel(gemv_kernel<T, M, 12>, dev, grid, dim3(kThreads), 0, s, p);
+  } else {
+    launch_kernel(gemv_kernel<T, M, 16>, dev, grid, dim3(kThreads), 0, s, p);
   }
 }
 

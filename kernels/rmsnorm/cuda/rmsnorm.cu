@@ -66,39 +66,54 @@ __global__ void __launch_bounds__(256) rms_warp(Params p) {
   const int nvec = p.hidden / N;
   const T* x = static_cast<const T*>(p.x) + row * p.hidden;
   T* res = kFused ? static_cast<T*>(p.residual) + row * p.hidden : nullptr;
-  float v[VPT][N];
-  float ss = 0.f;
+  const T* w = static_cast<const T*>(p.weight);
+  // Every load is issued before any is used (x, residual and weight together): one memory
+  // latency per row instead of one per vector, which is what a one-row decode step waits for.
+  Vec<T, N> a[VPT], wv[VPT];
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
     const int idx = lane + k * 32;
     if (idx < nvec) {
-      Vec<T, N> a = load_vec<T, N>(x + idx * N);
-      if constexpr (kFused) {
-        Vec<T, N> r = load_vec<T, N>(res + idx * N);
+      a[k] = load_vec<T, N>(x + idx * N);
+      wv[k] = load_vec<T, N>(w + idx * N);
+    }
+  }
+  if constexpr (kFused) {
+    Vec<T, N> r[VPT];
 #pragma unroll
-        for (int j = 0; j < N; ++j) r.v[j] = from_f32<T>(to_f32(a.v[j]) + to_f32(r.v[j]));
-        store_vec<T, N>(res + idx * N, r);
-        a = r;
-      }
+    for (int k = 0; k < VPT; ++k) {
+      const int idx = lane + k * 32;
+      if (idx < nvec) r[k] = load_vec<T, N>(res + idx * N);
+    }
 #pragma unroll
-      for (int j = 0; j < N; ++j) {
-        v[k][j] = to_f32(a.v[j]);
-        ss += v[k][j] * v[k][j];
+    for (int k = 0; k < VPT; ++k) {
+      const int idx = lane + k * 32;
+      if (idx < nvec) {
+#pragma unroll
+        for (int j = 0; j < N; ++j) a[k].v[j] = from_f32<T>(to_f32(a[k].v[j]) + to_f32(r[k].v[j]));
+        store_vec<T, N>(res + idx * N, a[k]);
       }
+    }
+  }
+  float ss = 0.f;
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    if (lane + k * 32 < nvec) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) ss += to_f32(a[k].v[j]) * to_f32(a[k].v[j]);
     }
   }
   ss = warp_sum(ss);
   const float rstd = rsqrtf(ss / static_cast<float>(p.hidden) + p.eps);
-  const T* w = static_cast<const T*>(p.weight);
   T* out = static_cast<T*>(p.out) + row * p.hidden;
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
     const int idx = lane + k * 32;
     if (idx < nvec) {
-      Vec<T, N> wv = load_vec<T, N>(w + idx * N), o;
+      Vec<T, N> o;
 #pragma unroll
       for (int j = 0; j < N; ++j)
-        o.v[j] = from_f32<T>(scaled<T, S>(v[k][j], rstd, to_f32(wv.v[j])));
+        o.v[j] = from_f32<T>(scaled<T, S>(to_f32(a[k].v[j]), rstd, to_f32(wv[k].v[j])));
       store_vec<T, N>(out + idx * N, o);
     }
   }
