@@ -24,12 +24,24 @@ __global__ void kv_append_kernel(char* __restrict__ kc, char* __restrict__ vc,
                                  const int32_t* __restrict__ rows, int64_t width) {
   pdl_wait();
   pdl_launch_dependents();
-  const int64_t dst = int64_t{rows[blockIdx.x]} * width;
   const V* ks = reinterpret_cast<const V*>(k + blockIdx.x * k_stride);
   const V* vs = reinterpret_cast<const V*>(v + blockIdx.x * v_stride);
+  const int64_t n = width / int64_t{sizeof(V)};
+  // The row index and the first vectors are loaded together (one memory latency, not two).
+  const int64_t dst = int64_t{rows[blockIdx.x]} * width;
+  int64_t i = threadIdx.x;
+  V k0{}, v0{};
+  if (i < n) {
+    k0 = ks[i];
+    v0 = vs[i];
+  }
   V* kd = reinterpret_cast<V*>(kc + dst);
   V* vd = reinterpret_cast<V*>(vc + dst);
-  for (int64_t i = threadIdx.x; i < width / int64_t{sizeof(V)}; i += blockDim.x) {
+  if (i < n) {
+    kd[i] = k0;
+    vd[i] = v0;
+  }
+  for (i += blockDim.x; i < n; i += blockDim.x) {
     kd[i] = ks[i];
     vd[i] = vs[i];
   }
