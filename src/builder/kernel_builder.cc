@@ -259,7 +259,15 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   }
   for (const auto& d : b.opts.defines) listing += "define " + d + "\n";
   for (const auto& f : all_files) listing += sha256_hex_file(cfg.project / f) + "  " + f + "\n";
-  listing += sha256_hex_file(b.include_dir / "khub" / "kernel_abi.h") + "  <khub/kernel_abi.h>\n";
+  // Every public header a kernel can include (<khub/kernel_abi.h>, <khub/cuda_launch.cuh>).
+  std::vector<std::string> headers;
+  for (const auto& e : fs::directory_iterator(b.include_dir / "khub")) {
+    if (e.is_regular_file()) headers.push_back(e.path().filename().string());
+  }
+  std::sort(headers.begin(), headers.end());
+  for (const auto& h : headers) {
+    listing += sha256_hex_file(b.include_dir / "khub" / h) + "  <khub/" + h + ">\n";
+  }
   std::string source_digest = loader::to_hex(loader::sha256_bytes(listing));
   std::string py_name = cfg.name;
   std::replace(py_name.begin(), py_name.end(), '-', '_');

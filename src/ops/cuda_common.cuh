@@ -12,6 +12,7 @@
 
 #include "core/cuda/cuda_check.h"
 #include "core/tensor.h"
+#include "khub/cuda_launch.cuh"
 #include "ops/cuda_launch.h"
 
 namespace khub::ops::cuda {
@@ -99,41 +100,18 @@ __device__ __forceinline__ float block_reduce_max(float v, float* scratch) {
   return v;
 }
 
-// Programmatic dependent launch (compute capability 9.0 and newer): a kernel launched with
-// launch_kernel(..., pdl = true) may start while the kernel before it on the stream is still
-// running, and must call pdl_wait() before it touches memory that kernel may write (its inputs,
-// and its outputs too: they may reuse a buffer that kernel still reads). Work before the wait is
-// limited to what the previous kernel cannot change (index arithmetic, model weights: see
-// ops::linear's weight_constant). pdl_launch_dependents() lets the next kernel start; khub's
-// kernels call it right after their wait, so two kernels never overlap their reads of data the
-// earlier one's predecessor wrote. Below 9.0 both are no-ops.
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
+// Programmatic dependent launch (include/khub/cuda_launch.cuh has the rules): kernels launched by
+// launch_kernel begin with pdl_wait() and call pdl_launch_dependents() right after it.
+__device__ __forceinline__ void pdl_wait() { khub_pdl_wait(); }
+__device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_dependents(); }
 
 // Launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent when
-// pdl_enabled(device). The kernel must start with pdl_wait().
+// pdl_enabled(device); throws on a launch error.
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), const Device& device, dim3 grid, dim3 block,
                    size_t smem, cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_enabled(device) ? 1 : 0;
-  KHUB_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+  KHUB_CUDA_CHECK(khub_cuda_launch(pdl_enabled(device), kernel, grid, block, smem, stream,
+                                   std::forward<Args>(args)...));
 }
 
 inline void check_on_cuda(const Tensor& t, const char* op, const char* name) {

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <utility>
 
+#include "khub/cuda_launch.cuh"
 #include "khub/kernel_abi.h"
 
 namespace khub_cuda {
@@ -247,21 +248,11 @@ khub_status dispatch(ElemType type, const Fn& fn) {
   return KHUB_STATUS_INTERNAL;
 }
 
-// Programmatic dependent launch (compute capability 9.0+): a kernel launched by launch() may
-// start while the previous kernel on the stream still runs; it calls pdl_wait() before touching
-// any memory (inputs, outputs, workspaces) and pdl_launch_dependents() right after, so at most
-// two kernels overlap and only the later one's launch and set-up hide behind the earlier one's
-// tail. Below 9.0 both are no-ops and launch() launches plainly. KHUB_CUDA_PDL=0 turns it off.
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_launch_dependents() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
+// Programmatic dependent launch (khub/cuda_launch.cuh has the rules): kernels launched by
+// launch() begin with pdl_wait() and call pdl_launch_dependents() right after it.
+// KHUB_CUDA_PDL=0 turns it off.
+__device__ __forceinline__ void pdl_wait() { khub_pdl_wait(); }
+__device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_dependents(); }
 
 // Whether the current device takes programmatic dependents (cached per device).
 inline bool pdl_current_device() {
@@ -290,17 +281,8 @@ inline bool pdl_current_device() {
 template <typename... Params, typename... Args>
 cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl_current_device() ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+  return khub_cuda_launch(pdl_current_device(), kernel, grid, block, smem, stream,
+                          std::forward<Args>(args)...);
 }
 
 // Runs body() and turns an escaping C++ exception into KHUB_STATUS_INTERNAL.
