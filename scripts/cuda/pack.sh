@@ -15,7 +15,7 @@ mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
 bins=(khub bench_kernels_cuda bench_flash_decode)
 for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
 for b in "${bins[@]}"; do cp "$build/bin/$b" "$stage/bin/"; done
-[ -x "$build/dev/decode_breakdown" ] && cp "$build/dev/decode_breakdown" "$stage/bin/"
+for d in decode_breakdown step_overhead; do [ -x "$build/dev/$d" ] && cp "$build/dev/$d" "$stage/bin/"; done
 for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $1, $3}' | sort -u |
   grep -v -E '^(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudart)\.' |
   while read -r name path; do cp -L "$path" "$stage/lib/$name"; done
