@@ -14,6 +14,9 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 __device__ __forceinline__ void khub_pdl_wait() {
@@ -26,6 +29,28 @@ __device__ __forceinline__ void khub_pdl_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// Whether kernels on CUDA device `device` may launch as programmatic dependents: compute
+// capability 9.0 or newer, and the environment variable KHUB_CUDA_PDL is not "0" (a switch for
+// measuring what it buys). Cached per device without a lock: it is asked at every launch.
+inline bool khub_pdl_supported(int device) {
+  static const bool off = [] {
+    const char* v = std::getenv("KHUB_CUDA_PDL");
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> known[kMaxDevices];  // 0 unknown, 1 no, 2 yes
+  if (off || device < 0 || device >= kMaxDevices) return false;
+  int k = known[device].load(std::memory_order_relaxed);
+  if (k == 0) {
+    int major = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
+      return false;
+    k = major >= 9 ? 2 : 1;
+    known[device].store(k, std::memory_order_relaxed);
+  }
+  return k == 2;
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent when pdl is true

@@ -13,7 +13,6 @@
 #include "core/cuda/cuda_check.h"
 #include "core/tensor.h"
 #include "khub/cuda_launch.cuh"
-#include "ops/cuda_launch.h"
 
 namespace khub::ops::cuda {
 
@@ -105,13 +104,13 @@ __device__ __forceinline__ float block_reduce_max(float v, float* scratch) {
 __device__ __forceinline__ void pdl_wait() { khub_pdl_wait(); }
 __device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_dependents(); }
 
-// Launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent when
-// pdl_enabled(device); throws on a launch error.
+// Launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent where the
+// device supports it (khub_pdl_supported); throws on a launch error.
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), const Device& device, dim3 grid, dim3 block,
                    size_t smem, cudaStream_t stream, Args&&... args) {
-  KHUB_CUDA_CHECK(khub_cuda_launch(pdl_enabled(device), kernel, grid, block, smem, stream,
-                                   std::forward<Args>(args)...));
+  KHUB_CUDA_CHECK(khub_cuda_launch(khub_pdl_supported(device.index), kernel, grid, block, smem,
+                                   stream, std::forward<Args>(args)...));
 }
 
 inline void check_on_cuda(const Tensor& t, const char* op, const char* name) {

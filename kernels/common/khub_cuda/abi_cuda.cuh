@@ -254,35 +254,14 @@ khub_status dispatch(ElemType type, const Fn& fn) {
 __device__ __forceinline__ void pdl_wait() { khub_pdl_wait(); }
 __device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_dependents(); }
 
-// Whether the current device takes programmatic dependents (cached per device).
-inline bool pdl_current_device() {
-  static const bool off = [] {
-    const char* v = std::getenv("KHUB_CUDA_PDL");
-    return v != nullptr && std::strcmp(v, "0") == 0;
-  }();
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> known[kMaxDevices];  // 0 unknown, 1 no, 2 yes
-  int device = 0;
-  if (off || cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices)
-    return false;
-  int k = known[device].load(std::memory_order_relaxed);
-  if (k == 0) {
-    int major = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
-      return false;
-    k = major >= 9 ? 2 : 1;
-    known[device].store(k, std::memory_order_relaxed);
-  }
-  return k == 2;
-}
-
 // kernel<<<grid, block, smem, stream>>>(args...) as a programmatic dependent where supported;
 // the kernel must begin with pdl_wait(). Returns the launch's error.
 template <typename... Params, typename... Args>
 cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, Args&&... args) {
-  return khub_cuda_launch(pdl_current_device(), kernel, grid, block, smem, stream,
-                          std::forward<Args>(args)...);
+  int device = -1;
+  const bool pdl = cudaGetDevice(&device) == cudaSuccess && khub_pdl_supported(device);
+  return khub_cuda_launch(pdl, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 // Runs body() and turns an escaping C++ exception into KHUB_STATUS_INTERNAL.
