@@ -28,10 +28,15 @@ const KernelMapping& default_kernel_mapping() {
              {training_compile, ref(text)}},
             CapabilityRange{80, 120});
     }
-    // Attention: CUDA only, Ampere and newer.
-    KernelLayerRef fa = ref("khub-community/flash-attn@v1:Attention");
-    m.add("Attention", DeviceType::kCUDA, {{inference, fa}, {inference_compile, fa}},
-          CapabilityRange{80, 120});
+    // Attention and the q/k-norm + rotary + cache-append layer before it: CUDA only, Ampere and
+    // newer, inference (neither has a backward).
+    for (auto [key, text] :
+         {std::pair{"Attention", "khub-community/flash-attn@v1:Attention"},
+          std::pair{"RotaryKVCache", "khub-community/flash-attn@v1:RotaryKVCache"}}) {
+      KernelLayerRef fa = ref(text);
+      m.add(key, DeviceType::kCUDA, {{inference, fa}, {inference_compile, fa}},
+            CapabilityRange{80, 120});
+    }
     return m;
   }();
   return mapping;

@@ -12,6 +12,7 @@
 #include "layers/attention.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
+#include "layers/rotary_cache.h"
 #include "ops/elementwise.h"
 #include "ops/rotary.h"
 
@@ -60,16 +61,22 @@ std::string dtype_reason(const FunctionInfo& f, const std::string& arg, DType dt
   return "has no argument '" + arg + "'";
 }
 
-// Constraint check for attention: the kernel's JSON constraints against the layer's needs.
-std::string check_attention_constraints(const FunctionInfo& f, const AttentionLayer& a) {
+// "" when the kernel's "head_dim" constraint (a list, when it declares one) has head_dim.
+std::string check_head_dim(const FunctionInfo& f, int64_t head_dim) {
   const nlohmann::json& c = f.constraints;
   if (c.contains("head_dim") && c["head_dim"].is_array()) {
     bool ok = false;
-    for (const auto& v : c["head_dim"])
-      ok |= v.is_number_integer() && v.get<int64_t>() == a.head_dim;
+    for (const auto& v : c["head_dim"]) ok |= v.is_number_integer() && v.get<int64_t>() == head_dim;
     if (!ok)
-      return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(a.head_dim);
+      return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(head_dim);
   }
+  return "";
+}
+
+// Constraint check for attention: the kernel's JSON constraints against the layer's needs.
+std::string check_attention_constraints(const FunctionInfo& f, const AttentionLayer& a) {
+  const nlohmann::json& c = f.constraints;
+  if (auto r = check_head_dim(f, a.head_dim); !r.empty()) return r;
   auto needs = [&](const char* feature, bool used) -> std::string {
     if (used && !(c.contains(feature) && c[feature].is_boolean() && c[feature].get<bool>())) {
       return std::string("does not declare support for ") + feature;
@@ -167,6 +174,60 @@ std::string bind_rotary(RotaryLayer& r, const KernelFunction& fwd, const std::st
   return "";
 }
 
+std::string bind_rotary_cache(RotaryKVCacheLayer& r, const KernelFunction& fwd,
+                              const std::string& desc, const KernelizeOptions& o) {
+  if (auto e = check_args(fwd.info(), {"q", "k", "v", "cos", "sin", "rows", "k_cache", "v_cache"});
+      !e.empty()) {
+    return e;
+  }
+  const bool norm = r.q_norm != nullptr;
+  if (norm) {
+    if (auto e = check_args(fwd.info(), {"q_weight", "k_weight"}); !e.empty()) return e;
+    if (r.k_norm == nullptr || r.k_norm->gemma != r.q_norm->gemma || r.k_norm->eps != r.q_norm->eps)
+      return "cannot serve q and k norms of different kinds or eps";
+  }
+  if (!supports_dtype(fwd.info(), "q", o.activation_dtype)) {
+    return dtype_reason(fwd.info(), "q", o.activation_dtype);
+  }
+  if (auto e = check_head_dim(fwd.info(), r.head_dim); !e.empty()) return e;
+  // The norm weights in the activations' dtype, converted once here.
+  Tensor qw, kw;
+  if (norm) {
+    qw = ops::cast(r.q_norm->weight.to(o.device), o.activation_dtype);
+    kw = ops::cast(r.k_norm->weight.to(o.device), o.activation_dtype);
+  }
+  const double eps = norm ? r.q_norm->eps : 0.0;
+  const bool gemma = norm && r.q_norm->gemma;
+  r.set_forward(
+      [&r, fwd, qw, kw, eps, gemma, dt = o.activation_dtype, dev = o.device](
+          Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos, const Tensor& sin,
+          const Tensor& rows, Tensor& k_cache, Tensor& v_cache) {
+        if (q.dtype() != dt || k_cache.dtype() != dt || q.device() != dev) {
+          r.reference_forward(q, k, v, cos, sin, rows, k_cache, v_cache);
+          return;
+        }
+        KernelArgs args{{{"q", q},
+                         {"k", k},
+                         {"v", v},
+                         {"cos", cos},
+                         {"sin", sin},
+                         {"rows", rows},
+                         {"k_cache", k_cache},
+                         {"v_cache", v_cache}},
+                        {{"rotary_dim", r.rotary->rotary_dim},
+                         {"interleaved", r.rotary->interleaved},
+                         {"eps", eps},
+                         {"gemma_norm", gemma}}};
+        if (qw.defined()) {
+          args.tensors.push_back({"q_weight", qw});
+          args.tensors.push_back({"k_weight", kw});
+        }
+        fwd(args, on_current_stream(q));
+      },
+      desc);
+  return "";
+}
+
 std::string bind_attention(AttentionLayer& a, const KernelFunction& fwd, const std::string& desc,
                            const KernelizeOptions& o) {
   if (auto e = check_args(fwd.info(), {"q", "k_cache", "v_cache", "seqs", "workspace", "out"});
@@ -220,6 +281,9 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   }
   if (auto* a = dynamic_cast<ActAndMulLayer*>(&layer)) return bind_act(*a, kl.forward, desc, o);
   if (auto* r = dynamic_cast<RotaryLayer*>(&layer)) return bind_rotary(*r, kl.forward, desc, o);
+  if (auto* r = dynamic_cast<RotaryKVCacheLayer*>(&layer)) {
+    return bind_rotary_cache(*r, kl.forward, desc, o);
+  }
   if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {
     return bind_attention(*a, kl.forward, desc, o);
   }

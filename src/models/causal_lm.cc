@@ -130,6 +130,8 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     const ops::RopeParams& rope =
         L.attention_type == LayerAttention::kSliding ? c.rope_local : c.rope;
     L.rotary = std::make_unique<RotaryLayer>(a + "rotary_emb", rope.rotary_dim, false);
+    L.rotary_cache = std::make_unique<RotaryKVCacheLayer>(a + "rotary_kv_cache", d, L.q_norm.get(),
+                                                          L.k_norm.get(), L.rotary.get());
     L.attention = std::make_unique<AttentionLayer>(
         p + ".self_attn", d, L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0,
         c.attn_logit_softcapping);
@@ -155,6 +157,7 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
     add(L.q_norm.get());
     add(L.k_norm.get());
     add(L.rotary.get());
+    add(L.rotary_cache.get());
     add(L.attention.get());
     add(L.post_attention_norm.get());
     add(L.post_attention_add_norm.get());

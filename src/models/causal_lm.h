@@ -12,6 +12,7 @@
 #include "layers/attention.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
+#include "layers/rotary_cache.h"
 #include "models/config.h"
 #include "models/kv_cache.h"
 #include "models/weights.h"
@@ -36,6 +37,8 @@ struct DecoderLayer {
   std::unique_ptr<RMSNormLayer> post_feedforward_norm;            // sandwich_norm only
   std::unique_ptr<RMSNormLayer> q_norm, k_norm;                   // qk_norm only
   std::unique_ptr<RotaryLayer> rotary;
+  // q/k norms, rotary and the cache append as one layer; its reference runs the three above.
+  std::unique_ptr<RotaryKVCacheLayer> rotary_cache;
   std::unique_ptr<AttentionLayer> attention;
   std::unique_ptr<ActAndMulLayer> act;
   Tensor qkv_weight, qkv_bias;  // [(Hq + 2 Hk) D, H]: q, k, v projections stacked at load

@@ -100,13 +100,8 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
   std::vector<Tensor> qkv =
       ops::linear_split(h, L.qkv_weight, L.qkv_bias, {hq * d, hk * d, hk * d}, true);
   Tensor q = qkv[0].view({t, hq, d}), k = qkv[1].view({t, hk, d}), v = qkv[2].view({t, hk, d});
-  if (L.q_norm) {
-    q = L.q_norm->forward(q);
-    k = L.k_norm->forward(k);
-  }
-  L.rotary->forward(q, k, cos, sin);
   Tensor k_cache = cache.layer_keys(index), v_cache = cache.layer_values(index);
-  ops::kv_append(k_cache, v_cache, k, v, cache_rows);
+  L.rotary_cache->forward(q, k, v, cos, sin, cache_rows, k_cache, v_cache);
 
   ops::AttentionParams params;
   params.scale = static_cast<float>(c.attention_scale);

@@ -22,11 +22,13 @@ plain, kern, cfg, off = (json.loads(a) for a in sys.argv[1:])
 assert plain["kernels"] == [], plain["kernels"]
 assert kern["ids"] == plain["ids"], (kern["ids"], plain["ids"])
 by = {k["key"]: k for k in kern["kernels"]}
-assert set(by) == {"RMSNorm", "FusedAddRMSNorm", "rotary_pos_emb", "Attention", "SiluAndMul"}, set(by)
+assert set(by) == {"RMSNorm", "FusedAddRMSNorm", "rotary_pos_emb", "RotaryKVCache", "Attention",
+                   "SiluAndMul"}, set(by)
 for key in ("RMSNorm", "FusedAddRMSNorm", "rotary_pos_emb", "SiluAndMul"):
     k = by[key]["kernel"]
     assert k and len(k["revision"]) == 40 and k["variant"] == "khub1-cpu-x86_64-linux", by[key]
-assert by["Attention"]["kernel"] is None and "cpu" in by["Attention"]["reason"]
+for key in ("Attention", "RotaryKVCache"):  # CUDA-only kernels
+    assert by[key]["kernel"] is None and "cpu" in by[key]["reason"], by[key]
 c = {k["key"]: k for k in cfg["kernels"]}
 r = c["rotary_pos_emb"]
 assert r["kernel"] is None and "kernel_config" in r["reason"], r

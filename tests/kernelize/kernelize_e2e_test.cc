@@ -227,5 +227,31 @@ TEST_F(KernelizeE2E, ConstraintsKeepKernelsOffInputsTheyCannotHonour) {
   EXPECT_THROW(greedy(*q), Error);
 }
 
+// RotaryKVCache through a kernel: the CPU test kernel (tests/kernelize/fixtures/fused) computes
+// the q/k norms, rotary and cache append from the arguments kernelize passes, so outputs equal to
+// the separate reference layers' show the binding hands over the contract's arguments (norm
+// weights and eps, Gemma's norm kind, rotary_dim, the cache rows) for archs with and without
+// q/k norms and with Gemma's local and global rope.
+TEST_F(KernelizeE2E, RotaryKVCacheKernelMatchesTheSeparateLayers) {
+  const std::string fused = std::string(KHUB_TEST_FUSED) + ":RotaryKVCache";
+  for (const char* arch : {"llama", "qwen3", "gemma3"}) {
+    auto ref = CausalLM::from_pretrained(model(arch));
+    auto ker = CausalLM::from_pretrained(
+        model(arch), {.kernel_config = KernelConfig{{{"RotaryKVCache", fused}}}});
+    const KeyDecision* d = ker->kernel_report().find("RotaryKVCache");
+    ASSERT_NE(d, nullptr) << arch;
+    ASSERT_TRUE(d->kernel.has_value()) << arch << ": " << d->reason;
+    std::vector<float> a = logits(*ref), b = logits(*ker);
+    ASSERT_EQ(a.size(), b.size()) << arch;
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, std::fabs(double(a[i]) - b[i]));
+      scale = std::max(scale, std::fabs(double(a[i])));
+    }
+    EXPECT_LE(worst, 1e-4 * scale) << arch;
+    EXPECT_EQ(greedy(*ref), greedy(*ker)) << arch;
+  }
+}
+
 }  // namespace
 }  // namespace khub

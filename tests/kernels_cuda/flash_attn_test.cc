@@ -21,23 +21,19 @@
 #include "core/error.h"
 #include "core/stream.h"
 #include "hub/get_kernel.h"
+#include "kernels_dir.h"
 
 namespace khub {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::as_f64;
 using testing::dtype_rtol;
 using testing::expect_close;
+using testing::kernels_dir;
 using testing::randn_host;
 
 const Device kGpu = Device::cuda(0);
 constexpr int64_t kMaxSplits = 16, kWorkspaceMaxRows = 64;
-
-fs::path kernels_dir() {
-  if (const char* e = std::getenv("KHUB_TEST_KERNELS_DIR")) return e;
-  return KHUB_TEST_KERNELS;
-}
 
 struct Case {
   std::string name;

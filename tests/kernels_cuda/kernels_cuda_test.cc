@@ -17,23 +17,19 @@
 #include "core/error.h"
 #include "core/stream.h"
 #include "hub/get_kernel.h"
+#include "kernels_dir.h"
 
 namespace khub {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::as_f64;
 using testing::dtype_rtol;
 using testing::expect_close;
+using testing::kernels_dir;
 using testing::randn_host;
 
 const DType kDTypes[] = {DType::kF32, DType::kBF16, DType::kF16};
 const Device kGpu = Device::cuda(0);
-
-fs::path kernels_dir() {
-  if (const char* e = std::getenv("KHUB_TEST_KERNELS_DIR")) return e;
-  return KHUB_TEST_KERNELS;
-}
 
 class CudaKernels : public ::testing::Test {
  protected:

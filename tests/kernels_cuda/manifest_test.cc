@@ -53,6 +53,18 @@ const std::vector<ContractLayer> kCudaOnlyLayers = {
       {"out", "output", "same:q"},
       {"sinks", "input", "f32"}},
      {"scale", "window", "softcap", "max_q_len", "max_kv_len"}},
+    {"RotaryKVCache",
+     {{"q", "inout", "bf16,f16"},
+      {"k", "inout", "same:q"},
+      {"v", "input", "same:q"},
+      {"cos", "input", "f32"},
+      {"sin", "input", "f32"},
+      {"rows", "input", "i32"},
+      {"k_cache", "inout", "same:q"},
+      {"v_cache", "inout", "same:q"},
+      {"q_weight", "param", "same:q"},
+      {"k_weight", "param", "same:q"}},
+     {"rotary_dim", "interleaved", "eps", "gemma_norm"}},
 };
 
 struct Kernel {

@@ -71,6 +71,8 @@ TEST_P(CudaCompile, GraphReplaysEqualEagerKernelsBitForBit) {
       flash = d.kernel.has_value();
       EXPECT_TRUE(flash) << "Attention fell back: " << d.reason;
     }
+    // The decode step runs the fused q/k-norm + rotary + cache-append kernel.
+    if (d.key == "RotaryKVCache") EXPECT_TRUE(d.kernel.has_value()) << d.reason;
   }
   ASSERT_TRUE(flash);
 

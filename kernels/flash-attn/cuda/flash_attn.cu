@@ -177,6 +177,114 @@ khub_status forward(const khub_call* call, khub_error* error) {
   return c.launched();
 }
 
+// `RotaryKVCache`: q/k norms (when both weights are given), rotary, and the cache append.
+enum CacheArg { kCq, kCk, kCv, kCcos, kCsin, kCrows, kCkCache, kCvCache, kCqW, kCkW, kCNumArgs };
+
+khub_status rotary_cache_forward(const khub_call* call, khub_error* error) {
+  Call c("rotary_kv_cache_forward", call, error);
+  ElemType tq, t;
+  if (!c.check_call(kCNumArgs, 4) || !c.float_tensor(kCq, "q", &tq) || !c.rank(kCq, "q", 3))
+    return c.status();
+  if (tq == ElemType::kF32) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
+    return c.status();
+  }
+  const int64_t T = c.dim(kCq, 0), hq = c.dim(kCq, 1), d = c.dim(kCq, 2);
+  if (!c.float_tensor(kCk, "k", &t) || !c.same_type(t, tq, "k", "q") || !c.rank(kCk, "k", 3) ||
+      !c.float_tensor(kCv, "v", &t) || !c.same_type(t, tq, "v", "q") ||
+      !c.shape_like(kCv, "v", kCk, "k", d) || !c.float_tensor(kCcos, "cos", &t, true) ||
+      !c.rank(kCcos, "cos", 2) || !c.float_tensor(kCsin, "sin", &t, true) ||
+      !c.shape_like(kCsin, "sin", kCcos, "cos", c.dim(kCcos, 1)) || !c.i32_tensor(kCrows, "rows") ||
+      !c.rank(kCrows, "rows", 1) || !c.float_tensor(kCkCache, "k_cache", &t) ||
+      !c.same_type(t, tq, "k_cache", "q") || !c.rank(kCkCache, "k_cache", 4) ||
+      !c.float_tensor(kCvCache, "v_cache", &t) || !c.same_type(t, tq, "v_cache", "q") ||
+      !c.shape_like(kCvCache, "v_cache", kCkCache, "k_cache", d))
+    return c.status();
+  const int64_t hk = c.dim(kCk, 1);
+  auto expect = [&](bool ok, const char* what, int64_t got, int64_t want) {
+    if (!ok)
+      c.fail(KHUB_STATUS_INVALID_ARGUMENT, "%s is %lld, expected %lld", what,
+             static_cast<long long>(got), static_cast<long long>(want));
+    return ok;
+  };
+  if (d != 64 && d != 128 && d != 256) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
+           static_cast<long long>(d));
+    return c.status();
+  }
+  if (!expect(c.dim(kCk, 0) == T, "k's token count", c.dim(kCk, 0), T) ||
+      !expect(c.dim(kCk, 2) == d, "k's head_dim", c.dim(kCk, 2), d) ||
+      !expect(c.dim(kCcos, 0) == T, "cos's row count", c.dim(kCcos, 0), T) ||
+      !expect(c.dim(kCrows, 0) == T, "rows' length", c.dim(kCrows, 0), T) ||
+      !expect(c.dim(kCkCache, 2) == hk, "k_cache's head count", c.dim(kCkCache, 2), hk) ||
+      !expect(c.dim(kCkCache, 3) == d, "k_cache's head_dim", c.dim(kCkCache, 3), d))
+    return c.status();
+  const bool norm = !c.absent(kCqW);
+  if (norm != !c.absent(kCkW)) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q_weight and k_weight must be given together");
+    return c.status();
+  }
+  if (norm) {
+    for (int w : {kCqW, kCkW}) {
+      const char* name = w == kCqW ? "q_weight" : "k_weight";
+      if (!c.float_tensor(w, name, &t) || !c.same_type(t, tq, name, "q") || !c.rank(w, name, 1) ||
+          !expect(c.dim(w, 0) == d, name, c.dim(w, 0), d))
+        return c.status();
+    }
+  }
+  const khub_value* rd = c.attr("rotary_dim", KHUB_VALUE_INT);
+  const khub_value* il = rd ? c.attr("interleaved", KHUB_VALUE_BOOL) : nullptr;
+  const khub_value* gm = il ? c.attr("gemma_norm", KHUB_VALUE_BOOL) : nullptr;
+  float eps = 0.f;
+  if (gm == nullptr || !float_attr(c, "eps", true, &eps)) return c.status();
+  const int64_t rotary_dim = rd->v.i == 0 ? 2 * c.dim(kCcos, 1) : rd->v.i;
+  if (rotary_dim < 0 || rotary_dim % 2 != 0 || rotary_dim > d) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "attribute rotary_dim is %lld, expected an even value in [0, %lld] (head_dim)",
+           static_cast<long long>(rotary_dim), static_cast<long long>(d));
+    return c.status();
+  }
+  if (!expect(c.dim(kCcos, 1) == rotary_dim / 2, "cos's width (rotary_dim / 2)", c.dim(kCcos, 1),
+              rotary_dim / 2))
+    return c.status();
+  constexpr const char* kNames[kCNumArgs] = {"q",    "k",       "v",       "cos",      "sin",
+                                             "rows", "k_cache", "v_cache", "q_weight", "k_weight"};
+  for (int a : {kCq, kCk, kCv, kCkCache, kCvCache, kCqW, kCkW}) {
+    if ((a == kCqW || a == kCkW) && !norm) continue;
+    if (!khub_cuda::aligned16(c.data(a))) {
+      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned", kNames[a]);
+      return c.status();
+    }
+  }
+  khub_flash::CacheParams p;
+  p.q = c.data(kCq);
+  p.k = c.data(kCk);
+  p.v = c.data(kCv);
+  p.cos = static_cast<const float*>(c.data(kCcos));
+  p.sin = static_cast<const float*>(c.data(kCsin));
+  p.rows = static_cast<const int32_t*>(c.data(kCrows));
+  p.k_cache = c.data(kCkCache);
+  p.v_cache = c.data(kCvCache);
+  p.q_w = norm ? c.data(kCqW) : nullptr;
+  p.k_w = norm ? c.data(kCkW) : nullptr;
+  p.t = T;
+  p.hq = hq;
+  p.hk = hk;
+  p.d = static_cast<int>(d);
+  p.half = static_cast<int>(rotary_dim / 2);
+  p.cache_rows = c.dim(kCkCache, 0) * c.dim(kCkCache, 1);
+  p.eps = eps;
+  p.interleaved = il->v.i != 0;
+  p.gemma = gm->v.i != 0;
+  const cudaError_t e = khub_flash::launch_rotary_cache(
+      p, tq == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16, c.stream());
+  if (e != cudaSuccess) {
+    c.fail(KHUB_STATUS_DEVICE_ERROR, "kernel launch failed: %s", cudaGetErrorString(e));
+    return c.status();
+  }
+  return c.launched();
+}
+
 constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
 constexpr khub_arg_desc kArgs[] = {
     {"q", KHUB_ARG_INPUT, "bf16,f16", 3, kC},
@@ -194,6 +302,24 @@ constexpr khub_attr_desc kAttrs[] = {
     {"max_q_len", KHUB_VALUE_INT, 1, {KHUB_VALUE_INT, {.i = 0}}},
     {"max_kv_len", KHUB_VALUE_INT, 1, {KHUB_VALUE_INT, {.i = 0}}},
 };
+constexpr khub_arg_desc kCacheArgs[] = {
+    {"q", KHUB_ARG_INOUT, "bf16,f16", 3, kC},
+    {"k", KHUB_ARG_INOUT, "same:q", 3, kC},
+    {"v", KHUB_ARG_INPUT, "same:q", 3, kC},
+    {"cos", KHUB_ARG_INPUT, "f32", 2, kC},
+    {"sin", KHUB_ARG_INPUT, "f32", 2, kC},
+    {"rows", KHUB_ARG_INPUT, "i32", 1, kC},
+    {"k_cache", KHUB_ARG_INOUT, "same:q", 4, kC},
+    {"v_cache", KHUB_ARG_INOUT, "same:q", 4, kC},
+    {"q_weight", KHUB_ARG_PARAM, "same:q", 1, kC | KHUB_ARG_OPTIONAL},
+    {"k_weight", KHUB_ARG_PARAM, "same:q", 1, kC | KHUB_ARG_OPTIONAL},
+};
+constexpr khub_attr_desc kCacheAttrs[] = {
+    {"rotary_dim", KHUB_VALUE_INT, 0, {KHUB_VALUE_INT, {.i = 0}}},
+    {"interleaved", KHUB_VALUE_BOOL, 0, {KHUB_VALUE_BOOL, {.i = 0}}},
+    {"eps", KHUB_VALUE_FLOAT, 0, {KHUB_VALUE_FLOAT, {.f = 1e-6}}},
+    {"gemma_norm", KHUB_VALUE_BOOL, 0, {KHUB_VALUE_BOOL, {.i = 0}}},
+};
 
 }  // namespace
 }  // namespace khub_flash_cuda
@@ -204,26 +330,49 @@ extern "C" KHUB_KERNEL_EXPORT khub_status khub_flash_attn_attention_forward(cons
                                    [&] { return khub_flash_cuda::forward(call, error); });
 }
 
+extern "C" KHUB_KERNEL_EXPORT khub_status
+khub_flash_attn_rotary_kv_cache_forward(const khub_call* call, khub_error* error) {
+  return khub_cuda::guard_boundary("rotary_kv_cache_forward", error, [&] {
+    return khub_flash_cuda::rotary_cache_forward(call, error);
+  });
+}
+
 namespace khub_flash_cuda {
 namespace {
 
-const khub_function_desc kFunctions[] = {{
-    sizeof(khub_function_desc),
-    "attention_forward",
-    "khub_flash_attn_attention_forward",
-    sizeof(kArgs) / sizeof(kArgs[0]),
-    kArgs,
-    sizeof(kAttrs) / sizeof(kAttrs[0]),
-    kAttrs,
-    "bf16,f16",
-    KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
-    nullptr,
-    "{\"min_compute_capability\": \"8.0\", \"head_dim\": [64, 128, 256], \"sliding_window\": "
-    "true, \"softcap\": true, \"sinks\": true}",
-}};
+const khub_function_desc kFunctions[] = {
+    {
+        sizeof(khub_function_desc),
+        "attention_forward",
+        "khub_flash_attn_attention_forward",
+        sizeof(kArgs) / sizeof(kArgs[0]),
+        kArgs,
+        sizeof(kAttrs) / sizeof(kAttrs[0]),
+        kAttrs,
+        "bf16,f16",
+        KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
+        nullptr,
+        "{\"min_compute_capability\": \"8.0\", \"head_dim\": [64, 128, 256], \"sliding_window\": "
+        "true, \"softcap\": true, \"sinks\": true}",
+    },
+    {
+        sizeof(khub_function_desc),
+        "rotary_kv_cache_forward",
+        "khub_flash_attn_rotary_kv_cache_forward",
+        sizeof(kCacheArgs) / sizeof(kCacheArgs[0]),
+        kCacheArgs,
+        sizeof(kCacheAttrs) / sizeof(kCacheAttrs[0]),
+        kCacheAttrs,
+        "bf16,f16",
+        KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
+        nullptr,
+        "{\"min_compute_capability\": \"8.0\", \"head_dim\": [64, 128, 256]}",
+    }};
 
 const khub_layer_desc kLayers[] = {
     {sizeof(khub_layer_desc), "Attention", "attention_forward", nullptr, KHUB_LAYER_CAN_CAPTURE},
+    {sizeof(khub_layer_desc), "RotaryKVCache", "rotary_kv_cache_forward", nullptr,
+     KHUB_LAYER_CAN_CAPTURE},
 };
 
 const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,

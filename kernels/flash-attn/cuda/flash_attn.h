@@ -4,7 +4,8 @@
 // graph and replayed while sequences grow.
 //   prefill.cu: FlashAttention-2 style tiles on tensor cores (mma.sync), for any q_len;
 //   decode.cu:  few query rows per sequence, keys split across blocks (split-KV) with the
-//               partial results combined through the workspace.
+//               partial results combined through the workspace;
+//   rotary_cache.cu: the `RotaryKVCache` layer, which writes the step's keys and values.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -39,8 +40,30 @@ struct Params {
   float softcap = 0.0f;  // 0: none
 };
 
-// Each returns cudaSuccess or the launch error; neither allocates nor synchronises.
+// The `RotaryKVCache` layer (rotary_cache.cu): q/k norms, rotary and the cache append.
+struct CacheParams {
+  void* q;              // [T, Hq, D], in place
+  void* k;              // [T, Hk, D], in place
+  const void* v;        // [T, Hk, D]
+  const float* cos;     // [T, half]
+  const float* sin;     // [T, half]
+  const int32_t* rows;  // [T]: flat cache row (slot * C + position) of each token
+  void* k_cache;        // [S * C, Hk, D]
+  void* v_cache;        // [S * C, Hk, D]
+  const void* q_w;      // [D] or nullptr (no norms)
+  const void* k_w;      // [D] or nullptr
+  int64_t t = 0, hq = 0, hk = 0;
+  int d = 0;               // 64, 128 or 256
+  int half = 0;            // rotary_dim / 2
+  int64_t cache_rows = 0;  // S * C
+  float eps = 1e-6f;
+  bool interleaved = false;  // GPT-J pairs; else NeoX halves
+  bool gemma = false;        // norm scale 1 + weight
+};
+
+// Each returns cudaSuccess or the launch error; none allocates or synchronises.
 cudaError_t launch_prefill(const Params& p, Dtype dtype, cudaStream_t stream);
 cudaError_t launch_decode(const Params& p, Dtype dtype, cudaStream_t stream);
+cudaError_t launch_rotary_cache(const CacheParams& p, Dtype dtype, cudaStream_t stream);
 
 }  // namespace khub_flash
