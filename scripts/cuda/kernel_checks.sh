@@ -52,9 +52,13 @@ run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --prefill 4096 
   --out "$out/decode_kernels.json"
 run decode_compile 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --mode inference,compile \
   --out "$out/decode_compile.json"
-# What the decode GEMV and programmatic dependent launch each buy, in the same run.
+# What the decode GEMV, programmatic dependent launch and the fused RotaryKVCache kernel (q/k
+# norms, rotary and cache append in one launch) each buy, in the same run.
 KHUB_CUDA_PDL=0 run decode_compile_nopdl 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --out "$out/decode_compile_nopdl.json"
+echo '{"RotaryKVCache": ""}' >/tmp/khub-unfused.json
+run decode_compile_unfused 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --mode inference,compile \
+  --kernel-config /tmp/khub-unfused.json --out "$out/decode_compile_unfused.json"
 KHUB_CUDA_PDL=0 KHUB_CUDA_GEMV=0 run decode_compile_cublas 200 "$pkg/bin/khub" "${dec[@]}" \
   --use-kernels --mode inference,compile --out "$out/decode_compile_cublas.json"
 for t in test_flash_attn_cuda test_models_cuda; do
