@@ -20,7 +20,7 @@ def load(name):
 
 kern, flash, peers = load("kernels.json"), load("flash_decode.json"), load("peers_subset.json")
 dec = {k: load(f"decode_{k}.json")
-       for k in ("ref", "kernels", "compile", "compile_nopdl", "compile_cublas")}
+       for k in ("ref", "kernels", "compile", "compile_nopdl", "compile_unfused", "compile_cublas")}
 file_peers = json.load(open(peers_file)) if peers_file else {}
 gpu = open(os.path.join(run, "gpu.txt")).read().split(",")[0].strip()
 date = datetime.date.today().isoformat()
@@ -65,6 +65,8 @@ out = {
     "prefill_4096_tok_s": prefill("kernels"),
     "decode_b1_tok_s_compile_without_pdl": decode("compile_nopdl", 1),
     "decode_b16_tok_s_compile_without_pdl": decode("compile_nopdl", 16),
+    "decode_b1_tok_s_compile_without_rotary_kv_cache": decode("compile_unfused", 1),
+    "decode_b16_tok_s_compile_without_rotary_kv_cache": decode("compile_unfused", 16),
     "decode_b1_tok_s_compile_cublas_without_pdl": decode("compile_cublas", 1),
     "decode_b16_tok_s_compile_cublas_without_pdl": decode("compile_cublas", 16),
     "decode_b1_tok_s_kernels_eager": decode("kernels", 1),
@@ -106,7 +108,8 @@ row("decode_b16_tok_s", out["decode_b16_tok_s"], ">= 10000", None, "",
     file_peers.get("qwen3_0.6b_decode_b16_sdpa_tok_s"), "transformers (peers file)")
 row("prefill_4096_tok_s", out["prefill_4096_tok_s"], ">= 150000", None, "",
     file_peers.get("qwen3_0.6b_prefill_4096_sdpa_tok_s"), "transformers (peers file)")
-for kind, label in (("compile_nopdl", "without PDL"), ("compile_cublas", "cuBLAS, no PDL")):
+for kind, label in (("compile_nopdl", "without PDL"), ("compile_unfused", "RotaryKVCache off"),
+                    ("compile_cublas", "cuBLAS, no PDL")):
     for b in (1, 16):
         base, full = decode(kind, b), decode("compile", b)
         if base and full:
