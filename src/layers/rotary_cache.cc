@@ -4,9 +4,8 @@
 
 namespace khub {
 
-void RotaryKVCacheLayer::reference_forward(Tensor& q, Tensor& k, const Tensor& v,
-                                           const Tensor& cos, const Tensor& sin,
-                                           const Tensor& rows, Tensor& k_cache,
+void RotaryKVCacheLayer::reference_forward(Tensor& q, Tensor& k, const Tensor& v, const Tensor& cos,
+                                           const Tensor& sin, const Tensor& rows, Tensor& k_cache,
                                            Tensor& v_cache) const {
   if (q_norm != nullptr) {
     q = q_norm->forward(q);

@@ -14,10 +14,10 @@
 #include <numeric>
 
 #include "../ops/cuda_test_util.h"
-#include "kernels_dir.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "hub/get_kernel.h"
+#include "kernels_dir.h"
 
 namespace khub {
 namespace {
@@ -66,15 +66,17 @@ class RotaryKVCache : public ::testing::Test {
 };
 
 void RotaryKVCache::run(const Case& c) {
-  const std::string what = c.name + " " + std::string(dtype_name(c.dtype)) + " (seed " +
-                           std::to_string(seed_) + ")";
+  const std::string what =
+      c.name + " " + std::string(dtype_name(c.dtype)) + " (seed " + std::to_string(seed_) + ")";
   const int64_t slots = 3, cap = 8, total = slots * cap, half = c.rotary_dim / 2, d = c.d;
-  Tensor q = randn_host({c.t, c.hq, d}, rng_, c.dtype), k = randn_host({c.t, c.hk, d}, rng_, c.dtype);
+  Tensor q = randn_host({c.t, c.hq, d}, rng_, c.dtype),
+         k = randn_host({c.t, c.hk, d}, rng_, c.dtype);
   Tensor v = randn_host({c.t, c.hk, d}, rng_, c.dtype);
   Tensor kc = randn_host({slots, cap, c.hk, d}, rng_, c.dtype);
   Tensor vc = randn_host({slots, cap, c.hk, d}, rng_, c.dtype);
   Tensor qw = randn_host({d}, rng_, c.dtype, 0.5), kw = randn_host({d}, rng_, c.dtype, 0.5);
-  Tensor cos = Tensor::empty({c.t, half}, DType::kF32), sin = Tensor::empty({c.t, half}, DType::kF32);
+  Tensor cos = Tensor::empty({c.t, half}, DType::kF32),
+         sin = Tensor::empty({c.t, half}, DType::kF32);
   std::uniform_real_distribution<double> angle(-8.0, 8.0);
   for (int64_t i = 0; i < c.t * half; ++i) {
     double a = angle(rng_);
@@ -193,7 +195,8 @@ TEST_F(RotaryKVCache, BadInputsAreClearErrors) {
                              {"k_cache", kc},
                              {"v_cache", vc}},
                             {}};
-    if (one_weight) args.tensors.push_back({"q_weight", randn_host({d}, rng_, DType::kBF16).to(kGpu)});
+    if (one_weight)
+      args.tensors.push_back({"q_weight", randn_host({d}, rng_, DType::kBF16).to(kGpu)});
     try {
       kernel_->layer("RotaryKVCache").forward(args, on_stream());
     } catch (const Error& e) {

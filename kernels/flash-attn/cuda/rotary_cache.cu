@@ -78,7 +78,8 @@ __global__ void __launch_bounds__(kWarps * 32) rotary_cache_kernel(CacheParams p
 #pragma unroll
     for (int e = 0; e < E; ++e) {
       const float w = to_f32(wv.v[e]);
-      y[e] = kGemma ? round_to<T>(y[e] * rstd * (1.f + w)) : round_to<T>(round_to<T>(y[e] * rstd) * w);
+      y[e] =
+          kGemma ? round_to<T>(y[e] * rstd * (1.f + w)) : round_to<T>(round_to<T>(y[e] * rstd) * w);
     }
   }
   float* sr = s_row[warp];
