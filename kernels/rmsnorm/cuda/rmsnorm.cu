@@ -56,7 +56,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // One warp per row; lane l holds vectors l, l + 32, ... (VPT of them) in registers.
-template <typename T, int N, int VPT, Scale S, bool kFused, bool kEarlyWeight = !kFused>
+template <typename T, int N, int VPT, Scale S, bool kFused, bool kEarlyWeight>
 __global__ void __launch_bounds__(256) rms_warp(Params p) {
   khub_cuda::pdl_wait();
   khub_cuda::pdl_launch_dependents();
@@ -174,34 +174,31 @@ __global__ void __launch_bounds__(1024) rms_block(Params p) {
   }
 }
 
+// rms_warp with VPT vectors per lane for rows of nvec vectors (nvec <= 256).
+template <typename T, int N, Scale S, bool kFused, bool kEarlyWeight>
+void launch_warp(const Params& p, int nvec, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>((p.rows + 7) / 8);
+  if (nvec <= 32)
+    khub_cuda::launch(rms_warp<T, N, 1, S, kFused, kEarlyWeight>, blocks, 256, 0, stream, p);
+  else if (nvec <= 64)
+    khub_cuda::launch(rms_warp<T, N, 2, S, kFused, kEarlyWeight>, blocks, 256, 0, stream, p);
+  else if (nvec <= 128)
+    khub_cuda::launch(rms_warp<T, N, 4, S, kFused, kEarlyWeight>, blocks, 256, 0, stream, p);
+  else
+    khub_cuda::launch(rms_warp<T, N, 8, S, kFused, kEarlyWeight>, blocks, 256, 0, stream, p);
+}
+
 template <typename T, Scale S, bool kFused>
 void launch(const Params& p, cudaStream_t stream) {
   constexpr int N = khub_cuda::kVec16<T>;
   bool vec = p.hidden % N == 0 && khub_cuda::aligned16(p.x) && khub_cuda::aligned16(p.weight) &&
              khub_cuda::aligned16(p.out) && (!kFused || khub_cuda::aligned16(p.residual));
   if (vec && p.hidden / N <= 256) {
-    const int nvec = p.hidden / N;
-    const unsigned blocks = static_cast<unsigned>((p.rows + 7) / 8);
-    // A fused norm of at most one wave of rows (decode) takes the early-weight variant.
-    if (kFused && p.rows <= 1024) {
-      if (nvec <= 32)
-        khub_cuda::launch(rms_warp<T, N, 1, S, kFused, true>, blocks, 256, 0, stream, p);
-      else if (nvec <= 64)
-        khub_cuda::launch(rms_warp<T, N, 2, S, kFused, true>, blocks, 256, 0, stream, p);
-      else if (nvec <= 128)
-        khub_cuda::launch(rms_warp<T, N, 4, S, kFused, true>, blocks, 256, 0, stream, p);
-      else
-        khub_cuda::launch(rms_warp<T, N, 8, S, kFused, true>, blocks, 256, 0, stream, p);
-      return;
-    }
-    if (nvec <= 32)
-      khub_cuda::launch(rms_warp<T, N, 1, S, kFused>, blocks, 256, 0, stream, p);
-    else if (nvec <= 64)
-      khub_cuda::launch(rms_warp<T, N, 2, S, kFused>, blocks, 256, 0, stream, p);
-    else if (nvec <= 128)
-      khub_cuda::launch(rms_warp<T, N, 4, S, kFused>, blocks, 256, 0, stream, p);
+    // The fused norm loads its weight early only for at most one wave of rows (decode).
+    if (!kFused || p.rows <= 1024)
+      launch_warp<T, N, S, kFused, true>(p, p.hidden / N, stream);
     else
-      khub_cuda::launch(rms_warp<T, N, 8, S, kFused>, blocks, 256, 0, stream, p);
+      launch_warp<T, N, S, kFused, false>(p, p.hidden / N, stream);
     return;
   }
   const int nvec = vec ? p.hidden / N : p.hidden;
