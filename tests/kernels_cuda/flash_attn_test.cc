@@ -22,6 +22,9 @@
 #include "core/stream.h"
 #include "hub/get_kernel.h"
 #include "kernels_dir.h"
+#ifdef KHUB_TEST_LATE_WRITER
+#include "late_writer.h"
+#endif
 
 namespace khub {
 namespace {
@@ -45,6 +48,10 @@ struct Case {
   bool sinks = false;
   bool workspace = true;  // given when T <= 64 (else the contract makes it empty)
   int64_t max_q_len = 0;  // 0: the largest q_len
+  // One sequence whose step rows (the newest q_len keys and values) reach the cache only through
+  // a kernel queued right before attention that releases it at once and writes 200 µs later
+  // (late_writer.cu): attention must read those rows after its programmatic-dependent wait.
+  bool late_step_rows = false;
 };
 
 struct Seq {
@@ -165,9 +172,23 @@ void FlashAttn::run(const Case& c) {
   const int64_t max_q =
       c.max_q_len > 0 ? c.max_q_len : *std::max_element(c.q_lens.begin(), c.q_lens.end());
 
+  Tensor kc_dev = kc.to(kGpu), vc_dev = vc.to(kGpu);
+  std::vector<Tensor> step_rows, step_values;  // where the late writer writes, and what
+  if (c.late_step_rows) {
+    ASSERT_EQ(n, 1) << "late_step_rows takes one sequence";
+    const Seq& s = seqs[0];
+    Tensor stale = randn_host({1, s.q_len, c.hk, c.d}, rng_, c.dtype, 4.0).to(kGpu);
+    for (Tensor* cache : {&kc_dev, &vc_dev}) {
+      Tensor rows = cache->slice(0, s.slot, s.slot + 1).slice(1, s.kv_len - s.q_len, s.kv_len);
+      ASSERT_TRUE(rows.is_contiguous());
+      step_values.push_back(rows.clone());
+      rows.copy_from(stale);  // until the late writer runs
+      step_rows.push_back(rows);
+    }
+  }
   loader::KernelArgs args{{{"q", q.to(kGpu)},
-                           {"k_cache", kc.to(kGpu)},
-                           {"v_cache", vc.to(kGpu)},
+                           {"k_cache", kc_dev},
+                           {"v_cache", vc_dev},
                            {"seqs", seq_t.to(kGpu)},
                            {"workspace", workspace},
                            {"out", out}},
@@ -177,6 +198,18 @@ void FlashAttn::run(const Case& c) {
                            {"max_q_len", max_q},
                            {"max_kv_len", max_kv}}};
   if (c.sinks) args.tensors.push_back({"sinks", sinks.to(kGpu)});
+  if (c.late_step_rows) {
+#ifdef KHUB_TEST_LATE_WRITER
+    const size_t bytes = static_cast<size_t>(step_rows[0].numel()) * dtype_size(c.dtype);
+    auto stream = static_cast<cudaStream_t>(current_stream(kGpu));
+    ASSERT_EQ(
+        testing::launch_late_copy(step_values[0].data(), step_rows[0].data(), step_values[1].data(),
+                                  step_rows[1].data(), bytes, 200, stream),
+        cudaSuccess);
+#else
+    GTEST_SKIP() << "built without CUDA";
+#endif
+  }
   kernel_->layer("Attention").forward(args, on_stream());
 
   std::vector<double> init = as_f64(out_init);
@@ -247,6 +280,22 @@ TEST_F(FlashAttn, DecodeMatchesFloat64) {
         {"q_len<=4 no-ws", dt, 64, 16, 4, {2, 3, 1}, {700, 3, 2000}, 0, 0, false, false, 4});
   }
   for (const Case& c : cases) run(c);
+}
+
+// The decode kernel starts reading the cache before its programmatic-dependent wait (the rows
+// older than the step's): the step's own rows, written by the kernel right before it, must be
+// read after the wait. One query row and two (chunked), unsplit (kv 100) and split (kv 1500).
+TEST_F(FlashAttn, DecodeReadsTheStepsRowsAfterTheWait) {
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    for (int64_t kv : {2, 100, 1500}) {
+      for (int64_t q_len : {1, 2}) {
+        Case c{"late step rows kv" + std::to_string(kv), dt, 128, 16, 8, {q_len}, {kv}};
+        c.late_step_rows = true;
+        run(c);
+        if (HasFatalFailure() || IsSkipped()) return;
+      }
+    }
+  }
 }
 
 // Longer query runs go to the prefill kernel (kernels/flash-attn/cuda/prefill.cu).

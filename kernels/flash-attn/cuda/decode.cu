@@ -7,8 +7,13 @@
 //   Inside a block, D/8 lanes share one key (each loads one 16-byte vector of the K and V rows);
 //     the 256 (or 128) / (D/8) lane groups take different keys and keep their own running max,
 //     sum and output (an online softmax per group, no synchronisation in the key loop; the next
-//     tile's rows are loaded while the current one is computed); the groups are merged through
-//     shared memory at the end.
+//     tile's rows are loaded while the current one is computed); at the end the groups of a warp
+//     merge by shuffles and the warps through shared memory (one barrier).
+//   Before the programmatic-dependent wait the block already reads `seqs` and loads its first two
+//     tiles of the keys older than the step's own, and sends the next few tiles toward L2: the
+//     Attention contract lets it (docs/layer-contracts.md: the kernel launched right before
+//     writes only the step's rows). q and the step's own rows are read after the wait. In a
+//     decode step this takes the DRAM round trip for the cache off the chain of dependent kernels.
 //   Split-KV: when the caller gives a workspace, a query row's visible keys are cut into up to
 //     kMaxSplits ranges, one block each; the blocks write unnormalised partials (output, max, sum)
 //     into the workspace and a second kernel merges them. The split count depends only on the
@@ -50,6 +55,13 @@ struct Tiling {
   static constexpr int kTile = kGroups * kKeysPerGroup<kG>;  // keys per loop iteration
 };
 
+// Tiles' worth of a block's older keys sent toward L2 before the wait (two more are loaded).
+constexpr int kPrefetchTiles = 8;
+
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 __device__ __forceinline__ Vec<uint32_t, 4> load16(const void* p) {
   const int4 v = __ldg(static_cast<const int4*>(p));
   return {{static_cast<uint32_t>(v.x), static_cast<uint32_t>(v.y), static_cast<uint32_t>(v.z),
@@ -69,6 +81,7 @@ struct Row {
   int64_t t = 0;           // row of q / out
   int64_t slot = 0;        // cache slot
   int64_t lo = 0, hi = 0;  // visible keys [lo, hi)
+  int64_t fresh = 0;       // the first key this step wrote (kv_len - q_len), within [lo, hi]
   bool valid = false;
 };
 
@@ -86,6 +99,8 @@ __device__ __forceinline__ Row query_row(const Params& p, int n, int i) {
   r.hi = pos + 1 > 0 ? pos + 1 : 0;
   r.lo = p.window > 0 && pos - p.window + 1 > 0 ? pos - p.window + 1 : 0;
   if (r.lo > r.hi) r.lo = r.hi;
+  const int64_t fresh = kv_len - q_len;
+  r.fresh = fresh < r.lo ? r.lo : (fresh > r.hi ? r.hi : fresh);
   r.valid = true;
   return r;
 }
@@ -93,14 +108,12 @@ __device__ __forceinline__ Row query_row(const Params& p, int n, int i) {
 template <typename T, int D, int kG>
 __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThreads == 256 ? 2 : 1)
     decode_kernel(Params p, int splits, int chunks) {
-  khub_cuda::pdl_wait();
-  khub_cuda::pdl_launch_dependents();
   using Tl = Tiling<D, kG>;
   constexpr int L = Tl::kLanes, NG = Tl::kGroups, U = kKeysPerGroup<kG>, TILE = Tl::kTile;
   constexpr int NT = Tl::kThreads;
-  __shared__ __align__(16) float s_acc[NG][kG][D];
-  __shared__ float s_m[NG][kG], s_l[NG][kG];
-  __shared__ float s_total[kG];  // the merged sum of each q head
+  constexpr int W = NT / 32;  // warps
+  __shared__ __align__(16) float s_acc[W][kG][D];
+  __shared__ float s_m[W][kG], s_l[W][kG];
 
   // Block order: query row fastest, so the blocks that read the same keys run together.
   int64_t b = blockIdx.x;
@@ -112,8 +125,9 @@ __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThrea
   b /= chunks;
   const int hk = static_cast<int>(b % p.hk);
   const int n = static_cast<int>(b / p.hk);
+  // Before the programmatic-dependent wait, only what the kernel launched right before this one
+  // never writes (the Attention contract): `seqs`, and the cache rows older than the step's own.
   const Row row = query_row(p, n, i);
-  if (!row.valid) return;
 
   const int group = p.hq / p.hk;
   const int h0 = hk * group + chunk * kG;  // first q head of this block
@@ -126,6 +140,55 @@ __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThrea
   per = (per + TILE - 1) / TILE * TILE;
   const int64_t k_begin = row.lo + split * per;
   const int64_t k_end = k_begin + per < row.hi ? k_begin + per : row.hi;
+  const int64_t old_end = row.fresh < k_end ? row.fresh : k_end;  // keys before the step's
+
+  const int64_t kstride = static_cast<int64_t>(p.hk) * D;  // between consecutive keys
+  const int64_t head_base = (row.slot * p.capacity * p.hk + hk) * D + lane * 8;
+  const T* kb = static_cast<const T*>(p.k_cache) + head_base;
+  const T* vb = static_cast<const T*>(p.v_cache) + head_base;
+
+  // Two tiles in registers (the one being computed and the next), keys below `end` loaded and
+  // the rest zero (zero V: p = 0 must not meet NaN).
+  Vec<uint32_t, 4> kr[U], vr[U], kn[U], vn[U];
+  auto load_tile = [&](int64_t k0, int64_t end, Vec<uint32_t, 4>* kt, Vec<uint32_t, 4>* vt) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t k = k0 + u * NG + grp;
+      if (k < end) {
+        kt[u] = load16(kb + k * kstride);
+        vt[u] = load16(vb + k * kstride);
+      } else {
+        kt[u] = vt[u] = Vec<uint32_t, 4>{{0u, 0u, 0u, 0u}};
+      }
+    }
+  };
+  // The step's own keys, once the kernel that wrote them has finished.
+  auto load_fresh = [&](int64_t k0, Vec<uint32_t, 4>* kt, Vec<uint32_t, 4>* vt) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t k = k0 + u * NG + grp;
+      if (k >= old_end && k < k_end) {
+        kt[u] = load16(kb + k * kstride);
+        vt[u] = load16(vb + k * kstride);
+      }
+    }
+  };
+  if (row.valid) {
+    load_tile(k_begin, old_end, kr, vr);
+    load_tile(k_begin + TILE, old_end, kn, vn);
+    // Older keys past those two tiles: toward L2 (a decode step's weights stream has evicted
+    // them), so the loop's loads after the wait do not wait for DRAM.
+    const int64_t pf_end = min(old_end, k_begin + kPrefetchTiles * TILE);
+    for (int64_t k = k_begin + 2 * TILE + grp; k < pf_end; k += NG) {
+      prefetch_l2(kb + k * kstride);
+      prefetch_l2(vb + k * kstride);
+    }
+  }
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
+  if (!row.valid) return;
+  load_fresh(k_begin, kr, vr);
+  load_fresh(k_begin + TILE, kn, vn);
 
   const bool capped = p.softcap > 0.f;
   const float qscale = capped ? p.scale : p.scale * kLog2e;
@@ -152,27 +215,9 @@ __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThrea
     for (int j = 0; j < 8; ++j) acc[r][j] = 0.f;
   }
 
-  const int64_t kstride = static_cast<int64_t>(p.hk) * D;  // between consecutive keys
-  const int64_t head_base = (row.slot * p.capacity * p.hk + hk) * D + lane * 8;
-  const T* kb = static_cast<const T*>(p.k_cache) + head_base;
-  const T* vb = static_cast<const T*>(p.v_cache) + head_base;
-
-  Vec<uint32_t, 4> kr[U], vr[U], kn[U], vn[U];
-  auto load_tile = [&](int64_t k0, Vec<uint32_t, 4>* kt, Vec<uint32_t, 4>* vt) {
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int64_t k = k0 + u * NG + grp;
-      if (k < k_end) {
-        kt[u] = load16(kb + k * kstride);
-        vt[u] = load16(vb + k * kstride);
-      } else {
-        kt[u] = vt[u] = Vec<uint32_t, 4>{{0u, 0u, 0u, 0u}};  // zero V: p = 0 must not meet NaN
-      }
-    }
-  };
-  if (k_begin < k_end) load_tile(k_begin, kr, vr);
   for (int64_t k0 = k_begin; k0 < k_end; k0 += TILE) {
-    if (k0 + TILE < k_end) load_tile(k0 + TILE, kn, vn);  // in flight while this tile computes
+    // The next tile in flight while this one is computed (the first two were loaded above).
+    if (k0 != k_begin && k0 + TILE < k_end) load_tile(k0 + TILE, k_end, kn, vn);
     float s[U][kG];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -238,53 +283,67 @@ __global__ void __launch_bounds__(Tiling<D, kG>::kThreads, Tiling<D, kG>::kThrea
     }
   }
 
-  // Merge the lane groups: weights 2^(m_g - M) per group and head.
+  // Merge the lane groups: first the groups of a warp with shuffles, then the warps through
+  // shared memory, where each output thread weighs the warps itself (one barrier, no serial
+  // pass). A group's weight is 2^(m_g - M) per head.
 #pragma unroll
-  for (int r = 0; r < kG; ++r) {
-    if (lane == 0) {
-      s_m[grp][r] = m[r];
-      s_l[grp][r] = l[r];
+  for (int o = L; o < 32; o <<= 1) {
+#pragma unroll
+    for (int r = 0; r < kG; ++r) {
+      const float m2 = __shfl_xor_sync(0xffffffffu, m[r], o);
+      const float l2 = __shfl_xor_sync(0xffffffffu, l[r], o);
+      const float mx = fmaxf(m[r], m2);
+      const float w1 = m[r] == -INFINITY ? 0.f : exp2f(m[r] - mx);
+      const float w2 = m2 == -INFINITY ? 0.f : exp2f(m2 - mx);
+      l[r] = l[r] * w1 + l2 * w2;
+      m[r] = mx;
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        acc[r][j] = acc[r][j] * w1 + __shfl_xor_sync(0xffffffffu, acc[r][j], o) * w2;
     }
-    float4* dst = reinterpret_cast<float4*>(&s_acc[grp][r][lane * 8]);
-    dst[0] = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
-    dst[1] = make_float4(acc[r][4], acc[r][5], acc[r][6], acc[r][7]);
+  }
+  const int warp = tid / 32;
+  if (tid % 32 < L) {
+#pragma unroll
+    for (int r = 0; r < kG; ++r) {
+      if (lane == 0) {
+        s_m[warp][r] = m[r];
+        s_l[warp][r] = l[r];
+      }
+      float4* dst = reinterpret_cast<float4*>(&s_acc[warp][r][lane * 8]);
+      dst[0] = make_float4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+      dst[1] = make_float4(acc[r][4], acc[r][5], acc[r][6], acc[r][7]);
+    }
   }
   __syncthreads();
   const bool direct = splits == 1;
-  if (tid < rows) {
-    const int r = tid;
-    float mx = -INFINITY;
-    for (int g = 0; g < NG; ++g) mx = fmaxf(mx, s_m[g][r]);
-    float sink = -INFINITY;
-    if (direct && p.sinks != nullptr) sink = p.sinks[h0 + r] * kLog2e;
-    const float top = fmaxf(mx, sink);
-    float total = 0.f;
-    for (int g = 0; g < NG; ++g) {
-      const float w = s_m[g][r] == -INFINITY ? 0.f : exp2f(s_m[g][r] - top);
-      s_m[g][r] = w;  // from here on: the group's weight
-      total += s_l[g][r] * w;
-    }
-    if (sink != -INFINITY) total += exp2f(sink - top);
-    if (direct) {
-      s_total[r] = total > 0.f ? 1.f / total : 0.f;
-    } else {
-      float* w = p.workspace + kMaxSplits * p.total_q * p.hq * D +
-                 ((split * p.total_q + row.t) * p.hq + h0 + r) * 2;
-      w[0] = mx;
-      w[1] = total;
-    }
-  }
-  __syncthreads();
   for (int e = tid; e < rows * D; e += NT) {
     const int r = e / D, d = e % D;
-    float o = 0.f;
-#pragma unroll 4
-    for (int g = 0; g < NG; ++g) o = fmaf(s_acc[g][r][d], s_m[g][r], o);
     const int64_t h = h0 + r;
-    if (direct)
-      static_cast<T*>(p.out)[(row.t * p.hq + h) * D + d] = from_f32<T>(o * s_total[r]);
-    else
+    const float sink = direct && p.sinks != nullptr ? p.sinks[h] * kLog2e : -INFINITY;
+    float mx = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < W; ++w) mx = fmaxf(mx, s_m[w][r]);
+    const float top = fmaxf(mx, sink);
+    float total = sink == -INFINITY ? 0.f : exp2f(sink - top), o = 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const float wt = s_m[w][r] == -INFINITY ? 0.f : exp2f(s_m[w][r] - top);
+      total = fmaf(s_l[w][r], wt, total);
+      o = fmaf(s_acc[w][r][d], wt, o);
+    }
+    if (direct) {
+      static_cast<T*>(p.out)[(row.t * p.hq + h) * D + d] =
+          from_f32<T>(total > 0.f ? o / total : 0.f);
+    } else {
       p.workspace[((split * p.total_q + row.t) * p.hq + h) * D + d] = o;
+      if (d == 0) {
+        float* ml = p.workspace + kMaxSplits * p.total_q * p.hq * D +
+                    ((split * p.total_q + row.t) * p.hq + h) * 2;
+        ml[0] = mx;
+        ml[1] = total;
+      }
+    }
   }
 }
 
