@@ -14,13 +14,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <numeric>
 
 #include "../ops/cuda_test_util.h"
 #include "core/error.h"
 #include "core/stream.h"
-#include "hub/get_kernel.h"
 #include "kernels_dir.h"
 #ifdef KHUB_TEST_LATE_WRITER
 #include "late_writer.h"
@@ -32,7 +30,6 @@ namespace {
 using testing::as_f64;
 using testing::dtype_rtol;
 using testing::expect_close;
-using testing::kernels_dir;
 using testing::randn_host;
 
 const Device kGpu = Device::cuda(0);
@@ -58,26 +55,10 @@ struct Seq {
   int64_t slot, q_start, q_len, kv_len;
 };
 
-class FlashAttn : public ::testing::Test {
+class FlashAttn : public testing::KernelProjectTest {
  protected:
-  void SetUp() override {
-    KHUB_SKIP_WITHOUT_CUDA();
-    cuda_set_poison_allocations(true);
-    seed_ = testing::fresh_seed();
-    rng_.seed(seed_);
-    hub::KernelOptions options;
-    options.device = kGpu;
-    kernel_ = hub::get_local_kernel(kernels_dir() / "flash-attn", options);
-    ASSERT_EQ(kernel_->manifest().backend, "cuda") << kernel_->identity().label();
-  }
-  void TearDown() override { cuda_set_poison_allocations(false); }
-  static loader::ExecOptions on_stream() { return {.stream = current_stream(kGpu)}; }
-
+  FlashAttn() : KernelProjectTest("flash-attn") {}
   void run(const Case& c);
-
-  uint64_t seed_ = 0;
-  std::mt19937_64 rng_;
-  std::shared_ptr<const loader::Kernel> kernel_;
 };
 
 // out rows of every sequence, float64: causal, windowed, softcapped softmax with a sink.

@@ -10,13 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <numeric>
 
 #include "../ops/cuda_test_util.h"
 #include "core/error.h"
 #include "core/stream.h"
-#include "hub/get_kernel.h"
 #include "kernels_dir.h"
 
 namespace khub {
@@ -25,17 +23,9 @@ namespace {
 using testing::as_f64;
 using testing::dtype_rtol;
 using testing::expect_close;
-using testing::kernels_dir;
 using testing::randn_host;
 
 const Device kGpu = Device::cuda(0);
-
-// Values rounded to dtype, as float64.
-std::vector<double> rounded(const std::vector<double>& v, DType dt) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, DType::kF32);
-  for (size_t i = 0; i < v.size(); ++i) t.data_as<float>()[i] = static_cast<float>(v[i]);
-  return as_f64(t.to(dt));
-}
 
 struct Case {
   std::string name;
@@ -45,24 +35,10 @@ struct Case {
   enum Norm { kNone, kLlama, kGemma } norm;
 };
 
-class RotaryKVCache : public ::testing::Test {
+class RotaryKVCache : public testing::KernelProjectTest {
  protected:
-  void SetUp() override {
-    KHUB_SKIP_WITHOUT_CUDA();
-    cuda_set_poison_allocations(true);
-    seed_ = testing::fresh_seed();
-    rng_.seed(seed_);
-    hub::KernelOptions options;
-    options.device = kGpu;
-    kernel_ = hub::get_local_kernel(kernels_dir() / "flash-attn", options);
-  }
-  void TearDown() override { cuda_set_poison_allocations(false); }
-  static loader::ExecOptions on_stream() { return {.stream = current_stream(kGpu)}; }
+  RotaryKVCache() : KernelProjectTest("flash-attn") {}
   void run(const Case& c);
-
-  uint64_t seed_ = 0;
-  std::mt19937_64 rng_;
-  std::shared_ptr<const loader::Kernel> kernel_;
 };
 
 void RotaryKVCache::run(const Case& c) {
@@ -104,12 +80,12 @@ void RotaryKVCache::run(const Case& c) {
         std::vector<double> y(row, row + d);
         for (int64_t i = 0; i < d; ++i) y[i] *= rstd;
         if (c.norm == Case::kLlama) {
-          y = rounded(y, c.dtype);
+          y = testing::rounded_to(y, c.dtype);
           for (int64_t i = 0; i < d; ++i) y[i] *= wv[i];
         } else {
           for (int64_t i = 0; i < d; ++i) y[i] *= 1.0 + wv[i];
         }
-        y = rounded(y, c.dtype);
+        y = testing::rounded_to(y, c.dtype);
         std::copy(y.begin(), y.end(), row);
       }
       const int64_t tok = r / heads;

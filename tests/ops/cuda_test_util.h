@@ -36,6 +36,13 @@ inline std::vector<double> as_f64(const Tensor& t) {
   return v;
 }
 
+// Each value rounded to dtype (through f32, as the kernels round), as float64.
+inline std::vector<double> rounded_to(const std::vector<double>& v, DType dtype) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, DType::kF32);
+  for (size_t i = 0; i < v.size(); ++i) t.data_as<float>()[i] = static_cast<float>(v[i]);
+  return as_f64(t.to(dtype));
+}
+
 // Relative tolerance for one rounding of an f32-computed result into dtype, with headroom.
 inline double dtype_rtol(DType dtype) {
   switch (dtype) {
