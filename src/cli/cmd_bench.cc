@@ -2,12 +2,13 @@
 //   khub bench decode [--arch qwen3] [--presets tiny,small] [--batches 1,8] [--tokens 32]
 //                     [--prompt-len 16] [--models-dir build/models] [--out FILE]
 //                     [--device cpu|cuda[:N]] [--dtype f32|bf16|f16] [--prefill 4096,...]
-//                     [--peers FILE]
+//                     [--peers FILE] [--lookahead auto|on|off]
 //   khub bench kernels [--arch qwen3] [--preset small] [--batches 1,8] [--tokens 32]
 //                      [--repeats 3] [--out FILE]
 // --prefill times one forward pass over a prompt of each length (last-token logits, as
 // transformers' prefill with logits_to_keep=1); --peers embeds a peers JSON (e.g.
-// shared/bench/peers-h100.json) in the report for context.
+// shared/bench/peers-h100.json) in the report for context; --lookahead sets generate()'s greedy
+// look-ahead (default auto: on for CUDA).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -116,8 +117,11 @@ int bench_decode(int argc, char** argv) {
   Args args(argc, argv, {"use-kernels", "strict"});
   args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
                        "device", "dtype", "prefill", "peers", "use-kernels", "kernel-config",
-                       "attn-implementation", "mode", "strict"});
+                       "attn-implementation", "mode", "strict", "lookahead"});
   std::string arch = args.get_or("arch", "qwen3");
+  std::string lookahead = args.get_or("lookahead", "auto");
+  KHUB_CHECK_ARG(lookahead == "auto" || lookahead == "on" || lookahead == "off", "--lookahead ",
+                 lookahead, ": expected auto (on for CUDA), on or off");
   int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
   std::string models_dir = args.get_or("models-dir", "build/models");
   LoadOptions load = load_options_from_args(args);
@@ -132,6 +136,7 @@ int bench_decode(int argc, char** argv) {
   report["arch"] = arch;
   report["decode_tokens_per_sequence"] = tokens;
   report["prompt_len"] = prompt_len;
+  report["lookahead"] = lookahead;
   report["results"] = nlohmann::json::array();
   std::printf("%-8s %6s %12s %10s %12s\n", "preset", "batch", "params(M)", "tok/s", "ms/token");
   for (const std::string& preset : split(args.get_or("presets", "tiny,small"), ',')) {
@@ -151,6 +156,7 @@ int bench_decode(int argc, char** argv) {
       GenerationOptions g;
       g.max_new_tokens = tokens;
       g.ignore_eos = true;
+      if (lookahead != "auto") g.lookahead = lookahead == "on";
       // Warm-up: the same run, so the timed one finds the allocator's blocks and, in Mode
       // Compile, its decode graph (captured once per batch size and cache) ready.
       generate(*model, prompts, g);

@@ -31,6 +31,12 @@ void ensure_device_backend(Device device) {
        " has names and kernel selection in khub but no runtime yet (runtimes: cpu, cuda)");
 }
 
+void* pinned_host_alloc(Device device, size_t) { no_cuda(device); }
+void pinned_host_free(void*) noexcept {}
+void copy_to_host_async(Device device, void*, const void*, size_t, void**) { no_cuda(device); }
+void wait_event(Device device, void*) { no_cuda(device); }
+void destroy_event(void*) noexcept {}
+
 }  // namespace detail
 
 bool cuda_built() { return false; }

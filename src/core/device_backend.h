@@ -3,6 +3,8 @@
 // core/cuda/cuda_runtime.cc; builds without define it in core/cuda_unavailable.cc.
 #pragma once
 
+#include <cstddef>
+
 #include "core/device.h"
 
 namespace khub::detail {
@@ -11,5 +13,18 @@ namespace khub::detail {
 // says why it cannot be used: "built without CUDA", no driver, no such device index, a device type
 // with no runtime in khub.
 void ensure_device_backend(Device device);
+
+}  // namespace khub::detail
+
+namespace khub::detail {
+
+// What HostReadback (core/host_readback.h) needs of the CUDA runtime: pinned host memory, and a
+// device-to-host copy queued on the device's current stream followed by an event, which
+// wait_event blocks on. `event` is created by the first copy (*event == nullptr) and reused.
+void* pinned_host_alloc(Device device, size_t bytes);
+void pinned_host_free(void* p) noexcept;
+void copy_to_host_async(Device device, void* dst, const void* src, size_t bytes, void** event);
+void wait_event(Device device, void* event);
+void destroy_event(void* event) noexcept;
 
 }  // namespace khub::detail

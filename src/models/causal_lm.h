@@ -96,6 +96,17 @@ class CausalLM {
   // In Mode Compile on CUDA a decode step (one token per chunk) is captured into a CUDA graph the
   // first time its batch size and cache are seen, and replayed after that.
   Tensor forward(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool all_logits = false);
+
+  // Greedy decoding with the host one step behind the device (generate()'s look-ahead).
+  // greedy_step queues the forward of one-token chunks and each chunk's argmax on the model's
+  // device and returns without waiting: the picks, i32 [chunks], in a device tensor that stays
+  // valid until the next greedy step is queued (copy it out, stream-ordered, before that). In Mode
+  // Compile on CUDA the step and its argmax are one CUDA graph, as forward()'s decode steps are.
+  // greedy_continue queues the next step for the same sequences, each fed the token the previous
+  // greedy step picked for it straight from device memory, so no host round trip sits between
+  // two steps.
+  Tensor greedy_step(const std::vector<SequenceChunk>& chunks, KVCache& cache);
+  Tensor greedy_continue(KVCache& cache);
   // Decode steps replayed from CUDA graphs so far, and graphs captured (Mode Compile).
   int64_t graph_replays() const { return graph_replays_; }
   int64_t graphs_captured() const { return graphs_captured_; }
@@ -116,6 +127,12 @@ class CausalLM {
   // Why a decode step cannot be captured ("" when it can).
   std::string capture_blocker(bool static_rope) const;
   Tensor replay_step(const StepInputs& in, KVCache& cache);
+  // The decode graph for this step's batch size and cache (greedy: ending in the argmax into the
+  // graph's ids), captured when new; `captured` says whether it was.
+  DecodeGraph& decode_graph(const StepInputs& in, KVCache& cache, bool greedy, bool* captured);
+  // The step's compile decision: "" when it runs as a graph, else why not (logged once).
+  bool runs_as_graph(const StepInputs& in, bool all_logits, bool static_rope);
+  Tensor queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool continued);
   void ensure_rope_tables(int64_t rows);
 
   ModelConfig config_;
@@ -135,6 +152,10 @@ class CausalLM {
   std::vector<std::unique_ptr<DecodeGraph>> graphs_;
   int64_t graph_replays_ = 0, graphs_captured_ = 0;
   std::string compile_warned_;  // the last reason given for running a Compile step eagerly
+  // The last greedy step: its sequences' slots, cache and picks (greedy_continue's inputs).
+  std::vector<int64_t> greedy_slots_;
+  const void* greedy_cache_ = nullptr;
+  Tensor greedy_ids_;
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;
   KernelReport report_;

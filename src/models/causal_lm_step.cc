@@ -171,7 +171,7 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
   if (!all_logits && t != n) x = ops::index_rows(x, last_rows, x.dtype());
   Tensor logits = ops::linear(final_norm_->forward(x), lm_head_, Tensor(), true);
   if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
-  return ops::cast(logits, DType::kF32);
+  return logits;
 }
 
 std::string CausalLM::capture_blocker(bool static_rope) const {
@@ -185,43 +185,65 @@ std::string CausalLM::capture_blocker(bool static_rope) const {
   return "";
 }
 
-Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
-  DecodeGraph* g = nullptr;
+CausalLM::DecodeGraph& CausalLM::decode_graph(const StepInputs& in, KVCache& cache, bool greedy,
+                                              bool* captured) {
+  *captured = false;
   for (auto& cand : graphs_) {
-    if (cand->n == in.n() && cand->slots == cache.slots() && cand->capacity == cache.capacity() &&
-        cand->cache == cache.data()) {
-      g = cand.get();
+    if (cand->n == in.n() && cand->greedy == greedy && cand->slots == cache.slots() &&
+        cand->capacity == cache.capacity() && cand->cache == cache.data()) {
+      return *cand;
     }
   }
-  if (g == nullptr) {
-    // Graphs of caches that are gone only hold memory: keep the most recent few.
-    constexpr size_t kMaxGraphs = 8;
-    if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
-    auto fresh = std::make_unique<DecodeGraph>();
-    fresh->n = in.n();
-    fresh->slots = cache.slots();
-    fresh->capacity = cache.capacity();
-    fresh->cache = cache.data();
-    fresh->meta = in.host().to(device_);
-    fresh->graph = std::make_unique<CudaGraph>(device_);
-    fresh->graph->begin_capture();
-    try {
-      fresh->logits = run_step(in, fresh->meta, cache, false, true);
-      fresh->graph->end_capture();
-    } catch (...) {
-      fresh->graph->abort_capture();
-      throw;
+  // Graphs of caches that are gone only hold memory: keep the most recent few.
+  constexpr size_t kMaxGraphs = 8;
+  if (graphs_.size() >= kMaxGraphs) graphs_.erase(graphs_.begin());
+  auto fresh = std::make_unique<DecodeGraph>();
+  fresh->n = in.n();
+  fresh->greedy = greedy;
+  fresh->slots = cache.slots();
+  fresh->capacity = cache.capacity();
+  fresh->cache = cache.data();
+  fresh->meta = in.host().to(device_);
+  fresh->graph = std::make_unique<CudaGraph>(device_);
+  fresh->graph->begin_capture();
+  try {
+    Tensor logits = run_step(in, fresh->meta, cache, false, true);
+    if (greedy) {
+      ops::argmax_rows(logits, fresh->meta.slice(0, 0, in.n()));
+    } else {
+      fresh->logits = ops::cast(logits, DType::kF32);
     }
-    graphs_.push_back(std::move(fresh));
-    ++graphs_captured_;
-    g = graphs_.back().get();
-  } else {
-    g->meta.copy_from(in.host());
+    fresh->graph->end_capture();
+  } catch (...) {
+    fresh->graph->abort_capture();
+    throw;
   }
-  g->graph->replay();
+  graphs_.push_back(std::move(fresh));
+  ++graphs_captured_;
+  *captured = true;
+  return *graphs_.back();
+}
+
+Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
+  bool captured = false;
+  DecodeGraph& g = decode_graph(in, cache, false, &captured);
+  if (!captured) g.meta.copy_from(in.host());
+  g.graph->replay();
   ++graph_replays_;
-  // The caller may keep the logits past the next replay, which rewrites g->logits.
-  return g->logits.clone();
+  // The caller may keep the logits past the next replay, which rewrites g.logits.
+  return g.logits.clone();
+}
+
+bool CausalLM::runs_as_graph(const StepInputs& in, bool all_logits, bool static_rope) {
+  bool compile = kernelizer_ && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
+  if (!compile || all_logits || in.max_q_len != 1) return false;
+  std::string blocker = capture_blocker(static_rope);
+  if (blocker.empty()) return true;
+  if (blocker != compile_warned_) {
+    log_warn("mode compile: decode steps run eagerly: ", blocker);
+    compile_warned_ = blocker;
+  }
+  return false;
 }
 
 Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cache,
@@ -230,21 +252,62 @@ Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cach
   bool static_rope =
       rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
   if (static_rope) ensure_rope_tables(cache.capacity());
-  bool compile = kernelizer_ && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
-  Tensor logits;
-  std::string blocker;
-  if (compile && !all_logits && in.max_q_len == 1) blocker = capture_blocker(static_rope);
-  if (compile && !all_logits && in.max_q_len == 1 && blocker.empty()) {
-    logits = replay_step(in, cache);
-  } else {
-    if (!blocker.empty() && blocker != compile_warned_) {
-      log_warn("mode compile: decode steps run eagerly: ", blocker);
-      compile_warned_ = blocker;
-    }
-    logits = run_step(in, in.host().to(device_), cache, all_logits, static_rope);
-  }
+  Tensor logits =
+      runs_as_graph(in, all_logits, static_rope)
+          ? replay_step(in, cache)
+          : ops::cast(run_step(in, in.host().to(device_), cache, all_logits, static_rope),
+                      DType::kF32);
   for (const ops::AttentionSeq& s : in.seqs) cache.set_length(s.slot, s.kv_len);
   return logits;
+}
+
+Tensor CausalLM::queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache& cache,
+                              bool continued) {
+  StepInputs in = make_step_inputs(chunks, cache);
+  KHUB_CHECK_ARG(in.max_q_len == 1, "greedy_step: one token per sequence (a decode step), got a ",
+                 "chunk of ", in.max_q_len, " tokens");
+  bool static_rope =
+      rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
+  if (static_rope) ensure_rope_tables(cache.capacity());
+  int64_t n = in.n(), size = static_cast<int64_t>(in.packed.size());
+  Tensor ids;
+  if (runs_as_graph(in, false, static_rope)) {
+    bool captured = false;
+    DecodeGraph& g = decode_graph(in, cache, true, &captured);
+    ids = g.meta.slice(0, 0, n);  // the step's inputs, overwritten with its picks by the argmax
+    if (!captured && continued) {
+      g.meta.slice(0, n, size).copy_from(in.host().slice(0, n, size));
+    } else if (!captured) {
+      g.meta.copy_from(in.host());
+    }
+    if (continued && ids.data() != greedy_ids_.data()) ids.copy_from(greedy_ids_);
+    g.graph->replay();
+    ++graph_replays_;
+  } else {
+    Tensor meta = in.host().to(device_);
+    if (continued) meta.slice(0, 0, n).copy_from(greedy_ids_);
+    ids = ops::argmax_rows(run_step(in, meta, cache, false, static_rope));
+  }
+  for (const ops::AttentionSeq& s : in.seqs) cache.set_length(s.slot, s.kv_len);
+  greedy_slots_.clear();
+  for (const SequenceChunk& ch : chunks) greedy_slots_.push_back(ch.slot);
+  greedy_cache_ = cache.data();
+  greedy_ids_ = ids;
+  return ids;
+}
+
+Tensor CausalLM::greedy_step(const std::vector<SequenceChunk>& chunks, KVCache& cache) {
+  return queue_greedy(chunks, cache, false);
+}
+
+Tensor CausalLM::greedy_continue(KVCache& cache) {
+  KHUB_CHECK_ARG(greedy_ids_.defined() && greedy_cache_ == cache.data(),
+                 "greedy_continue: no greedy step on this cache to continue (call greedy_step ",
+                 "first)");
+  std::vector<SequenceChunk> chunks;
+  // The token is a placeholder: each sequence is fed its previous pick from device memory.
+  for (int64_t slot : greedy_slots_) chunks.push_back({slot, {0}});
+  return queue_greedy(chunks, cache, true);
 }
 
 }  // namespace khub

@@ -28,10 +28,11 @@ struct CausalLM::StepInputs {
 // shape fix every layer's rows).
 struct CausalLM::DecodeGraph {
   int64_t n = 0, slots = 0, capacity = 0;
+  bool greedy = false;  // ends in the argmax of each row, written over meta's ids (the next inputs)
   const void* cache = nullptr;  // KVCache::data(): every layer's rows sit at fixed offsets in it
   Tensor meta;  // the step's packed inputs on the device, refreshed before each replay
   std::unique_ptr<CudaGraph> graph;
-  Tensor logits;  // written by every replay
+  Tensor logits;  // f32, written by every replay (not greedy)
 };
 
 }  // namespace khub

@@ -2,11 +2,68 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <random>
 
+#include "core/host_readback.h"
 #include "ops/indexing.h"
 
 namespace khub {
+namespace {
+
+// Greedy decode steps with the host one step behind: step t + 1 is queued (fed step t's picks in
+// device memory) before the host reads step t's picks, whenever step t + 1 would run the same
+// sequences — none of them stopped yet, and none reaching max_new_tokens with step t's token.
+// A sequence that stops at step t has its pick of step t + 1 thrown away; the steps after run
+// from the host's tokens for the sequences left.
+template <typename Emit>
+void decode_ahead(CausalLM& model, KVCache& cache, int64_t max_new_tokens, Emit& emit,
+                  std::vector<bool>& running, GenerationResult& result) {
+  struct Queued {
+    std::vector<int64_t> seqs;
+    int buffer;
+  };
+  HostReadback picks[2];  // a step's picks land in one while the next step's are queued
+  std::deque<Queued> queued;
+  int next_buffer = 0;
+  auto queue = [&](std::vector<int64_t> seqs, const Tensor& ids) {
+    picks[next_buffer].start(ids);
+    queued.push_back({std::move(seqs), next_buffer});
+    next_buffer ^= 1;
+  };
+  auto queue_from_host = [&] {
+    std::vector<SequenceChunk> chunks;
+    std::vector<int64_t> live;
+    for (size_t s = 0; s < running.size(); ++s) {
+      if (!running[s]) continue;
+      live.push_back(static_cast<int64_t>(s));
+      chunks.push_back({static_cast<int64_t>(s), {result.tokens[s].back()}});
+    }
+    if (!live.empty()) queue(std::move(live), model.greedy_step(chunks, cache));
+  };
+  queue_from_host();
+  while (!queued.empty()) {
+    const Queued& front = queued.front();
+    bool same_next = queued.size() == 1;
+    for (int64_t s : front.seqs) {
+      same_next = same_next && running[s] &&
+                  static_cast<int64_t>(result.tokens[s].size()) + 2 <= max_new_tokens;
+    }
+    if (same_next) queue(front.seqs, model.greedy_continue(cache));
+    const auto* ids = static_cast<const int32_t*>(picks[front.buffer].wait());
+    ++result.decode_steps;
+    for (size_t i = 0; i < front.seqs.size(); ++i) {
+      int64_t s = front.seqs[i];
+      if (!running[s]) continue;  // stopped by an earlier step: this pick is thrown away
+      ++result.decode_tokens;
+      running[s] = emit(s, ids[i]);
+    }
+    queued.pop_front();
+    if (queued.empty()) queue_from_host();
+  }
+}
+
+}  // namespace
 
 GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t>>& prompts,
                           const GenerationOptions& opt) {
@@ -74,6 +131,11 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
   auto t1 = clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
 
+  if (device_argmax && opt.lookahead.value_or(model.device().is_cuda())) {
+    decode_ahead(model, cache, opt.max_new_tokens, emit, running, result);
+    result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
+    return result;
+  }
   while (true) {
     chunks.clear();
     std::vector<int64_t> live;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "models/causal_lm.h"
@@ -22,6 +23,11 @@ struct GenerationOptions {
   bool ignore_eos = false;
   // Streaming: called for each new token of each sequence; return false to stop that sequence.
   std::function<bool(int64_t sequence, int32_t token)> on_token;
+  // Greedy decoding (no sampling, no repetition penalty) can queue each decode step before the
+  // host reads the previous step's picks (CausalLM::greedy_continue), so the device never waits
+  // for the host; a sequence that stops costs one step of work that is thrown away. Default: on
+  // for a model on CUDA, off on the CPU (where the host does the work, nothing overlaps).
+  std::optional<bool> lookahead;
 };
 
 struct GenerationResult {

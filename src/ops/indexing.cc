@@ -69,12 +69,19 @@ void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& 
   }
 }
 
-Tensor argmax_rows(const Tensor& x) {
+Tensor argmax_rows(const Tensor& x, Tensor out) {
+  bool half = x.device().is_cuda() && (x.dtype() == DType::kBF16 || x.dtype() == DType::kF16);
+  KHUB_CHECK_ARG(x.defined() && x.dim() == 2 && (x.dtype() == DType::kF32 || half) &&
+                     x.is_contiguous() && x.size(1) > 0,
+                 "ops::argmax_rows: x must be a contiguous [rows, cols > 0] in f32 (on CUDA also ",
+                 "bf16 or f16), got ", x.describe());
   KHUB_CHECK_ARG(
-      x.defined() && x.dim() == 2 && x.dtype() == DType::kF32 && x.is_contiguous() && x.size(1) > 0,
-      "ops::argmax_rows: x must be a contiguous f32 [rows, cols > 0], got ", x.describe());
-  if (x.device().is_cuda()) return cuda::argmax_rows(x);
-  Tensor out = Tensor::empty({x.size(0)}, DType::kI32);
+      !out.defined() || (out.dtype() == DType::kI32 && out.dim() == 1 && out.size(0) == x.size(0) &&
+                         out.is_contiguous() && out.device() == x.device()),
+      "ops::argmax_rows: out must be a contiguous i32 [", x.size(0), "] on ", x.device().str(),
+      ", got ", out.describe());
+  if (x.device().is_cuda()) return cuda::argmax_rows(x, out);
+  if (!out.defined()) out = Tensor::empty({x.size(0)}, DType::kI32);
   const float* p = x.data_as<float>();
   for (int64_t r = 0; r < x.size(0); ++r) {
     const float* row = p + r * x.size(1);

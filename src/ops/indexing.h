@@ -19,10 +19,11 @@ Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
 
-// The index of the largest value of each row of x [rows, cols] f32 (the first one on ties; NaN
-// is skipped, a row of only NaN gives 0), as
-// i32 [rows] on x's device: greedy decoding picks its tokens on the device and copies back
-// `rows` ids instead of the whole logits.
-Tensor argmax_rows(const Tensor& x);
+// The index of the largest value of each row of x [rows, cols] (f32; on CUDA also bf16/f16) — the
+// first one on ties; NaN is skipped, a row of only NaN gives 0 — as i32 [rows] on x's device:
+// greedy decoding picks its tokens on the device and copies back `rows` ids instead of the whole
+// logits. out: where to write them (contiguous i32 [rows] on x's device), or undefined for a new
+// tensor; returned either way.
+Tensor argmax_rows(const Tensor& x, Tensor out = Tensor());
 
 }  // namespace khub::ops

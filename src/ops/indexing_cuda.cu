@@ -72,17 +72,18 @@ __device__ __forceinline__ ArgMax warp_best(ArgMax m, int64_t none) {
   return m;
 }
 
-__global__ void argmax_chunks_kernel(const float* __restrict__ x, int64_t cols,
+template <typename T>
+__global__ void argmax_chunks_kernel(const T* __restrict__ x, int64_t cols,
                                      ArgMax* __restrict__ partial) {
   pdl_wait();
   pdl_launch_dependents();
   __shared__ ArgMax warps[kArgmaxThreads / 32];
-  const float* row = x + int64_t{blockIdx.y} * cols;
+  const T* row = x + int64_t{blockIdx.y} * cols;
   int64_t begin = int64_t{blockIdx.x} * kArgmaxChunk;
   int64_t end = begin + kArgmaxChunk < cols ? begin + kArgmaxChunk : cols;
   ArgMax m{-INFINITY, cols};
   for (int64_t i = begin + threadIdx.x; i < end; i += kArgmaxThreads) {
-    float v = row[i];
+    float v = to_f32(row[i]);
     if ((m.i == cols && !isnan(v)) || v > m.v) m = {v, i};
   }
   m = warp_best(m, cols);
@@ -108,8 +109,8 @@ __global__ void argmax_rows_kernel(const ArgMax* __restrict__ partial, int chunk
 
 }  // namespace
 
-Tensor argmax_rows(const Tensor& x) {
-  Tensor out = Tensor::empty({x.size(0)}, DType::kI32, x.device());
+Tensor argmax_rows(const Tensor& x, Tensor out) {
+  if (!out.defined()) out = Tensor::empty({x.size(0)}, DType::kI32, x.device());
   int64_t rows = x.size(0), cols = x.size(1);
   if (rows == 0) return out;
   KHUB_CHECK_ARG(rows <= 65535 && cols <= INT32_MAX, "ops::argmax_rows: ", x.describe(),
@@ -120,9 +121,12 @@ Tensor argmax_rows(const Tensor& x) {
   khub::cuda::DeviceGuard g(x.device());
   cudaStream_t s = khub::cuda::stream_for(x.device());
   auto* pp = static_cast<ArgMax*>(partial.data());
-  launch_kernel(argmax_chunks_kernel, x.device(),
-                dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(rows)), kArgmaxThreads, 0,
-                s, x.data_as<float>(), cols, pp);
+  dispatch_float(x.dtype(), "ops::argmax_rows", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    launch_kernel(argmax_chunks_kernel<T>, x.device(),
+                  dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(rows)), kArgmaxThreads,
+                  0, s, static_cast<const T*>(x.data()), cols, pp);
+  });
   launch_kernel(argmax_rows_kernel, x.device(), static_cast<unsigned>(rows), 32, 0, s,
                 static_cast<const ArgMax*>(pp), static_cast<int>(chunks), cols,
                 out.data_as<int32_t>());

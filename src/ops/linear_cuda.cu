@@ -7,7 +7,8 @@
 // in cuBLAS's column-major terms, yᵀ[out, m] = op_T(w as [in, out]) · (x as [in, m]).
 //
 // GEMV (bf16/f16, m <= kGemvMaxRows, in % 8 == 0: the decode steps): a weight-streaming kernel,
-// one warp per output feature for all m rows at once, 16-byte loads, f32 accumulation, the bias
+// one warp per output feature (two for one row of up to 2048 inputs) for all m rows at once,
+// 16-byte loads, f32 accumulation, the bias
 // added before the one rounding. It is one kernel where cuBLAS's small-m GEMMs take one or two
 // (split-K + reduce) at a fraction of the memory bandwidth, and it writes a fused projection's
 // parts (q, k, v) into separate tensors. Launched as a programmatic dependent, and with
@@ -24,7 +25,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kGemvMaxRows = 8;
-constexpr int kGemvWarps = kThreads / 32;  // output features per block
+constexpr int kGemvWarps = kThreads / 32;
 constexpr int kMaxParts = 3;
 
 template <typename T>
@@ -80,28 +81,37 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
 }
 
 // M: rows of x handled (p.m <= M); U: 16-byte weight vectors per lane held at once, so a pass
-// covers U * 256 input features of one output feature.
-template <typename T, int M, int U>
+// covers U * 256 input features of one output feature; F: output features per warp (each input
+// vector loaded once serves all F).
+template <typename T, int M, int U, int F>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
   const int lane = threadIdx.x % 32;
-  const int64_t row = int64_t{blockIdx.x} * kGemvWarps + threadIdx.x / 32;
-  const bool active = row < p.out;
-  const T* wrow = p.w + (active ? row : 0) * p.in;
-  uint4 wv[U];
+  const int64_t first = (int64_t{blockIdx.x} * kGemvWarps + threadIdx.x / 32) * F;
+  const T* wrow[F];
+#pragma unroll
+  for (int f = 0; f < F; ++f) wrow[f] = p.w + (first + f < p.out ? first + f : 0) * p.in;
+  uint4 wv[F][U];
   auto load_pass = [&](int64_t base) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      int64_t e = base + (u * 32 + lane) * 8;
-      wv[u] = active && e < p.in ? load_stream(wrow + e) : make_uint4(0, 0, 0, 0);
+    for (int f = 0; f < F; ++f) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        int64_t e = base + (u * 32 + lane) * 8;
+        wv[f][u] =
+            first + f < p.out && e < p.in ? load_stream(wrow[f] + e) : make_uint4(0, 0, 0, 0);
+      }
     }
   };
   if (p.prefetch) load_pass(0);
   pdl_wait();
   pdl_launch_dependents();
   if (!p.prefetch) load_pass(0);
-  float acc[M];
+  float acc[F][M];
 #pragma unroll
-  for (int r = 0; r < M; ++r) acc[r] = 0.0f;
+  for (int f = 0; f < F; ++f) {
+#pragma unroll
+    for (int r = 0; r < M; ++r) acc[f][r] = 0.0f;
+  }
   for (int64_t base = 0;;) {
     // Each row's U input vectors are loaded together, then used: one memory latency per row and
     // pass (a load per use would wait U times).
@@ -116,7 +126,10 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
                            : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int u = 0; u < U; ++u) acc[r] += dot8<T>(wv[u], xv[u]);
+        for (int f = 0; f < F; ++f) {
+#pragma unroll
+          for (int u = 0; u < U; ++u) acc[f][r] += dot8<T>(wv[f][u], xv[u]);
+        }
       }
     }
     base += U * 256;
@@ -124,52 +137,83 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
     load_pass(base);
   }
 #pragma unroll
-  for (int r = 0; r < M; ++r) {
-    for (int o = 16; o > 0; o >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], o);
-  }
-  if (!active || lane >= p.m) return;
-  float v = 0.0f;
+  for (int f = 0; f < F; ++f) {
 #pragma unroll
-  for (int r = 0; r < M; ++r) v = lane == r ? acc[r] : v;
-  if (p.bias != nullptr) v += to_f32(p.bias[row]);
-  // The part holding this feature (constant indices: a dynamic index into the parameters would
-  // copy them to the stack).
-  T* y = p.y[0];
-  int64_t start = 0, end = p.end[0];
-#pragma unroll
-  for (int i = 1; i < kMaxParts; ++i) {
-    if (i < p.parts && row >= p.end[i - 1]) {
-      y = p.y[i];
-      start = p.end[i - 1];
-      end = p.end[i];
+    for (int r = 0; r < M; ++r) {
+      for (int o = 16; o > 0; o >>= 1) acc[f][r] += __shfl_xor_sync(0xffffffffu, acc[f][r], o);
     }
   }
-  y[lane * (end - start) + (row - start)] = from_f32<T>(v);
+  if (lane >= p.m) return;
+#pragma unroll
+  for (int f = 0; f < F; ++f) {
+    const int64_t row = first + f;
+    if (row >= p.out) return;
+    float v = 0.0f;
+#pragma unroll
+    for (int r = 0; r < M; ++r) v = lane == r ? acc[f][r] : v;
+    if (p.bias != nullptr) v += to_f32(p.bias[row]);
+    // The part holding this feature (constant indices: a dynamic index into the parameters would
+    // copy them to the stack).
+    T* y = p.y[0];
+    int64_t start = 0, end = p.end[0];
+#pragma unroll
+    for (int i = 1; i < kMaxParts; ++i) {
+      if (i < p.parts && row >= p.end[i - 1]) {
+        y = p.y[i];
+        start = p.end[i - 1];
+        end = p.end[i];
+      }
+    }
+    y[lane * (end - start) + (row - start)] = from_f32<T>(v);
+  }
+}
+
+// Output features per warp of a one-row GEMV whose rows have at most 2048 inputs: 2 (default;
+// each input vector loaded serves both, and a 6144-feature projection fits one wave of blocks on
+// an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). Measured on the H200 in Qwen3-
+// 0.6B's decode chain (2026-12-03): 1,410 tok/s with 2 against 1,360 with 1; 4 features per warp
+// gave 1,362, 4 warps per block instead of 8 no better (dev/cuda/NOTES.md).
+int gemv_features() {
+  static const int f = [] {
+    const char* v = std::getenv("KHUB_CUDA_GEMV_FEATURES");
+    if (v == nullptr || *v == 0) return 2;
+    KHUB_CHECK_ARG((v[0] == '1' || v[0] == '2') && v[1] == 0, "KHUB_CUDA_GEMV_FEATURES=", v,
+                   ": expected 1 or 2");
+    return v[0] - '0';
+  }();
+  return f;
+}
+
+template <typename T, int M, int U, int F>
+void launch_gemv_f(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
+  dim3 grid(static_cast<unsigned>((p.out + kGemvWarps * F - 1) / (kGemvWarps * F)));
+  launch_kernel(gemv_kernel<T, M, U, F>, dev, grid, dim3(kThreads), 0, s, p);
+}
+
+template <typename T, int M, int U>
+void launch_gemv_u(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
+  if constexpr (M == 1 && U <= 8) {
+    if (gemv_features() == 2) return launch_gemv_f<T, M, U, 2>(p, dev, s);
+  }
+  launch_gemv_f<T, M, U, 1>(p, dev, s);
 }
 
 template <typename T, int M>
-void launch_gemv_u(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
-  dim3 grid(static_cast<unsigned>((p.out + kGemvWarps - 1) / kGemvWarps));
+void launch_gemv_m(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
   // One pass over rows of up to 4096 features: all of a row's weights in flight at once.
-  if (p.in <= 512) {
-    launch_kernel(gemv_kernel<T, M, 2>, dev, grid, dim3(kThreads), 0, s, p);
-  } else if (p.in <= 1024) {
-    launch_kernel(gemv_kernel<T, M, 4>, dev, grid, dim3(kThreads), 0, s, p);
-  } else if (p.in <= 2048) {
-    launch_kernel(gemv_kernel<T, M, 8>, dev, grid, dim3(kThreads), 0, s, p);
-  } else if (p.in <= 3072) {
-    launch_kernel(gemv_kernel<T, M, 12>, dev, grid, dim3(kThreads), 0, s, p);
-  } else {
-    launch_kernel(gemv_kernel<T, M, 16>, dev, grid, dim3(kThreads), 0, s, p);
-  }
+  if (p.in <= 512) return launch_gemv_u<T, M, 2>(p, dev, s);
+  if (p.in <= 1024) return launch_gemv_u<T, M, 4>(p, dev, s);
+  if (p.in <= 2048) return launch_gemv_u<T, M, 8>(p, dev, s);
+  if (p.in <= 3072) return launch_gemv_u<T, M, 12>(p, dev, s);
+  launch_gemv_u<T, M, 16>(p, dev, s);
 }
 
 template <typename T>
 void launch_gemv(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
-  if (p.m <= 1) return launch_gemv_u<T, 1>(p, dev, s);
-  if (p.m <= 2) return launch_gemv_u<T, 2>(p, dev, s);
-  if (p.m <= 4) return launch_gemv_u<T, 4>(p, dev, s);
-  launch_gemv_u<T, 8>(p, dev, s);
+  if (p.m <= 1) return launch_gemv_m<T, 1>(p, dev, s);
+  if (p.m <= 2) return launch_gemv_m<T, 2>(p, dev, s);
+  if (p.m <= 4) return launch_gemv_m<T, 4>(p, dev, s);
+  launch_gemv_m<T, 8>(p, dev, s);
 }
 
 bool gemv_switched_off() {

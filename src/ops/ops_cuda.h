@@ -30,7 +30,7 @@ void scale_inplace(Tensor& a, float s);
 void softcap_inplace(Tensor& x, float cap);
 Tensor cast(const Tensor& x, DType dtype);
 Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
-Tensor argmax_rows(const Tensor& x);
+Tensor argmax_rows(const Tensor& x, Tensor out);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
 

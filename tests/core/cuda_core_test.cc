@@ -8,6 +8,7 @@
 
 #include "core/cuda.h"
 #include "core/cuda_graph.h"
+#include "core/host_readback.h"
 #include "core/stream.h"
 #include "core/tensor.h"
 
@@ -155,6 +156,22 @@ TEST_F(CudaCore, GraphReplaysWithNewInputsAndKeepsItsMemory) {
   EXPECT_THROW(broken.replay(), Error);
   Tensor again = in.clone().to(Device::cpu());
   EXPECT_EQ(again.item(0), 4.0);
+}
+
+// A readback started after queued device work sees that work's result (stream order), and a start
+// while one is pending waits for it first; the pinned buffer grows for a bigger source.
+TEST_F(CudaCore, HostReadbackLandsAfterTheQueuedWork) {
+  HostReadback r;
+  for (int64_t n : {int64_t{1} << 20, int64_t{5}, int64_t{3} << 20}) {
+    Tensor want = iota_host({n}, DType::kF32);
+    Tensor src = want.to(kGpu);
+    Tensor dst = Tensor::empty({n}, DType::kF32, kGpu);
+    dst.copy_from(src);  // queued on the stream, not waited for
+    r.start(dst);
+    r.start(dst);  // waits for the first copy, then queues another
+    const void* p = r.wait();
+    EXPECT_EQ(std::memcmp(p, want.data(), want.nbytes()), 0) << n << " floats";
+  }
 }
 
 TEST_F(CudaCore, DevicePropertiesDescribeTheGpu) {

@@ -112,11 +112,23 @@ TEST_P(CudaCompile, GraphReplaysEqualEagerKernelsBitForBit) {
   EXPECT_EQ(graph->graph_replays(), 12);
   EXPECT_EQ(graph->graphs_captured(), 2);  // batch sizes 3 and 2
 
-  // generate() end to end: the same greedy tokens.
+  // generate() end to end: the same greedy tokens from the plain loop on the eager kernels and
+  // from the look-ahead loop (each step queued before the previous picks are read) on both: on the
+  // graph model its greedy graphs, each ending in the argmax and fed the previous picks from
+  // device memory. Then a stop token that ends one sequence mid-way.
   GenerationOptions g;
   g.max_new_tokens = 10;
   g.ignore_eos = true;
-  EXPECT_EQ(generate(*eager, prompts, g).tokens, generate(*graph, prompts, g).tokens);
+  for (bool stop : {false, true}) {
+    g.lookahead = false;
+    GenerationResult plain = generate(*eager, prompts, g);
+    g.lookahead = true;
+    int64_t replays = graph->graph_replays();
+    EXPECT_EQ(generate(*eager, prompts, g).tokens, plain.tokens) << "stop " << stop;
+    EXPECT_EQ(generate(*graph, prompts, g).tokens, plain.tokens) << "stop " << stop;
+    EXPECT_GE(graph->graph_replays() - replays, 9) << "the look-ahead steps were not replays";
+    g.stop_token_ids = {plain.tokens[1][3]};
+  }
 }
 
 // With Attention on the reference path (it reads the lengths on the host), compile mode must not

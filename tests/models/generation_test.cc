@@ -108,6 +108,55 @@ TEST_F(Generation, StopTokensStreamingAndPenalty) {
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
 }
 
+// Greedy look-ahead (each step queued before the previous step's picks are read) gives the tokens
+// and counts of the plain loop: a batch of three running to max_new_tokens, one sequence stopping
+// at a stop token mid-way (its pick of the step queued behind is thrown away), one stopped by the
+// streaming callback, and the smallest budgets.
+TEST_F(Generation, LookaheadGivesThePlainLoopsTokens) {
+  std::vector<std::vector<int32_t>> prompts = {{5, 6, 7, 8, 9}, {3}, {40, 41, 42}};
+  std::vector<std::vector<int32_t>> streamed(prompts.size());
+  auto both = [&](GenerationOptions g, const std::string& what) {
+    g.lookahead = false;
+    streamed.assign(prompts.size(), {});
+    GenerationResult plain = generate(*model_, prompts, g);
+    g.lookahead = true;
+    streamed.assign(prompts.size(), {});
+    GenerationResult ahead = generate(*model_, prompts, g);
+    EXPECT_EQ(ahead.tokens, plain.tokens) << what;
+    EXPECT_EQ(ahead.decode_tokens, plain.decode_tokens) << what;
+    return plain;
+  };
+  GenerationOptions g;
+  g.max_new_tokens = 12;
+  g.ignore_eos = true;
+  GenerationResult base = both(g, "to max_new_tokens");
+  for (const auto& t : base.tokens) ASSERT_EQ(t.size(), 12u);
+  // A stop token that sequence 1 emits 5th and no other sequence emits before it.
+  int32_t stop = base.tokens[1][4];
+  g.stop_token_ids = {stop};
+  GenerationResult stopped = both(g, "stop token " + std::to_string(stop));
+  EXPECT_LE(stopped.tokens[1].size(), 5u);
+  EXPECT_EQ(stopped.tokens[1].back(), stop);
+  g.stop_token_ids.clear();
+  g.on_token = [&](int64_t seq, int32_t tok) {
+    streamed[seq].push_back(tok);
+    return !(seq == 2 && streamed[seq].size() == 3);
+  };
+  GenerationResult cb = both(g, "streaming callback");
+  EXPECT_EQ(cb.tokens[2].size(), 3u);
+  EXPECT_EQ(streamed, cb.tokens);  // the look-ahead run's stream: every kept token, in order
+  EXPECT_EQ(cb.tokens[0].size(), 12u);
+  g.on_token = nullptr;
+  for (int64_t n : {1, 2, 3}) {
+    g.max_new_tokens = n;
+    both(g, "max_new_tokens " + std::to_string(n));
+  }
+  // The steps themselves: continuing needs a greedy step on that cache, and one token per chunk.
+  KVCache other = model_->make_cache(1, 8);
+  EXPECT_THROW(model_->greedy_continue(other), Error);
+  EXPECT_THROW(model_->greedy_step({{0, {1, 2}}}, other), Error);
+}
+
 TEST_F(Generation, BadOptionsAreErrors) {
   GenerationOptions g;
   g.sampling.temperature = 0;

@@ -52,9 +52,17 @@ TEST(Indexing, ArgmaxRowsTakesTheFirstMaximum) {
   EXPECT_EQ(a.data_as<int32_t>()[0], 1);  // a tie: the first
   EXPECT_EQ(a.data_as<int32_t>()[1], 0);
   EXPECT_EQ(a.data_as<int32_t>()[2], 1);
-  EXPECT_EQ(a.data_as<int32_t>()[3], 1);  // NaN is skipped
-  EXPECT_EQ(a.data_as<int32_t>()[4], 0);  // only NaN
-  EXPECT_THROW(ops::argmax_rows(x.to(DType::kBF16)), Error);
+  EXPECT_EQ(a.data_as<int32_t>()[3], 1);                      // NaN is skipped
+  EXPECT_EQ(a.data_as<int32_t>()[4], 0);                      // only NaN
+  EXPECT_THROW(ops::argmax_rows(x.to(DType::kBF16)), Error);  // half types only on CUDA
+  // Into a given tensor: written there and returned; a wrong one is refused before any write.
+  Tensor out = Tensor::from_vector(std::vector<int32_t>{9, 9, 9, 9, 9}, {5}, DType::kI32);
+  Tensor b = ops::argmax_rows(x, out);
+  EXPECT_EQ(b.data(), out.data());
+  EXPECT_EQ(out.data_as<int32_t>()[0], 1);
+  EXPECT_EQ(out.data_as<int32_t>()[2], 1);
+  EXPECT_THROW(ops::argmax_rows(x, Tensor::empty({4}, DType::kI32)), Error);
+  EXPECT_THROW(ops::argmax_rows(x, Tensor::empty({5}, DType::kF32)), Error);
 }
 
 TEST(Indexing, KvAppendWritesRowsFromStridedViews) {

@@ -434,6 +434,19 @@ TEST_F(CudaOps, ArgmaxRowsMatchesTheHost) {
   EXPECT_EQ(got.data_as<int32_t>()[2], 1024);
   EXPECT_EQ(got.data_as<int32_t>()[3], 0);
   EXPECT_EQ(got.data_as<int32_t>()[4], 140000);
+  // bf16/f16 logits (a decode graph's LM head output) pick what their f32 widening picks, into a
+  // given tensor when asked.
+  for (DType dt : {DType::kBF16, DType::kF16}) {
+    Tensor h = x.to(dt);
+    Tensor want_h = ops::argmax_rows(h.to(DType::kF32));
+    Tensor into = Tensor::empty({5}, DType::kI32, kGpu);
+    Tensor got_h = ops::argmax_rows(h.to(kGpu), into);
+    EXPECT_EQ(got_h.data(), into.data());
+    got_h = got_h.to(Device::cpu());
+    for (int64_t r = 0; r < 5; ++r)
+      EXPECT_EQ(got_h.data_as<int32_t>()[r], want_h.data_as<int32_t>()[r])
+          << tag(dt, "argmax row " + std::to_string(r));
+  }
 }
 
 TEST_F(CudaOps, AddScaleSoftcapAndCast) {

@@ -169,6 +169,37 @@ void ensure_device_backend(Device device) {
   });
 }
 
+void* pinned_host_alloc(Device device, size_t bytes) {
+  ensure_device_backend(device);
+  cuda::DeviceGuard g(device);
+  void* p = nullptr;
+  KHUB_CUDA_CHECK(cudaMallocHost(&p, bytes));
+  return p;
+}
+
+void pinned_host_free(void* p) noexcept { (void)cudaFreeHost(p); }
+
+void copy_to_host_async(Device device, void* dst, const void* src, size_t bytes, void** event) {
+  cuda::DeviceGuard g(device);
+  if (*event == nullptr) {
+    cudaEvent_t e = nullptr;
+    KHUB_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *event = e;
+  }
+  cudaStream_t s = cuda::stream_for(device);
+  if (bytes > 0) KHUB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+  KHUB_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(*event), s));
+}
+
+void wait_event(Device device, void* event) {
+  cuda::DeviceGuard g(device);
+  KHUB_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+void destroy_event(void* event) noexcept {
+  (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
 }  // namespace detail
 
 bool cuda_built() { return true; }
