@@ -1,15 +1,23 @@
 // Experiment (dev/, not part of the build): how much of a compile-mode decode step is the host's.
 // Loads MODEL_DIR on CUDA with --use-kernels in mode inference,compile, prefills a 32-token
 // prompt, then times N decode steps two ways: (a) queued back to back with no host read-back
-// (the GPU never waits for the host once the graph exists), (b) as generate() runs them, with
-// the greedy pick copied back after each step. (b) - (a) is the host's share of a step.
+// (the GPU never waits for the host once the graph exists), (b) as generate()'s plain loop runs
+// them, with the greedy pick copied back after each step. (b) - (a) is the host's share of a step.
+// Then the greedy graphs (CausalLM::greedy_continue): (c) queued back to back, nothing read back,
+// (d) as generate()'s look-ahead runs them (each step's picks read while the next step runs), and
+// (e) the device time of one replay alone (events around it, the queue drained before each), so
+// (c) - (e) is what sits between two graphs.
 //   dev/cuda/build.sh → build/dev/step_overhead MODEL_DIR [STEPS=256]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include <cuda_runtime_api.h>
+
 #include "core/cuda.h"
+#include "core/host_readback.h"
+#include "core/stream.h"
 #include "models/causal_lm.h"
 #include "ops/indexing.h"
 
@@ -48,6 +56,46 @@ int main(int argc, char** argv) {
           (steps - 1);
       std::printf("pass %d %-28s %8.1f us/step %8.0f tok/s\n", pass,
                   readback ? "greedy pick read back" : "queued, no read-back", us, 1e6 / us);
+    }
+  }
+  for (int pass = 0; pass < 3; ++pass) {
+    for (int kind = 0; kind < 3; ++kind) {
+      KVCache cache = model->make_cache(1, 32 + steps + 2);
+      model->forward({{0, prompt}}, cache);
+      model->greedy_step({{0, {7}}}, cache);  // the greedy graph's capture
+      cuda_synchronize(gpu);
+      HostReadback picks[2];
+      cudaEvent_t a, b;
+      cudaEventCreate(&a);
+      cudaEventCreate(&b);
+      double device_ms = 0;
+      auto t0 = std::chrono::steady_clock::now();
+      for (int s = 0; s < steps - 1; ++s) {
+        if (kind == 2) {
+          cuda_synchronize(gpu);
+          cudaEventRecord(a, static_cast<cudaStream_t>(current_stream(gpu)));
+        }
+        Tensor ids = model->greedy_continue(cache);
+        if (kind == 1) {
+          picks[s % 2].start(ids);
+          if (s > 0) picks[(s - 1) % 2].wait();
+        }
+        if (kind == 2) {
+          cudaEventRecord(b, static_cast<cudaStream_t>(current_stream(gpu)));
+          cudaEventSynchronize(b);
+          float ms = 0;
+          cudaEventElapsedTime(&ms, a, b);
+          device_ms += ms;
+        }
+      }
+      cuda_synchronize(gpu);
+      double us =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+          (steps - 1);
+      if (kind == 2) us = device_ms * 1e3 / (steps - 1);
+      const char* what[] = {"greedy graphs back to back", "greedy look-ahead read-back",
+                            "one greedy replay (events)"};
+      std::printf("pass %d %-28s %8.1f us/step %8.0f tok/s\n", pass, what[kind], us, 1e6 / us);
     }
   }
   return 0;

@@ -8,7 +8,7 @@
 // --prefill times one forward pass over a prompt of each length (last-token logits, as
 // transformers' prefill with logits_to_keep=1); --peers embeds a peers JSON (e.g.
 // shared/bench/peers-h100.json) in the report for context; --lookahead sets generate()'s greedy
-// look-ahead (default auto: on for CUDA).
+// look-ahead (default auto: on where decode steps replay CUDA graphs).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -121,7 +121,7 @@ int bench_decode(int argc, char** argv) {
   std::string arch = args.get_or("arch", "qwen3");
   std::string lookahead = args.get_or("lookahead", "auto");
   KHUB_CHECK_ARG(lookahead == "auto" || lookahead == "on" || lookahead == "off", "--lookahead ",
-                 lookahead, ": expected auto (on for CUDA), on or off");
+                 lookahead, ": expected auto (on with CUDA graphs), on or off");
   int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
   std::string models_dir = args.get_or("models-dir", "build/models");
   LoadOptions load = load_options_from_args(args);

@@ -107,6 +107,11 @@ class CausalLM {
   // two steps.
   Tensor greedy_step(const std::vector<SequenceChunk>& chunks, KVCache& cache);
   Tensor greedy_continue(KVCache& cache);
+  // Whether decode steps are captured and replayed as CUDA graphs (Mode Compile with kernels on
+  // CUDA; a step whose capture is blocked still runs eagerly, with a warning).
+  bool decodes_with_graphs() const {
+    return kernelizer_ != nullptr && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
+  }
   // Decode steps replayed from CUDA graphs so far, and graphs captured (Mode Compile).
   int64_t graph_replays() const { return graph_replays_; }
   int64_t graphs_captured() const { return graphs_captured_; }

@@ -131,7 +131,7 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
   auto t1 = clock::now();
   result.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
 
-  if (device_argmax && opt.lookahead.value_or(model.device().is_cuda())) {
+  if (device_argmax && opt.lookahead.value_or(model.decodes_with_graphs())) {
     decode_ahead(model, cache, opt.max_new_tokens, emit, running, result);
     result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
     return result;

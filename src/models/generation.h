@@ -26,7 +26,8 @@ struct GenerationOptions {
   // Greedy decoding (no sampling, no repetition penalty) can queue each decode step before the
   // host reads the previous step's picks (CausalLM::greedy_continue), so the device never waits
   // for the host; a sequence that stops costs one step of work that is thrown away. Default: on
-  // for a model on CUDA, off on the CPU (where the host does the work, nothing overlaps).
+  // where decode steps replay CUDA graphs (Mode Compile on CUDA: measured faster there), off
+  // elsewhere (eager steps keep the host busy launching kernels; on the CPU nothing overlaps).
   std::optional<bool> lookahead;
 };
 
