@@ -14,10 +14,6 @@ namespace khub::detail {
 // with no runtime in khub.
 void ensure_device_backend(Device device);
 
-}  // namespace khub::detail
-
-namespace khub::detail {
-
 // What HostReadback (core/host_readback.h) needs of the CUDA runtime: pinned host memory, and a
 // device-to-host copy queued on the device's current stream followed by an event, which
 // wait_event blocks on. `event` is created by the first copy (*event == nullptr) and reused.

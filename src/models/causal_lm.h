@@ -139,6 +139,9 @@ class CausalLM {
   bool runs_as_graph(const StepInputs& in, bool all_logits, bool static_rope);
   Tensor queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool continued);
   void ensure_rope_tables(int64_t rows);
+  // Whether the step's rope is a fixed function of the position (then its tables are ready on the
+  // device for the cache's positions).
+  bool prepare_rope(const StepInputs& in, const KVCache& cache);
 
   ModelConfig config_;
   Tensor embed_tokens_;  // [V, H]

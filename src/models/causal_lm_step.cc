@@ -234,9 +234,15 @@ Tensor CausalLM::replay_step(const StepInputs& in, KVCache& cache) {
   return g.logits.clone();
 }
 
+bool CausalLM::prepare_rope(const StepInputs& in, const KVCache& cache) {
+  bool static_rope =
+      rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
+  if (static_rope) ensure_rope_tables(cache.capacity());
+  return static_rope;
+}
+
 bool CausalLM::runs_as_graph(const StepInputs& in, bool all_logits, bool static_rope) {
-  bool compile = kernelizer_ && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile);
-  if (!compile || all_logits || in.max_q_len != 1) return false;
+  if (!decodes_with_graphs() || all_logits || in.max_q_len != 1) return false;
   std::string blocker = capture_blocker(static_rope);
   if (blocker.empty()) return true;
   if (blocker != compile_warned_) {
@@ -249,9 +255,7 @@ bool CausalLM::runs_as_graph(const StepInputs& in, bool all_logits, bool static_
 Tensor CausalLM::forward(const std::vector<SequenceChunk>& chunks, KVCache& cache,
                          bool all_logits) {
   StepInputs in = make_step_inputs(chunks, cache);
-  bool static_rope =
-      rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
-  if (static_rope) ensure_rope_tables(cache.capacity());
+  bool static_rope = prepare_rope(in, cache);
   Tensor logits =
       runs_as_graph(in, all_logits, static_rope)
           ? replay_step(in, cache)
@@ -266,9 +270,7 @@ Tensor CausalLM::queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache&
   StepInputs in = make_step_inputs(chunks, cache);
   KHUB_CHECK_ARG(in.max_q_len == 1, "greedy_step: one token per sequence (a decode step), got a ",
                  "chunk of ", in.max_q_len, " tokens");
-  bool static_rope =
-      rope_is_static(config_.rope, in.max_len) && rope_is_static(config_.rope_local, in.max_len);
-  if (static_rope) ensure_rope_tables(cache.capacity());
+  bool static_rope = prepare_rope(in, cache);
   int64_t n = in.n(), size = static_cast<int64_t>(in.packed.size());
   Tensor ids;
   if (runs_as_graph(in, false, static_rope)) {

@@ -11,6 +11,19 @@
 namespace khub {
 namespace {
 
+// The next decode step's chunks: each running sequence fed its last token.
+std::vector<int64_t> live_chunks(const std::vector<bool>& running, const GenerationResult& result,
+                                 std::vector<SequenceChunk>& chunks) {
+  chunks.clear();
+  std::vector<int64_t> live;
+  for (size_t s = 0; s < running.size(); ++s) {
+    if (!running[s]) continue;
+    live.push_back(static_cast<int64_t>(s));
+    chunks.push_back({static_cast<int64_t>(s), {result.tokens[s].back()}});
+  }
+  return live;
+}
+
 // Greedy decode steps with the host one step behind: step t + 1 is queued (fed step t's picks in
 // device memory) before the host reads step t's picks, whenever step t + 1 would run the same
 // sequences — none of them stopped yet, and none reaching max_new_tokens with step t's token.
@@ -33,12 +46,7 @@ void decode_ahead(CausalLM& model, KVCache& cache, int64_t max_new_tokens, Emit&
   };
   auto queue_from_host = [&] {
     std::vector<SequenceChunk> chunks;
-    std::vector<int64_t> live;
-    for (size_t s = 0; s < running.size(); ++s) {
-      if (!running[s]) continue;
-      live.push_back(static_cast<int64_t>(s));
-      chunks.push_back({static_cast<int64_t>(s), {result.tokens[s].back()}});
-    }
+    std::vector<int64_t> live = live_chunks(running, result, chunks);
     if (!live.empty()) queue(std::move(live), model.greedy_step(chunks, cache));
   };
   queue_from_host();
@@ -133,17 +141,9 @@ GenerationResult generate(CausalLM& model, const std::vector<std::vector<int32_t
 
   if (device_argmax && opt.lookahead.value_or(model.decodes_with_graphs())) {
     decode_ahead(model, cache, opt.max_new_tokens, emit, running, result);
-    result.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
-    return result;
   }
-  while (true) {
-    chunks.clear();
-    std::vector<int64_t> live;
-    for (int64_t s = 0; s < n; ++s) {
-      if (!running[s]) continue;
-      live.push_back(s);
-      chunks.push_back({s, {result.tokens[s].back()}});
-    }
+  while (true) {  // the plain loop (after the look-ahead, nothing is left running)
+    std::vector<int64_t> live = live_chunks(running, result, chunks);
     if (live.empty()) break;
     std::vector<int32_t> toks = next_tokens(model.forward(chunks, cache), live);
     ++result.decode_steps;

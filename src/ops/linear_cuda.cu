@@ -8,11 +8,11 @@
 //
 // GEMV (bf16/f16, m <= kGemvMaxRows, in % 8 == 0: the decode steps): a weight-streaming kernel,
 // one warp per output feature (two for one row of up to 2048 inputs) for all m rows at once,
-// 16-byte loads, f32 accumulation, the bias
-// added before the one rounding. It is one kernel where cuBLAS's small-m GEMMs take one or two
-// (split-K + reduce) at a fraction of the memory bandwidth, and it writes a fused projection's
-// parts (q, k, v) into separate tensors. Launched as a programmatic dependent, and with
-// weight_constant it loads its first 4096 weights per row before waiting for the previous kernel.
+// 16-byte loads, f32 accumulation, the bias added before the one rounding. It is one kernel where
+// cuBLAS's small-m GEMMs take one or two (split-K + reduce) at a fraction of the memory bandwidth,
+// and it writes a fused projection's parts (q, k, v) into separate tensors. Launched as a
+// programmatic dependent, and with weight_constant it loads its first 4096 weights per row before
+// waiting for the previous kernel.
 #include <cstdlib>
 #include <cstring>
 
