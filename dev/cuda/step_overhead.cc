@@ -77,7 +77,11 @@ int main(int argc, char** argv) {
         }
         Tensor ids = model->greedy_continue(cache);
         if (kind == 1) {
-          picks[s % 2].start(ids);
+          if (const int32_t* host = model->greedy_host_picks()) {
+            picks[s % 2].mark(gpu, host);
+          } else {
+            picks[s % 2].start(ids);
+          }
           if (s > 0) picks[(s - 1) % 2].wait();
         }
         if (kind == 2) {

@@ -35,6 +35,7 @@ void* pinned_host_alloc(Device device, size_t) { no_cuda(device); }
 void pinned_host_free(void*) noexcept {}
 void copy_to_host_async(Device device, void*, const void*, size_t, void**) { no_cuda(device); }
 void wait_event(Device device, void*) { no_cuda(device); }
+void* pinned_device_view(Device device, void*) { no_cuda(device); }
 void destroy_event(void*) noexcept {}
 
 }  // namespace detail

@@ -21,6 +21,8 @@ void* pinned_host_alloc(Device device, size_t bytes);
 void pinned_host_free(void* p) noexcept;
 void copy_to_host_async(Device device, void* dst, const void* src, size_t bytes, void** event);
 void wait_event(Device device, void* event);
+// The address under which `device`'s kernels reach pinned memory from pinned_host_alloc.
+void* pinned_device_view(Device device, void* host);
 void destroy_event(void* event) noexcept;
 
 }  // namespace khub::detail

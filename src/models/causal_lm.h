@@ -107,6 +107,9 @@ class CausalLM {
   // two steps.
   Tensor greedy_step(const std::vector<SequenceChunk>& chunks, KVCache& cache);
   Tensor greedy_continue(KVCache& cache);
+  // Where the last greedy step stores its picks in host memory itself (CUDA graphs), or null: read
+  // them there after an event queued behind the step (HostReadback::mark), not through a copy.
+  const int32_t* greedy_host_picks() const { return greedy_host_; }
   // Whether decode steps are captured and replayed as CUDA graphs (Mode Compile with kernels on
   // CUDA; a step whose capture is blocked still runs eagerly, with a warning).
   bool decodes_with_graphs() const {
@@ -164,6 +167,7 @@ class CausalLM {
   std::vector<int64_t> greedy_slots_;
   const void* greedy_cache_ = nullptr;
   Tensor greedy_ids_;
+  const int32_t* greedy_host_ = nullptr;
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;
   KernelReport report_;

@@ -3,7 +3,9 @@
 // That is what lets Mode Compile capture a decode step into a CUDA graph once per batch size and
 // cache, and replay it with the next step's inputs copied into the same buffer.
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "core/logging.h"
 #include "models/causal_lm.h"
@@ -21,6 +23,16 @@ namespace {
 
 // Dynamic NTK rope recomputes its frequencies from the sequence length once it passes the
 // trained context; every other type is a fixed function of the position.
+// KHUB_CUDA_MAPPED_PICKS=0 (for measurement): greedy graphs leave their picks in device memory
+// only, and the look-ahead copies them back.
+bool mapped_picks() {
+  static const bool on = [] {
+    const char* e = std::getenv("KHUB_CUDA_MAPPED_PICKS");
+    return e == nullptr || std::string(e) != "0";
+  }();
+  return on;
+}
+
 bool rope_is_static(const ops::RopeParams& p, int64_t max_len) {
   if (p.type != "dynamic") return true;
   int64_t max_pos = p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings
@@ -204,12 +216,21 @@ CausalLM::DecodeGraph& CausalLM::decode_graph(const StepInputs& in, KVCache& cac
   fresh->capacity = cache.capacity();
   fresh->cache = cache.data();
   fresh->meta = in.host().to(device_);
+  if (greedy && mapped_picks()) {
+    fresh->picks_host = std::make_unique<MappedHostBuffer>(device_, 2 * in.n() * sizeof(int32_t));
+  }
   fresh->graph = std::make_unique<CudaGraph>(device_);
   fresh->graph->begin_capture();
   try {
     Tensor logits = run_step(in, fresh->meta, cache, false, true);
     if (greedy) {
-      ops::argmax_rows(logits, fresh->meta.slice(0, 0, in.n()));
+      ops::PicksMirror mirror;
+      if (fresh->picks_host) {
+        // The half: the parity of the first sequence's position (meta's positions start at T).
+        mirror = {static_cast<int32_t*>(fresh->picks_host->device_view()),
+                  fresh->meta.slice(0, in.tokens, in.tokens + 1)};
+      }
+      ops::argmax_rows(logits, fresh->meta.slice(0, 0, in.n()), mirror);
     } else {
       fresh->logits = ops::cast(logits, DType::kF32);
     }
@@ -285,7 +306,11 @@ Tensor CausalLM::queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache&
     if (continued && ids.data() != greedy_ids_.data()) ids.copy_from(greedy_ids_);
     g.graph->replay();
     ++graph_replays_;
+    greedy_host_ =
+        g.picks_host ? static_cast<const int32_t*>(g.picks_host->host()) + (in.positions[0] & 1) * n
+                     : nullptr;
   } else {
+    greedy_host_ = nullptr;
     Tensor meta = in.host().to(device_);
     if (continued) meta.slice(0, 0, n).copy_from(greedy_ids_);
     ids = ops::argmax_rows(run_step(in, meta, cache, false, static_rope));

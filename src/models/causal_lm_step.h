@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/cuda_graph.h"
+#include "core/host_readback.h"
 #include "models/causal_lm.h"
 
 namespace khub {
@@ -31,6 +32,10 @@ struct CausalLM::DecodeGraph {
   bool greedy = false;  // ends in the argmax of each row, written over meta's ids (the next inputs)
   const void* cache = nullptr;  // KVCache::data(): every layer's rows sit at fixed offsets in it
   Tensor meta;  // the step's packed inputs on the device, refreshed before each replay
+  // greedy: the argmax also stores the picks here (2 × n i32 in host memory, the half chosen by
+  // the parity of the first sequence's position), so the host reads them with no copy between
+  // two steps; a replay writes one half while the host reads the previous step's in the other.
+  std::unique_ptr<MappedHostBuffer> picks_host;
   std::unique_ptr<CudaGraph> graph;
   Tensor logits;  // f32, written by every replay (not greedy)
 };

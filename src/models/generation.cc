@@ -40,7 +40,11 @@ void decode_ahead(CausalLM& model, KVCache& cache, int64_t max_new_tokens, Emit&
   std::deque<Queued> queued;
   int next_buffer = 0;
   auto queue = [&](std::vector<int64_t> seqs, const Tensor& ids) {
-    picks[next_buffer].start(ids);
+    if (const int32_t* host = model.greedy_host_picks()) {
+      picks[next_buffer].mark(ids.device(), host);  // the step stores them there itself
+    } else {
+      picks[next_buffer].start(ids);
+    }
     queued.push_back({std::move(seqs), next_buffer});
     next_buffer ^= 1;
   };

@@ -69,7 +69,7 @@ void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& 
   }
 }
 
-Tensor argmax_rows(const Tensor& x, Tensor out) {
+Tensor argmax_rows(const Tensor& x, Tensor out, const PicksMirror& mirror) {
   bool half = x.device().is_cuda() && (x.dtype() == DType::kBF16 || x.dtype() == DType::kF16);
   KHUB_CHECK_ARG(x.defined() && x.dim() == 2 && (x.dtype() == DType::kF32 || half) &&
                      x.is_contiguous() && x.size(1) > 0,
@@ -80,7 +80,12 @@ Tensor argmax_rows(const Tensor& x, Tensor out) {
                          out.is_contiguous() && out.device() == x.device()),
       "ops::argmax_rows: out must be a contiguous i32 [", x.size(0), "] on ", x.device().str(),
       ", got ", out.describe());
-  if (x.device().is_cuda()) return cuda::argmax_rows(x, out);
+  KHUB_CHECK_ARG(
+      mirror.to == nullptr || (mirror.half.defined() && mirror.half.dtype() == DType::kI32 &&
+                               mirror.half.numel() >= 1 && mirror.half.device() == x.device()),
+      "ops::argmax_rows: a mirror needs an i32 half selector on ", x.device().str(), ", got ",
+      mirror.half.describe());
+  if (x.device().is_cuda()) return cuda::argmax_rows(x, out, mirror);
   if (!out.defined()) out = Tensor::empty({x.size(0)}, DType::kI32);
   const float* p = x.data_as<float>();
   for (int64_t r = 0; r < x.size(0); ++r) {
@@ -90,6 +95,10 @@ Tensor argmax_rows(const Tensor& x, Tensor out) {
       if (!std::isnan(row[i]) && (best < 0 || row[i] > row[best])) best = i;
     }
     out.data_as<int32_t>()[r] = static_cast<int32_t>(std::max<int64_t>(best, 0));
+  }
+  if (mirror.to != nullptr) {
+    int32_t* half = mirror.to + (mirror.half.data_as<int32_t>()[0] & 1) * x.size(0);
+    std::copy(out.data_as<int32_t>(), out.data_as<int32_t>() + x.size(0), half);
   }
   return out;
 }

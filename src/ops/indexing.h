@@ -23,7 +23,14 @@ void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& 
 // first one on ties; NaN is skipped, a row of only NaN gives 0 — as i32 [rows] on x's device:
 // greedy decoding picks its tokens on the device and copies back `rows` ids instead of the whole
 // logits. out: where to write them (contiguous i32 [rows] on x's device), or undefined for a new
-// tensor; returned either way.
-Tensor argmax_rows(const Tensor& x, Tensor out = Tensor());
+// tensor; returned either way. mirror: a second place for the picks (below).
+struct PicksMirror {
+  // 2 × rows i32 that x's device stores into (on CUDA, MappedHostBuffer::device_view()), or null.
+  int32_t* to = nullptr;
+  // An i32 on x's device whose low bit picks the half of `to` the picks go to: a reader one step
+  // behind reads one half while the next step writes the other.
+  Tensor half;
+};
+Tensor argmax_rows(const Tensor& x, Tensor out = Tensor(), const PicksMirror& mirror = {});
 
 }  // namespace khub::ops

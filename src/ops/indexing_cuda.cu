@@ -97,19 +97,23 @@ __global__ void argmax_chunks_kernel(const T* __restrict__ x, int64_t cols,
 }
 
 __global__ void argmax_rows_kernel(const ArgMax* __restrict__ partial, int chunks, int64_t cols,
-                                   int32_t* __restrict__ out) {
+                                   int32_t* __restrict__ out, int32_t* mirror,
+                                   const int32_t* mirror_half) {
   pdl_wait();
   pdl_launch_dependents();
   const ArgMax* p = partial + int64_t{blockIdx.x} * chunks;
   ArgMax m{-INFINITY, cols};
   for (int c = threadIdx.x; c < chunks; c += 32) m = better(m, p[c], cols);
   m = warp_best(m, cols);
-  if (threadIdx.x == 0) out[blockIdx.x] = m.i == cols ? 0 : static_cast<int32_t>(m.i);
+  const int32_t pick = m.i == cols ? 0 : static_cast<int32_t>(m.i);
+  if (threadIdx.x == 0) out[blockIdx.x] = pick;
+  if (threadIdx.x == 1 && mirror != nullptr)
+    mirror[(*mirror_half & 1) * gridDim.x + blockIdx.x] = pick;
 }
 
 }  // namespace
 
-Tensor argmax_rows(const Tensor& x, Tensor out) {
+Tensor argmax_rows(const Tensor& x, Tensor out, const PicksMirror& mirror) {
   if (!out.defined()) out = Tensor::empty({x.size(0)}, DType::kI32, x.device());
   int64_t rows = x.size(0), cols = x.size(1);
   if (rows == 0) return out;
@@ -129,7 +133,8 @@ Tensor argmax_rows(const Tensor& x, Tensor out) {
   });
   launch_kernel(argmax_rows_kernel, x.device(), static_cast<unsigned>(rows), 32, 0, s,
                 static_cast<const ArgMax*>(pp), static_cast<int>(chunks), cols,
-                out.data_as<int32_t>());
+                out.data_as<int32_t>(), mirror.to,
+                mirror.to != nullptr ? mirror.half.data_as<int32_t>() : nullptr);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "core/tensor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/indexing.h"
 
 namespace khub::ops::cuda {
 
@@ -30,7 +31,7 @@ void scale_inplace(Tensor& a, float s);
 void softcap_inplace(Tensor& x, float cap);
 Tensor cast(const Tensor& x, DType dtype);
 Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
-Tensor argmax_rows(const Tensor& x, Tensor out);
+Tensor argmax_rows(const Tensor& x, Tensor out, const PicksMirror& mirror);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
 

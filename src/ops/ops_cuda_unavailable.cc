@@ -31,7 +31,7 @@ void scale_inplace(Tensor&, float) { no_cuda("ops::scale_inplace"); }
 void softcap_inplace(Tensor&, float) { no_cuda("ops::softcap_inplace"); }
 Tensor cast(const Tensor&, DType) { no_cuda("ops::cast"); }
 Tensor index_rows(const Tensor&, const Tensor&, DType) { no_cuda("ops::index_rows"); }
-Tensor argmax_rows(const Tensor&, Tensor) { no_cuda("ops::argmax_rows"); }
+Tensor argmax_rows(const Tensor&, Tensor, const PicksMirror&) { no_cuda("ops::argmax_rows"); }
 void kv_append(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("ops::kv_append");
 }

@@ -30,5 +30,22 @@ TEST(HostReadback, ReturnsTheBytesOfTheLastStart) {
   EXPECT_THROW(r.start(Tensor()), Error);
 }
 
+// mark(): wait() returns the memory the queued work writes itself (a MappedHostBuffer), and a
+// start() after it returns its own copy again.
+TEST(HostReadback, MarkReturnsTheMemoryTheWorkWrites) {
+  MappedHostBuffer buf(Device::cpu(), 4 * sizeof(int32_t));
+  ASSERT_NE(buf.host(), nullptr);
+  EXPECT_EQ(buf.host(), buf.device_view());  // one address space on the CPU
+  auto* ring = static_cast<int32_t*>(buf.device_view());
+  HostReadback r;
+  r.mark(Device::cpu(), ring + 2);
+  ring[2] = 42;
+  EXPECT_EQ(static_cast<const int32_t*>(r.wait()), ring + 2);
+  EXPECT_EQ(ring[2], 42);
+  Tensor a = Tensor::from_vector(std::vector<int32_t>{7}, {1}, DType::kI32);
+  r.start(a);
+  EXPECT_NE(r.wait(), static_cast<const void*>(ring + 2));
+}
+
 }  // namespace
 }  // namespace khub

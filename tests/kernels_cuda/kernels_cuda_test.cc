@@ -65,42 +65,44 @@ double round_like(double v, DType dt) {
 
 TEST_F(CudaKernels, RmsNormFamilyMatchesFloat64) {
   auto k = load("rmsnorm");
-  const int64_t rows = 37;
-  for (DType dt : kDTypes) {
-    // 33: 1-element accesses; 128/1024: one warp per row; 3000/8192: one block per row.
-    for (int64_t h : {33, 128, 1024, 3000, 8192}) {
-      Tensor x = randn_host({rows, h}, rng_, dt, 2.0), w = randn_host({h}, rng_, dt);
-      Tensor res = randn_host({rows, h}, rng_, dt, 2.0);
-      auto xv = as_f64(x), wv = as_f64(w), rv = as_f64(res);
-      for (const char* layer : {"RMSNorm", "GemmaRMSNorm", "FusedAddRMSNorm"}) {
-        bool fused = std::string(layer) == "FusedAddRMSNorm";
-        bool gemma = std::string(layer) == "GemmaRMSNorm";
-        std::vector<double> in(xv.size()), want(xv.size());
-        for (size_t i = 0; i < xv.size(); ++i)
-          in[i] = fused ? round_like(xv[i] + rv[i], dt) : xv[i];
-        for (int64_t r = 0; r < rows; ++r) {
-          double ss = 0;
-          for (int64_t i = 0; i < h; ++i) ss += in[r * h + i] * in[r * h + i];
-          double inv = 1 / std::sqrt(ss / h + 1e-6);
-          for (int64_t i = 0; i < h; ++i)
-            want[r * h + i] = in[r * h + i] * inv * ((gemma ? 1.0 : 0.0) + wv[i]);
-        }
-        Tensor xd = x.to(kGpu), wd = w.to(kGpu), rd = res.to(kGpu);
-        Tensor out = Tensor::empty(x.shape(), dt, kGpu);
-        loader::KernelArgs args{{{"x", xd}, {"weight", wd}, {"out", out}}, {{"eps", 1e-6}}};
-        if (fused) args.tensors.push_back({"residual", rd});
-        k->layer(layer).forward(args, on_stream());
-        std::string what = tag(dt, std::string(layer) + " h=" + std::to_string(h));
-        expect_close(out, want, dtype_rtol(dt), what);
-        if (fused) {
-          auto got = as_f64(rd);
-          size_t bad = 0;
-          for (size_t i = 0; i < in.size(); ++i) bad += got[i] != in[i];
-          EXPECT_EQ(bad, 0u) << what << ": residual is not round(x + residual)";
+  // 37 rows: a few (one block per row, a vector per thread, where hidden <= 256 vectors); 300: one
+  // warp per row. 33: 1-element accesses; 3000/8192: one block per row, two passes.
+  for (int64_t rows : {37, 300})
+    for (DType dt : kDTypes) {
+      for (int64_t h : {33, 128, 1024, 2048, 3000, 8192}) {
+        Tensor x = randn_host({rows, h}, rng_, dt, 2.0), w = randn_host({h}, rng_, dt);
+        Tensor res = randn_host({rows, h}, rng_, dt, 2.0);
+        auto xv = as_f64(x), wv = as_f64(w), rv = as_f64(res);
+        for (const char* layer : {"RMSNorm", "GemmaRMSNorm", "FusedAddRMSNorm"}) {
+          bool fused = std::string(layer) == "FusedAddRMSNorm";
+          bool gemma = std::string(layer) == "GemmaRMSNorm";
+          std::vector<double> in(xv.size()), want(xv.size());
+          for (size_t i = 0; i < xv.size(); ++i)
+            in[i] = fused ? round_like(xv[i] + rv[i], dt) : xv[i];
+          for (int64_t r = 0; r < rows; ++r) {
+            double ss = 0;
+            for (int64_t i = 0; i < h; ++i) ss += in[r * h + i] * in[r * h + i];
+            double inv = 1 / std::sqrt(ss / h + 1e-6);
+            for (int64_t i = 0; i < h; ++i)
+              want[r * h + i] = in[r * h + i] * inv * ((gemma ? 1.0 : 0.0) + wv[i]);
+          }
+          Tensor xd = x.to(kGpu), wd = w.to(kGpu), rd = res.to(kGpu);
+          Tensor out = Tensor::empty(x.shape(), dt, kGpu);
+          loader::KernelArgs args{{{"x", xd}, {"weight", wd}, {"out", out}}, {{"eps", 1e-6}}};
+          if (fused) args.tensors.push_back({"residual", rd});
+          k->layer(layer).forward(args, on_stream());
+          std::string what = tag(
+              dt, std::string(layer) + " rows=" + std::to_string(rows) + " h=" + std::to_string(h));
+          expect_close(out, want, dtype_rtol(dt), what);
+          if (fused) {
+            auto got = as_f64(rd);
+            size_t bad = 0;
+            for (size_t i = 0; i < in.size(); ++i) bad += got[i] != in[i];
+            EXPECT_EQ(bad, 0u) << what << ": residual is not round(x + residual)";
+          }
         }
       }
     }
-  }
 }
 
 // Gradients of sum(out * g) for out = x * rstd * w' (w' = w, or 1 + w for GemmaRMSNorm), rstd =

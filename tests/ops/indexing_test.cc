@@ -63,6 +63,15 @@ TEST(Indexing, ArgmaxRowsTakesTheFirstMaximum) {
   EXPECT_EQ(out.data_as<int32_t>()[2], 1);
   EXPECT_THROW(ops::argmax_rows(x, Tensor::empty({4}, DType::kI32)), Error);
   EXPECT_THROW(ops::argmax_rows(x, Tensor::empty({5}, DType::kF32)), Error);
+  // A mirror: the picks also land in the half of `to` that half[0]'s low bit names.
+  std::vector<int32_t> ring(10, -1);
+  Tensor half = Tensor::from_vector(std::vector<int32_t>{7}, {1}, DType::kI32);
+  ops::argmax_rows(x, out, {ring.data(), half});
+  EXPECT_EQ(ring, (std::vector<int32_t>{-1, -1, -1, -1, -1, 1, 0, 1, 1, 0}));
+  half.data_as<int32_t>()[0] = 8;
+  ops::argmax_rows(x, out, {ring.data(), half});
+  EXPECT_EQ(ring, (std::vector<int32_t>{1, 0, 1, 1, 0, 1, 0, 1, 1, 0}));
+  EXPECT_THROW(ops::argmax_rows(x, out, {ring.data(), Tensor()}), Error);
 }
 
 TEST(Indexing, KvAppendWritesRowsFromStridedViews) {

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/cuda.h"
+#include "core/host_readback.h"
 #include "cuda_test_util.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
@@ -446,6 +448,18 @@ TEST_F(CudaOps, ArgmaxRowsMatchesTheHost) {
     for (int64_t r = 0; r < 5; ++r)
       EXPECT_EQ(got_h.data_as<int32_t>()[r], want_h.data_as<int32_t>()[r])
           << tag(dt, "argmax row " + std::to_string(r));
+  }
+  // The picks mirrored into mapped host memory, in the half the device-side selector's parity
+  // names (the other half untouched), visible once the stream has passed the kernel.
+  MappedHostBuffer ring(kGpu, 10 * sizeof(int32_t));
+  auto* h = static_cast<int32_t*>(ring.host());
+  std::fill(h, h + 10, -1);
+  Tensor sel = Tensor::from_vector(std::vector<int32_t>{3}, {1}, DType::kI32).to(kGpu);
+  ops::argmax_rows(x.to(kGpu), Tensor(), {static_cast<int32_t*>(ring.device_view()), sel});
+  cuda_synchronize(kGpu);
+  for (int64_t r = 0; r < 5; ++r) {
+    EXPECT_EQ(h[r], -1) << "row " << r;
+    EXPECT_EQ(h[5 + r], want.data_as<int32_t>()[r]) << "row " << r;
   }
 }
 

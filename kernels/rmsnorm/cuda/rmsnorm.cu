@@ -2,6 +2,8 @@
 // residual-add + RMSNorm, forward and backward (docs/layer-contracts.md). Memory-bound: each row is
 // read once and written once with 16-byte accesses; sums in f32.
 // Forward:
+//   hidden <= 256 vectors and at most kFewRows rows (decode): one block per row, one vector per
+//     thread (latency: short per-thread chains);
 //   hidden <= 256 vectors (2048 bf16/f16, 1024 f32): one warp per row, the row held in registers
 //     (VPT vectors per lane), a shuffle reduction, no shared memory and no second read;
 //   wider rows: one block per row, two passes (the second re-reads the row from L1/L2).
@@ -17,6 +19,8 @@
 // Numerics as HF: LlamaRMSNorm rounds x * rstd to the dtype before multiplying by weight;
 // Gemma3RMSNorm multiplies by (1 + weight) in f32; the fused residual is rounded once to the dtype.
 // The backward treats LlamaRMSNorm's intermediate rounding as the identity (as autograd does).
+#include <cstdlib>
+
 #include "khub_cuda/abi_cuda.cuh"
 
 namespace khub_rmsnorm_cuda {
@@ -128,6 +132,51 @@ __global__ void __launch_bounds__(256) rms_warp(Params p) {
   }
 }
 
+// A few rows (a decode step): one block per row and one 16-byte vector per thread (hidden / N
+// threads, at most 256), so each thread's chain of dependent instructions is one vector long where
+// rms_warp's lane works through up to 8; the warps' sums meet in shared memory behind one barrier,
+// and every thread adds them in the same order (one rstd per row).
+template <typename T, int N, Scale S, bool kFused>
+__global__ void __launch_bounds__(256) rms_row(Params p) {
+  khub_cuda::pdl_wait();
+  khub_cuda::pdl_launch_dependents();
+  __shared__ float partial[8];
+  const int64_t row = blockIdx.x;
+  const int v = threadIdx.x, nvec = p.hidden / N;
+  const bool mine = v < nvec;
+  const T* x = static_cast<const T*>(p.x) + row * p.hidden + v * N;
+  T* res = kFused ? static_cast<T*>(p.residual) + row * p.hidden + v * N : nullptr;
+  Vec<T, N> a{}, r{}, wv{};
+  if (mine) {
+    a = load_vec<T, N>(x);
+    if constexpr (kFused) r = load_vec<T, N>(res);
+    wv = load_vec<T, N>(static_cast<const T*>(p.weight) + v * N);
+  }
+  float ss = 0.f;
+  if (mine) {
+    if constexpr (kFused) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) a.v[j] = from_f32<T>(to_f32(a.v[j]) + to_f32(r.v[j]));
+      store_vec<T, N>(res, a);
+    }
+#pragma unroll
+    for (int j = 0; j < N; ++j) ss += to_f32(a.v[j]) * to_f32(a.v[j]);
+  }
+  ss = warp_sum(ss);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float total = 0.f;
+  for (int i = 0; i < static_cast<int>(blockDim.x / 32); ++i) total += partial[i];
+  const float rstd = rsqrtf(total / static_cast<float>(p.hidden) + p.eps);
+  if (mine) {
+    Vec<T, N> o;
+#pragma unroll
+    for (int j = 0; j < N; ++j)
+      o.v[j] = from_f32<T>(scaled<T, S>(to_f32(a.v[j]), rstd, to_f32(wv.v[j])));
+    store_vec<T, N>(static_cast<T*>(p.out) + row * p.hidden + v * N, o);
+  }
+}
+
 // One block per row, any hidden size: pass 1 sums squares (and writes the fused residual), pass 2
 // normalises.
 template <typename T, int N, Scale S, bool kFused>
@@ -174,6 +223,18 @@ __global__ void __launch_bounds__(1024) rms_block(Params p) {
   }
 }
 
+// Up to this many rows a call is latency-bound (decode steps): rms_row.
+constexpr int64_t kFewRows = 64;
+
+// KHUB_RMSNORM_FEW_ROWS=0 (for measurement): few rows take rms_warp too.
+bool few_rows_off() {
+  static const bool off = [] {
+    const char* e = std::getenv("KHUB_RMSNORM_FEW_ROWS");
+    return e != nullptr && e[0] == '0';
+  }();
+  return off;
+}
+
 // rms_warp with VPT vectors per lane for rows of nvec vectors (nvec <= 256).
 template <typename T, int N, Scale S, bool kFused, bool kEarlyWeight>
 void launch_warp(const Params& p, int nvec, cudaStream_t stream) {
@@ -193,6 +254,12 @@ void launch(const Params& p, cudaStream_t stream) {
   constexpr int N = khub_cuda::kVec16<T>;
   bool vec = p.hidden % N == 0 && khub_cuda::aligned16(p.x) && khub_cuda::aligned16(p.weight) &&
              khub_cuda::aligned16(p.out) && (!kFused || khub_cuda::aligned16(p.residual));
+  if (vec && p.hidden / N <= 256 && p.rows <= kFewRows && !few_rows_off()) {
+    const unsigned threads = static_cast<unsigned>((p.hidden / N + 31) / 32 * 32);
+    khub_cuda::launch(rms_row<T, N, S, kFused>, static_cast<unsigned>(p.rows), threads, 0, stream,
+                      p);
+    return;
+  }
   if (vec && p.hidden / N <= 256) {
     // The fused norm loads its weight early only for at most one wave of rows (decode).
     if (!kFused || p.rows <= 1024)

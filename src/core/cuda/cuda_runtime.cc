@@ -196,6 +196,13 @@ void wait_event(Device device, void* event) {
   KHUB_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
 }
 
+void* pinned_device_view(Device device, void* host) {
+  cuda::DeviceGuard g(device);
+  void* p = nullptr;
+  KHUB_CUDA_CHECK(cudaHostGetDevicePointer(&p, host, 0));
+  return p;
+}
+
 void destroy_event(void* event) noexcept {
   (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
 }
