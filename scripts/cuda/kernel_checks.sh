@@ -6,7 +6,7 @@
 # --use-kernels), and Qwen3-0.6B-shaped decode and prefill: reference, --use-kernels, and
 # --use-kernels in mode inference,compile (CUDA graphs), the latter also without programmatic
 # dependent launch and without the decode GEMV (KHUB_CUDA_PDL=0, KHUB_CUDA_GEMV=0), without the
-# greedy look-ahead and with one GEMV output feature per warp (KHUB_CUDA_GEMV_FEATURES=1).
+# greedy look-ahead and with the CUDA-core GEMV in place of the tensor-core one (KHUB_CUDA_GEMV_MMA=0).
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
 # PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda, bench_flash_decode), lib/ (shared
 # libraries the GPU machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
@@ -53,13 +53,13 @@ run decode_kernels 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --prefill 4096 
   --out "$out/decode_kernels.json"
 run decode_compile 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels --mode inference,compile \
   --out "$out/decode_compile.json"
-# What the greedy look-ahead, two GEMV features per warp, the decode GEMV, programmatic dependent
+# What the greedy look-ahead, the tensor-core GEMV (against the CUDA-core one), the decode GEMV, programmatic dependent
 # launch and the fused RotaryKVCache kernel (q/k norms, rotary and cache append in one launch)
 # each buy, in the same run.
 run decode_compile_nolookahead 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --lookahead off --out "$out/decode_compile_nolookahead.json"
-KHUB_CUDA_GEMV_FEATURES=1 run decode_compile_f1 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
-  --mode inference,compile --out "$out/decode_compile_f1.json"
+KHUB_CUDA_GEMV_MMA=0 run decode_compile_nomma 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
+  --mode inference,compile --out "$out/decode_compile_nomma.json"
 KHUB_CUDA_PDL=0 run decode_compile_nopdl 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --out "$out/decode_compile_nopdl.json"
 echo '{"RotaryKVCache": ""}' >/tmp/khub-unfused.json

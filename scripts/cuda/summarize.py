@@ -20,8 +20,8 @@ def load(name):
 
 kern, flash, peers = load("kernels.json"), load("flash_decode.json"), load("peers_subset.json")
 dec = {k: load(f"decode_{k}.json")
-       for k in ("ref", "kernels", "compile", "compile_nolookahead", "compile_f1", "compile_nopdl",
-                 "compile_unfused", "compile_cublas")}
+       for k in ("ref", "kernels", "compile", "compile_nolookahead", "compile_f1", "compile_nomma",
+                 "compile_nopdl", "compile_unfused", "compile_cublas")}
 file_peers = json.load(open(peers_file)) if peers_file else {}
 gpu = open(os.path.join(run, "gpu.txt")).read().split(",")[0].strip()
 date = datetime.date.today().isoformat()
@@ -67,6 +67,8 @@ out = {
     "decode_b1_tok_s_compile_without_lookahead": decode("compile_nolookahead", 1),
     "decode_b16_tok_s_compile_without_lookahead": decode("compile_nolookahead", 16),
     "decode_b1_tok_s_compile_one_feature_per_warp": decode("compile_f1", 1),
+    "decode_b1_tok_s_compile_cuda_core_gemv": decode("compile_nomma", 1),
+    "decode_b16_tok_s_compile_cuda_core_gemv": decode("compile_nomma", 16),
     "decode_b1_tok_s_compile_without_pdl": decode("compile_nopdl", 1),
     "decode_b16_tok_s_compile_without_pdl": decode("compile_nopdl", 16),
     "decode_b1_tok_s_compile_without_rotary_kv_cache": decode("compile_unfused", 1),
@@ -114,6 +116,7 @@ row("prefill_4096_tok_s", out["prefill_4096_tok_s"], ">= 150000", None, "",
     file_peers.get("qwen3_0.6b_prefill_4096_sdpa_tok_s"), "transformers (peers file)")
 for kind, label in (("compile_nolookahead", "greedy look-ahead off"),
                     ("compile_f1", "one GEMV feature per warp"),
+                    ("compile_nomma", "CUDA-core GEMV"),
                     ("compile_nopdl", "without PDL"), ("compile_unfused", "RotaryKVCache off"),
                     ("compile_cublas", "cuBLAS, no PDL")):
     for b in (1, 16):

@@ -168,6 +168,145 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
   }
 }
 
+// The tensor-core GEMV (bf16/f16, m <= 8, in a multiple of 256 up to 4096): one block of W warps
+// per 16 output features, warp w taking the w-th slice of the inputs (P pairs of 16-input mma
+// chunks); each warp's 16 features x its slice are one 16x(32P) A operand, the m rows of x the
+// B operand's columns (mma.m16n8k16, f32 accumulators), and the W partial sums meet in shared
+// memory behind one barrier. Every lane loads its weights as two 16-byte vectors per chunk pair:
+// the inputs inside a pair are taken in a permuted order (lane t's four k-slots of both chunks
+// are the 8 consecutive inputs 32p + 8t ... + 7), the same for A and B, which leaves the dot
+// products unchanged. Against the CUDA-core kernel above, what runs after the programmatic wait
+// is 2P mma instructions per warp instead of ~40 conversions and FMAs per 8 inputs and feature,
+// and each warp reads 1/W of x instead of all of it.
+__device__ __forceinline__ void mma_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                          uint32_t a3, uint32_t b0, uint32_t b1, bf16) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void mma_16816(float (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                          uint32_t a3, uint32_t b0, uint32_t b1, f16) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+template <typename T, int W, int P>
+__global__ void __launch_bounds__(W * 32) gemv_mma_kernel(GemvParams<T> p) {
+  __shared__ float partial[W][16][8];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, t = lane % 4;
+  const int64_t f0 = int64_t{blockIdx.x} * 16;
+  const int64_t fa = f0 + g, fb = f0 + g + 8;
+  const int64_t k0 = int64_t{warp} * P * 32 + t * 8;
+  const T* wa = p.w + (fa < p.out ? fa : 0) * p.in + k0;
+  const T* wb = p.w + (fb < p.out ? fb : 0) * p.in + k0;
+  uint4 av[P], bv[P];
+  auto load_weights = [&] {
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+      av[q] = fa < p.out ? load_stream(wa + q * 32) : make_uint4(0, 0, 0, 0);
+      bv[q] = fb < p.out ? load_stream(wb + q * 32) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  if (p.prefetch) load_weights();
+  pdl_wait();
+  pdl_launch_dependents();
+  if (!p.prefetch) load_weights();
+  // B's column g is row g of x (zero past m).
+  uint4 xv[P];
+#pragma unroll
+  for (int q = 0; q < P; ++q) {
+    xv[q] = g < p.m ? *reinterpret_cast<const uint4*>(p.x + g * p.in + k0 + q * 32)
+                    : make_uint4(0, 0, 0, 0);
+  }
+  float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int q = 0; q < P; ++q) {
+    mma_16816(c, av[q].x, bv[q].x, av[q].y, bv[q].y, xv[q].x, xv[q].y, T{});
+    mma_16816(c, av[q].z, bv[q].z, av[q].w, bv[q].w, xv[q].z, xv[q].w, T{});
+  }
+  // c: rows g and g + 8 (features), columns 2t and 2t + 1 (rows of x).
+  partial[warp][g][2 * t] = c[0];
+  partial[warp][g][2 * t + 1] = c[1];
+  partial[warp][g + 8][2 * t] = c[2];
+  partial[warp][g + 8][2 * t + 1] = c[3];
+  __syncthreads();
+  const int i = threadIdx.x % 16, r = threadIdx.x / 16;
+  const int64_t row = f0 + i;
+  if (r >= p.m || row >= p.out) return;
+  float v = 0.0f;
+#pragma unroll
+  for (int w = 0; w < W; ++w) v += partial[w][i][r];
+  if (p.bias != nullptr) v += to_f32(p.bias[row]);
+  // The part holding this feature (constant indices, as in gemv_kernel).
+  T* y = p.y[0];
+  int64_t start = 0, end = p.end[0];
+#pragma unroll
+  for (int j = 1; j < kMaxParts; ++j) {
+    if (j < p.parts && row >= p.end[j - 1]) {
+      y = p.y[j];
+      start = p.end[j - 1];
+      end = p.end[j];
+    }
+  }
+  y[r * (end - start) + (row - start)] = from_f32<T>(v);
+}
+
+// KHUB_CUDA_GEMV_MMA=0 (for measurement): the CUDA-core GEMV for every shape.
+bool gemv_mma_off() {
+  static const bool off = [] {
+    const char* v = std::getenv("KHUB_CUDA_GEMV_MMA");
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  return off;
+}
+
+// Launches the tensor-core GEMV where the input count fits it; false where it does not.
+template <typename T>
+bool launch_gemv_mma(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
+  if (gemv_mma_off() || p.in % 256 != 0 || p.in > 4096) return false;
+  const dim3 grid(static_cast<unsigned>((p.out + 15) / 16));
+  const int64_t pairs = p.in / 256;  // chunk pairs per warp with 8 warps
+  switch (pairs) {
+#define KHUB_GEMV_MMA(W, P)                                                  \
+  launch_kernel(gemv_mma_kernel<T, W, P>, dev, grid, dim3(W * 32), 0, s, p); \
+  return true
+    case 1:
+      KHUB_GEMV_MMA(8, 1);
+    case 2:
+      KHUB_GEMV_MMA(8, 2);
+    case 3:
+      KHUB_GEMV_MMA(8, 3);
+    case 4:
+      KHUB_GEMV_MMA(8, 4);
+    case 5:
+      KHUB_GEMV_MMA(8, 5);
+    case 6:
+      KHUB_GEMV_MMA(8, 6);
+    case 7:
+      KHUB_GEMV_MMA(8, 7);
+    case 8:
+      KHUB_GEMV_MMA(8, 8);
+    // Longer rows: 16 warps, so that a warp holds at most 8 pairs (64 weight registers).
+    case 10:
+      KHUB_GEMV_MMA(16, 5);
+    case 12:
+      KHUB_GEMV_MMA(16, 6);
+    case 14:
+      KHUB_GEMV_MMA(16, 7);
+    case 16:
+      KHUB_GEMV_MMA(16, 8);
+#undef KHUB_GEMV_MMA
+    default:
+      return false;
+  }
+}
+
 // Output features per warp of a one-row GEMV whose rows have at most 2048 inputs: 2 (default;
 // each input vector loaded serves both, and a 6144-feature projection fits one wave of blocks on
 // an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). Measured on the H200 in Qwen3-
@@ -210,6 +349,7 @@ void launch_gemv_m(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
 
 template <typename T>
 void launch_gemv(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
+  if (launch_gemv_mma(p, dev, s)) return;
   if (p.m <= 1) return launch_gemv_m<T, 1>(p, dev, s);
   if (p.m <= 2) return launch_gemv_m<T, 2>(p, dev, s);
   if (p.m <= 4) return launch_gemv_m<T, 4>(p, dev, s);

@@ -91,8 +91,10 @@ std::vector<double> linear_f64(const Tensor& x, const Tensor& w, const Tensor& b
   return y;
 }
 
-// The decode GEMV (bf16/f16, up to 8 rows, in % 8 == 0) over its pass boundaries (256 features
-// per warp pass, up to 4096 held at once), output counts that leave the last block part-empty,
+// The decode GEMVs (bf16/f16, up to 8 rows, in % 8 == 0): the tensor-core one where in is a
+// multiple of 256 up to 4096 (8 or 16 warps, 1 to 8 chunk pairs per warp, rows of x as B's
+// columns), the CUDA-core one elsewhere over its pass boundaries (256 features per warp pass, up to
+// 4096 held at once); output counts that leave the last block part-empty,
 // and split outputs (a fused q/k/v projection), with and without early weight reads; m = 9 and
 // in % 8 != 0 take cuBLAS and must give the same parts.
 TEST_F(CudaOps, SmallRowLinearAndSplitMatchFloat64) {
@@ -104,7 +106,8 @@ TEST_F(CudaOps, SmallRowLinearAndSplitMatchFloat64) {
     for (Case c : {Case{1, 8, 5, true}, Case{2, 256, 64, false}, Case{3, 520, 77, true},
                    Case{4, 1024, 4096, false}, Case{5, 2048, 33, true}, Case{8, 3072, 1030, false},
                    Case{1, 4104, 200, true}, Case{3, 8200, 40, true}, Case{9, 1024, 96, true},
-                   Case{2, 1004, 96, true}}) {
+                   Case{2, 1004, 96, true}, Case{1, 1024, 6144, false}, Case{1, 4096, 100, true},
+                   Case{7, 512, 50, true}}) {
       Tensor x = randn_host({c.m, c.in}, rng_, dt), w = randn_host({c.out, c.in}, rng_, dt);
       Tensor b = c.bias ? randn_host({c.out}, rng_, dt) : Tensor();
       std::vector<double> want = linear_f64(x, w, b);
