@@ -80,6 +80,24 @@ __device__ __forceinline__ float dot8(uint4 a, uint4 b) {
   return s;
 }
 
+// Output feature `row` of x's row r: v plus the bias, rounded once, into the part holding it.
+template <typename T>
+__device__ __forceinline__ void store_feature(const GemvParams<T>& p, int64_t row, int r, float v) {
+  if (p.bias != nullptr) v += to_f32(p.bias[row]);
+  // The part (constant indices: a dynamic index into the parameters would copy them to the stack).
+  T* y = p.y[0];
+  int64_t start = 0, end = p.end[0];
+#pragma unroll
+  for (int i = 1; i < kMaxParts; ++i) {
+    if (i < p.parts && row >= p.end[i - 1]) {
+      y = p.y[i];
+      start = p.end[i - 1];
+      end = p.end[i];
+    }
+  }
+  y[r * (end - start) + (row - start)] = from_f32<T>(v);
+}
+
 // M: rows of x handled (p.m <= M); U: 16-byte weight vectors per lane held at once, so a pass
 // covers U * 256 input features of one output feature; F: output features per warp (each input
 // vector loaded once serves all F).
@@ -151,20 +169,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(GemvParams<T> p) {
     float v = 0.0f;
 #pragma unroll
     for (int r = 0; r < M; ++r) v = lane == r ? acc[f][r] : v;
-    if (p.bias != nullptr) v += to_f32(p.bias[row]);
-    // The part holding this feature (constant indices: a dynamic index into the parameters would
-    // copy them to the stack).
-    T* y = p.y[0];
-    int64_t start = 0, end = p.end[0];
-#pragma unroll
-    for (int i = 1; i < kMaxParts; ++i) {
-      if (i < p.parts && row >= p.end[i - 1]) {
-        y = p.y[i];
-        start = p.end[i - 1];
-        end = p.end[i];
-      }
-    }
-    y[lane * (end - start) + (row - start)] = from_f32<T>(v);
+    store_feature(p, row, lane, v);
   }
 }
 
@@ -242,19 +247,7 @@ __global__ void __launch_bounds__(W * 32) gemv_mma_kernel(GemvParams<T> p) {
   float v = 0.0f;
 #pragma unroll
   for (int w = 0; w < W; ++w) v += partial[w][i][r];
-  if (p.bias != nullptr) v += to_f32(p.bias[row]);
-  // The part holding this feature (constant indices, as in gemv_kernel).
-  T* y = p.y[0];
-  int64_t start = 0, end = p.end[0];
-#pragma unroll
-  for (int j = 1; j < kMaxParts; ++j) {
-    if (j < p.parts && row >= p.end[j - 1]) {
-      y = p.y[j];
-      start = p.end[j - 1];
-      end = p.end[j];
-    }
-  }
-  y[r * (end - start) + (row - start)] = from_f32<T>(v);
+  store_feature(p, row, r, v);
 }
 
 // KHUB_CUDA_GEMV_MMA=0 (for measurement): the CUDA-core GEMV for every shape.
