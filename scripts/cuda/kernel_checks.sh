@@ -6,7 +6,8 @@
 # --use-kernels), and Qwen3-0.6B-shaped decode and prefill: reference, --use-kernels, and
 # --use-kernels in mode inference,compile (CUDA graphs), the latter also without programmatic
 # dependent launch and without the decode GEMV (KHUB_CUDA_PDL=0, KHUB_CUDA_GEMV=0), without the
-# greedy look-ahead and with the CUDA-core GEMV in place of the tensor-core one (KHUB_CUDA_GEMV_MMA=0).
+# greedy look-ahead, with the CUDA-core GEMV in place of the tensor-core one (KHUB_CUDA_GEMV_MMA=0)
+# and with a GQA group per attention block at batch 1 (KHUB_FLASH_DECODE_HEAD_BLOCKS=0).
 #   scripts/cuda/kernel_checks.sh PKG_DIR OUT_DIR [PEERS_JSON]
 # PKG_DIR holds bin/ (khub, test_*_cuda, bench_kernels_cuda, bench_flash_decode), lib/ (shared
 # libraries the GPU machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
@@ -60,6 +61,8 @@ run decode_compile_nolookahead 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --lookahead off --out "$out/decode_compile_nolookahead.json"
 KHUB_CUDA_GEMV_MMA=0 run decode_compile_nomma 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --out "$out/decode_compile_nomma.json"
+KHUB_FLASH_DECODE_HEAD_BLOCKS=0 run decode_compile_groupblocks 200 "$pkg/bin/khub" "${dec[@]}" \
+  --use-kernels --mode inference,compile --out "$out/decode_compile_groupblocks.json"
 KHUB_CUDA_PDL=0 run decode_compile_nopdl 200 "$pkg/bin/khub" "${dec[@]}" --use-kernels \
   --mode inference,compile --out "$out/decode_compile_nopdl.json"
 echo '{"RotaryKVCache": ""}' >/tmp/khub-unfused.json

@@ -21,6 +21,7 @@ def load(name):
 kern, flash, peers = load("kernels.json"), load("flash_decode.json"), load("peers_subset.json")
 dec = {k: load(f"decode_{k}.json")
        for k in ("ref", "kernels", "compile", "compile_nolookahead", "compile_f1", "compile_nomma",
+                 "compile_groupblocks",
                  "compile_nopdl", "compile_unfused", "compile_cublas")}
 file_peers = json.load(open(peers_file)) if peers_file else {}
 gpu = open(os.path.join(run, "gpu.txt")).read().split(",")[0].strip()
@@ -69,6 +70,7 @@ out = {
     "decode_b1_tok_s_compile_one_feature_per_warp": decode("compile_f1", 1),
     "decode_b1_tok_s_compile_cuda_core_gemv": decode("compile_nomma", 1),
     "decode_b16_tok_s_compile_cuda_core_gemv": decode("compile_nomma", 16),
+    "decode_b1_tok_s_compile_group_per_attention_block": decode("compile_groupblocks", 1),
     "decode_b1_tok_s_compile_without_pdl": decode("compile_nopdl", 1),
     "decode_b16_tok_s_compile_without_pdl": decode("compile_nopdl", 16),
     "decode_b1_tok_s_compile_without_rotary_kv_cache": decode("compile_unfused", 1),
@@ -117,6 +119,7 @@ row("prefill_4096_tok_s", out["prefill_4096_tok_s"], ">= 150000", None, "",
 for kind, label in (("compile_nolookahead", "greedy look-ahead off"),
                     ("compile_f1", "one GEMV feature per warp"),
                     ("compile_nomma", "CUDA-core GEMV"),
+                    ("compile_groupblocks", "a GQA group per attention block"),
                     ("compile_nopdl", "without PDL"), ("compile_unfused", "RotaryKVCache off"),
                     ("compile_cublas", "cuBLAS, no PDL")):
     for b in (1, 16):
