@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/cuda.h"
 #include "core/device_backend.h"
 
 namespace khub {
@@ -95,6 +96,11 @@ MappedHostBuffer::MappedHostBuffer(Device device, size_t bytes) : device_(device
 
 MappedHostBuffer::~MappedHostBuffer() {
   if (device_.is_cuda()) {
+    try {
+      cuda_synchronize(device_);  // a kernel queued before may still store into it
+    } catch (const Error&) {
+      // A broken device: nothing will store into it any more.
+    }
     detail::pinned_host_free(host_);
   } else {
     std::free(host_);

@@ -45,7 +45,8 @@ class HostReadback {
 
 // Host memory the device's kernels store into directly: pinned and mapped into the device's
 // address space on CUDA (a kernel is given device_view()), plain memory on the CPU. The host reads
-// host() once an event queued behind those kernels has passed (HostReadback::mark).
+// host() once an event queued behind those kernels has passed (HostReadback::mark). Destroying
+// it waits for the device's queued work first.
 class MappedHostBuffer {
  public:
   MappedHostBuffer(Device device, size_t bytes);
