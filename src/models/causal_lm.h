@@ -138,7 +138,8 @@ class CausalLM {
   // The decode graph for this step's batch size and cache (greedy: ending in the argmax into the
   // graph's ids), captured when new; `captured` says whether it was.
   DecodeGraph& decode_graph(const StepInputs& in, KVCache& cache, bool greedy, bool* captured);
-  // The step's compile decision: "" when it runs as a graph, else why not (logged once).
+  // Whether the step runs as a graph (Mode Compile, a one-token decode step whose capture nothing
+  // blocks); a blocker is logged once.
   bool runs_as_graph(const StepInputs& in, bool all_logits, bool static_rope);
   Tensor queue_greedy(const std::vector<SequenceChunk>& chunks, KVCache& cache, bool continued);
   void ensure_rope_tables(int64_t rows);

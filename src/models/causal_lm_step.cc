@@ -21,8 +21,6 @@ CausalLM::~CausalLM() = default;
 
 namespace {
 
-// Dynamic NTK rope recomputes its frequencies from the sequence length once it passes the
-// trained context; every other type is a fixed function of the position.
 // KHUB_CUDA_MAPPED_PICKS=0 (for measurement): greedy graphs leave their picks in device memory
 // only, and the look-ahead copies them back.
 bool mapped_picks() {
@@ -33,6 +31,8 @@ bool mapped_picks() {
   return on;
 }
 
+// Dynamic NTK rope recomputes its frequencies from the sequence length once it passes the
+// trained context; every other type is a fixed function of the position.
 bool rope_is_static(const ops::RopeParams& p, int64_t max_len) {
   if (p.type != "dynamic") return true;
   int64_t max_pos = p.original_max_position_embeddings > 0 ? p.original_max_position_embeddings
