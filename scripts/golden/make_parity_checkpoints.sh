@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Writes the parity checkpoints of tests/fixtures/parity/recipes.json with `khub init-model`.
-# usage: make_parity_checkpoints.sh KHUB_BINARY OUT_DIR
+# usage: make_parity_checkpoints.sh KHUB_BINARY OUT_DIR [RECIPES_JSON (default: the parity recipes)]
 set -euo pipefail
 khub=$1; out=$2
-recipes=$(dirname "$0")/../../tests/fixtures/parity/recipes.json
+recipes=${3:-$(dirname "$0")/../../tests/fixtures/parity/recipes.json}
 python3 - "$recipes" "$khub" "$out" <<'PY'
 import json, subprocess, sys
 recipes, khub, out = sys.argv[1:]

@@ -1,5 +1,7 @@
 #include "layers/activation.h"
 
+#include "ops/backward.h"
+
 namespace khub {
 
 std::string_view ActAndMulLayer::layer_key() const {
@@ -12,6 +14,10 @@ std::string_view ActAndMulLayer::layer_key() const {
       return "GeluAndMul";
   }
   return "?";
+}
+
+Tensor ActAndMulLayer::backward(const Tensor& x, const Tensor& dy) const {
+  return backward_slot_ ? backward_slot_(x, dy) : ops::act_and_mul_backward(x, dy, act);
 }
 
 }  // namespace khub

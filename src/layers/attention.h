@@ -8,6 +8,7 @@
 #include "core/tensor.h"
 #include "layers/layer.h"
 #include "ops/attention.h"
+#include "ops/backward.h"
 
 namespace khub {
 
@@ -25,7 +26,15 @@ using AttentionForward = Tensor(const Tensor& q, const Tensor& k_cache, const Te
                                 const AttentionBatch& batch, const ops::AttentionParams& p,
                                 const Tensor& sinks);
 
-class AttentionLayer : public SlottedLayer<AttentionForward> {
+// Backward (training): the forward's inputs and output `out`, the output's gradient `dout`; writes
+// dq [T, Hq, D] and adds the keys' and values' gradients into dk_cache / dv_cache [S, C, Hk, D]
+// (zeroed by the caller). Training steps use one cache slot per sequence, holding its keys.
+using AttentionBackward = void(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                               const Tensor& out, const Tensor& dout, const AttentionBatch& batch,
+                               const ops::AttentionParams& p, Tensor* dq, Tensor* dk_cache,
+                               Tensor* dv_cache);
+
+class AttentionLayer : public SlottedLayer<AttentionForward, AttentionBackward> {
  public:
   explicit AttentionLayer(std::string path) : SlottedLayer(std::move(path)) {}
   AttentionLayer(std::string path, int64_t head_dim, int64_t window, float softcap)
@@ -48,6 +57,16 @@ class AttentionLayer : public SlottedLayer<AttentionForward> {
                                   const AttentionBatch& batch, const ops::AttentionParams& p,
                                   const Tensor& sinks = Tensor()) {
     return ops::attention_varlen(q, k_cache, v_cache, batch.host, p, sinks);
+  }
+  void backward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out,
+                const Tensor& dout, const AttentionBatch& batch, const ops::AttentionParams& p,
+                Tensor* dq, Tensor* dk_cache, Tensor* dv_cache) const {
+    if (backward_slot_) {
+      backward_slot_(q, k_cache, v_cache, out, dout, batch, p, dq, dk_cache, dv_cache);
+    } else {
+      ops::attention_varlen_backward(q, k_cache, v_cache, dout, batch.host, p, dq, dk_cache,
+                                     dv_cache);
+    }
   }
 };
 

@@ -1,7 +1,8 @@
 // Kernel-replaceable layers (DESIGN §1, §7). Each carries a layer key ("RMSNorm", "SiluAndMul",
-// "rotary_pos_emb", "Attention", ...) and one forward slot: the reference forward runs while the
-// slot is empty; kernelize fills the slot per instance with a call into a kernel and records
-// which kernel it is, never changing the layer's signature.
+// "rotary_pos_emb", "Attention", ...), a forward slot and a backward slot: the reference runs
+// while a slot is empty; kernelize fills the slots per instance with calls into a kernel (the
+// backward only in Mode::kTraining, from the kernel layer's declared backward function) and
+// records which kernel it is, never changing the layer's signature.
 #pragma once
 
 #include <functional>
@@ -32,24 +33,31 @@ class KernelizableLayer {
   std::string path_;
 };
 
-// A layer whose forward signature is Fn: holds the slot that kernelize fills.
-template <typename Fn>
+// A layer whose forward signature is Fn and backward signature Bwd (void(): the layer has no
+// backward of its own): holds the slots that kernelize fills. A kernel's backward is only ever
+// set together with its forward (one kernel serves both directions or neither).
+template <typename Fn, typename Bwd = void()>
 class SlottedLayer : public KernelizableLayer {
  public:
   using Forward = Fn;
+  using Backward = Bwd;
   using KernelizableLayer::KernelizableLayer;
 
   void set_forward(std::function<Fn> fn, std::string description) {
     slot_ = std::move(fn);
     kernel_description_ = std::move(description);
   }
+  void set_backward(std::function<Bwd> fn) { backward_slot_ = std::move(fn); }
+  bool kernel_backward() const { return static_cast<bool>(backward_slot_); }
   void reset_forward() override {
     slot_ = nullptr;
+    backward_slot_ = nullptr;
     kernel_description_.clear();
   }
 
  protected:
   std::function<Fn> slot_;
+  std::function<Bwd> backward_slot_;
 };
 
 }  // namespace khub

@@ -15,6 +15,8 @@
 #include "layers/rotary_cache.h"
 #include "models/config.h"
 #include "models/kv_cache.h"
+#include "models/parameters.h"
+#include "models/training.h"
 #include "models/weights.h"
 
 namespace khub {
@@ -24,6 +26,8 @@ struct SequenceChunk {
   int64_t slot = 0;
   std::vector<int32_t> tokens;
 };
+
+struct LayerSaved;  // what a decoder layer's training forward keeps (causal_lm_train.cc)
 
 struct DecoderLayer {
   // Archs without sandwich norms add into the residual stream right before the post-attention
@@ -122,7 +126,20 @@ class CausalLM {
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
   std::vector<KernelizableLayer*> kernelizable_layers();
 
+  // Training (models/training.h, causal_lm_train.cc). The next-token cross-entropy of a batch;
+  // with grad (the default) the forward saves what backward() needs (or, with activation
+  // checkpointing, only each layer's input, and the backward recomputes the rest). CPU f32.
+  Loss loss(const TrainBatch& batch, bool grad = true);
+  // The trainable parameters under their checkpoint names, in checkpoint order. The first call
+  // makes the model trainable: weights that view a mapped file are copied into owned memory and
+  // gradient buffers (zeroed) are allocated.
+  std::vector<Parameter>& parameters();
+  void zero_grad();
+  void set_activation_checkpointing(bool on) { checkpoint_activations_ = on; }
+  bool activation_checkpointing() const { return checkpoint_activations_; }
+
  private:
+  friend class Loss;
   struct StepInputs;   // causal_lm_step.cc
   struct DecodeGraph;  // causal_lm_step.cc
   StepInputs make_step_inputs(const std::vector<SequenceChunk>& chunks, const KVCache& cache) const;
@@ -169,6 +186,23 @@ class CausalLM {
   const void* greedy_cache_ = nullptr;
   Tensor greedy_ids_;
   const int32_t* greedy_host_ = nullptr;
+  // Training (causal_lm_train.cc).
+  friend struct TrainTape;
+  void backward(TrainTape& tape, float scale);
+  void layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& saved) const;
+  ops::AttentionParams attention_params(const DecoderLayer& layer) const;
+  std::vector<Parameter> params_;
+  // Gradients of one decoder layer's weights, shaped like them (the stacked ones stacked too:
+  // the checkpoint tensors' Parameter::grad are views of these).
+  struct LayerGrads {
+    Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+    Tensor q_norm, k_norm;
+    Tensor qkv_weight, qkv_bias, o_weight, o_bias, gate_up_weight, gate_up_bias, down_weight,
+        down_bias;
+  };
+  std::vector<LayerGrads> grads_;
+  Tensor embed_grad_, lm_head_grad_, final_norm_grad_;
+  bool checkpoint_activations_ = false;
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;
   KernelReport report_;

@@ -115,12 +115,7 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
   Tensor k_cache = cache.layer_keys(index), v_cache = cache.layer_values(index);
   L.rotary_cache->forward(q, k, v, cos, sin, cache_rows, k_cache, v_cache);
 
-  ops::AttentionParams params;
-  params.scale = static_cast<float>(c.attention_scale);
-  params.causal = true;
-  params.window = L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0;
-  params.softcap = c.attn_logit_softcapping;
-  Tensor out = L.attention->forward(q, k_cache, v_cache, batch, params);
+  Tensor out = L.attention->forward(q, k_cache, v_cache, batch, attention_params(L));
   return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias, true);
 }
 

@@ -1,0 +1,45 @@
+// khub grad --model DIR --prompt-ids "1,2,3;4,5,6" [--labels-ids IDS] [--json]: one forward and
+// backward of the next-token cross-entropy on that batch (labels = the ids unless --labels-ids
+// gives them, -100 ignored), printing the loss and the L2 norm of every parameter's gradient under
+// the checkpoint's tensor names (a tied lm_head is the embedding's entry). Takes the model-loading
+// options (--device, --dtype, --use-kernels, --kernel-config, --strict) and
+// --checkpoint-activations.
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/load_options.h"
+#include "cli/prompt_ids.h"
+#include "cli/train_common.h"
+#include "models/causal_lm.h"
+
+namespace khub::cli {
+
+int cmd_grad(int argc, char** argv) {
+  Args args(argc, argv, {"use-kernels", "strict", "json", "checkpoint-activations"});
+  args.reject_unknown({"model", "prompt-ids", "labels-ids", "device", "dtype", "use-kernels",
+                       "kernel-config", "attn-implementation", "mode", "strict", "json",
+                       "checkpoint-activations"});
+  auto model = load_model_for_training(args);
+  TrainBatch batch;
+  batch.input_ids = parse_id_batches(args.get("prompt-ids"));
+  if (args.has("labels-ids")) batch.labels = parse_id_batches(args.get("labels-ids"));
+  Loss loss = model->loss(batch);
+  loss.backward();
+  nlohmann::json norms = nlohmann::json::object();
+  for (const Parameter& p : model->parameters()) norms[p.name] = l2_norm(p.grad);
+  if (args.has("json")) {
+    nlohmann::json out = {{"loss", loss.item()}, {"tokens", loss.tokens()}, {"grad_norms", norms}};
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("loss %.6f over %lld tokens\n", loss.item(), static_cast<long long>(loss.tokens()));
+    for (const Parameter& p : model->parameters()) {
+      std::printf("  %-56s %.6e\n", p.name.c_str(), norms[p.name].get<double>());
+    }
+  }
+  return 0;
+}
+
+}  // namespace khub::cli

@@ -1,0 +1,33 @@
+#include "cli/train_common.h"
+
+#include <cmath>
+
+#include "cli/load_options.h"
+
+namespace khub::cli {
+
+std::unique_ptr<CausalLM> load_model_for_training(const Args& args, const std::string& model_dir) {
+  LoadOptions o = load_options_from_args(args);
+  KHUB_CHECK_ARG(o.dtype.empty() || o.dtype == "f32" || o.dtype == "float32", "--dtype ", o.dtype,
+                 ": training on the CPU keeps f32 master weights (bf16 ",
+                 "training runs on CUDA); use --dtype f32 or leave it out");
+  KHUB_CHECK_ARG(Device::parse(o.device).is_cpu(), "--device ", o.device,
+                 ": training runs on the CPU reference path for now (CUDA training: issue 18)");
+  o.dtype = "f32";
+  auto model = CausalLM::from_pretrained(model_dir.empty() ? args.get("model") : model_dir, o);
+  model->set_activation_checkpointing(args.has("checkpoint-activations"));
+  model->train();
+  model->parameters();
+  return model;
+}
+
+double l2_norm(const Tensor& t) {
+  Tensor c = t.contiguous();
+  KHUB_CHECK_ARG(c.dtype() == DType::kF32 && c.device().is_cpu(), "l2_norm: ", c.describe());
+  const float* p = c.data_as<float>();
+  double s = 0.0;
+  for (int64_t i = 0, n = c.numel(); i < n; ++i) s += static_cast<double>(p[i]) * p[i];
+  return std::sqrt(s);
+}
+
+}  // namespace khub::cli

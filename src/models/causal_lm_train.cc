@@ -1,0 +1,475 @@
+// Training through CausalLM (models/training.h, docs/design.md §train): the forward of a batch that
+// saves what its backward needs, the next-token cross-entropy over row chunks of the LM head, and
+// the backward as an explicit reverse walk over the decoder layers. The residual stream is
+//   s_i = x_i (+ the previous layer's MLP output, added by this layer's FusedAddRMSNorm when the
+//   arch fuses it), x_mid = s_i + attn(N1(s_i)), x_{i+1} = x_mid + mlp(N2(x_mid)),
+// and the walk carries dres = dL/d(residual) back through it: every norm's input gradient is added
+// into dres (the fused layers' backward does exactly that), every branch reads dres as its
+// output's gradient. Each residual value lives in its own tensor (in-place ops only ever run on a
+// fresh clone), so what a layer saved is never overwritten by a later one.
+#include <algorithm>
+#include <cmath>
+
+#include "core/logging.h"
+#include "models/causal_lm.h"
+#include "models/causal_lm_step.h"
+#include "ops/backward.h"
+#include "ops/elementwise.h"
+#include "ops/indexing.h"
+#include "ops/linear.h"
+#include "ops/rotary.h"
+
+namespace khub {
+
+// What one decoder layer's training forward keeps. With activation checkpointing only x_in and
+// m_in (the previous layer's outputs, which exist anyway) are kept and the rest is recomputed.
+struct LayerSaved {
+  Tensor x_in;  // the residual stream into this layer (before the pending add)
+  Tensor m_in;  // the previous layer's MLP output, added into x_in first (undefined for layer 0)
+  Tensor s;     // x_in + m_in: the input norm's input
+  Tensor h1;    // the input norm's output [T, H]
+  Tensor q_pre, k_pre;      // q and k before the q/k norms (qk_norm archs)
+  Tensor q;                 // [T, Hq, D] after norms and rotary
+  Tensor k_cache, v_cache;  // [B, Tmax, Hk, D]: row b's keys and values in slot b
+  Tensor o;                 // attention output [T, Hq, D]
+  Tensor a_pre;             // o_proj output (sandwich norm archs: the post-attention norm's input)
+  Tensor x_mid;             // s + attention branch: the post-attention norm's input
+  Tensor h2;                // the MLP's normed input [T, H]
+  Tensor gate_up;           // [T, 2I]
+  Tensor act;               // [T, I]
+  Tensor m_pre;             // down_proj output (sandwich: the post-feedforward norm's input)
+  Tensor m;                 // the MLP branch's output, added into the stream by the next layer
+};
+
+struct TrainTape {
+  std::vector<int32_t> ids;      // packed tokens [T]
+  std::vector<int32_t> targets;  // per packed row: the label it is scored against, or -100
+  std::vector<int64_t> positions;
+  AttentionBatch batch;  // one cache slot per row, q_start = the row's first packed index
+  int64_t rows = 0, max_len = 0;
+  Tensor cos_g, sin_g, cos_l, sin_l;
+  std::vector<LayerSaved> layers;
+  Tensor x_final;  // the residual stream into the final norm
+  Tensor hf;       // the final norm's output [T, H]
+  int64_t scored = 0;
+};
+
+namespace {
+
+// Rows of the LM head computed at once: the logits of a chunk are [rows, V] f32, so the full
+// [T, V] logits never exist (about 32 MiB of logits per chunk).
+int64_t lm_head_chunk_rows(int64_t vocab) {
+  return std::max<int64_t>(16, (int64_t{8} << 20) / std::max<int64_t>(vocab, 1));
+}
+
+Tensor clone_f32(const Tensor& t) {
+  return t.dtype() == DType::kF32 ? t.contiguous().clone() : t.to(DType::kF32).contiguous();
+}
+
+// Places row b's [len_b, Hk, D] part of packed [T, Hk, D] into slot b of [B, Tmax, Hk, D] (a view
+// when every row has the full length), and the reverse for gradients.
+Tensor rows_to_slots(const Tensor& packed, const std::vector<ops::AttentionSeq>& seqs,
+                     int64_t max_len) {
+  int64_t b = static_cast<int64_t>(seqs.size()), hk = packed.size(1), d = packed.size(2);
+  if (packed.size(0) == b * max_len) return packed.contiguous().view({b, max_len, hk, d});
+  Tensor out = Tensor::zeros({b, max_len, hk, d}, packed.dtype(), packed.device());
+  for (const ops::AttentionSeq& s : seqs) {
+    out.select(0, s.slot)
+        .slice(0, 0, s.q_len)
+        .copy_from(packed.slice(0, s.q_start, s.q_start + s.q_len));
+  }
+  return out;
+}
+
+Tensor slots_to_rows(const Tensor& slots, const std::vector<ops::AttentionSeq>& seqs,
+                     int64_t tokens) {
+  int64_t b = slots.size(0), max_len = slots.size(1), hk = slots.size(2), d = slots.size(3);
+  if (tokens == b * max_len) return slots.view({tokens, hk, d});
+  Tensor out = Tensor::empty({tokens, hk, d}, slots.dtype(), slots.device());
+  for (const ops::AttentionSeq& s : seqs) {
+    out.slice(0, s.q_start, s.q_start + s.q_len)
+        .copy_from(slots.select(0, s.slot).slice(0, 0, s.q_len));
+  }
+  return out;
+}
+
+Tensor zeros_like(const Tensor& t) {
+  return t.defined() ? Tensor::zeros(t.shape(), DType::kF32, t.device()) : Tensor();
+}
+
+}  // namespace
+
+std::vector<Parameter>& CausalLM::parameters() {
+  if (!params_.empty()) return params_;
+  KHUB_CHECK_ARG(device_.is_cpu(), "training runs on the CPU reference path for now (the model ",
+                 "is on ", device_.str(), "; CUDA training: issue 18)");
+  const ModelConfig& c = config_;
+  // Owned f32 copies: weights may view a read-only mapped file or be stored in bf16/f16.
+  bool tied = lm_head_.defined() && lm_head_.data() == embed_tokens_.data();
+  embed_tokens_ = clone_f32(embed_tokens_);
+  lm_head_ = tied ? embed_tokens_ : clone_f32(lm_head_);
+  auto own = [](Tensor& t) {
+    if (t.defined()) t = clone_f32(t);
+  };
+  own(final_norm_->weight);
+  for (DecoderLayer& L : layers_) {
+    for (RMSNormLayer* n :
+         {L.input_norm.get(), L.post_attention_norm.get(), L.pre_feedforward_norm.get(),
+          L.post_feedforward_norm.get(), L.q_norm.get(), L.k_norm.get()}) {
+      if (n) own(n->weight);
+    }
+    for (FusedAddRMSNormLayer* n : {L.input_add_norm.get(), L.post_attention_add_norm.get()}) {
+      if (n) own(n->weight);
+    }
+    for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.gate_up_weight,
+                      &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
+      own(*t);
+    }
+  }
+  embed_grad_ = zeros_like(embed_tokens_);
+  lm_head_grad_ = tied ? embed_grad_ : zeros_like(lm_head_);
+  final_norm_grad_ = zeros_like(final_norm_->weight);
+
+  auto add = [&](std::string name, const Tensor& value, const Tensor& grad) {
+    params_.push_back({std::move(name), value, grad});
+  };
+  add("model.embed_tokens.weight", embed_tokens_, embed_grad_);
+  int64_t d = c.head_dim, qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
+  int64_t inter = c.intermediate_size;
+  grads_.assign(layers_.size(), LayerGrads{});
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    DecoderLayer& L = layers_[i];
+    LayerGrads& g = grads_[i];
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    auto parts = [&](const std::string& prefix, const std::vector<std::string>& names,
+                     const std::vector<int64_t>& sizes, const Tensor& value, const Tensor& grad) {
+      int64_t r = 0;
+      for (size_t k = 0; k < names.size(); ++k) {
+        add(prefix + names[k], value.slice(0, r, r + sizes[k]), grad.slice(0, r, r + sizes[k]));
+        r += sizes[k];
+      }
+    };
+    g.qkv_weight = zeros_like(L.qkv_weight);
+    parts(p + "self_attn.", {"q_proj.weight", "k_proj.weight", "v_proj.weight"}, {qd, kvd, kvd},
+          L.qkv_weight, g.qkv_weight);
+    if (L.qkv_bias.defined()) {
+      g.qkv_bias = zeros_like(L.qkv_bias);
+      parts(p + "self_attn.", {"q_proj.bias", "k_proj.bias", "v_proj.bias"}, {qd, kvd, kvd},
+            L.qkv_bias, g.qkv_bias);
+    }
+    g.o_weight = zeros_like(L.o_weight);
+    add(p + "self_attn.o_proj.weight", L.o_weight, g.o_weight);
+    if (L.o_bias.defined()) {
+      g.o_bias = zeros_like(L.o_bias);
+      add(p + "self_attn.o_proj.bias", L.o_bias, g.o_bias);
+    }
+    if (L.q_norm) {
+      g.q_norm = zeros_like(L.q_norm->weight);
+      g.k_norm = zeros_like(L.k_norm->weight);
+      add(p + "self_attn.q_norm.weight", L.q_norm->weight, g.q_norm);
+      add(p + "self_attn.k_norm.weight", L.k_norm->weight, g.k_norm);
+    }
+    g.gate_up_weight = zeros_like(L.gate_up_weight);
+    parts(p + "mlp.", {"gate_proj.weight", "up_proj.weight"}, {inter, inter}, L.gate_up_weight,
+          g.gate_up_weight);
+    if (L.gate_up_bias.defined()) {
+      g.gate_up_bias = zeros_like(L.gate_up_bias);
+      parts(p + "mlp.", {"gate_proj.bias", "up_proj.bias"}, {inter, inter}, L.gate_up_bias,
+            g.gate_up_bias);
+    }
+    g.down_weight = zeros_like(L.down_weight);
+    add(p + "mlp.down_proj.weight", L.down_weight, g.down_weight);
+    if (L.down_bias.defined()) {
+      g.down_bias = zeros_like(L.down_bias);
+      add(p + "mlp.down_proj.bias", L.down_bias, g.down_bias);
+    }
+    const Tensor& in_w = L.input_norm ? L.input_norm->weight : L.input_add_norm->weight;
+    g.input_norm = zeros_like(in_w);
+    add(p + "input_layernorm.weight", in_w, g.input_norm);
+    const Tensor& post_w =
+        L.post_attention_norm ? L.post_attention_norm->weight : L.post_attention_add_norm->weight;
+    g.post_attention_norm = zeros_like(post_w);
+    add(p + "post_attention_layernorm.weight", post_w, g.post_attention_norm);
+    if (L.pre_feedforward_norm) {
+      g.pre_feedforward_norm = zeros_like(L.pre_feedforward_norm->weight);
+      g.post_feedforward_norm = zeros_like(L.post_feedforward_norm->weight);
+      add(p + "pre_feedforward_layernorm.weight", L.pre_feedforward_norm->weight,
+          g.pre_feedforward_norm);
+      add(p + "post_feedforward_layernorm.weight", L.post_feedforward_norm->weight,
+          g.post_feedforward_norm);
+    }
+  }
+  add("model.norm.weight", final_norm_->weight, final_norm_grad_);
+  if (!tied) add("lm_head.weight", lm_head_, lm_head_grad_);
+  // Kernels bound before this hold the replaced weights: bind again to the trainable ones.
+  graphs_.clear();
+  if (kernelizer_) kernelize(kernel_options_);
+  return params_;
+}
+
+void CausalLM::zero_grad() {
+  for (Parameter& p : parameters()) p.grad.fill(0.0);
+}
+
+// One decoder layer's training forward from S.x_in and S.m_in, filling the rest of S.
+void CausalLM::layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& S) const {
+  const ModelConfig& c = config_;
+  const DecoderLayer& L = layers_[i];
+  int64_t t = static_cast<int64_t>(tape.ids.size()), d = c.head_dim;
+  int64_t hq = c.num_attention_heads, hk = c.num_key_value_heads;
+  bool local = L.attention_type == LayerAttention::kSliding;
+
+  S.s = S.x_in.clone();
+  if (L.input_add_norm) {
+    S.h1 = L.input_add_norm->forward(S.m_in, S.s);  // s = x_in + m_in
+  } else {
+    if (S.m_in.defined()) ops::add_inplace(S.s, S.m_in);
+    S.h1 = L.input_norm->forward(S.s);
+  }
+  std::vector<Tensor> qkv =
+      ops::linear_split(S.h1, L.qkv_weight, L.qkv_bias, {hq * d, hk * d, hk * d});
+  Tensor q = qkv[0].view({t, hq, d}), k = qkv[1].view({t, hk, d}), v = qkv[2].view({t, hk, d});
+  if (L.q_norm) {
+    S.q_pre = q;
+    S.k_pre = k;
+    q = L.q_norm->forward(q);
+    k = L.k_norm->forward(k);
+  }
+  L.rotary->forward(q, k, local ? tape.cos_l : tape.cos_g, local ? tape.sin_l : tape.sin_g);
+  S.q = q;
+  S.k_cache = rows_to_slots(k, tape.batch.host, tape.max_len);
+  S.v_cache = rows_to_slots(v, tape.batch.host, tape.max_len);
+  ops::AttentionParams params = attention_params(L);
+  S.o = L.attention->forward(q, S.k_cache, S.v_cache, tape.batch, params);
+  Tensor a = ops::linear(S.o.view({t, hq * d}), L.o_weight, L.o_bias);
+
+  S.x_mid = S.s.clone();
+  if (c.sandwich_norm) {
+    S.a_pre = a;
+    ops::add_inplace(S.x_mid, L.post_attention_norm->forward(a));
+    S.h2 = L.pre_feedforward_norm->forward(S.x_mid);
+  } else if (L.post_attention_add_norm) {
+    S.h2 = L.post_attention_add_norm->forward(a, S.x_mid);  // x_mid = s + a
+  } else {
+    ops::add_inplace(S.x_mid, a);
+    S.h2 = L.post_attention_norm->forward(S.x_mid);
+  }
+  S.gate_up = ops::linear(S.h2, L.gate_up_weight, L.gate_up_bias);
+  S.act = L.act->forward(S.gate_up);
+  Tensor m = ops::linear(S.act, L.down_weight, L.down_bias);
+  if (c.sandwich_norm) {
+    S.m_pre = m;
+    m = L.post_feedforward_norm->forward(m);
+  }
+  S.m = m;
+}
+
+ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
+  ops::AttentionParams p;
+  p.scale = static_cast<float>(config_.attention_scale);
+  p.causal = true;
+  p.window = L.attention_type == LayerAttention::kSliding ? config_.sliding_window : 0;
+  p.softcap = config_.attn_logit_softcapping;
+  return p;
+}
+
+Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
+  const ModelConfig& c = config_;
+  if (grad) parameters();  // trainable weights and gradient buffers
+  KHUB_CHECK_ARG(device_.is_cpu(), "CausalLM::loss: training runs on the CPU reference path for ",
+                 "now (the model is on ", device_.str(), ")");
+  KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
+  KHUB_CHECK_ARG(batch.labels.empty() || batch.labels.size() == batch.input_ids.size(),
+                 "CausalLM::loss: ", batch.labels.size(), " label rows for ",
+                 batch.input_ids.size(), " input rows");
+  auto tape = std::make_shared<TrainTape>();
+  TrainTape& tp = *tape;
+  tp.rows = static_cast<int64_t>(batch.input_ids.size());
+  std::vector<int32_t> seqs_packed;
+  for (int64_t b = 0; b < tp.rows; ++b) {
+    const std::vector<int32_t>& row = batch.input_ids[b];
+    int64_t n = static_cast<int64_t>(row.size());
+    KHUB_CHECK_ARG(n >= 2, "CausalLM::loss: row ", b, " has ", n, " tokens; a row needs at least ",
+                   "2 (one to predict from, one to predict)");
+    const std::vector<int32_t>* labels = batch.labels.empty() ? &row : &batch.labels[b];
+    KHUB_CHECK_ARG(static_cast<int64_t>(labels->size()) == n, "CausalLM::loss: row ", b, " has ", n,
+                   " tokens and ", labels->size(), " labels");
+    int64_t start = static_cast<int64_t>(tp.ids.size());
+    for (int64_t i = 0; i < n; ++i) {
+      KHUB_CHECK_ARG(row[i] >= 0 && row[i] < c.vocab_size, "CausalLM::loss: token id ", row[i],
+                     " (row ", b, ", position ", i, ") is outside the vocabulary [0, ",
+                     c.vocab_size, ")");
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t target = i + 1 < n ? (*labels)[i + 1] : -100;
+      KHUB_CHECK_ARG(target == -100 || (target >= 0 && target < c.vocab_size),
+                     "CausalLM::loss: label ", target, " (row ", b, ", position ", i + 1,
+                     ") is neither -100 nor inside the vocabulary [0, ", c.vocab_size, ")");
+      tp.ids.push_back(row[i]);
+      tp.targets.push_back(target);
+      tp.positions.push_back(i);
+      if (target != -100) ++tp.scored;
+    }
+    tp.batch.host.push_back({b, start, n, n});
+    for (int64_t v : {b, start, n, n}) seqs_packed.push_back(static_cast<int32_t>(v));
+    tp.max_len = std::max(tp.max_len, n);
+  }
+  KHUB_CHECK_ARG(tp.scored > 0, "CausalLM::loss: every label of the batch is -100 (nothing to ",
+                 "score)");
+  int64_t t = static_cast<int64_t>(tp.ids.size());
+  tp.batch.seqs = Tensor::from_vector(seqs_packed, {tp.rows, 4}, DType::kI32);
+  tp.batch.max_q_len = tp.batch.max_kv_len = tp.max_len;
+
+  Tensor ids = Tensor::from_vector(tp.ids, {t}, DType::kI32);
+  ops::rope_tables(c.rope, tp.positions, tp.max_len, &tp.cos_g, &tp.sin_g);
+  if (has_local_layers_) {
+    ops::rope_tables(c.rope_local, tp.positions, tp.max_len, &tp.cos_l, &tp.sin_l);
+  }
+  Tensor x = ops::index_rows(embed_tokens_, ids, DType::kF32);
+  if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
+
+  tp.layers.resize(layers_.size());
+  Tensor m;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LayerSaved& S = tp.layers[i];
+    S.x_in = x;
+    S.m_in = m;
+    layer_forward_train(i, tp, S);
+    x = S.x_mid;
+    m = S.m;
+    if (!grad) {
+      S = LayerSaved{};
+    } else if (checkpoint_activations_) {
+      Tensor keep_x = S.x_in, keep_m = S.m_in;
+      S = LayerSaved{};
+      S.x_in = keep_x;
+      S.m_in = keep_m;
+    }
+  }
+  tp.x_final = x.clone();
+  ops::add_inplace(tp.x_final, m);
+  tp.hf = final_norm_->forward(tp.x_final);
+
+  // The loss, chunk by chunk of rows (the backward recomputes each chunk's logits).
+  double sum = 0.0;
+  int64_t chunk = lm_head_chunk_rows(c.vocab_size);
+  for (int64_t r0 = 0; r0 < t; r0 += chunk) {
+    int64_t r1 = std::min(t, r0 + chunk);
+    Tensor logits = ops::linear(tp.hf.slice(0, r0, r1), lm_head_);
+    if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
+    std::vector<int32_t> tg(tp.targets.begin() + r0, tp.targets.begin() + r1);
+    sum += ops::cross_entropy(logits, tg, 0.0f, nullptr);
+  }
+  Loss out;
+  out.model_ = this;
+  out.value_ = sum / static_cast<double>(tp.scored);
+  out.tokens_ = tp.scored;
+  if (grad) out.tape_ = std::move(tape);
+  return out;
+}
+
+void Loss::backward(float scale) {
+  KHUB_CHECK_ARG(tape_ != nullptr, "Loss::backward: this loss has no saved activations (computed ",
+                 "without grad, or backward() already ran)");
+  std::shared_ptr<TrainTape> tape = std::move(tape_);
+  model_->backward(*tape, scale);
+}
+
+void CausalLM::backward(TrainTape& tp, float scale) {
+  const ModelConfig& c = config_;
+  int64_t t = static_cast<int64_t>(tp.ids.size()), d = c.head_dim;
+  int64_t hq = c.num_attention_heads, hk = c.num_key_value_heads;
+  float grad_scale = scale / static_cast<float>(tp.scored);
+
+  // LM head and loss, chunk by chunk: dlogits = (softmax - onehot) · scale / scored.
+  Tensor dhf = Tensor::empty({t, c.hidden_size}, DType::kF32);
+  int64_t chunk = lm_head_chunk_rows(c.vocab_size);
+  for (int64_t r0 = 0; r0 < t; r0 += chunk) {
+    int64_t r1 = std::min(t, r0 + chunk);
+    Tensor h = tp.hf.slice(0, r0, r1);
+    Tensor logits = ops::linear(h, lm_head_);
+    std::vector<int32_t> tg(tp.targets.begin() + r0, tp.targets.begin() + r1);
+    Tensor dlogits;
+    if (c.final_logit_softcapping > 0.0f) {
+      ops::softcap_inplace(logits, c.final_logit_softcapping);
+      dlogits = Tensor::empty(logits.shape(), DType::kF32);
+      ops::cross_entropy(logits, tg, grad_scale, &dlogits);
+      ops::softcap_backward_inplace(dlogits, logits, c.final_logit_softcapping);
+    } else {
+      dlogits = logits;
+      ops::cross_entropy(logits, tg, grad_scale, &dlogits);
+    }
+    dhf.slice(0, r0, r1).copy_from(
+        ops::linear_backward(h, lm_head_, dlogits, &lm_head_grad_, nullptr));
+  }
+  Tensor dres = final_norm_->backward(tp.x_final, dhf, &final_norm_grad_);
+
+  for (size_t li = layers_.size(); li-- > 0;) {
+    const DecoderLayer& L = layers_[li];
+    LayerGrads& g = grads_[li];
+    LayerSaved& S = tp.layers[li];
+    if (!S.h1.defined()) layer_forward_train(li, tp, S);  // activation checkpointing: recompute
+    bool local = L.attention_type == LayerAttention::kSliding;
+
+    // MLP branch: its output's gradient is dres (x_{i+1} = x_mid + m).
+    Tensor dm = dres;
+    if (c.sandwich_norm)
+      dm = L.post_feedforward_norm->backward(S.m_pre, dm, &g.post_feedforward_norm);
+    Tensor dact = ops::linear_backward(S.act, L.down_weight, dm, &g.down_weight,
+                                       g.down_bias.defined() ? &g.down_bias : nullptr);
+    Tensor dgu = L.act->backward(S.gate_up, dact);
+    Tensor dh2 = ops::linear_backward(S.h2, L.gate_up_weight, dgu, &g.gate_up_weight,
+                                      g.gate_up_bias.defined() ? &g.gate_up_bias : nullptr);
+    // dres becomes dL/dx_mid: the stream's own gradient plus the post-attention norm's path.
+    dres = dres.clone();
+    if (c.sandwich_norm) {
+      ops::add_inplace(dres,
+                       L.pre_feedforward_norm->backward(S.x_mid, dh2, &g.pre_feedforward_norm));
+    } else if (L.post_attention_add_norm) {
+      L.post_attention_add_norm->backward(S.x_mid, dh2, dres, &g.post_attention_norm);
+    } else {
+      ops::add_inplace(dres, L.post_attention_norm->backward(S.x_mid, dh2, &g.post_attention_norm));
+    }
+
+    // Attention branch: its output's gradient is dres (x_mid = s + a).
+    Tensor da = dres;
+    if (c.sandwich_norm) da = L.post_attention_norm->backward(S.a_pre, da, &g.post_attention_norm);
+    Tensor dout = ops::linear_backward(S.o.view({t, hq * d}), L.o_weight, da, &g.o_weight,
+                                       g.o_bias.defined() ? &g.o_bias : nullptr)
+                      .view({t, hq, d});
+    Tensor dq, dk_cache = zeros_like(S.k_cache), dv_cache = zeros_like(S.v_cache);
+    L.attention->backward(S.q, S.k_cache, S.v_cache, S.o, dout, tp.batch, attention_params(L), &dq,
+                          &dk_cache, &dv_cache);
+    Tensor dk = slots_to_rows(dk_cache, tp.batch.host, t).contiguous();
+    Tensor dv = slots_to_rows(dv_cache, tp.batch.host, t);
+    L.rotary->backward(dq, dk, local ? tp.cos_l : tp.cos_g, local ? tp.sin_l : tp.sin_g);
+    if (L.q_norm) {
+      dq = L.q_norm->backward(S.q_pre, dq, &g.q_norm);
+      dk = L.k_norm->backward(S.k_pre, dk, &g.k_norm);
+    }
+    Tensor dqkv = Tensor::empty({t, (hq + 2 * hk) * d}, DType::kF32);
+    dqkv.slice(1, 0, hq * d).copy_from(dq.view({t, hq * d}));
+    dqkv.slice(1, hq * d, (hq + hk) * d).copy_from(dk.view({t, hk * d}));
+    dqkv.slice(1, (hq + hk) * d, (hq + 2 * hk) * d).copy_from(dv.contiguous().view({t, hk * d}));
+    Tensor dh1 = ops::linear_backward(S.h1, L.qkv_weight, dqkv, &g.qkv_weight,
+                                      g.qkv_bias.defined() ? &g.qkv_bias : nullptr);
+    // dres becomes dL/ds = dL/dx_in = dL/dm_in: plus the input norm's path.
+    dres = dres.clone();
+    if (L.input_add_norm) {
+      L.input_add_norm->backward(S.s, dh1, dres, &g.input_norm);
+    } else {
+      ops::add_inplace(dres, L.input_norm->backward(S.s, dh1, &g.input_norm));
+    }
+    if (checkpoint_activations_) {
+      Tensor keep_x = S.x_in, keep_m = S.m_in;
+      S = LayerSaved{};
+      S.x_in = keep_x;
+      S.m_in = keep_m;
+    } else {
+      S = LayerSaved{};  // free what this layer saved as the walk goes
+    }
+  }
+  ops::embedding_backward(dres, tp.ids, c.scale_embeddings ? embed_scale_ : 1.0f, embed_grad_);
+}
+
+}  // namespace khub

@@ -1,0 +1,59 @@
+// Global gradient norm and clipping (grad_clip.h).
+#include "train/grad_clip.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace khub {
+namespace {
+
+const float* grad_data(const Parameter& p) {
+  KHUB_CHECK_ARG(p.grad.defined(), "gradient clipping: parameter '", p.name, "' has no grad");
+  if (p.grad.dtype() != DType::kF32 || !p.grad.device().is_cpu() || !p.grad.is_contiguous()) {
+    fail(ErrorKind::kUnsupported, "gradient clipping: the grad of '", p.name, "' is ",
+         p.grad.describe(), "; expected a contiguous CPU f32 tensor");
+  }
+  return p.grad.data_as<float>();
+}
+
+}  // namespace
+
+double grad_norm(const std::vector<Parameter>& params) {
+  double sum = 0.0;
+  for (const Parameter& p : params) {
+    const float* g = grad_data(p);
+    const int64_t n = p.grad.numel();
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+  }
+  return std::sqrt(sum);
+}
+
+bool grads_finite(const std::vector<Parameter>& params) {
+  for (const Parameter& p : params) {
+    const float* g = grad_data(p);
+    const int64_t n = p.grad.numel();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(g[i])) return false;
+  }
+  return true;
+}
+
+double clip_grad_norm(const std::vector<Parameter>& params, double max_norm) {
+  KHUB_CHECK_ARG(std::isfinite(max_norm) && max_norm > 0, "gradient clipping: max norm ", max_norm,
+                 " is invalid (expected a finite value > 0)");
+  const double norm = grad_norm(params);
+  if (!std::isfinite(norm)) return norm;
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) {
+    const float scale = static_cast<float>(coef);
+    for (const Parameter& p : params) {
+      float* g = p.grad.data_as<float>();
+      const int64_t n = p.grad.numel();
+      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+    }
+  }
+  return norm;
+}
+
+}  // namespace khub
