@@ -39,6 +39,7 @@ int cmd_init_model(int argc, char** argv) {
   std::filesystem::path tok_dir;
   if (args.has("tokenizer")) {
     tok_dir = args.get("tokenizer");
+    o.byte_tokenizer = false;
     AutoTokenizer tok = AutoTokenizer::from_pretrained(tok_dir.string());
     o.overrides["vocab_size"] = tok.tokenizer()->vocab_size();
     if (auto id = tok.bos_token_id()) o.overrides["bos_token_id"] = *id;

@@ -3,8 +3,12 @@
 // constraints cover this layer; then it fills the layer's slot with a closure that allocates the
 // outputs, calls the kernel, and — for an input outside what the kernel declared (another dtype or
 // device at run time) — runs the reference forward for that input instead of a wrong kernel.
+// In Mode::kTraining the kernel layer's backward function is checked the same way first and fills
+// the backward slot; a layer never gets a kernel forward without its backward in training mode
+// (the model's backward would differentiate a function it did not run).
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/stream.h"
 #include "kernelize/kernelize.h"
@@ -13,6 +17,7 @@
 #include "layers/norm.h"
 #include "layers/rotary.h"
 #include "layers/rotary_cache.h"
+#include "ops/backward.h"
 #include "ops/elementwise.h"
 #include "ops/rotary.h"
 
@@ -29,13 +34,14 @@ loader::ExecOptions on_current_stream(const Tensor& t) {
   return {.stream = current_stream(t.device())};
 }
 
-// "" when f has every named argument; else which one is missing.
-std::string check_args(const FunctionInfo& f, std::initializer_list<const char*> names) {
+// "" when f has every named argument; else which one is missing. `role`: "forward" or "backward".
+std::string check_args(const FunctionInfo& f, std::initializer_list<const char*> names,
+                       const char* role = "forward") {
   for (const char* n : names) {
     bool found = std::any_of(f.args.begin(), f.args.end(),
                              [&](const loader::ArgInfo& a) { return a.name == n; });
     if (!found) {
-      return std::string("does not match the layer contract: its forward '") + f.name +
+      return std::string("does not match the layer contract: its ") + role + " '" + f.name +
              "' has no argument '" + n + "' (docs/layer-contracts.md)";
     }
   }
@@ -60,6 +66,63 @@ std::string dtype_reason(const FunctionInfo& f, const std::string& arg, DType dt
   }
   return "has no argument '" + arg + "'";
 }
+
+// The checks of a backward function in training mode: "" when `bwd` exists, has the contract's
+// arguments and takes `dtype` for `first` (the argument whose dtype the others follow); else why
+// not, naming the backward function.
+std::string check_backward(const std::optional<KernelFunction>& bwd,
+                           std::initializer_list<const char*> names, const char* first,
+                           DType dtype) {
+  if (!bwd) return "has no backward (training mode)";
+  if (auto r = check_args(bwd->info(), names, "backward"); !r.empty()) return r;
+  if (!supports_dtype(bwd->info(), first, dtype)) {
+    return "backward '" + bwd->info().name + "' " + dtype_reason(bwd->info(), first, dtype);
+  }
+  return "";
+}
+
+// The dtype a norm backward's `grad_weight` is allocated in: the activations' when the kernel
+// takes it (the shipped kernels write it in x's dtype), else f32; nullopt when it takes neither.
+std::optional<DType> grad_weight_dtype(const FunctionInfo& f, DType activation) {
+  if (supports_dtype(f, "grad_weight", activation)) return activation;
+  if (supports_dtype(f, "grad_weight", DType::kF32)) return DType::kF32;
+  return std::nullopt;
+}
+
+// khub's parameter gradients are f32 (ops/backward.h): a kernel's grad_weight in another dtype or
+// on another device is converted, then added.
+void add_weight_grad(Tensor* dweight, const Tensor& grad_weight) {
+  if (dweight == nullptr) return;
+  Tensor g = ops::cast(grad_weight, dweight->dtype()).to(dweight->device());
+  ops::add_inplace(*dweight, g);
+}
+
+// A norm's weight as a kernel call takes it: in the activations' dtype, on the bound device. In
+// inference the weights are fixed, so the converted copy made at bind time serves every call. In
+// training an optimizer updates the layer's weight after every step (and the first parameters()
+// call may replace a weight that views a mapped file by an owned copy), so each call reads the
+// layer's live weight: passed as is when its dtype and device already match (f32 on the CPU),
+// re-converted per call otherwise — a copy made at bind time would silently train against the
+// weights as they were then.
+class NormWeight {
+ public:
+  NormWeight(const Tensor& live, const KernelizeOptions& o, bool training)
+      : live_(&live), dtype_(o.activation_dtype), device_(o.device) {
+    if (!training) cached_ = ops::cast(live.to(device_), dtype_);
+  }
+  Tensor get() const {
+    if (cached_.defined()) return cached_;
+    const Tensor& w = *live_;
+    if (w.dtype() == dtype_ && w.device() == device_) return w;
+    return ops::cast(w.to(device_), dtype_);
+  }
+
+ private:
+  const Tensor* live_;  // the layer's weight member (the layer outlives its slots)
+  Tensor cached_;
+  DType dtype_;
+  Device device_;
+};
 
 // "" when the kernel's "head_dim" constraint (a list, when it declares one) has head_dim.
 std::string check_head_dim(const FunctionInfo& f, int64_t head_dim) {
@@ -89,34 +152,81 @@ std::string check_attention_constraints(const FunctionInfo& f, const AttentionLa
   return "";
 }
 
-std::string bind_norm(RMSNormLayer& n, const KernelFunction& fwd, const std::string& desc,
-                      const KernelizeOptions& o) {
+std::string bind_norm(RMSNormLayer& n, const loader::KernelLayer& kl, const std::string& desc,
+                      const KernelizeOptions& o, bool training) {
+  const KernelFunction& fwd = kl.forward;
   if (auto r = check_args(fwd.info(), {"x", "weight", "out"}); !r.empty()) return r;
   if (!supports_dtype(fwd.info(), "x", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "x", o.activation_dtype);
   }
-  // The kernel takes the weight in x's dtype, converted once here (on the layer's device).
-  Tensor w = ops::cast(n.weight.to(o.device), o.activation_dtype);
+  std::optional<DType> gw_dtype;
+  if (training) {
+    if (auto r = check_backward(kl.backward, {"x", "weight", "grad_out", "grad_x", "grad_weight"},
+                                "x", o.activation_dtype);
+        !r.empty()) {
+      return r;
+    }
+    gw_dtype = grad_weight_dtype(kl.backward->info(), o.activation_dtype);
+    if (!gw_dtype) {
+      return "backward '" + kl.backward->info().name + "' takes 'grad_weight' in neither " +
+             std::string(dtype_name(o.activation_dtype)) + " nor f32";
+    }
+  }
+  NormWeight w(n.weight, o, training);
   double eps = n.eps;
   n.set_forward(
       [&n, fwd, w, eps, dt = o.activation_dtype, dev = o.device](const Tensor& x) {
         if (x.dtype() != dt || x.device() != dev) return n.reference_forward(x);
         Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-        fwd(KernelArgs{{{"x", x}, {"weight", w}, {"out", out}}, {{"eps", eps}}},
+        fwd(KernelArgs{{{"x", x}, {"weight", w.get()}, {"out", out}}, {{"eps", eps}}},
             on_current_stream(x));
         return out;
       },
       desc);
+  if (!training) return "";
+  n.set_backward([&n, bwd = *kl.backward, w, eps, gw_dt = *gw_dtype, dt = o.activation_dtype,
+                  dev = o.device](const Tensor& x, const Tensor& dy, Tensor* dweight) {
+    if (x.dtype() != dt || dy.dtype() != dt || x.device() != dev || dy.device() != dev) {
+      return n.reference_backward(x, dy, dweight);
+    }
+    Tensor grad_x = Tensor::empty(x.shape(), dt, dev);
+    Tensor grad_weight = Tensor::empty({x.size(-1)}, gw_dt, dev);
+    bwd(KernelArgs{{{"x", x},
+                    {"weight", w.get()},
+                    {"grad_out", dy},
+                    {"grad_x", grad_x},
+                    {"grad_weight", grad_weight}},
+                   {{"eps", eps}}},
+        on_current_stream(x));
+    add_weight_grad(dweight, grad_weight);
+    return grad_x;
+  });
   return "";
 }
 
-std::string bind_fused_norm(FusedAddRMSNormLayer& n, const KernelFunction& fwd,
-                            const std::string& desc, const KernelizeOptions& o) {
+std::string bind_fused_norm(FusedAddRMSNormLayer& n, const loader::KernelLayer& kl,
+                            const std::string& desc, const KernelizeOptions& o, bool training) {
+  const KernelFunction& fwd = kl.forward;
   if (auto r = check_args(fwd.info(), {"x", "residual", "weight", "out"}); !r.empty()) return r;
   if (!supports_dtype(fwd.info(), "x", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "x", o.activation_dtype);
   }
-  Tensor w = ops::cast(n.weight.to(o.device), o.activation_dtype);
+  std::optional<DType> gw_dtype;
+  if (training) {
+    if (auto r = check_backward(
+            kl.backward,
+            {"residual", "weight", "grad_out", "grad_residual", "grad_x", "grad_weight"},
+            "residual", o.activation_dtype);
+        !r.empty()) {
+      return r;
+    }
+    gw_dtype = grad_weight_dtype(kl.backward->info(), o.activation_dtype);
+    if (!gw_dtype) {
+      return "backward '" + kl.backward->info().name + "' takes 'grad_weight' in neither " +
+             std::string(dtype_name(o.activation_dtype)) + " nor f32";
+    }
+  }
+  NormWeight w(n.weight, o, training);
   double eps = n.eps;
   n.set_forward(
       [&n, fwd, w, eps, dt = o.activation_dtype, dev = o.device](const Tensor& x,
@@ -125,20 +235,52 @@ std::string bind_fused_norm(FusedAddRMSNormLayer& n, const KernelFunction& fwd,
           return n.reference_forward(x, residual);
         }
         Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
-        fwd(KernelArgs{{{"x", x}, {"residual", residual}, {"weight", w}, {"out", out}},
+        fwd(KernelArgs{{{"x", x}, {"residual", residual}, {"weight", w.get()}, {"out", out}},
                        {{"eps", eps}}},
             on_current_stream(x));
         return out;
       },
       desc);
+  if (!training) return "";
+  // The kernel adds the norm's input gradient into grad_residual (in: the gradient flowing into
+  // the residual stream from later layers; out: that plus the norm's, the gradient of both x and
+  // the residual before the add — FusedAddNormBackward's contract) and writes the same value to
+  // grad_x, which the layer does not need.
+  n.set_backward(
+      [&n, bwd = *kl.backward, w, eps, gw_dt = *gw_dtype, dt = o.activation_dtype, dev = o.device](
+          const Tensor& sum, const Tensor& dy, Tensor& dresidual, Tensor* dweight) {
+        if (sum.dtype() != dt || dy.dtype() != dt || dresidual.dtype() != dt ||
+            sum.device() != dev || dy.device() != dev || dresidual.device() != dev) {
+          n.reference_backward(sum, dy, dresidual, dweight);
+          return;
+        }
+        Tensor grad_x = Tensor::empty(sum.shape(), dt, dev);
+        Tensor grad_weight = Tensor::empty({sum.size(-1)}, gw_dt, dev);
+        bwd(KernelArgs{{{"residual", sum},
+                        {"weight", w.get()},
+                        {"grad_out", dy},
+                        {"grad_residual", dresidual},
+                        {"grad_x", grad_x},
+                        {"grad_weight", grad_weight}},
+                       {{"eps", eps}}},
+            on_current_stream(sum));
+        add_weight_grad(dweight, grad_weight);
+      });
   return "";
 }
 
-std::string bind_act(ActAndMulLayer& a, const KernelFunction& fwd, const std::string& desc,
-                     const KernelizeOptions& o) {
+std::string bind_act(ActAndMulLayer& a, const loader::KernelLayer& kl, const std::string& desc,
+                     const KernelizeOptions& o, bool training) {
+  const KernelFunction& fwd = kl.forward;
   if (auto r = check_args(fwd.info(), {"x", "out"}); !r.empty()) return r;
   if (!supports_dtype(fwd.info(), "x", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "x", o.activation_dtype);
+  }
+  if (training) {
+    if (auto r = check_backward(kl.backward, {"x", "grad_out", "grad_x"}, "x", o.activation_dtype);
+        !r.empty()) {
+      return r;
+    }
   }
   a.set_forward(
       [&a, fwd, dt = o.activation_dtype, dev = o.device](const Tensor& x) {
@@ -150,14 +292,32 @@ std::string bind_act(ActAndMulLayer& a, const KernelFunction& fwd, const std::st
         return out;
       },
       desc);
+  if (!training) return "";
+  a.set_backward([&a, bwd = *kl.backward, dt = o.activation_dtype, dev = o.device](
+                     const Tensor& x, const Tensor& dy) {
+    if (x.dtype() != dt || dy.dtype() != dt || x.device() != dev || dy.device() != dev) {
+      return ops::act_and_mul_backward(x, dy, a.act);
+    }
+    Tensor grad_x = Tensor::empty(x.shape(), dt, dev);
+    bwd(KernelArgs{{{"x", x}, {"grad_out", dy}, {"grad_x", grad_x}}, {}}, on_current_stream(x));
+    return grad_x;
+  });
   return "";
 }
 
-std::string bind_rotary(RotaryLayer& r, const KernelFunction& fwd, const std::string& desc,
-                        const KernelizeOptions& o) {
+std::string bind_rotary(RotaryLayer& r, const loader::KernelLayer& kl, const std::string& desc,
+                        const KernelizeOptions& o, bool training) {
+  const KernelFunction& fwd = kl.forward;
   if (auto e = check_args(fwd.info(), {"q", "k", "cos", "sin"}); !e.empty()) return e;
   if (!supports_dtype(fwd.info(), "q", o.activation_dtype)) {
     return dtype_reason(fwd.info(), "q", o.activation_dtype);
+  }
+  if (training) {
+    if (auto e = check_backward(kl.backward, {"grad_q", "grad_k", "cos", "sin"}, "grad_q",
+                                o.activation_dtype);
+        !e.empty()) {
+      return e;
+    }
   }
   r.set_forward(
       [&r, fwd, dt = o.activation_dtype, dev = o.device](Tensor& q, Tensor& k, const Tensor& cos,
@@ -171,6 +331,18 @@ std::string bind_rotary(RotaryLayer& r, const KernelFunction& fwd, const std::st
             on_current_stream(q));
       },
       desc);
+  if (!training) return "";
+  // In place, as the forward: the inverse rotation of the gradients.
+  r.set_backward([&r, bwd = *kl.backward, dt = o.activation_dtype, dev = o.device](
+                     Tensor& dq, Tensor& dk, const Tensor& cos, const Tensor& sin) {
+    if (dq.dtype() != dt || dk.dtype() != dt || dq.device() != dev || dk.device() != dev) {
+      ops::apply_rotary_backward(dq, dk, cos, sin, r.rotary_dim, r.interleaved);
+      return;
+    }
+    bwd(KernelArgs{{{"grad_q", dq}, {"grad_k", dk}, {"cos", cos}, {"sin", sin}},
+                   {{"rotary_dim", r.rotary_dim}, {"interleaved", r.interleaved}}},
+        on_current_stream(dq));
+  });
   return "";
 }
 
@@ -272,15 +444,26 @@ std::string bind_attention(AttentionLayer& a, const KernelFunction& fwd, const s
 }  // namespace
 
 std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& kernel,
-                              const std::string& kernel_layer, const KernelizeOptions& o) {
+                              const std::string& kernel_layer, const KernelizeOptions& o,
+                              Mode mode) {
   loader::KernelLayer kl = kernel.layer(kernel_layer);
   std::string desc = kernel.identity().label() + " :" + kernel_layer;
-  if (auto* n = dynamic_cast<RMSNormLayer*>(&layer)) return bind_norm(*n, kl.forward, desc, o);
+  const bool training = mode_has(mode, Mode::kTraining);
+  if (auto* n = dynamic_cast<RMSNormLayer*>(&layer)) return bind_norm(*n, kl, desc, o, training);
   if (auto* n = dynamic_cast<FusedAddRMSNormLayer*>(&layer)) {
-    return bind_fused_norm(*n, kl.forward, desc, o);
+    return bind_fused_norm(*n, kl, desc, o, training);
   }
-  if (auto* a = dynamic_cast<ActAndMulLayer*>(&layer)) return bind_act(*a, kl.forward, desc, o);
-  if (auto* r = dynamic_cast<RotaryLayer*>(&layer)) return bind_rotary(*r, kl.forward, desc, o);
+  if (auto* a = dynamic_cast<ActAndMulLayer*>(&layer)) return bind_act(*a, kl, desc, o, training);
+  if (auto* r = dynamic_cast<RotaryLayer*>(&layer)) return bind_rotary(*r, kl, desc, o, training);
+  // No contract defines a backward for these two (docs/layer-contracts.md) and no shipped kernel
+  // declares one, so kernelize falls back on has-backward before binding; a kernel that does
+  // declare one still gets no forward here, since khub could not call its backward.
+  if (training && (dynamic_cast<RotaryKVCacheLayer*>(&layer) != nullptr ||
+                   dynamic_cast<AttentionLayer*>(&layer) != nullptr)) {
+    if (!kl.backward) return "has no backward (training mode)";
+    return "has a backward, but khub has no backward binding for layer key '" +
+           std::string(layer.layer_key()) + "' (training mode)";
+  }
   if (auto* r = dynamic_cast<RotaryKVCacheLayer*>(&layer)) {
     return bind_rotary_cache(*r, kl.forward, desc, o);
   }

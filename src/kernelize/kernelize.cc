@@ -187,7 +187,7 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
           } else {
             std::string why;
             for (KernelizableLayer* l : by_key[key]) {
-              why = bind_kernel_layer(*l, *kernel, layer_name, o);
+              why = bind_kernel_layer(*l, *kernel, layer_name, o, mode);
               if (!why.empty()) break;
             }
             if (why.empty()) {

@@ -1,8 +1,9 @@
 // kernelize: for every kernel-replaceable layer of a model, decide — key → device → capability →
 // mode — which kernel layer runs, load it lazily (only keys the model has; each kernel once),
 // check that it can honour the layer (mode gating, dtypes, declared constraints) and fill the
-// layer's forward slot, or leave the reference forward and record why. The report says, per key,
-// which kernel (repo, immutable revision, variant) runs or why the reference does.
+// layer's forward slot (and, in training mode, its backward slot), or leave the reference and
+// record why. The report says, per key, which kernel (repo, immutable revision, variant) runs or
+// why the reference does.
 #pragma once
 
 #include <functional>
@@ -79,9 +80,12 @@ class Kernelizer {
   std::set<std::string> warned_;
 };
 
-// Binds one layer instance to a kernel layer. Returns "" on success, else why it cannot (the
-// layer keeps its reference forward). Implemented per layer type in kernel_bindings.cc.
+// Binds one layer instance to a kernel layer in `mode` (kernelize's effective mode: in
+// Mode::kTraining the backward slot is bound too, from the kernel layer's backward function, or
+// neither slot is). Returns "" on success, else why it cannot (the layer keeps its reference
+// forward and backward). Implemented per layer type in kernel_bindings.cc.
 std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& kernel,
-                              const std::string& kernel_layer, const KernelizeOptions& o);
+                              const std::string& kernel_layer, const KernelizeOptions& o,
+                              Mode mode);
 
 }  // namespace khub

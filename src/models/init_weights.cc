@@ -89,6 +89,8 @@ nlohmann::json init_model_config(const InitModelOptions& o) {
   return j;
 }
 
+nlohmann::json byte_level_tokenizer(const ModelConfig& c);  // init_tokenizer.cc
+
 ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string& out_dir) {
   nlohmann::json j = init_model_config(o);
   ModelConfig c = parse_model_config(j, "init-model config");
@@ -150,6 +152,9 @@ ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string
     write_safetensors_sharded(out_dir, std::move(tensors), o.max_shard_bytes, meta);
   }
   write_file_atomic(std::filesystem::path(out_dir) / "config.json", j.dump(2) + "\n");
+  if (nlohmann::json tok = o.byte_tokenizer ? byte_level_tokenizer(c) : nullptr; !tok.is_null()) {
+    write_file_atomic(std::filesystem::path(out_dir) / "tokenizer.json", tok.dump() + "\n");
+  }
   return c;
 }
 

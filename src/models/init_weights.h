@@ -19,11 +19,13 @@ struct InitModelOptions {
   std::string dtype;  // "" = the preset's default; else f32, bf16, f16
   uint64_t seed = 0;
   uint64_t max_shard_bytes = 2ull << 30;
+  bool byte_tokenizer = true;  // write the byte-level tokenizer.json where it fits (below)
 };
 
 // The config.json document for the options (validated by parsing it).
 nlohmann::json init_model_config(const InitModelOptions& o);
-// Writes out_dir/config.json and the weights; returns the parsed config.
+// Writes out_dir/config.json, the weights and, where the vocabulary has room for it beside the
+// special ids, a byte-level tokenizer.json (init_tokenizer.cc); returns the parsed config.
 ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string& out_dir);
 std::string list_presets();
 

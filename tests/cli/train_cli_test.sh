@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `khub train` and `khub grad` end to end on the embedded default (the ~100M-parameter Qwen3-shaped
+# model `khub init-model --preset small` creates, with its byte-level tokenizer): the loss falls
+# on a small real text, the output folder is a checkpoint `khub generate` loads, a resumed run
+# continues it exactly as an uninterrupted one, and bad input fails with a message naming it
+# without touching the last good checkpoint.
+set -euo pipefail
+khub=$1
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+"$khub" init-model --arch qwen3 --preset small --out "$dir/m" --seed 0 >/dev/null
+[ -f "$dir/m/tokenizer.json" ]
+cat docs/layer-contracts.md docs/kernel-hub.md > "$dir/text.txt"
+common=(--data "$dir/text.txt" --seq-len 48 --batch 2 --lr 3e-4 --seed 1 --json)
+
+# 6 steps in one go, and 3 + resume 3: same losses, bit-identical weights.
+"$khub" train --model "$dir/m" "${common[@]}" --out "$dir/full" --steps 6 > "$dir/full.jsonl"
+"$khub" train --model "$dir/m" "${common[@]}" --out "$dir/half" --steps 3 > "$dir/half.jsonl"
+"$khub" train --resume "$dir/half" "${common[@]}" --out "$dir/half" --steps 6 > "$dir/rest.jsonl"
+python3 - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+rows = lambda f: [json.loads(l) for l in open(f"{d}/{f}") if '"loss"' in l]
+full, half, rest = rows("full.jsonl"), rows("half.jsonl"), rows("rest.jsonl")
+assert [r["step"] for r in full] == [1, 2, 3, 4, 5, 6], full
+assert all(set(r) == {"step", "loss", "grad_norm", "lr", "tokens_per_s"} for r in full), full[0]
+assert full[-1]["loss"] < 0.8 * full[0]["loss"], [r["loss"] for r in full]
+assert [r["loss"] for r in half + rest] == [r["loss"] for r in full], (half + rest, full)
+PY
+cmp "$dir/full/model.safetensors" "$dir/half/model.safetensors"
+cmp "$dir/full/optimizer.safetensors" "$dir/half/optimizer.safetensors"
+cmp "$dir/m/tokenizer.json" "$dir/full/tokenizer.json"
+cmp "$dir/m/config.json" "$dir/full/config.json"
+"$khub" generate --model "$dir/full" --prompt "The layer" --max-new-tokens 4 --json > /dev/null
+
+# grad: one entry per checkpoint tensor, the tied lm_head under the embedding's name.
+"$khub" grad --model "$dir/m" --prompt-ids "1,5,9,13;2,6,10,14" --json > "$dir/grad.json"
+python3 - "$dir/grad.json" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+n = g["grad_norms"]
+assert "lm_head.weight" not in n and "model.embed_tokens.weight" in n, sorted(n)[:3]
+assert len(n) == 1 + 12 * 11 + 1, len(n)  # embed, 12 × (q,k,v,o, q/k norm, 3 MLP, 2 norms), norm
+assert g["loss"] > 0 and all(v > 0 for v in n.values())
+PY
+
+# Bad input: a clear error, and the good checkpoint stays byte-identical.
+sha=$(sha256sum "$dir/full/model.safetensors")
+expect_fail() {  # expect_fail PATTERN ARGS...
+  local pattern=$1; shift
+  if out=$("$khub" "$@" 2>&1); then echo "expected failure: $*"; exit 1; fi
+  grep -q -- "$pattern" <<<"$out" || { echo "wanted '$pattern' in: $out"; exit 1; }
+}
+: > "$dir/empty.txt"
+expect_fail "empty" train --model "$dir/m" --data "$dir/empty.txt" --out "$dir/full" --steps 1
+expect_fail "missing.txt" train --model "$dir/m" --data "$dir/missing.txt" --out "$dir/full"
+expect_fail "max_position_embeddings" train --model "$dir/m" --data "$dir/text.txt" \
+  --seq-len 100000 --out "$dir/full"
+expect_fail "32000" train --model "$dir/m" --data-ids "1,2,40000" --out "$dir/full"
+expect_fail "at least 2" train --model "$dir/m" --data-ids "1" --out "$dir/full"
+expect_fail "optimizer" train --model "$dir/m" --data-ids "1,2,3" --optimizer lion --out "$dir/full"
+expect_fail "not a khub training checkpoint" train --model "$dir/m" --data-ids "1,2,3" \
+  --out "$dir/m" --steps 1
+[ "$(sha256sum "$dir/full/model.safetensors")" = "$sha" ]
+echo ok
