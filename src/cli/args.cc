@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <cstdlib>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -71,6 +72,13 @@ void Args::reject_unknown(const std::set<std::string>& known) const {
       fail(ErrorKind::kInvalidArgument, "unknown option --", k, " (this command takes ", list, ")");
     }
   }
+}
+
+std::vector<std::string> split_list(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
+  return out;
 }
 
 }  // namespace khub::cli

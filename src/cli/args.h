@@ -28,4 +28,7 @@ class Args {
   std::vector<std::string> positionals_;
 };
 
+// "a,b,c" → {"a", "b", "c"} (an option's list value, e.g. --batches 1,8).
+std::vector<std::string> split_list(const std::string& s, char sep);
+
 }  // namespace khub::cli

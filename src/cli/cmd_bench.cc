@@ -5,6 +5,7 @@
 //                     [--peers FILE] [--lookahead auto|on|off]
 //   khub bench kernels [--arch qwen3] [--preset small] [--batches 1,8] [--tokens 32]
 //                      [--repeats 3] [--out FILE]
+//   khub bench train   (cmd_bench_train.cc)
 // --prefill times one forward pass over a prompt of each length (last-token logits, as
 // transformers' prefill with logits_to_keep=1); --peers embeds a peers JSON (e.g.
 // shared/bench/peers-h100.json) in the report for context; --lookahead sets generate()'s greedy
@@ -27,13 +28,6 @@
 
 namespace khub::cli {
 namespace {
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, sep);) out.push_back(item);
-  return out;
-}
 
 // Median seconds of one prefill forward over `len` tokens (after a warm-up), host-synchronized
 // by the logits' copy to the host.
@@ -139,14 +133,14 @@ int bench_decode(int argc, char** argv) {
   report["lookahead"] = lookahead;
   report["results"] = nlohmann::json::array();
   std::printf("%-8s %6s %12s %10s %12s\n", "preset", "batch", "params(M)", "tok/s", "ms/token");
-  for (const std::string& preset : split(args.get_or("presets", "tiny,small"), ',')) {
+  for (const std::string& preset : split_list(args.get_or("presets", "tiny,small"), ',')) {
     std::string dir = models_dir + "/" + arch + "-" + preset;
     if (!std::filesystem::exists(dir + "/config.json")) {
       write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
     }
     auto model = CausalLM::from_pretrained(dir, load);
     if (model->kernels_enabled()) report["kernels"] = model->kernel_report().to_json();
-    for (const std::string& b : split(args.get_or("batches", "1,8"), ',')) {
+    for (const std::string& b : split_list(args.get_or("batches", "1,8"), ',')) {
       int64_t batch = std::stoll(b);
       std::vector<std::vector<int32_t>> prompts(batch);
       for (int64_t s = 0; s < batch; ++s)
@@ -177,7 +171,7 @@ int bench_decode(int argc, char** argv) {
                                    {"prefill_ms", r.prefill_seconds * 1e3}});
     }
     if (args.has("prefill")) {
-      for (const std::string& l : split(args.get("prefill"), ',')) {
+      for (const std::string& l : split_list(args.get("prefill"), ',')) {
         int64_t len = std::stoll(l);
         double sec = time_prefill(*model, len, 3);
         std::printf("%-8s prefill %6lld tokens: %10.1f tok/s %10.2f ms\n", preset.c_str(),
@@ -236,7 +230,7 @@ int bench_kernels(int argc, char** argv, const char* self) {
   report["kernels"] = ker->kernel_report().to_json();
   report["params"] = ref->config().num_parameters();
   std::printf("%-6s %12s %12s %8s\n", "batch", "ref tok/s", "kern tok/s", "speedup");
-  for (const std::string& b : split(args.get_or("batches", "1,8"), ',')) {
+  for (const std::string& b : split_list(args.get_or("batches", "1,8"), ',')) {
     int64_t batch = std::stoll(b);
     std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(16));
     for (int64_t s = 0; s < batch; ++s)
@@ -296,8 +290,9 @@ int cmd_bench(int argc, char** argv) {
     std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
     return bench_kernels(argc - 1, argv + 1, self.c_str());
   }
+  if (what == "train") return cmd_bench_train(argc - 1, argv + 1);
   fail(ErrorKind::kInvalidArgument, "khub bench: unknown benchmark '", what,
-       "' (available: decode, kernels)");
+       "' (available: decode, kernels, train)");
 }
 
 }  // namespace khub::cli

@@ -14,6 +14,7 @@ struct Command {
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
 int cmd_bench(int argc, char** argv);
+int cmd_bench_train(int argc, char** argv);  // khub bench train
 int cmd_build(int argc, char** argv);
 int cmd_chat(int argc, char** argv);
 int cmd_download(int argc, char** argv);

@@ -11,6 +11,8 @@
 #include "models/causal_lm.h"
 #include "models/init_weights.h"
 #include "parity_fixtures.h"
+#include "train/grad_clip.h"
+#include "train/optimizer.h"
 
 namespace khub {
 namespace {
@@ -53,11 +55,16 @@ std::vector<std::string> model_names() {
 
 class Training : public ::testing::TestWithParam<std::string> {};
 
+nlohmann::json golden_of(const std::string& name) {
+  fs::path path = fs::path(kTraining) / (name + ".golden.json");
+  EXPECT_TRUE(fs::exists(path)) << path << " (scripts/golden/training_golden.py writes it)";
+  return fs::exists(path) ? parity::read_json(path) : nlohmann::json();
+}
+
 TEST_P(Training, LossAndGradNormsMatchTransformers) {
   std::string name = GetParam();
-  fs::path golden_path = fs::path(kTraining) / (name + ".golden.json");
-  ASSERT_TRUE(fs::exists(golden_path)) << golden_path;
-  nlohmann::json golden = parity::read_json(golden_path);
+  nlohmann::json golden = golden_of(name);
+  ASSERT_FALSE(golden.is_null());
   Checkpoint ck(name);
   auto model = CausalLM::from_pretrained(ck.dir.string());
   model->train();
@@ -75,6 +82,68 @@ TEST_P(Training, LossAndGradNormsMatchTransformers) {
         << name << " " << p.name << ": " << g << " vs " << w;
   }
   EXPECT_EQ(seen.size(), want.size()) << name << ": transformers has parameters khub lacks";
+}
+
+// Steps of an optimizer on the recipe's fixed batch: the loss before each step (and the gradient
+// norm before clipping, when `clip` > 0), as the golden script's torch loop computes them.
+struct StepTrace {
+  std::vector<double> losses, grad_norms;
+};
+StepTrace run_steps(const std::string& name, const nlohmann::json& opt_config, int steps,
+                    double clip) {
+  Checkpoint ck(name);
+  auto model = CausalLM::from_pretrained(ck.dir.string());
+  model->train();
+  TrainBatch batch = recipe_batch(recipes());
+  std::unique_ptr<Optimizer> opt = make_optimizer(opt_config, model->parameters());
+  StepTrace out;
+  for (int s = 0; s < steps; ++s) {
+    opt->zero_grad();
+    Loss loss = model->loss(batch);
+    loss.backward();
+    out.losses.push_back(loss.item());
+    if (clip > 0) out.grad_norms.push_back(clip_grad_norm(model->parameters(), clip));
+    opt->step();
+  }
+  return out;
+}
+
+void expect_close(const std::vector<double>& got, const nlohmann::json& want,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double w = want[i].get<double>();
+    EXPECT_LE(std::fabs(got[i] - w), 1e-4 * std::fabs(w))
+        << what << " step " << i + 1 << ": " << got[i] << " vs " << w;
+  }
+}
+
+TEST_P(Training, AdamWStepsMatchTorch) {
+  std::string name = GetParam();
+  nlohmann::json golden = golden_of(name);
+  ASSERT_FALSE(golden.is_null());
+  nlohmann::json a = recipes()["adamw"];
+  nlohmann::json config = {{"type", "adamw"},
+                           {"lr", a["lr"]},
+                           {"betas", a["betas"]},
+                           {"eps", a["eps"]},
+                           {"weight_decay", a["weight_decay"]}};
+  StepTrace t = run_steps(name, config, a["steps"].get<int>(), 0);
+  expect_close(t.losses, golden["adamw_losses"], name + " AdamW loss");
+}
+
+TEST_P(Training, ClippedSgdStepsMatchTorch) {
+  std::string name = GetParam();
+  nlohmann::json golden = golden_of(name);
+  ASSERT_FALSE(golden.is_null());
+  nlohmann::json s = recipes()["sgd"];
+  nlohmann::json config = {{"type", "sgd"},
+                           {"lr", s["lr"]},
+                           {"momentum", s["momentum"]},
+                           {"weight_decay", s["weight_decay"]}};
+  StepTrace t = run_steps(name, config, s["steps"].get<int>(), s["clip"].get<double>());
+  expect_close(t.losses, golden["sgd_losses"], name + " SGD loss");
+  expect_close(t.grad_norms, golden["sgd_grad_norms"], name + " SGD grad norm");
 }
 
 // The gradient is the derivative of the loss: moving every parameter by ±ε along g/|g| changes the
