@@ -39,6 +39,16 @@ const ArchSpec& mistral_arch();
 const ArchSpec& qwen2_arch();
 const ArchSpec& qwen3_arch();
 const ArchSpec& gemma3_arch();
+const ArchSpec& qwen3_moe_arch();
+const ArchSpec& mixtral_arch();
+
+// Checkpoint names of a mixture-of-experts block in the layout the Hub publishes:
+// "model.layers.<i>.<block>.gate.weight" (the router) and
+// "model.layers.<i>.<block>.experts.<e>.<gate|up|down>.weight".
+struct MoeWeightNames {
+  std::string block, gate, up, down;
+};
+MoeWeightNames moe_weight_names(const ModelConfig& c);
 
 // Shared helpers for the arch files: typed access with defaults; errors name field and source.
 namespace config_fields {

@@ -4,9 +4,15 @@
 namespace khub {
 
 const std::vector<const ArchSpec*>& all_archs() {
-  static const std::vector<const ArchSpec*> archs = {&llama_arch(), &mistral_arch(), &qwen2_arch(),
-                                                     &qwen3_arch(), &gemma3_arch()};
+  static const std::vector<const ArchSpec*> archs = {
+      &llama_arch(),  &mistral_arch(),   &qwen2_arch(),  &qwen3_arch(),
+      &gemma3_arch(), &qwen3_moe_arch(), &mixtral_arch()};
   return archs;
+}
+
+MoeWeightNames moe_weight_names(const ModelConfig& c) {
+  if (c.model_type == "mixtral") return {"block_sparse_moe", "w1", "w3", "w2"};
+  return {"mlp", "gate_proj", "up_proj", "down_proj"};
 }
 
 std::string supported_archs_list() {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/logging.h"
+#include "models/arch.h"
 #include "models/causal_lm_step.h"
 #include "ops/elementwise.h"
 
@@ -32,6 +33,38 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   return out;
 }
 
+// A mixture-of-experts MLP block: the router and every expert's gate, up and down projections,
+// stacked per expert into gate_up [E, 2I, H] and down [E, H, I]. Reads the layout the Hub
+// publishes (one tensor per expert: qwen3_moe "mlp.experts.<e>.gate_proj.weight", mixtral
+// "block_sparse_moe.experts.<e>.w1.weight") and transformers 5's fused one
+// ("mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj" [E, H, I]).
+template <typename Load>
+std::unique_ptr<MoELayer> load_moe(const std::string& layer, const WeightSource& w, Load& load,
+                                   ops::GatedActivation act, const ModelConfig& c) {
+  const int64_t e = c.moe.num_experts, inter = c.moe.intermediate_size, h = c.hidden_size;
+  MoeWeightNames names = moe_weight_names(c);
+  std::string fused = layer + ".mlp.experts.";
+  std::string block = layer + "." + (w.has(fused + "gate_up_proj") ? "mlp" : names.block) + ".";
+  Tensor router = load(block + "gate.weight", {e, h});
+  Tensor gate_up, down;
+  if (w.has(fused + "gate_up_proj")) {
+    gate_up = load(fused + "gate_up_proj", {e, 2 * inter, h});
+    down = load(fused + "down_proj", {e, h, inter});
+  } else {
+    std::vector<Tensor> gu, dn;
+    for (int64_t x = 0; x < e; ++x) {
+      std::string p = block + "experts." + std::to_string(x) + ".";
+      gu.push_back(load(p + names.gate + ".weight", {inter, h}));
+      gu.push_back(load(p + names.up + ".weight", {inter, h}));
+      dn.push_back(load(p + names.down + ".weight", {h, inter}));
+    }
+    gate_up = stack_rows(gu).view({e, 2 * inter, h});
+    down = stack_rows(dn).view({e, h, inter});
+  }
+  return std::make_unique<MoELayer>(block.substr(0, block.size() - 1), router, gate_up, down,
+                                    c.moe.top_k, c.moe.renormalize, act);
+}
+
 }  // namespace
 
 CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions& options)
@@ -41,6 +74,11 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
   int64_t qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
   // Device and dtype placement. On CUDA every weight takes the activation dtype (cuBLAS multiplies
   // one dtype); on the CPU weights keep the checkpoint's dtype unless options.dtype says otherwise.
+  if (c.moe.num_experts > 0 && !device_.is_cpu()) {
+    fail(ErrorKind::kUnsupported, c.architecture, ": mixture-of-experts layers run on the CPU ",
+         "reference path only for now (no CUDA reference or kernel for the 'MoE' key yet); load ",
+         "it with device cpu");
+  }
   DType weight_dtype = c.dtype;
   if (!options.dtype.empty() && (!dtype_parse(options.dtype, &weight_dtype) ||
                                  (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16 &&
@@ -117,15 +155,20 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     }
     L.o_weight = load(a + "o_proj.weight", {h, qd});
     if (c.o_bias) L.o_bias = load(a + "o_proj.bias", {h});
-    std::string m = p + ".mlp.";
-    int64_t inter = c.intermediate_size;
-    L.gate_up_weight = stack_rows(
-        {load(m + "gate_proj.weight", {inter, h}), load(m + "up_proj.weight", {inter, h})});
-    L.down_weight = load(m + "down_proj.weight", {h, inter});
-    if (c.mlp_bias) {
-      L.gate_up_bias =
-          stack_rows({load(m + "gate_proj.bias", {inter}), load(m + "up_proj.bias", {inter})});
-      L.down_bias = load(m + "down_proj.bias", {h});
+    if (c.layer_is_moe(i)) {
+      L.moe = load_moe(p, w, load, act, c);
+    } else {
+      std::string m = p + ".mlp.";
+      int64_t inter = c.intermediate_size;
+      L.gate_up_weight = stack_rows(
+          {load(m + "gate_proj.weight", {inter, h}), load(m + "up_proj.weight", {inter, h})});
+      L.down_weight = load(m + "down_proj.weight", {h, inter});
+      if (c.mlp_bias) {
+        L.gate_up_bias =
+            stack_rows({load(m + "gate_proj.bias", {inter}), load(m + "up_proj.bias", {inter})});
+        L.down_bias = load(m + "down_proj.bias", {h});
+      }
+      L.act = std::make_unique<ActAndMulLayer>(p + ".mlp.act_fn", act);
     }
     const ops::RopeParams& rope =
         L.attention_type == LayerAttention::kSliding ? c.rope_local : c.rope;
@@ -135,7 +178,6 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     L.attention = std::make_unique<AttentionLayer>(
         p + ".self_attn", d, L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0,
         c.attn_logit_softcapping);
-    L.act = std::make_unique<ActAndMulLayer>(p + ".mlp.act_fn", act);
     has_local_layers_ |= L.attention_type == LayerAttention::kSliding;
     layers_.push_back(std::move(L));
   }
@@ -163,6 +205,7 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
     add(L.post_attention_add_norm.get());
     add(L.pre_feedforward_norm.get());
     add(L.act.get());
+    add(L.moe.get());
     add(L.post_feedforward_norm.get());
   }
   add(final_norm_.get());

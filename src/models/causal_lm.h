@@ -1,5 +1,6 @@
-// A decoder-only causal LM of the llama family (llama, mistral, qwen2, qwen3, gemma3 text): the
-// wiring of embedding → N × (norm, attention, norm, gated MLP) → norm → lm_head, driven by
+// A decoder-only causal LM of the llama family (llama, mistral, qwen2, qwen3, gemma3 text, and the
+// mixture-of-experts qwen3_moe and mixtral): the wiring of embedding → N × (norm, attention,
+// norm, gated MLP or MoE) → norm → lm_head, driven by
 // ModelConfig traits. Math lives in layers/ and ops/; this file maps HF weight names and wires.
 #pragma once
 
@@ -10,6 +11,7 @@
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
+#include "layers/moe.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
 #include "layers/rotary_cache.h"
@@ -44,8 +46,9 @@ struct DecoderLayer {
   // q/k norms, rotary and the cache append as one layer; its reference runs the three above.
   std::unique_ptr<RotaryKVCacheLayer> rotary_cache;
   std::unique_ptr<AttentionLayer> attention;
-  std::unique_ptr<ActAndMulLayer> act;
-  Tensor qkv_weight, qkv_bias;  // [(Hq + 2 Hk) D, H]: q, k, v projections stacked at load
+  std::unique_ptr<ActAndMulLayer> act;  // dense MLP layers
+  std::unique_ptr<MoELayer> moe;        // mixture-of-experts layers (instead of the dense MLP)
+  Tensor qkv_weight, qkv_bias;          // [(Hq + 2 Hk) D, H]: q, k, v projections stacked at load
   Tensor o_weight, o_bias;
   Tensor gate_up_weight, gate_up_bias;  // [2 I, H]: gate and up stacked at load
   Tensor down_weight, down_bias;

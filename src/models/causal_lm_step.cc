@@ -165,8 +165,13 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
       ops::add_inplace(x, a);
       h = L.post_attention_norm->forward(x);
     }
-    Tensor gate_up = ops::linear(h, L.gate_up_weight, L.gate_up_bias, true);
-    Tensor m = ops::linear(L.act->forward(gate_up), L.down_weight, L.down_bias, true);
+    Tensor m;
+    if (L.moe) {
+      m = L.moe->forward(h);
+    } else {
+      Tensor gate_up = ops::linear(h, L.gate_up_weight, L.gate_up_bias, true);
+      m = ops::linear(L.act->forward(gate_up), L.down_weight, L.down_bias, true);
+    }
     h = Tensor();
     if (c.sandwich_norm) m = L.post_feedforward_norm->forward(m);
     if (i + 1 < layers_.size() && layers_[i + 1].input_add_norm) {

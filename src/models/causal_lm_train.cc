@@ -101,6 +101,10 @@ Tensor zeros_like(const Tensor& t) {
 
 std::vector<Parameter>& CausalLM::parameters() {
   if (!params_.empty()) return params_;
+  if (config_.moe.num_experts > 0) {
+    fail(ErrorKind::kUnsupported, config_.architecture, ": training mixture-of-experts models is ",
+         "not supported yet (the 'MoE' layer has no backward)");
+  }
   KHUB_CHECK_ARG(device_.is_cpu(), "training runs on the CPU reference path for now (the model ",
                  "is on ", device_.str(), "; CUDA training: issue 18)");
   const ModelConfig& c = config_;
@@ -275,7 +279,8 @@ ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
 
 Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
-  if (grad) parameters();  // trainable weights and gradient buffers
+  if (config_.moe.num_experts > 0) parameters();  // refuses MoE models, with grad or without
+  if (grad) parameters();                         // trainable weights and gradient buffers
   KHUB_CHECK_ARG(device_.is_cpu(), "CausalLM::loss: training runs on the CPU reference path for ",
                  "now (the model is on ", device_.str(), ")");
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");

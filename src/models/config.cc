@@ -174,6 +174,18 @@ void validate(const ModelConfig& c, const std::string& source) {
     fail(ErrorKind::kFormat, source, ": 'layer_types' has ", c.layer_types.size(), " entries for ",
          c.num_hidden_layers, " layers");
   }
+  if (c.moe.num_experts > 0) {
+    positive(c.moe.top_k, "num_experts_per_tok");
+    positive(c.moe.intermediate_size, "moe_intermediate_size");
+    if (c.moe.top_k > c.moe.num_experts) {
+      fail(ErrorKind::kFormat, source, ": num_experts_per_tok ", c.moe.top_k, " exceeds the ",
+           c.moe.num_experts, " experts");
+    }
+    if (static_cast<int64_t>(c.moe.sparse_layers.size()) != c.num_hidden_layers) {
+      fail(ErrorKind::kFormat, source, ": MoE layer list has ", c.moe.sparse_layers.size(),
+           " entries for ", c.num_hidden_layers, " layers");
+    }
+  }
   if (c.rope.rotary_dim <= 0 || c.rope.rotary_dim % 2 || c.rope.rotary_dim > c.head_dim) {
     fail(ErrorKind::kFormat, source, ": rotary dimension ", c.rope.rotary_dim,
          " (head_dim × partial_rotary_factor) must be even and in (0, head_dim]");
@@ -247,10 +259,14 @@ ModelConfig load_model_config(const std::string& model_dir) {
 
 int64_t ModelConfig::num_parameters() const {
   int64_t h = hidden_size, q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
-  int64_t per_layer = h * q + 2 * h * kv + q * h + 3 * h * intermediate_size + 2 * h;
+  int64_t per_layer = h * q + 2 * h * kv + q * h + 2 * h;
   if (qk_norm) per_layer += 2 * head_dim;
   if (sandwich_norm) per_layer += 2 * h;
   int64_t total = vocab_size * h + num_hidden_layers * per_layer + h;
+  for (int64_t i = 0; i < num_hidden_layers; ++i) {
+    total += layer_is_moe(i) ? moe.num_experts * (3 * h * moe.intermediate_size + h)
+                             : 3 * h * intermediate_size;
+  }
   if (!tie_word_embeddings) total += vocab_size * h;
   return total;
 }

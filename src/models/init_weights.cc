@@ -138,9 +138,22 @@ ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string
       norm(p + ".self_attn.q_norm", d);
       norm(p + ".self_attn.k_norm", d);
     }
-    linear(p + ".mlp.gate_proj", inter, h, c.mlp_bias);
-    linear(p + ".mlp.up_proj", inter, h, c.mlp_bias);
-    linear(p + ".mlp.down_proj", h, inter, c.mlp_bias);
+    if (c.layer_is_moe(i)) {  // the layout the Hub publishes: one tensor per expert
+      MoeWeightNames n = moe_weight_names(c);
+      std::string b = p + "." + n.block + ".";
+      int64_t e_inter = c.moe.intermediate_size;
+      linear(b + "gate", c.moe.num_experts, h, false);
+      for (int64_t e = 0; e < c.moe.num_experts; ++e) {
+        std::string x = b + "experts." + std::to_string(e) + ".";
+        linear(x + n.gate, e_inter, h, false);
+        linear(x + n.up, e_inter, h, false);
+        linear(x + n.down, h, e_inter, false);
+      }
+    } else {
+      linear(p + ".mlp.gate_proj", inter, h, c.mlp_bias);
+      linear(p + ".mlp.up_proj", inter, h, c.mlp_bias);
+      linear(p + ".mlp.down_proj", h, inter, c.mlp_bias);
+    }
   }
   uint64_t total = 0;
   for (const auto& t : tensors) total += t.nbytes();
