@@ -41,6 +41,7 @@ const ArchSpec& qwen3_arch();
 const ArchSpec& gemma3_arch();
 const ArchSpec& qwen3_moe_arch();
 const ArchSpec& mixtral_arch();
+const ArchSpec& gpt_oss_arch();
 
 // Checkpoint names of a mixture-of-experts block in the layout the Hub publishes:
 // "model.layers.<i>.<block>.gate.weight" (the router) and

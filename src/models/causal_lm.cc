@@ -33,36 +33,83 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   return out;
 }
 
-// A mixture-of-experts MLP block: the router and every expert's gate, up and down projections,
-// stacked per expert into gate_up [E, 2I, H] and down [E, H, I]. Reads the layout the Hub
-// publishes (one tensor per expert: qwen3_moe "mlp.experts.<e>.gate_proj.weight", mixtral
-// "block_sparse_moe.experts.<e>.w1.weight") and transformers 5's fused one
-// ("mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj" [E, H, I]).
-template <typename Load>
+// gpt-oss keeps each expert's gate and up outputs interleaved (gate 2i, up 2i + 1) along `dim`
+// of t (size 2I there); returns them de-interleaved, gate first, as khub's gate_up layout is.
+Tensor deinterleave_gate_up(const Tensor& t, int64_t dim) {
+  Shape split = t.shape();
+  int64_t inter = split[dim] / 2;
+  split[dim] = inter;
+  split.insert(split.begin() + dim + 1, 2);
+  std::vector<int64_t> order(split.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::swap(order[dim], order[dim + 1]);  // [..., 2, I, ...]
+  return t.contiguous().view(split).permute(order).contiguous().view(t.shape());
+}
+
+// A mixture-of-experts MLP block, its experts stacked as gate_up [E, 2I, H] (each expert's gate
+// rows, then its up rows) and down [E, H, I]. Layouts read:
+//  - one tensor per expert, as the Hub publishes qwen3_moe ("mlp.experts.<e>.gate_proj.weight")
+//    and mixtral ("block_sparse_moe.experts.<e>.w1.weight");
+//  - transformers 5's fused one: "mlp.experts.gate_up_proj" [E, 2I, H], "mlp.experts.down_proj"
+//    [E, H, I];
+//  - gpt-oss's: router "mlp.router.{weight,bias}", experts "mlp.experts.gate_up_proj" [E, H, 2I]
+//    (gate and up interleaved) and "down_proj" [E, I, H] with biases, or as published in MXFP4
+//    ("gate_up_proj_blocks" / "_scales" [E, 2I, H/32, (16)], "down_proj_blocks" / "_scales"),
+//    dequantized here to f32.
+template <typename Load, typename Place>
 std::unique_ptr<MoELayer> load_moe(const std::string& layer, const WeightSource& w, Load& load,
-                                   ops::GatedActivation act, const ModelConfig& c) {
+                                   Place& place, ops::GatedActivation act, const ModelConfig& c) {
   const int64_t e = c.moe.num_experts, inter = c.moe.intermediate_size, h = c.hidden_size;
+  MoEWeights mw;
+  MoEOptions opt;
+  opt.top_k = c.moe.top_k;
+  opt.renormalize = c.moe.renormalize;
+  opt.activation.act = act;
+  opt.activation.swiglu_limit = c.moe.swiglu_limit;
+  std::string path;
+  if (c.moe.topk_then_softmax) {  // gpt_oss
+    opt.routing = MoERouting::kTopKSoftmax;
+    path = layer + ".mlp";
+    std::string x = path + ".experts.";
+    mw.router = load(path + ".router.weight", {e, h});
+    mw.router_bias = load(path + ".router.bias", {e});
+    mw.gate_up_bias = deinterleave_gate_up(load(x + "gate_up_proj_bias", {e, 2 * inter}), 1);
+    mw.down_bias = load(x + "down_proj_bias", {e, h});
+    if (w.has(x + "gate_up_proj_blocks")) {
+      auto mxfp4 = [&](const std::string& name, const Shape& shape) {
+        Tensor t = ops::dequantize_mxfp4(w.get(name + "_blocks"), w.get(name + "_scales"),
+                                         w.describe() + ": '" + name + "'");
+        expect_shape(t, shape, name + "_blocks", w);
+        return place(t);
+      };
+      mw.gate_up = deinterleave_gate_up(mxfp4(x + "gate_up_proj", {e, 2 * inter, h}), 1);
+      mw.down = mxfp4(x + "down_proj", {e, h, inter});
+    } else {
+      Tensor gu = load(x + "gate_up_proj", {e, h, 2 * inter});
+      mw.gate_up = deinterleave_gate_up(gu.transpose(1, 2), 1);
+      mw.down = load(x + "down_proj", {e, inter, h}).transpose(1, 2).contiguous();
+    }
+    return std::make_unique<MoELayer>(path, std::move(mw), opt);
+  }
   MoeWeightNames names = moe_weight_names(c);
   std::string fused = layer + ".mlp.experts.";
-  std::string block = layer + "." + (w.has(fused + "gate_up_proj") ? "mlp" : names.block) + ".";
-  Tensor router = load(block + "gate.weight", {e, h});
-  Tensor gate_up, down;
+  path = layer + "." + (w.has(fused + "gate_up_proj") ? "mlp" : names.block);
+  mw.router = load(path + ".gate.weight", {e, h});
   if (w.has(fused + "gate_up_proj")) {
-    gate_up = load(fused + "gate_up_proj", {e, 2 * inter, h});
-    down = load(fused + "down_proj", {e, h, inter});
+    mw.gate_up = load(fused + "gate_up_proj", {e, 2 * inter, h});
+    mw.down = load(fused + "down_proj", {e, h, inter});
   } else {
     std::vector<Tensor> gu, dn;
     for (int64_t x = 0; x < e; ++x) {
-      std::string p = block + "experts." + std::to_string(x) + ".";
+      std::string p = path + ".experts." + std::to_string(x) + ".";
       gu.push_back(load(p + names.gate + ".weight", {inter, h}));
       gu.push_back(load(p + names.up + ".weight", {inter, h}));
       dn.push_back(load(p + names.down + ".weight", {h, inter}));
     }
-    gate_up = stack_rows(gu).view({e, 2 * inter, h});
-    down = stack_rows(dn).view({e, h, inter});
+    mw.gate_up = stack_rows(gu).view({e, 2 * inter, h});
+    mw.down = stack_rows(dn).view({e, h, inter});
   }
-  return std::make_unique<MoELayer>(block.substr(0, block.size() - 1), router, gate_up, down,
-                                    c.moe.top_k, c.moe.renormalize, act);
+  return std::make_unique<MoELayer>(path, std::move(mw), opt);
 }
 
 }  // namespace
@@ -154,9 +201,10 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
                                load(a + "v_proj.bias", {kvd})});
     }
     L.o_weight = load(a + "o_proj.weight", {h, qd});
+    if (c.attention_sinks) L.sinks = load(a + "sinks", {c.num_attention_heads}).to(DType::kF32);
     if (c.o_bias) L.o_bias = load(a + "o_proj.bias", {h});
     if (c.layer_is_moe(i)) {
-      L.moe = load_moe(p, w, load, act, c);
+      L.moe = load_moe(p, w, load, place, act, c);
     } else {
       std::string m = p + ".mlp.";
       int64_t inter = c.intermediate_size;
@@ -178,6 +226,7 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     L.attention = std::make_unique<AttentionLayer>(
         p + ".self_attn", d, L.attention_type == LayerAttention::kSliding ? c.sliding_window : 0,
         c.attn_logit_softcapping);
+    L.attention->sinks = c.attention_sinks;
     has_local_layers_ |= L.attention_type == LayerAttention::kSliding;
     layers_.push_back(std::move(L));
   }

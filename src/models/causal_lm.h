@@ -1,7 +1,7 @@
 // A decoder-only causal LM of the llama family (llama, mistral, qwen2, qwen3, gemma3 text, and the
-// mixture-of-experts qwen3_moe and mixtral): the wiring of embedding → N × (norm, attention,
-// norm, gated MLP or MoE) → norm → lm_head, driven by
-// ModelConfig traits. Math lives in layers/ and ops/; this file maps HF weight names and wires.
+// mixture-of-experts qwen3_moe, mixtral and gpt_oss): the wiring of embedding → N × (norm,
+// attention, norm, gated MLP or MoE) → norm → lm_head, driven by ModelConfig traits. Math lives in
+// layers/ and ops/; this file maps HF weight names and wires.
 #pragma once
 
 #include <memory>
@@ -50,6 +50,7 @@ struct DecoderLayer {
   std::unique_ptr<MoELayer> moe;        // mixture-of-experts layers (instead of the dense MLP)
   Tensor qkv_weight, qkv_bias;          // [(Hq + 2 Hk) D, H]: q, k, v projections stacked at load
   Tensor o_weight, o_bias;
+  Tensor sinks;  // f32 [Hq]: gpt_oss's per-head sink logits (undefined elsewhere)
   Tensor gate_up_weight, gate_up_bias;  // [2 I, H]: gate and up stacked at load
   Tensor down_weight, down_bias;
   LayerAttention attention_type = LayerAttention::kFull;

@@ -115,7 +115,7 @@ Tensor CausalLM::attention_block(DecoderLayer& L, int64_t index, const Tensor& h
   Tensor k_cache = cache.layer_keys(index), v_cache = cache.layer_values(index);
   L.rotary_cache->forward(q, k, v, cos, sin, cache_rows, k_cache, v_cache);
 
-  Tensor out = L.attention->forward(q, k_cache, v_cache, batch, attention_params(L));
+  Tensor out = L.attention->forward(q, k_cache, v_cache, batch, attention_params(L), L.sinks);
   return ops::linear(out.view({t, hq * d}), L.o_weight, L.o_bias, true);
 }
 

@@ -1,7 +1,7 @@
 // config.json → a typed configuration. One ModelConfig covers the llama family (llama, mistral,
-// qwen2, qwen3, gemma3 text) and its mixture-of-experts kin (qwen3_moe, mixtral): each architecture
-// file (models/<arch>.cc) fills its defaults and flags, and the decoder wiring reads only this
-// struct.
+// qwen2, qwen3, gemma3 text) and its mixture-of-experts kin (qwen3_moe, mixtral, gpt_oss): each
+// architecture file (models/<arch>.cc) fills its defaults and flags, and the decoder wiring reads
+// only this struct.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -17,15 +17,19 @@ namespace khub {
 
 enum class LayerAttention { kFull, kSliding };
 
-// Mixture-of-experts MLPs (qwen3_moe, mixtral): a router picks top_k of num_experts gated MLPs per
-// token and sums their outputs weighted by the router's probabilities.
+// Mixture-of-experts MLPs (qwen3_moe, mixtral, gpt_oss): a router picks top_k of num_experts
+// gated MLPs per token and sums their outputs weighted by the router's probabilities.
 struct MoeConfig {
   int64_t num_experts = 0;  // 0: every layer has a dense MLP
   int64_t top_k = 0;
   int64_t intermediate_size = 0;  // of one expert
-  // Softmax over all experts, then the top_k probabilities; renormalized to sum 1 when set
-  // (mixtral always; qwen3_moe's norm_topk_prob).
+  // qwen3_moe, mixtral: softmax over all experts, then the top_k probabilities, renormalized to
+  // sum 1 when set (mixtral always; qwen3_moe's norm_topk_prob). gpt_oss (topk_then_softmax): the
+  // top_k logits, then a softmax over them.
   bool renormalize = false;
+  bool topk_then_softmax = false;
+  bool biases = false;              // gpt_oss: router and expert projections have biases
+  float swiglu_limit = 0.0f;        // gpt_oss: the clamped SwiGLU's limit (0: act(gate) * up)
   std::vector<bool> sparse_layers;  // per layer: MoE (true) or the dense MLP
 };
 
@@ -65,6 +69,7 @@ struct ModelConfig {
   bool gemma_norm = false;        // RMSNorm scale is (1 + weight): layer key "GemmaRMSNorm"
   bool sandwich_norm = false;     // gemma3: post-attention and pre/post-feedforward norms
   bool scale_embeddings = false;  // gemma: embeddings × sqrt(hidden_size)
+  bool attention_sinks = false;   // gpt_oss: a learned per-head logit in every softmax
 
   MoeConfig moe;
   bool layer_is_moe(int64_t layer) const {

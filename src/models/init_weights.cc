@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
 #include "io/atomic_file.h"
 #include "io/safetensors_sharded_writer.h"
@@ -38,6 +39,17 @@ Tensor random_normal(const Shape& shape, DType dtype, double mean, double std, u
     if (i + 1 < n) p[i + 1] = static_cast<float>(mean + std * r * std::sin(2 * M_PI * u2));
   }
   return f.to(dtype);
+}
+
+// MXFP4 expert weights of `rows` × `cols` per expert (cols a multiple of 32): random bytes (two
+// e2m1 values each) and e8m0 scales around 2^(scale_exp), as gpt-oss checkpoints store them.
+Tensor random_bytes(const Shape& shape, uint64_t seed, int lo, int span) {
+  Tensor t = Tensor::empty(shape, DType::kU8);
+  uint8_t* p = t.data_as<uint8_t>();
+  uint64_t state = seed;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    p[i] = static_cast<uint8_t>(lo + splitmix64(state) % span);
+  return t;
 }
 
 const ModelPreset& find_preset(const ArchSpec& arch, const std::string& name) {
@@ -98,6 +110,8 @@ ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string
   std::filesystem::create_directories(out_dir);
 
   std::vector<TensorToWrite> tensors;
+  const bool mxfp4 = j.contains("quantization_config") &&
+                     j["quantization_config"].value("quant_method", "") == "mxfp4";
   auto add = [&](const std::string& name, Shape shape, double mean, double std) {
     TensorToWrite t;
     t.name = name;
@@ -138,7 +152,38 @@ ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string
       norm(p + ".self_attn.q_norm", d);
       norm(p + ".self_attn.k_norm", d);
     }
-    if (c.layer_is_moe(i)) {  // the layout the Hub publishes: one tensor per expert
+    if (c.attention_sinks) add(p + ".self_attn.sinks", {c.num_attention_heads}, 0.0, 1.0);
+    if (c.layer_is_moe(i) && c.moe.topk_then_softmax) {  // gpt_oss, fused experts
+      std::string b = p + ".mlp.", x = b + "experts.";
+      int64_t e = c.moe.num_experts, ei = c.moe.intermediate_size;
+      linear(b + "router", e, h, true);
+      add(x + "gate_up_proj_bias", {e, 2 * ei}, 0.0, 0.1);
+      add(x + "down_proj_bias", {e, h}, 0.0, 0.1);
+      if (mxfp4) {  // as published: blocks [E, rows, cols/32, 16], scales [E, rows, cols/32]
+        auto quantized = [&](const std::string& name, int64_t rows, int64_t cols) {
+          KHUB_CHECK_ARG(cols % 32 == 0, "MXFP4 experts need sizes that are multiples of 32; ",
+                         name, " has ", cols, " columns");
+          // |e2m1| averages ~2.6: scale so that weights are about 1/sqrt(cols).
+          int exp = -static_cast<int>(std::lround(std::log2(2.6 * std::sqrt(double(cols)))));
+          for (auto [suffix, shape, lo, span] :
+               {std::tuple{"_blocks", Shape{e, rows, cols / 32, 16}, 0, 256},
+                std::tuple{"_scales", Shape{e, rows, cols / 32}, 127 + exp - 1, 3}}) {
+            TensorToWrite t;
+            t.name = name + suffix;
+            t.dtype = DType::kU8;
+            t.shape = shape;
+            uint64_t sd = name_seed(o.seed, t.name);
+            t.produce = [shape, sd, lo, span] { return random_bytes(shape, sd, lo, span); };
+            tensors.push_back(std::move(t));
+          }
+        };
+        quantized(x + "gate_up_proj", 2 * ei, h);
+        quantized(x + "down_proj", h, ei);
+      } else {  // as transformers' save_pretrained writes them
+        add(x + "gate_up_proj", {e, h, 2 * ei}, 0.0, 1.0 / std::sqrt(static_cast<double>(h)));
+        add(x + "down_proj", {e, ei, h}, 0.0, 1.0 / std::sqrt(static_cast<double>(ei)));
+      }
+    } else if (c.layer_is_moe(i)) {  // the layout the Hub publishes: one tensor per expert
       MoeWeightNames n = moe_weight_names(c);
       std::string b = p + "." + n.block + ".";
       int64_t e_inter = c.moe.intermediate_size;

@@ -1,9 +1,11 @@
 // Mixture-of-experts MLP on the reference path (docs/layer-contracts.md, key "MoE"): a router's
 // top-k choice per token, then each chosen expert's gated MLP on the tokens routed to it, summed
-// with the router's weights. CPU, f32 activations; expert weights f32, bf16 or f16.
+// with the router's weights. CPU, f32 activations; expert weights f32, bf16 or f16. Also the
+// MXFP4 expert weights gpt-oss checkpoints are published in, dequantized at load.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -23,11 +25,31 @@ struct ExpertRoutes {
 // mixtral (renormalized) and qwen3_moe (norm_topk_prob).
 ExpertRoutes route_softmax_topk(const Tensor& router_logits, int64_t top_k, bool renormalize);
 
-// y[t] = Σ_j weight[t, j] · down[e] · act_and_mul(gate_up[e] · x[t]),  e = expert[t, j].
-// x: f32 [T, H]; gate_up: [E, 2I, H] (each expert's gate rows, then its up rows); down: [E, H, I].
-// Experts run in ascending order, each on the rows of the tokens routed to it, and add into y in
-// that order (as transformers' expert loop does). Returns f32 [T, H].
+// The top_k largest logits of each row (the lower expert index first on ties), then a softmax
+// over those k values: gpt-oss's router.
+ExpertRoutes route_topk_softmax(const Tensor& router_logits, int64_t top_k);
+
+// How an expert turns gate_up · x (+ bias) into the down projection's input.
+struct ExpertActivation {
+  GatedActivation act = GatedActivation::kSilu;  // act(gate) * up
+  // gpt-oss: gate = min(gate, limit), up = clamp(up, -limit, limit),
+  // out = (up + 1) · gate · sigmoid(alpha · gate) (replaces act when limit > 0).
+  float swiglu_alpha = 1.702f, swiglu_limit = 0.0f;
+};
+
+// y[t] = Σ_j weight[t, j] · (down[e] · activation(gate_up[e] · x[t] + gate_up_bias[e])
+//                             + down_bias[e]),  e = expert[t, j].
+// x: f32 [T, H]; gate_up: [E, 2I, H] (each expert's gate rows, then its up rows); down: [E, H, I];
+// biases [E, 2I] and [E, H] or undefined. Experts run in ascending order, each on the rows of the
+// tokens routed to it, and add into y in that order (as transformers' expert loop does).
+// Returns f32 [T, H].
 Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& gate_up,
-                   const Tensor& down, GatedActivation act);
+                   const Tensor& down, const ExpertActivation& activation,
+                   const Tensor& gate_up_bias = Tensor(), const Tensor& down_bias = Tensor());
+
+// MXFP4 (OCP microscaling FP4): blocks u8 [..., G, 16] hold 32 e2m1 values per group, the low
+// nibble first; scales u8 [..., G] are e8m0 exponents (value · 2^(scale - 127)). Returns f32
+// [..., G · 32]. Throws Error(kFormat) naming `what` for mismatched shapes or dtypes.
+Tensor dequantize_mxfp4(const Tensor& blocks, const Tensor& scales, const std::string& what);
 
 }  // namespace khub::ops

@@ -15,6 +15,7 @@
 #include "models/config.h"
 #include "models/init_weights.h"
 #include "ops/moe.h"
+#include "parity_fixtures.h"
 
 namespace khub {
 namespace {
@@ -91,7 +92,7 @@ TEST(MoeOps, ExpertsMatchFloat64WhenMostExpertsGetNothing) {
     ops::ExpertRoutes r = ops::route_softmax_topk(logits, k, k == 2);
     for (int64_t i = 0; i < t; ++i) EXPECT_EQ(r.expert[i * k], 5);
     std::vector<float> got =
-        ops::moe_experts(x, r, gu, dn, ops::GatedActivation::kSilu).to_float_vector();
+        ops::moe_experts(x, r, gu, dn, ops::ExpertActivation{}).to_float_vector();
     std::vector<double> want = experts_f64(x, r, gu, dn);
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << "top-" << k << " at " << i;
@@ -104,7 +105,7 @@ TEST(MoeOps, BadExpertShapesAreClearErrors) {
   ops::ExpertRoutes r = ops::route_softmax_topk(random_tensor({2, 3}, 5), 1, true);
   Tensor gu = random_tensor({3, 10, 8}, 6), dn = random_tensor({3, 8, 4}, 7);  // 2I=10 ≠ 2·4
   try {
-    ops::moe_experts(x, r, gu, dn, ops::GatedActivation::kSilu);
+    ops::moe_experts(x, r, gu, dn, ops::ExpertActivation{});
     FAIL() << "mismatched expert shapes were accepted";
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("gate_up [E, 2I, H]"), std::string::npos) << err.what();
@@ -175,6 +176,58 @@ TEST_P(MoeModels, FusedAndPerExpertLayoutsGiveTheSameLogits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, MoeModels, ::testing::Values("qwen3_moe", "mixtral"));
+
+// gpt-oss as published (MXFP4 experts) and as save_pretrained writes it after dequantizing
+// (gate_up_proj [E, H, 2I], down_proj [E, I, H]): the same model.
+TEST(MoeModels, GptOssMxfp4AndUnquantizedLayoutsGiveTheSameLogits) {
+  TempDir tmp("gpt_oss_mxfp4");
+  InitModelOptions o;
+  o.arch = "gpt_oss";
+  o.preset = "tiny";
+  o.seed = 9;
+  o.overrides = {{"quantization_config", {{"quant_method", "mxfp4"}}}};
+  ModelConfig c = write_random_checkpoint(o, tmp.dir.string());
+  SafetensorsFile f = SafetensorsFile::open(tmp.dir / "model.safetensors");
+  InMemoryWeights plain;
+  for (const std::string& name : f.names()) {
+    auto cut = name.find("_blocks");
+    if (name.find("_scales") != std::string::npos) continue;
+    if (cut == std::string::npos) {
+      plain.tensors[name] = f.get(name);
+      continue;
+    }
+    std::string base = name.substr(0, cut);
+    Tensor t = ops::dequantize_mxfp4(f.get(name), f.get(base + "_scales"), base);
+    plain.tensors[base] = t.transpose(1, 2).contiguous();
+  }
+  auto quantized = CausalLM::from_pretrained(tmp.dir.string());
+  CausalLM unquantized(c, plain);
+  std::vector<int32_t> prompt = {1, 9, 33, 200, 7, 64, 5, 11};
+  KVCache a = quantized->make_cache(1, 8), b = unquantized.make_cache(1, 8);
+  EXPECT_EQ(quantized->forward({{0, prompt}}, a, true).to_float_vector(),
+            unquantized.forward({{0, prompt}}, b, true).to_float_vector());
+}
+
+// khub's MXFP4 unpacking against transformers' own (convert_moe_packed_tensors, run by
+// scripts/golden on the blocks and scales of the gpt_oss_mxfp4 parity checkpoint).
+TEST(MoeOps, Mxfp4MatchesTransformersUnpacking) {
+  fs::path golden = "tests/fixtures/parity/gpt_oss_mxfp4.dequant.json";
+  ASSERT_TRUE(fs::exists(golden)) << golden;
+  nlohmann::json want = parity::read_json(golden);
+  nlohmann::json recipes = parity::read_json("tests/fixtures/parity/recipes.json");
+  TempDir tmp("mxfp4_golden");
+  write_random_checkpoint(parity::recipe_options(recipes["models"]["gpt_oss_mxfp4"]),
+                          tmp.dir.string());
+  SafetensorsFile f = SafetensorsFile::open(tmp.dir / "model.safetensors");
+  for (const char* p : {"gate_up_proj", "down_proj"}) {
+    std::string base = std::string("model.layers.0.mlp.experts.") + p;
+    Tensor t = ops::dequantize_mxfp4(f.get(base + "_blocks"), f.get(base + "_scales"), base);
+    // transformers returns [E, cols, rows] (the parameter's orientation): transpose back.
+    Tensor ref = Tensor::from_vector(parity::decode_b64_f32(want[p]["f32_b64"]),
+                                     want[p]["shape"].get<Shape>(), DType::kF32);
+    EXPECT_EQ(t.to_float_vector(), ref.transpose(1, 2).contiguous().to_float_vector()) << p;
+  }
+}
 
 TEST(MoeModels, UnsupportedUsesAreClearErrors) {
   TempDir tmp("errors");
