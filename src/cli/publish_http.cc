@@ -36,10 +36,6 @@ int major_of(const std::string& branch) {
 
 }  // namespace
 
-bool is_http_hub(const std::string& hub) {
-  return hub.rfind("http://", 0) == 0 || hub.rfind("https://", 0) == 0;
-}
-
 int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
                         const hub::PublishOptions& options, bool json) {
   using namespace khub::hub::net;

@@ -15,6 +15,4 @@ namespace khub::cli {
 int publish_to_http_hub(const std::filesystem::path& built, const std::string& hub_url,
                         const hub::PublishOptions& options, bool json);
 
-bool is_http_hub(const std::string& hub);
-
 }  // namespace khub::cli

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "hub/hub_location.h"
 #include "loader/safe_path.h"
 
 namespace khub::hub {
@@ -62,7 +63,9 @@ std::pair<std::string, std::string> split_repo_id(const std::string& repo_id) {
   return {org, repo};
 }
 
-LocalHubSource::LocalHubSource(fs::path root) : root_(std::move(root)) {}
+LocalHubSource::LocalHubSource(fs::path root) : root_(std::move(root)) {
+  require_hub_directory(root_, "local hub");
+}
 
 std::string LocalHubSource::description() const { return "local hub " + root_.string(); }
 

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "hub/hub_location.h"
 #include "hub/local_hub.h"
 #include "hub/local_kernels.h"
 #include "hub/semver.h"
@@ -148,6 +149,7 @@ std::string revision_id(std::vector<std::pair<std::string, std::string>> files) 
 
 PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
                              const PublishOptions& options) {
+  require_hub_directory(hub, "hub");
   // 1. The variants to publish: parseable names, valid metadata, digests that verify.
   std::map<std::string, fs::path> variants = local_variant_folders(built);
   if (variants.empty()) {

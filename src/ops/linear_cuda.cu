@@ -302,9 +302,8 @@ bool launch_gemv_mma(const GemvParams<T>& p, const Device& dev, cudaStream_t s) 
 
 // Output features per warp of a one-row GEMV whose rows have at most 2048 inputs: 2 (default;
 // each input vector loaded serves both, and a 6144-feature projection fits one wave of blocks on
-// an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). Measured on the H200 in Qwen3-
-// 0.6B's decode chain (2026-12-03): 1,410 tok/s with 2 against 1,360 with 1; 4 features per warp
-// gave 1,362, 4 warps per block instead of 8 no better (dev/cuda/NOTES.md).
+// an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). The figures behind the choice:
+// docs/cuda-measurements.md, "GEMV output features per warp".
 int gemv_features() {
   static const int f = [] {
     const char* v = std::getenv("KHUB_CUDA_GEMV_FEATURES");

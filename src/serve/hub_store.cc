@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/logging.h"
+#include "hub/hub_location.h"
 #include "hub/net/content_hash.h"
 #include "hub/net/file_lock.h"
 #include "hub/net/hub_cache.h"
@@ -171,6 +172,7 @@ std::string content_revision_id(const fs::path& tree) {
 
 HubStore::HubStore(fs::path root, RevisionIdFn revision_id)
     : root_(std::move(root)), revision_id_(std::move(revision_id)) {
+  hub::require_hub_directory(root_, "hub root");
   if (!revision_id_) revision_id_ = content_revision_id;
 }
 

@@ -74,8 +74,8 @@ __global__ void __launch_bounds__(256) rms_warp(Params p) {
   // Loads are issued before any is used: one memory latency per row instead of one per vector,
   // which is what a one-row decode step waits for. kEarlyWeight loads the weight with x too; the
   // fused norm does that only for a few rows (decode), where the latency is all there is: with
-  // x, residual and weight held at once it takes 90 registers instead of 64, and fell from 0.93
-  // to 0.77 of copy bandwidth at 65536 rows (H200, 2026-12-03).
+  // x, residual and weight held at once it takes 90 registers instead of 64, which costs
+  // bandwidth at many rows (docs/cuda-measurements.md, "RMSNorm early weight loads").
   Vec<T, N> a[VPT], wv[VPT];
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
