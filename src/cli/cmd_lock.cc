@@ -14,8 +14,8 @@ namespace khub::cli {
 
 namespace {
 
-// A kernels.toml spec resolved with the hub's resolver (every form of DESIGN §3): an integer N is
-// the major-version branch vN, anything else is a REV of the kernel reference grammar.
+// A kernels.toml spec resolved with the hub's resolver (every form of docs/design.md §3): an
+// integer N is the major-version branch vN, anything else is a REV of the kernel reference grammar.
 std::string resolve_spec(const std::string& repo_id, const hub::net::RefList& refs,
                          const std::string& spec) {
   bool major = !spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos;

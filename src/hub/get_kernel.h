@@ -1,4 +1,4 @@
-// The kernel API (HF kernels' get_kernel / get_local_kernel / has_kernel, DESIGN §3–§6):
+// The kernel API (HF kernels' get_kernel / get_local_kernel / has_kernel, docs/design.md §3–§6):
 //
 //   auto k = khub::hub::get_kernel("khub-community/rmsnorm@v1:RMSNorm");
 //   auto layer = k->layer("RMSNorm");

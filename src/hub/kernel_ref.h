@@ -1,4 +1,4 @@
-// Kernel references (DESIGN §3): `org/repo[@REV][:name]`.
+// Kernel references (docs/design.md §3): `org/repo[@REV][:name]`.
 //
 //   org/repo  a Hub repo id: letters, digits, '-', '_', '.'; no "--" or ".."; not starting or
 //             ending with '-' or '.'; at most 96 characters each

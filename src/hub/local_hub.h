@@ -1,4 +1,4 @@
-// A local hub directory (DESIGN §6) — what `khub publish` writes and `khub serve` serves:
+// A local hub directory (docs/design.md §6) — what `khub publish` writes and `khub serve` serves:
 //
 //   <root>/<org>/<repo>/refs/heads/<branch>     one line: a revision id (40 lower-case hex)
 //   <root>/<org>/<repo>/refs/tags/<tag>

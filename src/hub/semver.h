@@ -1,4 +1,4 @@
-// Versions of kernel tags and the constraints a KernelRef may put on them (DESIGN §3).
+// Versions of kernel tags and the constraints a KernelRef may put on them (docs/design.md §3).
 //
 // Tags `vX.Y.Z` (or `X.Y.Z`, optionally `-prerelease`) are semantic versions. Constraints are a
 // comma-separated conjunction:

@@ -1,8 +1,9 @@
-// Where kernel repos come from (DESIGN §6). A RepoSource answers the questions the loader needs —
-// which refs exist, which files a revision holds, and "give me build/<variant>/ as a local folder"
-// — for one kind of storage. khub_hub implements the local ones (LOCAL_KERNELS overrides and local
-// hub directories); the HTTP side (cache + Hub API) implements the same interface and registers
-// itself with register_source_provider(), so resolution and loading never care where files live.
+// Where kernel repos come from (docs/design.md §6). A RepoSource answers the questions the loader
+// needs — which refs exist, which files a revision holds, and "give me build/<variant>/ as a local
+// folder" — for one kind of storage. khub_hub implements the local ones (LOCAL_KERNELS overrides
+// and local hub directories); the HTTP side (cache + Hub API) implements the same interface and
+// registers itself with register_source_provider(), so resolution and loading never care where
+// files live.
 //
 // Order, first match wins: LOCAL_KERNELS -> local hub directories (KHUB_HUB_PATH, or the bundled
 // hub when unset) -> providers registered by other parts (the cache, then the HTTP hub).

@@ -1,5 +1,5 @@
-// Version resolution (DESIGN §3): a KernelRef's REV plus a repo's refs -> one immutable revision
-// id. Errors list what exists (version branches, other branches, tags).
+// Version resolution (docs/design.md §3): a KernelRef's REV plus a repo's refs -> one immutable
+// revision id. Errors list what exists (version branches, other branches, tags).
 #pragma once
 
 #include <functional>

@@ -1,5 +1,5 @@
 // Read and write access to a local hub directory, the format `khub publish` writes and
-// `khub serve` serves (DESIGN §6):
+// `khub serve` serves (docs/design.md §6):
 //   <root>/<org>/<repo>/refs/heads/<branch>    a revision id
 //   <root>/<org>/<repo>/refs/tags/<tag>        a revision id
 //   <root>/<org>/<repo>/revisions/<rev>/...    an immutable file tree; <rev> is a content hash
