@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "hub/local_hub.h"
 #include "hub/local_kernels.h"
@@ -59,8 +60,8 @@ std::vector<fs::path> bundled_hub_candidates() {
 
 std::vector<fs::path> hub_search_path() {
   std::vector<fs::path> out;
-  if (const char* env = std::getenv("KHUB_HUB_PATH")) {
-    std::string s = env;
+  if (std::optional<std::string> env = env::raw("KHUB_HUB_PATH")) {
+    const std::string& s = *env;
     size_t start = 0;
     while (start <= s.size()) {
       size_t colon = s.find(':', start);
@@ -81,8 +82,8 @@ std::vector<fs::path> hub_search_path() {
 
 HubSources HubSources::from_environment() {
   HubSources s;
-  if (const char* lk = std::getenv("LOCAL_KERNELS"); lk && *lk) {
-    s.add(std::make_shared<LocalKernelsSource>(LocalKernelsSource::parse(lk)));
+  if (std::optional<std::string> lk = env::get("LOCAL_KERNELS")) {
+    s.add(std::make_shared<LocalKernelsSource>(LocalKernelsSource::parse(*lk)));
   }
   for (const fs::path& dir : hub_search_path()) s.add(std::make_shared<LocalHubSource>(dir));
   std::vector<SourceProvider> ps;

@@ -31,6 +31,7 @@
 
 #include "flash_attn.h"
 #include "khub_cuda/abi_cuda.cuh"
+#include "khub_env.h"
 
 namespace khub_flash {
 namespace {
@@ -423,10 +424,7 @@ int sm_count() {
 }
 
 bool head_blocks_on() {
-  static const bool on = [] {
-    const char* e = std::getenv("KHUB_FLASH_DECODE_HEAD_BLOCKS");
-    return e == nullptr || e[0] != '0';
-  }();
+  static const bool on = khub_env::flag("KHUB_FLASH_DECODE_HEAD_BLOCKS", true);
   return on;
 }
 

@@ -22,6 +22,7 @@
 #include <cstdlib>
 
 #include "khub_cuda/abi_cuda.cuh"
+#include "khub_env.h"
 
 namespace khub_rmsnorm_cuda {
 namespace {
@@ -228,10 +229,7 @@ constexpr int64_t kFewRows = 64;
 
 // KHUB_RMSNORM_FEW_ROWS=0 (for measurement): few rows take rms_warp too.
 bool few_rows_off() {
-  static const bool off = [] {
-    const char* e = std::getenv("KHUB_RMSNORM_FEW_ROWS");
-    return e != nullptr && e[0] == '0';
-  }();
+  static const bool off = !khub_env::flag("KHUB_RMSNORM_FEW_ROWS", true);
   return off;
 }
 

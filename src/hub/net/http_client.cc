@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/env.h"
 #include "core/logging.h"
 
 namespace khub::hub::net {
@@ -160,15 +161,7 @@ bool retryable_curl(CURLcode c) {
 }
 
 double env_ms(const char* name, double fallback_s) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback_s;
-  char* end = nullptr;
-  double ms = std::strtod(v, &end);
-  if (*end != '\0' || ms < 0) {
-    log_warn(name, "='", v, "' is not a number of milliseconds; using ", fallback_s * 1000);
-    return fallback_s;
-  }
-  return ms / 1000.0;
+  return env::number(name, fallback_s * 1000.0, 0.0) / 1000.0;
 }
 
 }  // namespace
@@ -191,10 +184,8 @@ std::string header_value(const HeaderList& headers, std::string_view name) {
 
 RetryPolicy RetryPolicy::from_env() {
   RetryPolicy p;
-  if (const char* v = std::getenv("KHUB_HTTP_MAX_ATTEMPTS"); v && *v) {
-    int n = std::atoi(v);
-    if (n >= 1) p.max_attempts = n;
-  }
+  p.max_attempts =
+      static_cast<int>(env::integer("KHUB_HTTP_MAX_ATTEMPTS", p.max_attempts, 1, 1000));
   p.base_delay_s = env_ms("KHUB_HTTP_BACKOFF_MS", p.base_delay_s);
   p.max_delay_s = env_ms("KHUB_HTTP_MAX_BACKOFF_MS", p.max_delay_s);
   return p;

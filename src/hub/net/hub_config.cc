@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 
@@ -138,17 +139,9 @@ HubConfig HubConfig::from_env() {
                    !env_flag("DO_NOT_TRACK");
   c.user_agent = default_user_agent(telemetry);
   c.retry = RetryPolicy::from_env();
-  if (const char* v = std::getenv("KHUB_DOWNLOAD_WORKERS"); v && *v) {
-    int n = std::atoi(v);
-    if (n < 1 || n > 64) {
-      fail(ErrorKind::kInvalidArgument, "KHUB_DOWNLOAD_WORKERS='", v, "' is not in 1..64");
-    }
-    c.max_workers = n;
-  }
+  c.max_workers = static_cast<int>(env::integer("KHUB_DOWNLOAD_WORKERS", c.max_workers, 1, 64));
   c.progress = isatty(STDERR_FILENO) && !env_flag("HF_HUB_DISABLE_PROGRESS_BARS");
-  if (const char* v = std::getenv("KHUB_DOWNLOAD_FSYNC"); v && std::string(v) == "0") {
-    c.durable = false;
-  }
+  c.durable = env::flag("KHUB_DOWNLOAD_FSYNC", c.durable);
   return c;
 }
 
