@@ -15,11 +15,11 @@
 #include "cli/kernel_cli.h"
 #include "core/error.h"
 #include "hub/get_kernel.h"
-#include "hub/kernel_ref.h"
-#include "hub/net/http_source.h"
-#include "hub/net/lockfile.h"
-#include "hub/net/repo_names.h"
-#include "hub/net/snapshot.h"
+#include "hub/http/http_source.h"
+#include "hub/http/lockfile.h"
+#include "hub/http/snapshot.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/ref/repo_names.h"
 
 namespace khub::cli {
 namespace {

@@ -1,14 +1,14 @@
 // khub lock [kernels.toml | pyproject.toml | DIR] [--output kernels.lock] [--json]
-// Resolves every kernel the project lists (format in hub/net/lockfile.h) on the hub at
+// Resolves every kernel the project lists (format in hub/http/lockfile.h) on the hub at
 // HF_ENDPOINT and writes kernels.lock (HF's format plus khub's digests) next to the list.
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "hub/kernel_ref.h"
-#include "hub/net/lockfile.h"
-#include "hub/version_resolve.h"
+#include "hub/http/lockfile.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/ref/version_resolve.h"
 
 namespace khub::cli {
 

@@ -8,8 +8,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/publish_http.h"
-#include "hub/hub_location.h"
-#include "hub/publish.h"
+#include "hub/ref/hub_location.h"
+#include "hub/store/publish.h"
 
 namespace khub::cli {
 

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "hub/net/hf_api.h"
-#include "hub/net/upload.h"
-#include "hub/version_resolve.h"
+#include "hub/http/hf_api.h"
+#include "hub/http/upload.h"
+#include "hub/ref/version_resolve.h"
 
 namespace khub::cli {
 namespace {

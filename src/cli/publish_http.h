@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include "hub/publish.h"
+#include "hub/store/publish.h"
 
 namespace khub::cli {
 

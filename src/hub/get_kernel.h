@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/device.h"
-#include "hub/kernel_ref.h"
-#include "hub/sources.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/source/source_registry.h"
 #include "loader/kernel.h"
 #include "loader/system_info.h"
 #include "loader/variant_select.h"

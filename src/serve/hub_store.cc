@@ -13,12 +13,12 @@
 #include <set>
 
 #include "core/logging.h"
-#include "hub/hub_location.h"
-#include "hub/net/content_hash.h"
-#include "hub/net/file_lock.h"
-#include "hub/net/hub_cache.h"
-#include "hub/net/repo_names.h"
-#include "hub/publish.h"
+#include "hub/ref/hub_location.h"
+#include "hub/ref/repo_names.h"
+#include "hub/store/content_hash.h"
+#include "hub/store/file_lock.h"
+#include "hub/store/hub_cache.h"
+#include "hub/store/publish.h"
 
 namespace khub::serve {
 namespace {

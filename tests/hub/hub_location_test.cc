@@ -1,4 +1,4 @@
-#include "hub/hub_location.h"
+#include "hub/ref/hub_location.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "core/error.h"
-#include "hub/local_hub.h"
-#include "hub/publish.h"
+#include "hub/source/local_hub.h"
+#include "hub/store/publish.h"
 #include "testutil/fixtures.h"
 
 namespace khub::hub {
