@@ -21,9 +21,9 @@
 #include <thread>
 
 #include "hub/get_kernel.h"
-#include "hub/net/content_hash.h"
-#include "hub/net/lockfile.h"
-#include "hub/net/snapshot.h"
+#include "hub/http/lockfile.h"
+#include "hub/http/snapshot.h"
+#include "hub/store/content_hash.h"
 #include "serve/hub_server.h"
 
 namespace fs = std::filesystem;

@@ -9,8 +9,8 @@
 
 #include "builder/build_toml.h"
 #include "core/error.h"
-#include "hub/kernel_ref.h"
-#include "hub/semver.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/ref/semver.h"
 #include "loader/elf_symbols.h"
 #include "loader/metadata.h"
 #include "loader/variant_select.h"

@@ -15,8 +15,6 @@
 #include <cuda_runtime.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <utility>
 
 __device__ __forceinline__ void khub_pdl_wait() {
@@ -31,17 +29,14 @@ __device__ __forceinline__ void khub_pdl_launch_dependents() {
 #endif
 }
 
-// Whether kernels on CUDA device `device` may launch as programmatic dependents: compute
-// capability 9.0 or newer, and the environment variable KHUB_CUDA_PDL is not "0" (a switch for
-// measuring what it buys). Cached per device without a lock: it is asked at every launch.
-inline bool khub_pdl_supported(int device) {
-  static const bool off = [] {
-    const char* v = std::getenv("KHUB_CUDA_PDL");
-    return v != nullptr && std::strcmp(v, "0") == 0;
-  }();
+// Whether CUDA device `device` can launch kernels as programmatic dependents: compute capability
+// 9.0 or newer. Cached per device without a lock: it is asked at every launch. (The switch that
+// turns PDL off for measurement, KHUB_CUDA_PDL=0, is the caller's to read: this header reads no
+// environment.)
+inline bool khub_pdl_capable(int device) {
   constexpr int kMaxDevices = 64;
   static std::atomic<int> known[kMaxDevices];  // 0 unknown, 1 no, 2 yes
-  if (off || device < 0 || device >= kMaxDevices) return false;
+  if (device < 0 || device >= kMaxDevices) return false;
   int k = known[device].load(std::memory_order_relaxed);
   if (k == 0) {
     int major = 0;

@@ -6,7 +6,7 @@ root after a build:
 
     python3 scripts/golden/hf_hub_client_check.py --khub build/bin/khub
 
-It writes a small local hub (the directory format of DESIGN §6, with revision ids computed here
+It writes a small local hub (the directory format of docs/design.md §6, with revision ids computed here
 as git tree ids by an implementation independent of khub's), starts `khub serve` on a loopback
 port with a page size of 3 (so every tree listing paginates), and then uses huggingface_hub's own
 snapshot_download, hf_hub_download, HfApi.list_repo_refs / list_repo_tree / repo_info and

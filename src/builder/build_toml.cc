@@ -9,7 +9,7 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
-#include "hub/kernel_ref.h"
+#include "hub/ref/kernel_ref.h"
 #include "loader/device_arch.h"
 #include "loader/metadata.h"
 #include "loader/safe_path.h"

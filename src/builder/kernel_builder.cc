@@ -10,6 +10,7 @@
 
 #include "builder/build_toml.h"
 #include "builder/process.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "khub/kernel_abi.h"
@@ -460,7 +461,7 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
 }  // namespace
 
 fs::path khub_include_dir() {
-  if (const char* d = std::getenv("KHUB_INCLUDE_DIR"); d && *d) return d;
+  if (std::optional<std::string> d = env::get("KHUB_INCLUDE_DIR")) return *d;
   std::error_code ec;
 #ifdef KHUB_SOURCE_INCLUDE_DIR
   if (fs::exists(fs::path(KHUB_SOURCE_INCLUDE_DIR) / "khub" / "kernel_abi.h", ec)) {

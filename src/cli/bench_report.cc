@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/env.h"
 #include "io/atomic_file.h"
 
 namespace khub::cli {
@@ -47,8 +48,8 @@ nlohmann::json bench_environment() {
   std::strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   std::string commit = command_output("git rev-parse --short HEAD 2>/dev/null");
   // Binaries built in one checkout and run elsewhere (the GPU machine) carry their commit here.
-  if (const char* env = std::getenv("KHUB_GIT_COMMIT"); commit.empty() && env != nullptr) {
-    commit = env;
+  if (std::optional<std::string> env = env::get("KHUB_GIT_COMMIT"); commit.empty() && env) {
+    commit = *env;
   }
   if (!commit.empty() &&
       !command_output("git status --porcelain --untracked-files=no 2>/dev/null").empty()) {

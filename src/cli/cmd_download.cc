@@ -2,10 +2,10 @@
 // khub download --lock FILE [--variant V[,V...]] [--json]
 // Pre-fetches kernels into the cache (KERNELS_CACHE / HF_HUB_CACHE / $HF_HOME/hub) from the hub
 // at HF_ENDPOINT, verified, so that later loads need no network. REF is the full grammar of
-// DESIGN §3 (org/name[@REV][:name]: tags, semver constraints, vN branches, branches, commits).
-// By default only the variant selected for the device is fetched (with the selection trace on
-// failure); --variant names variants, --all-variants takes them all. With --lock, every kernel of
-// a kernels.lock is fetched at its locked commit and checked against the lock.
+// docs/design.md §3 (org/name[@REV][:name]: tags, semver constraints, vN branches, branches,
+// commits). By default only the variant selected for the device is fetched (with the selection
+// trace on failure); --variant names variants, --all-variants takes them all. With --lock, every
+// kernel of a kernels.lock is fetched at its locked commit and checked against the lock.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,11 +15,11 @@
 #include "cli/kernel_cli.h"
 #include "core/error.h"
 #include "hub/get_kernel.h"
-#include "hub/kernel_ref.h"
-#include "hub/net/http_source.h"
-#include "hub/net/lockfile.h"
-#include "hub/net/repo_names.h"
-#include "hub/net/snapshot.h"
+#include "hub/http/http_source.h"
+#include "hub/http/lockfile.h"
+#include "hub/http/snapshot.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/ref/repo_names.h"
 
 namespace khub::cli {
 namespace {

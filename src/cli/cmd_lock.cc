@@ -1,21 +1,21 @@
 // khub lock [kernels.toml | pyproject.toml | DIR] [--output kernels.lock] [--json]
-// Resolves every kernel the project lists (format in hub/net/lockfile.h) on the hub at
+// Resolves every kernel the project lists (format in hub/http/lockfile.h) on the hub at
 // HF_ENDPOINT and writes kernels.lock (HF's format plus khub's digests) next to the list.
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "hub/kernel_ref.h"
-#include "hub/net/lockfile.h"
-#include "hub/version_resolve.h"
+#include "hub/http/lockfile.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/ref/version_resolve.h"
 
 namespace khub::cli {
 
 namespace {
 
-// A kernels.toml spec resolved with the hub's resolver (every form of DESIGN §3): an integer N is
-// the major-version branch vN, anything else is a REV of the kernel reference grammar.
+// A kernels.toml spec resolved with the hub's resolver (every form of docs/design.md §3): an
+// integer N is the major-version branch vN, anything else is a REV of the kernel reference grammar.
 std::string resolve_spec(const std::string& repo_id, const hub::net::RefList& refs,
                          const std::string& spec) {
   bool major = !spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos;

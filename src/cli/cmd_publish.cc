@@ -8,7 +8,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/publish_http.h"
-#include "hub/publish.h"
+#include "hub/ref/hub_location.h"
+#include "hub/store/publish.h"
 
 namespace khub::cli {
 
@@ -28,10 +29,11 @@ int cmd_publish(int argc, char** argv) {
   o.repo_id = args.get_or("repo", "");
   o.tag = args.get_or("tag", "");
   o.branch = args.get_or("branch", "");
-  if (is_http_hub(args.get("hub"))) {
-    return publish_to_http_hub(args.positionals()[0], args.get("hub"), o, args.has("json"));
+  hub::HubLocation where = hub::parse_hub_location(args.get("hub"));
+  if (where.is_http()) {
+    return publish_to_http_hub(args.positionals()[0], where.url, o, args.has("json"));
   }
-  hub::PublishResult r = hub::publish_kernel(args.positionals()[0], args.get("hub"), o);
+  hub::PublishResult r = hub::publish_kernel(args.positionals()[0], where.directory, o);
   if (args.has("json")) {
     nlohmann::json j = {{"repo", r.repo_id},      {"revision", r.revision},
                         {"variants", r.variants}, {"refs-updated", r.refs_updated},

@@ -14,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/env.h"
 #include "core/error.h"
 #include "serve/hub_server.h"
 
@@ -34,7 +35,7 @@ int cmd_serve(int argc, char** argv) {
   if (args.has("token-file")) opts.token_file = args.get("token-file");
   opts.faults = args.get_or("faults", "");
   if (opts.faults.empty()) {
-    if (const char* f = std::getenv("KHUB_SERVE_FAULTS")) opts.faults = f;
+    if (std::optional<std::string> f = env::get("KHUB_SERVE_FAULTS")) opts.faults = *f;
   }
   opts.threads = static_cast<int>(args.get_int_or("threads", 64));
   opts.page_size = static_cast<size_t>(args.get_int_or("page-size", 1000));

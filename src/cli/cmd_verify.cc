@@ -10,7 +10,7 @@
 #include "cli/kernel_cli.h"
 #include "core/error.h"
 #include "hub/get_kernel.h"
-#include "hub/local_kernels.h"
+#include "hub/source/local_kernels.h"
 #include "khub/kernel_abi.h"
 #include "loader/digest.h"
 #include "loader/elf_symbols.h"

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "hub/net/hf_api.h"
-#include "hub/net/upload.h"
-#include "hub/version_resolve.h"
+#include "hub/http/hf_api.h"
+#include "hub/http/upload.h"
+#include "hub/ref/version_resolve.h"
 
 namespace khub::cli {
 namespace {
@@ -35,10 +35,6 @@ int major_of(const std::string& branch) {
 }
 
 }  // namespace
-
-bool is_http_hub(const std::string& hub) {
-  return hub.rfind("http://", 0) == 0 || hub.rfind("https://", 0) == 0;
-}
 
 int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
                         const hub::PublishOptions& options, bool json) {

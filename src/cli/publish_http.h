@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-#include "hub/publish.h"
+#include "hub/store/publish.h"
 
 namespace khub::cli {
 
@@ -14,7 +14,5 @@ namespace khub::cli {
 // the local hub's rules. Needs HF_TOKEN with write access. Returns the exit code.
 int publish_to_http_hub(const std::filesystem::path& built, const std::string& hub_url,
                         const hub::PublishOptions& options, bool json);
-
-bool is_http_hub(const std::string& hub);
 
 }  // namespace khub::cli

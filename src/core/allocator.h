@@ -1,5 +1,6 @@
-// Memory for tensors. Only core/ owns memory (DESIGN §1): every Storage gets its bytes from an
-// Allocator or adopts an external owner (an mmap, a DLPack producer) through a keep-alive handle.
+// Memory for tensors. Only core/ owns memory (docs/design.md §1): every Storage gets its bytes from
+// an Allocator or adopts an external owner (an mmap, a DLPack producer) through a keep-alive
+// handle.
 #pragma once
 
 #include <cstddef>

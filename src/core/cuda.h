@@ -35,10 +35,10 @@ CudaDeviceProperties cuda_device_properties(int index = 0);
 // Blocks until all work queued on the device's current stream (this thread) is done.
 void cuda_synchronize(Device device);
 
-// The caching allocator (DESIGN §1: only core/ owns memory). Blocks are cached per stream in
-// size classes; a freed block is reused only by a later allocation on the stream it was allocated
-// on, which orders the reuse after every earlier use on that stream (stream-ordered reuse). A
-// tensor used on another stream must not be freed before that stream is synchronized.
+// The caching allocator (docs/design.md §1: only core/ owns memory). Blocks are cached per stream
+// in size classes; a freed block is reused only by a later allocation on the stream it was
+// allocated on, which orders the reuse after every earlier use on that stream (stream-ordered
+// reuse). A tensor used on another stream must not be freed before that stream is synchronized.
 struct CudaMemoryStats {
   size_t allocated_bytes = 0;       // in live tensors (rounded to size classes)
   size_t reserved_bytes = 0;        // allocated + cached, i.e. held from cudaMalloc

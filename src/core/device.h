@@ -1,5 +1,5 @@
 // Where a tensor lives. khub runs on CPU and CUDA; ROCm, Metal, XPU and NPU exist as names so that
-// kernel mappings and variant selection can describe them (DESIGN §9).
+// kernel mappings and variant selection can describe them (docs/design.md §11).
 #pragma once
 
 #include <string>

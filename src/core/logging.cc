@@ -6,19 +6,21 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/env.h"
+
 namespace khub {
 namespace {
 
 LogLevel level_from_env() {
-  const char* env = std::getenv("KHUB_LOG_LEVEL");
-  if (env == nullptr || *env == '\0') return LogLevel::kWarn;
+  std::optional<std::string> value = env::get("KHUB_LOG_LEVEL");
+  if (!value) return LogLevel::kWarn;
   try {
-    return parse_log_level(env);
+    return parse_log_level(*value);
   } catch (const Error&) {
     std::fprintf(stderr,
                  "[khub warn] KHUB_LOG_LEVEL='%s' is not one of debug, info, warn, error, "
                  "off; using warn\n",
-                 env);
+                 value->c_str());
     return LogLevel::kWarn;
   }
 }

@@ -1,6 +1,6 @@
 // Streams: where device work is queued. Every khub op on a device launches on the *current stream*
 // of that device for the calling thread: the device's default khub stream unless a StreamGuard
-// selects another. The host owns streams (DESIGN §5): kernels receive the current stream.
+// selects another. The host owns streams (docs/design.md §5): kernels receive the current stream.
 //
 // Handles are opaque (void*, a cudaStream_t for CUDA) so that this header builds without CUDA.
 #pragma once

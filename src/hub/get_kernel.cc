@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
-#include "hub/local_kernels.h"
+#include "hub/source/local_kernels.h"
 #include "loader/registry.h"
 
 namespace khub::hub {

@@ -1,4 +1,4 @@
-// The kernel API (HF kernels' get_kernel / get_local_kernel / has_kernel, DESIGN §3–§6):
+// The kernel API (HF kernels' get_kernel / get_local_kernel / has_kernel, docs/design.md §3–§6):
 //
 //   auto k = khub::hub::get_kernel("khub-community/rmsnorm@v1:RMSNorm");
 //   auto layer = k->layer("RMSNorm");
@@ -18,8 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/device.h"
-#include "hub/kernel_ref.h"
-#include "hub/sources.h"
+#include "hub/ref/kernel_ref.h"
+#include "hub/source/source_registry.h"
 #include "loader/kernel.h"
 #include "loader/system_info.h"
 #include "loader/variant_select.h"

@@ -1,8 +1,8 @@
-// Kernel-replaceable layers (DESIGN §1, §7). Each carries a layer key ("RMSNorm", "SiluAndMul",
-// "rotary_pos_emb", "Attention", ...), a forward slot and a backward slot: the reference runs
-// while a slot is empty; kernelize fills the slots per instance with calls into a kernel (the
-// backward only in Mode::kTraining, from the kernel layer's declared backward function) and
-// records which kernel it is, never changing the layer's signature.
+// Kernel-replaceable layers (docs/design.md §1, §8). Each carries a layer key ("RMSNorm",
+// "SiluAndMul", "rotary_pos_emb", "Attention", ...), a forward slot and a backward slot: the
+// reference runs while a slot is empty; kernelize fills the slots per instance with calls into a
+// kernel (the backward only in Mode::kTraining, from the kernel layer's declared backward function)
+// and records which kernel it is, never changing the layer's signature.
 #pragma once
 
 #include <functional>

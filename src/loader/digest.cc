@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/safe_path.h"
@@ -335,7 +336,7 @@ bool verify_variant(const fs::path& variant_dir, const VariantMetadata& md,
 }
 
 fs::path receipts_dir() {
-  if (const char* d = std::getenv("KHUB_RECEIPTS_DIR")) return d;
+  if (std::optional<std::string> d = env::raw("KHUB_RECEIPTS_DIR")) return *d;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
     return fs::path(x) / "khub" / "receipts";
   }

@@ -1,4 +1,4 @@
-// File digests and variant verification (DESIGN §6 "Trust"; HF kernels' digest scheme, research
+// File digests and variant verification (docs/design.md §7; HF kernels' digest scheme, research
 // §3.5): metadata.json lists a hash for every file of the variant; before the first dlopen of a
 // variant khub re-hashes the files and requires an exact match — no missing file, no unlisted file,
 // no mismatch. A receipt keyed by the variant's canonical path records what was verified (the

@@ -1,7 +1,7 @@
-// metadata.json of one variant (DESIGN §4; HF's schema in research/hf-kernels.md §2.5): kebab-case
-// keys, unknown keys ignored so newer writers stay readable. khub adds `library` (the kernel
-// library's file name), `source-digest` (what the builder hashed) and `manifest` (the library's
-// functions and layers, which must equal what the library itself reports).
+// metadata.json of one variant (docs/design.md §4; HF's schema in research/hf-kernels.md §2.5):
+// kebab-case keys, unknown keys ignored so newer writers stay readable. khub adds `library` (the
+// kernel library's file name), `source-digest` (what the builder hashed) and `manifest` (the
+// library's functions and layers, which must equal what the library itself reports).
 #pragma once
 
 #include <filesystem>

@@ -1,7 +1,7 @@
 // Variant folder names: the `build/<variant>/` folders of a kernel repo.
 //
-// khub's own family is `khub<ABI>-<backend>-<cpu>-<os>` (DESIGN §4). The Hugging Face families
-// (research/hf-kernels.md §2.2) are parsed exactly as the Python client does — torch exact
+// khub's own family is `khub<ABI>-<backend>-<cpu>-<os>` (docs/design.md §4). The Hugging Face
+// families (research/hf-kernels.md §2.2) are parsed exactly as the Python client does — torch exact
 // (`torch212-cxx11-cu130-x86_64-linux`), torch stable ABI, tvm-ffi, torch noarch (`torch-cuda`) and
 // `torch-universal` — so that a hub repo built for Python is described precisely; khub then rejects
 // those families with a reason instead of ignoring them silently.

@@ -1,6 +1,6 @@
-// Variant selection (DESIGN §4): every folder under build/ is accepted or rejected with a reason,
-// the accepted ones are ordered deterministically, and the whole trace is kept for errors, `khub
-// info` and the kernel report.
+// Variant selection (docs/design.md §4): every folder under build/ is accepted or rejected with a
+// reason, the accepted ones are ordered deterministically, and the whole trace is kept for errors,
+// `khub info` and the kernel report.
 //
 // Rejection, in this order: unparseable name (skipped), a foreign family (torch, tvm-ffi, ...), OS,
 // CPU, khub ABI major, backend family (the variant's backend must be the device's), backend version

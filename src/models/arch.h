@@ -1,5 +1,6 @@
-// The architecture registry (DESIGN §8): one file per architecture (models/<arch>.cc) describes
-// its config defaults and traits and its init-model presets; the decoder wiring is shared.
+// The architecture registry (docs/design.md §9): one file per architecture (models/<arch>.cc)
+// describes its config defaults and traits and its init-model presets; the decoder wiring is
+// shared.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -56,9 +56,9 @@ struct DecoderLayer {
   LayerAttention attention_type = LayerAttention::kFull;
 };
 
-// from_pretrained's options (DESIGN §2). Kernels: `use_kernels` applies the default mapping;
-// `kernel_config` alone enables kernels too (with its entries over the defaults unless it says
-// inherit_mapping = false); `attn_implementation` names the Attention key's kernel.
+// from_pretrained's options (docs/design.md §2). Kernels: `use_kernels` applies the default
+// mapping; `kernel_config` alone enables kernels too (with its entries over the defaults unless it
+// says inherit_mapping = false); `attn_implementation` names the Attention key's kernel.
 struct LoadOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   // Weights' dtype ("f32", "bf16", "f16"); "" keeps the checkpoint's on the CPU and uses the
@@ -212,7 +212,7 @@ class CausalLM {
   KernelReport report_;
 };
 
-// DESIGN §2's spelling of the entry point.
+// docs/design.md §2's spelling of the entry point.
 struct AutoModelForCausalLM {
   static std::unique_ptr<CausalLM> from_pretrained(const std::string& model_dir,
                                                    const LoadOptions& options = {}) {

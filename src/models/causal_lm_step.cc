@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "core/env.h"
 #include "core/logging.h"
 #include "models/causal_lm.h"
 #include "models/causal_lm_step.h"
@@ -24,10 +25,7 @@ namespace {
 // KHUB_CUDA_MAPPED_PICKS=0 (for measurement): greedy graphs leave their picks in device memory
 // only, and the look-ahead copies them back.
 bool mapped_picks() {
-  static const bool on = [] {
-    const char* e = std::getenv("KHUB_CUDA_MAPPED_PICKS");
-    return e == nullptr || std::string(e) != "0";
-  }();
+  static const bool on = env::flag("KHUB_CUDA_MAPPED_PICKS", true);
   return on;
 }
 

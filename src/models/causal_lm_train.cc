@@ -1,4 +1,4 @@
-// Training through CausalLM (models/training.h, docs/design.md §train): the forward of a batch that
+// Training through CausalLM (models/training.h, docs/design.md §10): the forward of a batch that
 // saves what its backward needs, the next-token cross-entropy over row chunks of the LM head, and
 // the backward as an explicit reverse walk over the decoder layers. The residual stream is
 //   s_i = x_i (+ the previous layer's MLP output, added by this layer's FusedAddRMSNorm when the

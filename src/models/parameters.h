@@ -1,5 +1,5 @@
 // A model's trainable parameters under their Hugging Face checkpoint names (training,
-// docs/design.md §train). CausalLM stacks some checkpoint tensors at load (q/k/v, gate/up): each
+// docs/design.md §10). CausalLM stacks some checkpoint tensors at load (q/k/v, gate/up): each
 // checkpoint tensor is then a row-range view of the stacked weight, and its gradient the same
 // view of the stacked gradient, so optimizers, clipping and checkpoints see exactly the tensors
 // transformers has. A tied lm_head is not a separate parameter: its gradient lands on the

@@ -1,4 +1,4 @@
-// Training through a CausalLM (docs/design.md §train): a batch of token rows → the next-token
+// Training through a CausalLM (docs/design.md §10): a batch of token rows → the next-token
 // cross-entropy (exactly transformers' `model(input_ids, labels=labels).loss`), and its backward
 // as an explicit reverse walk over the decoder layers (no tape engine): each layer's backward
 // lives next to its forward (layers/), in a slot kernelize fills in Mode::kTraining.

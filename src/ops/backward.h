@@ -1,4 +1,4 @@
-// Backward of the reference ops (training, docs/design.md §train). CPU: f32 tensors, contiguous
+// Backward of the reference ops (training, docs/design.md §10). CPU: f32 tensors, contiguous
 // rows; gradients are computed in f32 (double where a sum over a long axis needs it). Each op's
 // gradient is checked against float64 finite differences in tests/ops/backward_test.cc.
 // Conventions: `dy` is the gradient of the loss with respect to the op's output; a function that

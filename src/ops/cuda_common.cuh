@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "core/cuda/cuda_check.h"
+#include "core/env.h"
 #include "core/tensor.h"
 #include "khub/cuda_launch.cuh"
 
@@ -104,13 +105,21 @@ __device__ __forceinline__ float block_reduce_max(float v, float* scratch) {
 __device__ __forceinline__ void pdl_wait() { khub_pdl_wait(); }
 __device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_dependents(); }
 
+// Whether khub's own CUDA ops launch as programmatic dependents where the device can:
+// KHUB_CUDA_PDL (default on; 0 turns it off, for measurement). Read once.
+inline bool pdl_switched_on() {
+  static const bool on = env::flag("KHUB_CUDA_PDL", true);
+  return on;
+}
+
 // Launches kernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent where the
-// device supports it (khub_pdl_supported); throws on a launch error.
+// device supports it (khub_pdl_capable) and KHUB_CUDA_PDL allows; throws on a launch error.
 template <typename... Params, typename... Args>
 void launch_kernel(void (*kernel)(Params...), const Device& device, dim3 grid, dim3 block,
                    size_t smem, cudaStream_t stream, Args&&... args) {
-  KHUB_CUDA_CHECK(khub_cuda_launch(khub_pdl_supported(device.index), kernel, grid, block, smem,
-                                   stream, std::forward<Args>(args)...));
+  const bool pdl = pdl_switched_on() && khub_pdl_capable(device.index);
+  KHUB_CUDA_CHECK(
+      khub_cuda_launch(pdl, kernel, grid, block, smem, stream, std::forward<Args>(args)...));
 }
 
 inline void check_on_cuda(const Tensor& t, const char* op, const char* name) {

@@ -1,4 +1,5 @@
-// Linear layers and matrix products, the reference path's GEMMs (DESIGN §1: OpenBLAS on CPU).
+// Linear layers and matrix products, the reference path's GEMMs (docs/design.md §1: OpenBLAS on
+// CPU).
 #pragma once
 
 #include <vector>

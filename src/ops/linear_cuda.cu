@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env.h"
 #include "ops/cublas_handle.h"
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
@@ -252,10 +253,7 @@ __global__ void __launch_bounds__(W * 32) gemv_mma_kernel(GemvParams<T> p) {
 
 // KHUB_CUDA_GEMV_MMA=0 (for measurement): the CUDA-core GEMV for every shape.
 bool gemv_mma_off() {
-  static const bool off = [] {
-    const char* v = std::getenv("KHUB_CUDA_GEMV_MMA");
-    return v != nullptr && std::strcmp(v, "0") == 0;
-  }();
+  static const bool off = !env::flag("KHUB_CUDA_GEMV_MMA", true);
   return off;
 }
 
@@ -302,17 +300,10 @@ bool launch_gemv_mma(const GemvParams<T>& p, const Device& dev, cudaStream_t s) 
 
 // Output features per warp of a one-row GEMV whose rows have at most 2048 inputs: 2 (default;
 // each input vector loaded serves both, and a 6144-feature projection fits one wave of blocks on
-// an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). Measured on the H200 in Qwen3-
-// 0.6B's decode chain (2026-12-03): 1,410 tok/s with 2 against 1,360 with 1; 4 features per warp
-// gave 1,362, 4 warps per block instead of 8 no better (dev/cuda/NOTES.md).
+// an H100/H200) or 1 (KHUB_CUDA_GEMV_FEATURES=1, for measurement). The figures behind the choice:
+// docs/cuda-measurements.md, "GEMV output features per warp".
 int gemv_features() {
-  static const int f = [] {
-    const char* v = std::getenv("KHUB_CUDA_GEMV_FEATURES");
-    if (v == nullptr || *v == 0) return 2;
-    KHUB_CHECK_ARG((v[0] == '1' || v[0] == '2') && v[1] == 0, "KHUB_CUDA_GEMV_FEATURES=", v,
-                   ": expected 1 or 2");
-    return v[0] - '0';
-  }();
+  static const int f = static_cast<int>(env::integer("KHUB_CUDA_GEMV_FEATURES", 2, 1, 2));
   return f;
 }
 
@@ -350,10 +341,7 @@ void launch_gemv(const GemvParams<T>& p, const Device& dev, cudaStream_t s) {
 }
 
 bool gemv_switched_off() {
-  static const bool off = [] {
-    const char* v = std::getenv("KHUB_CUDA_GEMV");
-    return v != nullptr && std::strcmp(v, "0") == 0;
-  }();
+  static const bool off = !env::flag("KHUB_CUDA_GEMV", true);
   return off;
 }
 

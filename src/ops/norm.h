@@ -1,4 +1,5 @@
-// RMSNorm, the reference path (DESIGN §7: Gemma's 1+weight form is a separate op and layer key).
+// RMSNorm, the reference path (docs/design.md §8: Gemma's 1+weight form is a separate op and layer
+// key).
 #pragma once
 
 #include "core/tensor.h"

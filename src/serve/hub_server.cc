@@ -19,8 +19,8 @@
 
 #include "core/error.h"
 #include "core/logging.h"
-#include "hub/net/content_hash.h"
-#include "hub/net/repo_names.h"
+#include "hub/ref/repo_names.h"
+#include "hub/store/content_hash.h"
 
 namespace khub::serve {
 namespace {

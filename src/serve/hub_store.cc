@@ -13,11 +13,12 @@
 #include <set>
 
 #include "core/logging.h"
-#include "hub/net/content_hash.h"
-#include "hub/net/file_lock.h"
-#include "hub/net/hub_cache.h"
-#include "hub/net/repo_names.h"
-#include "hub/publish.h"
+#include "hub/ref/hub_location.h"
+#include "hub/ref/repo_names.h"
+#include "hub/store/content_hash.h"
+#include "hub/store/file_lock.h"
+#include "hub/store/hub_cache.h"
+#include "hub/store/publish.h"
 
 namespace khub::serve {
 namespace {
@@ -171,6 +172,7 @@ std::string content_revision_id(const fs::path& tree) {
 
 HubStore::HubStore(fs::path root, RevisionIdFn revision_id)
     : root_(std::move(root)), revision_id_(std::move(revision_id)) {
+  hub::require_hub_directory(root_, "hub root");
   if (!revision_id_) revision_id_ = content_revision_id;
 }
 

@@ -1,5 +1,5 @@
 // Read and write access to a local hub directory, the format `khub publish` writes and
-// `khub serve` serves (DESIGN §6):
+// `khub serve` serves (docs/design.md §6):
 //   <root>/<org>/<repo>/refs/heads/<branch>    a revision id
 //   <root>/<org>/<repo>/refs/tags/<tag>        a revision id
 //   <root>/<org>/<repo>/revisions/<rev>/...    an immutable file tree; <rev> is a content hash
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "hub/net/hub_types.h"
+#include "hub/ref/hub_types.h"
 
 namespace khub::serve {
 
@@ -93,8 +93,8 @@ struct CommitOutcome {
 
 // Computes the revision id of a finished tree.
 using RevisionIdFn = std::function<std::string(const fs::path& tree)>;
-// The local hub's content address (hub/publish.h revision_id(): 40 hex digits of the SHA-256 of
-// the sha256sum listing of every file), so an upload and `khub publish --hub DIR` of the same
+// The local hub's content address (hub/store/publish.h revision_id(): 40 hex digits of the SHA-256
+// of the sha256sum listing of every file), so an upload and `khub publish --hub DIR` of the same
 // tree give the same id. The default RevisionIdFn.
 std::string content_revision_id(const fs::path& tree);
 

@@ -1,4 +1,4 @@
-// Training checkpoints (training, docs/design.md §train): a Hugging Face model folder that
+// Training checkpoints (training, docs/design.md §10): a Hugging Face model folder that
 // transformers and khub load as any other, plus what resuming needs.
 //
 //   <out_dir>/model.safetensors            the weights under the SOURCE checkpoint's names, dtypes

@@ -1,4 +1,4 @@
-// Training data → TrainBatch (models/training.h; training, docs/design.md §train).
+// Training data → TrainBatch (models/training.h; training, docs/design.md §10).
 //
 // Sources, each turned into rows of token ids (every row 2..T tokens, ids in [0, vocab)):
 //   *.txt    plain text. Documents are separated by blank lines (empty or whitespace only); each

@@ -1,4 +1,4 @@
-// Gradient norm and clipping over a model's parameters (training, docs/design.md §train), with
+// Gradient norm and clipping over a model's parameters (training, docs/design.md §10), with
 // torch.nn.utils.clip_grad_norm_'s semantics: one global L2 norm over every grad, and a scale
 // max_norm / (norm + 1e-6) applied only when it is below 1.
 //

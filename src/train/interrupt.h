@@ -1,4 +1,4 @@
-// Graceful interruption of a training run (training, docs/design.md §train). While an
+// Graceful interruption of a training run (training, docs/design.md §10). While an
 // InterruptGuard lives, SIGINT and SIGTERM only set a flag: the trainer polls requested() between
 // steps, saves a checkpoint and exits. A checkpoint save in progress therefore always completes.
 //

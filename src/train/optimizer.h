@@ -1,4 +1,4 @@
-// Optimizers over a model's parameters (training, docs/design.md §train): AdamW and SGD with
+// Optimizers over a model's parameters (training, docs/design.md §10): AdamW and SGD with
 // exactly torch.optim's update rules, computed in f32 on f32 tensors in the order torch's
 // single-tensor (CPU) path computes them, so a run matches torch step for step to float rounding.
 //

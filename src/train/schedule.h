@@ -1,4 +1,4 @@
-// Learning-rate schedules (training, docs/design.md §train), as transformers' LambdaLR schedules
+// Learning-rate schedules (training, docs/design.md §10), as transformers' LambdaLR schedules
 // compute them: get_constant_schedule_with_warmup and get_cosine_schedule_with_warmup.
 //
 // Step index: lr_at(k) is the rate of update number k, counted from 0 — the number of optimizer

@@ -1,4 +1,4 @@
-// The training loop behind `khub train` (docs/design.md §train): data → micro-batches → loss and
+// The training loop behind `khub train` (docs/design.md §10): data → micro-batches → loss and
 // backward (accumulated over grad_accum micro-batches) → global-norm clipping → an optimizer step
 // at the scheduled learning rate, with periodic evaluation and atomic checkpoints, resumable
 // bit-identically on the CPU. A non-finite loss or gradient stops the run with an error naming the

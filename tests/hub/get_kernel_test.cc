@@ -7,9 +7,9 @@
 #include <cstdlib>
 
 #include "core/error.h"
-#include "hub/local_hub.h"
-#include "hub/local_kernels.h"
-#include "hub/publish.h"
+#include "hub/source/local_hub.h"
+#include "hub/source/local_kernels.h"
+#include "hub/store/publish.h"
 #include "loader/registry.h"
 #include "testutil/fixtures.h"
 

@@ -1,4 +1,4 @@
-#include "hub/kernel_ref.h"
+#include "hub/ref/kernel_ref.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "hub/publish.h"
+#include "hub/store/publish.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "hub/local_hub.h"
+#include "hub/source/local_hub.h"
 #include "testutil/fixtures.h"
 
 namespace khub::hub {

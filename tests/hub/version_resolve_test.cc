@@ -1,4 +1,4 @@
-#include "hub/version_resolve.h"
+#include "hub/ref/version_resolve.h"
 
 #include <gtest/gtest.h>
 

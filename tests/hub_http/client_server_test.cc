@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "hub/net/lockfile.h"
-#include "hub/net/remote_source.h"
-#include "hub/net/snapshot.h"
-#include "hub/net/upload.h"
+#include "hub/http/lockfile.h"
+#include "hub/http/remote_source.h"
+#include "hub/http/snapshot.h"
+#include "hub/http/upload.h"
 #include "hub_test_util.h"
 
 namespace khub::test {

@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "hub/net/snapshot.h"
+#include "hub/http/snapshot.h"
 #include "hub_test_util.h"
 
 namespace khub::test {

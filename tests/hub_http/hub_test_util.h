@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "hub/net/content_hash.h"
-#include "hub/net/hf_api.h"
-#include "hub/net/hub_cache.h"
+#include "hub/http/hf_api.h"
+#include "hub/store/content_hash.h"
+#include "hub/store/hub_cache.h"
 #include "serve/hub_server.h"
 
 namespace khub::test {

@@ -16,7 +16,7 @@
 #include <chrono>
 #include <thread>
 
-#include "hub/net/snapshot.h"
+#include "hub/http/snapshot.h"
 #include "hub_test_util.h"
 
 extern char** environ;

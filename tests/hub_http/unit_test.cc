@@ -7,12 +7,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "hub/net/content_hash.h"
-#include "hub/net/hf_api.h"
-#include "hub/net/http_client.h"
-#include "hub/net/lockfile.h"
-#include "hub/net/repo_names.h"
-#include "hub/net/snapshot.h"
+#include "hub/http/hf_api.h"
+#include "hub/http/http_client.h"
+#include "hub/http/lockfile.h"
+#include "hub/http/snapshot.h"
+#include "hub/ref/repo_names.h"
+#include "hub/store/content_hash.h"
 #include "hub_test_util.h"
 #include "serve/faults.h"
 

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "kernelize/default_mapping.h"
 #include "kernelize/env_switches.h"
@@ -212,12 +213,12 @@ TEST(KernelConfig, EveryOtherFormIsRejectedNamingTheKey) {
 
 TEST(EnvSwitches, UseHubKernelsAcceptsEveryDocumentedSpelling) {
   for (const char* off : {"0", "OFF", "off", "No", "NO", "false", "False"}) {
-    EXPECT_FALSE(parse_env_switch("USE_HUB_KERNELS", off)) << off;
+    EXPECT_FALSE(env::parse_flag("USE_HUB_KERNELS", off)) << off;
   }
   for (const char* on : {"1", "ON", "yes", "TRUE"}) {
-    EXPECT_TRUE(parse_env_switch("USE_HUB_KERNELS", on)) << on;
+    EXPECT_TRUE(env::parse_flag("USE_HUB_KERNELS", on)) << on;
   }
-  EXPECT_THROW(parse_env_switch("USE_HUB_KERNELS", "maybe"), Error);
+  EXPECT_THROW(env::parse_flag("USE_HUB_KERNELS", "maybe"), Error);
   setenv("USE_HUB_KERNELS", "Off", 1);
   EXPECT_FALSE(hub_kernels_enabled());
   unsetenv("USE_HUB_KERNELS");

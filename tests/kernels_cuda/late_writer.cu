@@ -37,7 +37,7 @@ cudaError_t launch_late_copy(const void* src0, void* dst0, const void* src1, voi
   int device = -1;
   if (cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return e;
   const int64_t n = static_cast<int64_t>(bytes / sizeof(uint4));
-  return khub_cuda_launch(khub_pdl_supported(device), late_copy, dim3(4), dim3(128), 0, stream,
+  return khub_cuda_launch(khub_pdl_capable(device), late_copy, dim3(4), dim3(128), 0, stream,
                           static_cast<const uint4*>(src0), static_cast<uint4*>(dst0),
                           static_cast<const uint4*>(src1), static_cast<uint4*>(dst1), n,
                           uint64_t{delay_us} * 1000);

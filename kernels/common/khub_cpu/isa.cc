@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "khub_env.h"
+
 namespace khub_cpu {
 namespace {
 
@@ -60,8 +62,8 @@ Isa cpu_isa_best() {
 
 Status isa_select(Isa* isa, ErrorText* error) {
   Isa best = cpu_isa_best();
-  const char* env = std::getenv("KHUB_CPU_ISA");
-  if (env == nullptr || env[0] == '\0' || std::strcmp(env, "auto") == 0) {
+  const char* env = khub_env::get("KHUB_CPU_ISA");
+  if (env == nullptr || std::strcmp(env, "auto") == 0) {
     *isa = best;
     return Status::kOk;
   }

@@ -6,17 +6,15 @@
 #define KHUB_CPU_STREAMING_H_
 
 #include <cstdint>
-#include <cstdlib>
+
+#include "khub_env.h"
 
 namespace khub_cpu {
 
 inline bool stream_output(int64_t output_bytes) {
-  int64_t min_bytes = int64_t{24} << 20;
-  if (const char* env = std::getenv("KHUB_CPU_STREAM_MIN_BYTES")) {
-    char* end = nullptr;
-    long long v = std::strtoll(env, &end, 10);
-    if (end != env && v >= 0) min_bytes = v;
-  }
+  // Read at every call: tests change it between calls.
+  const int64_t min_bytes =
+      khub_env::integer("KHUB_CPU_STREAM_MIN_BYTES", int64_t{24} << 20, 0, INT64_MAX);
   return output_bytes >= min_bytes;
 }
 

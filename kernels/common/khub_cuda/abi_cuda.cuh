@@ -21,6 +21,7 @@
 
 #include "khub/cuda_launch.cuh"
 #include "khub/kernel_abi.h"
+#include "khub_env.h"
 
 namespace khub_cuda {
 
@@ -259,8 +260,9 @@ __device__ __forceinline__ void pdl_launch_dependents() { khub_pdl_launch_depend
 template <typename... Params, typename... Args>
 cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, Args&&... args) {
+  static const bool switched_on = khub_env::flag("KHUB_CUDA_PDL", true);
   int device = -1;
-  const bool pdl = cudaGetDevice(&device) == cudaSuccess && khub_pdl_supported(device);
+  const bool pdl = switched_on && cudaGetDevice(&device) == cudaSuccess && khub_pdl_capable(device);
   return khub_cuda_launch(pdl, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 

@@ -6,7 +6,7 @@
 //     group, not once per q head. Up to 8 q heads per block; larger groups take several chunks.
 //     When the grid would cover at most a quarter of the SMs (a batch-1 step), each block takes
 //     one q head instead: the work after the programmatic wait is spread over the group's blocks
-//     (H200, Qwen3-0.6B decode b1 1,515 -> 1,564 tok/s).
+//     (docs/cuda-measurements.md, "Decode attention: one q head per block").
 //   Inside a block, D/8 lanes share one key (each loads one 16-byte vector of the K and V rows);
 //     the 256 (or 128) / (D/8) lane groups take different keys and keep their own running max,
 //     sum and output (an online softmax per group, no synchronisation in the key loop; the next
@@ -31,6 +31,7 @@
 
 #include "flash_attn.h"
 #include "khub_cuda/abi_cuda.cuh"
+#include "khub_env.h"
 
 namespace khub_flash {
 namespace {
@@ -423,10 +424,7 @@ int sm_count() {
 }
 
 bool head_blocks_on() {
-  static const bool on = [] {
-    const char* e = std::getenv("KHUB_FLASH_DECODE_HEAD_BLOCKS");
-    return e == nullptr || e[0] != '0';
-  }();
+  static const bool on = khub_env::flag("KHUB_FLASH_DECODE_HEAD_BLOCKS", true);
   return on;
 }
 
@@ -438,8 +436,8 @@ cudaError_t launch_typed(const Params& p, cudaStream_t stream) {
   int splits = 1;
   if (p.workspace != nullptr && p.total_q <= kWorkspaceMaxRows) {
     // Split only while the blocks do not cover the SMs (one block per SM keeps a tile in flight
-    // already; measured on an H200, b16 x 8 kv heads ran 0.88 of copy unsplit and 0.78 in 5
-    // splits at kv_len 4096), with at least kMinSplitKeys keys per split.
+    // already: docs/cuda-measurements.md, "Decode attention: when to split"), with at least
+    // kMinSplitKeys keys per split.
     const int64_t want = int64_t{sm_count()} / blocks;
     const int64_t kv = p.max_kv_len > 0 && p.max_kv_len < p.capacity ? p.max_kv_len : p.capacity;
     const int64_t by_len = (kv + kMinSplitKeys - 1) / kMinSplitKeys;

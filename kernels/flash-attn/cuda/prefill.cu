@@ -195,9 +195,9 @@ bool is_sm90() {
 template <typename T>
 cudaError_t launch_d(const Params& p, cudaStream_t stream) {
 #ifndef KHUB_FLASH_NO_SM90  // dev/cuda/flash_prefill_check builds one without, to compare
-  // 128-key tiles waste most of their work when the window is not much wider than a tile:
-  // measured on H200, window 128 (GPT-OSS) runs faster in the mma.sync kernel, 256 and up in
-  // the wgmma kernel.
+  // 128-key tiles waste most of their work when the window is not much wider than a tile: window
+  // 128 (GPT-OSS) runs faster in the mma.sync kernel, 256 and up in the wgmma kernel
+  // (docs/cuda-measurements.md, "Prefill attention: sliding windows").
   const bool narrow_window = p.window > 0 && p.window <= 128;
   if ((p.d == 64 || p.d == 128) && !narrow_window && is_sm90())
     return launch_prefill_sm90(p, std::is_same_v<T, __nv_bfloat16> ? Dtype::kBF16 : Dtype::kF16,

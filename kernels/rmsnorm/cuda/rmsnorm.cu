@@ -22,6 +22,7 @@
 #include <cstdlib>
 
 #include "khub_cuda/abi_cuda.cuh"
+#include "khub_env.h"
 
 namespace khub_rmsnorm_cuda {
 namespace {
@@ -74,8 +75,8 @@ __global__ void __launch_bounds__(256) rms_warp(Params p) {
   // Loads are issued before any is used: one memory latency per row instead of one per vector,
   // which is what a one-row decode step waits for. kEarlyWeight loads the weight with x too; the
   // fused norm does that only for a few rows (decode), where the latency is all there is: with
-  // x, residual and weight held at once it takes 90 registers instead of 64, and fell from 0.93
-  // to 0.77 of copy bandwidth at 65536 rows (H200, 2026-12-03).
+  // x, residual and weight held at once it takes 90 registers instead of 64, which costs
+  // bandwidth at many rows (docs/cuda-measurements.md, "RMSNorm early weight loads").
   Vec<T, N> a[VPT], wv[VPT];
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
@@ -228,10 +229,7 @@ constexpr int64_t kFewRows = 64;
 
 // KHUB_RMSNORM_FEW_ROWS=0 (for measurement): few rows take rms_warp too.
 bool few_rows_off() {
-  static const bool off = [] {
-    const char* e = std::getenv("KHUB_RMSNORM_FEW_ROWS");
-    return e != nullptr && e[0] == '0';
-  }();
+  static const bool off = !khub_env::flag("KHUB_RMSNORM_FEW_ROWS", true);
   return off;
 }
 
