@@ -60,12 +60,14 @@ class AttentionLayer : public SlottedLayer<AttentionForward, AttentionBackward> 
   }
   void backward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out,
                 const Tensor& dout, const AttentionBatch& batch, const ops::AttentionParams& p,
-                Tensor* dq, Tensor* dk_cache, Tensor* dv_cache) const {
+                Tensor* dq, Tensor* dk_cache, Tensor* dv_cache, const Tensor& sinks = Tensor(),
+                Tensor* dsinks = nullptr) const {
     if (backward_slot_) {
+      KHUB_CHECK_ARG(!sinks.defined(), path(), ": the bound attention backward takes no sinks");
       backward_slot_(q, k_cache, v_cache, out, dout, batch, p, dq, dk_cache, dv_cache);
     } else {
       ops::attention_varlen_backward(q, k_cache, v_cache, dout, batch.host, p, dq, dk_cache,
-                                     dv_cache);
+                                     dv_cache, sinks, dsinks);
     }
   }
 };

@@ -1,6 +1,8 @@
 #include "layers/moe.h"
 
 #include "core/error.h"
+#include "ops/backward.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
 
 namespace khub {
@@ -8,7 +10,7 @@ namespace khub {
 MoELayer::MoELayer(std::string path, MoEWeights weights, MoEOptions options_)
     : SlottedLayer(std::move(path)), w(std::move(weights)), options(options_) {}
 
-Tensor MoELayer::reference(const Tensor& x) const {
+Tensor MoELayer::forward_train(const Tensor& x, MoELayerSaved* saved) const {
   if (!x.device().is_cpu()) {
     fail(ErrorKind::kUnsupported, path(),
          ": the MoE layer's reference runs on the CPU only (no CUDA reference or kernel for the "
@@ -19,8 +21,28 @@ Tensor MoELayer::reference(const Tensor& x) const {
       options.routing == MoERouting::kTopKSoftmax
           ? ops::route_topk_softmax(logits, options.top_k)
           : ops::route_softmax_topk(logits, options.top_k, options.renormalize);
-  return ops::moe_experts(x, routes, w.gate_up, w.down, options.activation, w.gate_up_bias,
-                          w.down_bias);
+  Tensor y = ops::moe_experts(x, routes, w.gate_up, w.down, options.activation, w.gate_up_bias,
+                              w.down_bias, saved ? &saved->experts : nullptr);
+  if (saved) {
+    saved->logits = logits;
+    saved->routes = std::move(routes);
+  }
+  return y;
+}
+
+Tensor MoELayer::backward(const Tensor& x, const Tensor& dy, const MoELayerSaved& s,
+                          MoEGrads& g) const {
+  std::vector<float> dweight;
+  Tensor dx = ops::moe_experts_backward(dy.contiguous(), s.routes, s.experts, w.gate_up, w.down,
+                                        options.activation, &g.gate_up, &g.down,
+                                        g.gate_up_bias.defined() ? &g.gate_up_bias : nullptr,
+                                        g.down_bias.defined() ? &g.down_bias : nullptr, &dweight);
+  Tensor dlogits =
+      ops::route_backward(s.logits, s.routes, dweight, options.routing == MoERouting::kSoftmaxTopK,
+                          options.renormalize);
+  ops::add_inplace(dx, ops::linear_backward(x, w.router, dlogits, &g.router,
+                                            g.router_bias.defined() ? &g.router_bias : nullptr));
+  return dx;
 }
 
 }  // namespace khub

@@ -14,6 +14,8 @@ namespace khub {
 
 struct MoEWeights {
   Tensor router, router_bias, gate_up, gate_up_bias, down, down_bias;
+  // How the checkpoint stored the experts (training names its parameters after it).
+  enum class Layout { kPerExpert, kFused, kGptOss } layout = Layout::kPerExpert;
 };
 
 enum class MoERouting {
@@ -28,13 +30,29 @@ struct MoEOptions {
   ops::ExpertActivation activation;
 };
 
+// What a training forward keeps for backward(), and the weights' gradients (shaped like
+// MoEWeights, f32; undefined where the weight is).
+struct MoELayerSaved {
+  Tensor logits;  // router logits [T, E]
+  ops::ExpertRoutes routes;
+  ops::MoeSaved experts;
+};
+struct MoEGrads {
+  Tensor router, router_bias, gate_up, gate_up_bias, down, down_bias;
+};
+
 class MoELayer : public SlottedLayer<Tensor(const Tensor& x)> {
  public:
   MoELayer(std::string path, MoEWeights weights, MoEOptions options);
 
   std::string_view layer_key() const override { return "MoE"; }
   Tensor forward(const Tensor& x) const { return slot_ ? slot_(x) : reference(x); }
-  Tensor reference(const Tensor& x) const;
+  Tensor reference(const Tensor& x) const { return forward_train(x, nullptr); }
+  // The reference forward, keeping in *saved (when non-null) what backward() needs.
+  Tensor forward_train(const Tensor& x, MoELayerSaved* saved) const;
+  // dy [T, H] → dx [T, H]; adds the weights' gradients into g (the reference backward: a kernel
+  // bound to this layer has no backward, so training runs the reference forward too).
+  Tensor backward(const Tensor& x, const Tensor& dy, const MoELayerSaved& saved, MoEGrads& g) const;
 
   int64_t num_experts() const { return w.gate_up.size(0); }
 

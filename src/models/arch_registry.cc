@@ -5,7 +5,7 @@ namespace khub {
 
 const std::vector<const ArchSpec*>& all_archs() {
   static const std::vector<const ArchSpec*> archs = {
-      &llama_arch(),  &mistral_arch(),   &qwen2_arch(),  &qwen3_arch(),
+      &llama_arch(),  &mistral_arch(),   &qwen2_arch(),   &qwen3_arch(),
       &gemma3_arch(), &qwen3_moe_arch(), &mixtral_arch(), &gpt_oss_arch()};
   return archs;
 }

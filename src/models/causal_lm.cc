@@ -69,6 +69,7 @@ std::unique_ptr<MoELayer> load_moe(const std::string& layer, const WeightSource&
   std::string path;
   if (c.moe.topk_then_softmax) {  // gpt_oss
     opt.routing = MoERouting::kTopKSoftmax;
+    mw.layout = MoEWeights::Layout::kGptOss;
     path = layer + ".mlp";
     std::string x = path + ".experts.";
     mw.router = load(path + ".router.weight", {e, h});
@@ -96,6 +97,7 @@ std::unique_ptr<MoELayer> load_moe(const std::string& layer, const WeightSource&
   path = layer + "." + (w.has(fused + "gate_up_proj") ? "mlp" : names.block);
   mw.router = load(path + ".gate.weight", {e, h});
   if (w.has(fused + "gate_up_proj")) {
+    mw.layout = MoEWeights::Layout::kFused;
     mw.gate_up = load(fused + "gate_up_proj", {e, 2 * inter, h});
     mw.down = load(fused + "down_proj", {e, h, inter});
   } else {

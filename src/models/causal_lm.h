@@ -196,6 +196,8 @@ class CausalLM {
   void layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& saved) const;
   ops::AttentionParams attention_params(const DecoderLayer& layer) const;
   std::vector<Parameter> params_;
+  struct LayerGrads;
+  void add_moe_parameters(DecoderLayer& layer, LayerGrads& g, const std::string& prefix);
   // Gradients of one decoder layer's weights, shaped like them (the stacked ones stacked too:
   // the checkpoint tensors' Parameter::grad are views of these).
   struct LayerGrads {
@@ -203,6 +205,7 @@ class CausalLM {
     Tensor q_norm, k_norm;
     Tensor qkv_weight, qkv_bias, o_weight, o_bias, gate_up_weight, gate_up_bias, down_weight,
         down_bias;
+    MoEGrads moe;
   };
   std::vector<LayerGrads> grads_;
   Tensor embed_grad_, lm_head_grad_, final_norm_grad_;

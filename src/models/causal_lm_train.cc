@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "core/logging.h"
+#include "models/arch.h"
 #include "models/causal_lm.h"
 #include "models/causal_lm_step.h"
 #include "ops/backward.h"
@@ -39,6 +40,7 @@ struct LayerSaved {
   Tensor act;               // [T, I]
   Tensor m_pre;             // down_proj output (sandwich: the post-feedforward norm's input)
   Tensor m;                 // the MLP branch's output, added into the stream by the next layer
+  MoELayerSaved moe;        // mixture-of-experts layers: routing and per-expert activations
 };
 
 struct TrainTape {
@@ -101,9 +103,10 @@ Tensor zeros_like(const Tensor& t) {
 
 std::vector<Parameter>& CausalLM::parameters() {
   if (!params_.empty()) return params_;
-  if (config_.moe.num_experts > 0) {
-    fail(ErrorKind::kUnsupported, config_.architecture, ": training mixture-of-experts models is ",
-         "not supported yet (the 'MoE' layer has no backward)");
+  if (config_.moe.topk_then_softmax) {
+    fail(ErrorKind::kUnsupported, config_.architecture, ": training is not supported yet (its ",
+         "fused experts are stored transposed and interleaved, or in MXFP4, so a trained ",
+         "parameter is no view of a checkpoint tensor)");
   }
   KHUB_CHECK_ARG(device_.is_cpu(), "training runs on the CPU reference path for now (the model ",
                  "is on ", device_.str(), "; CUDA training: issue 18)");
@@ -128,6 +131,13 @@ std::vector<Parameter>& CausalLM::parameters() {
     for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.gate_up_weight,
                       &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
       own(*t);
+    }
+    if (L.moe) {
+      MoEWeights& mw = L.moe->w;
+      for (Tensor* t :
+           {&mw.router, &mw.router_bias, &mw.gate_up, &mw.gate_up_bias, &mw.down, &mw.down_bias}) {
+        own(*t);
+      }
     }
   }
   embed_grad_ = zeros_like(embed_tokens_);
@@ -173,16 +183,22 @@ std::vector<Parameter>& CausalLM::parameters() {
       add(p + "self_attn.q_norm.weight", L.q_norm->weight, g.q_norm);
       add(p + "self_attn.k_norm.weight", L.k_norm->weight, g.k_norm);
     }
-    g.gate_up_weight = zeros_like(L.gate_up_weight);
-    parts(p + "mlp.", {"gate_proj.weight", "up_proj.weight"}, {inter, inter}, L.gate_up_weight,
-          g.gate_up_weight);
+    if (L.moe) {
+      add_moe_parameters(L, g, p);
+    } else {
+      g.gate_up_weight = zeros_like(L.gate_up_weight);
+      parts(p + "mlp.", {"gate_proj.weight", "up_proj.weight"}, {inter, inter}, L.gate_up_weight,
+            g.gate_up_weight);
+    }
     if (L.gate_up_bias.defined()) {
       g.gate_up_bias = zeros_like(L.gate_up_bias);
       parts(p + "mlp.", {"gate_proj.bias", "up_proj.bias"}, {inter, inter}, L.gate_up_bias,
             g.gate_up_bias);
     }
-    g.down_weight = zeros_like(L.down_weight);
-    add(p + "mlp.down_proj.weight", L.down_weight, g.down_weight);
+    if (!L.moe) {
+      g.down_weight = zeros_like(L.down_weight);
+      add(p + "mlp.down_proj.weight", L.down_weight, g.down_weight);
+    }
     if (L.down_bias.defined()) {
       g.down_bias = zeros_like(L.down_bias);
       add(p + "mlp.down_proj.bias", L.down_bias, g.down_bias);
@@ -209,6 +225,32 @@ std::vector<Parameter>& CausalLM::parameters() {
   graphs_.clear();
   if (kernelizer_) kernelize(kernel_options_);
   return params_;
+}
+
+// A mixture-of-experts layer's parameters under the names its checkpoint used: one tensor per
+// expert (views of the stacked weights) or transformers 5's fused gate_up_proj / down_proj.
+void CausalLM::add_moe_parameters(DecoderLayer& L, LayerGrads& g, const std::string& prefix) {
+  MoEWeights& w = L.moe->w;
+  g.moe.router = zeros_like(w.router);
+  g.moe.gate_up = zeros_like(w.gate_up);
+  g.moe.down = zeros_like(w.down);
+  const std::string block = L.moe->path().substr(prefix.size()) + ".";
+  params_.push_back({prefix + block + "gate.weight", w.router, g.moe.router});
+  if (w.layout == MoEWeights::Layout::kFused) {
+    params_.push_back({prefix + "mlp.experts.gate_up_proj", w.gate_up, g.moe.gate_up});
+    params_.push_back({prefix + "mlp.experts.down_proj", w.down, g.moe.down});
+    return;
+  }
+  MoeWeightNames n = moe_weight_names(config_);
+  const int64_t inter = config_.moe.intermediate_size;
+  for (int64_t e = 0; e < L.moe->num_experts(); ++e) {
+    std::string x = prefix + block + "experts." + std::to_string(e) + ".";
+    Tensor gu = w.gate_up.select(0, e), dgu = g.moe.gate_up.select(0, e);
+    params_.push_back({x + n.gate + ".weight", gu.slice(0, 0, inter), dgu.slice(0, 0, inter)});
+    params_.push_back(
+        {x + n.up + ".weight", gu.slice(0, inter, 2 * inter), dgu.slice(0, inter, 2 * inter)});
+    params_.push_back({x + n.down + ".weight", w.down.select(0, e), g.moe.down.select(0, e)});
+  }
 }
 
 void CausalLM::zero_grad() {
@@ -258,9 +300,14 @@ void CausalLM::layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& 
     ops::add_inplace(S.x_mid, a);
     S.h2 = L.post_attention_norm->forward(S.x_mid);
   }
-  S.gate_up = ops::linear(S.h2, L.gate_up_weight, L.gate_up_bias);
-  S.act = L.act->forward(S.gate_up);
-  Tensor m = ops::linear(S.act, L.down_weight, L.down_bias);
+  Tensor m;
+  if (L.moe) {
+    m = L.moe->forward_train(S.h2, &S.moe);
+  } else {
+    S.gate_up = ops::linear(S.h2, L.gate_up_weight, L.gate_up_bias);
+    S.act = L.act->forward(S.gate_up);
+    m = ops::linear(S.act, L.down_weight, L.down_bias);
+  }
   if (c.sandwich_norm) {
     S.m_pre = m;
     m = L.post_feedforward_norm->forward(m);
@@ -279,8 +326,8 @@ ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
 
 Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
-  if (config_.moe.num_experts > 0) parameters();  // refuses MoE models, with grad or without
-  if (grad) parameters();                         // trainable weights and gradient buffers
+  if (config_.moe.topk_then_softmax) parameters();  // refuses gpt_oss, with grad or without
+  if (grad) parameters();                           // trainable weights and gradient buffers
   KHUB_CHECK_ARG(device_.is_cpu(), "CausalLM::loss: training runs on the CPU reference path for ",
                  "now (the model is on ", device_.str(), ")");
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
@@ -420,11 +467,16 @@ void CausalLM::backward(TrainTape& tp, float scale) {
     Tensor dm = dres;
     if (c.sandwich_norm)
       dm = L.post_feedforward_norm->backward(S.m_pre, dm, &g.post_feedforward_norm);
-    Tensor dact = ops::linear_backward(S.act, L.down_weight, dm, &g.down_weight,
-                                       g.down_bias.defined() ? &g.down_bias : nullptr);
-    Tensor dgu = L.act->backward(S.gate_up, dact);
-    Tensor dh2 = ops::linear_backward(S.h2, L.gate_up_weight, dgu, &g.gate_up_weight,
-                                      g.gate_up_bias.defined() ? &g.gate_up_bias : nullptr);
+    Tensor dh2;
+    if (L.moe) {
+      dh2 = L.moe->backward(S.h2, dm, S.moe, g.moe);
+    } else {
+      Tensor dact = ops::linear_backward(S.act, L.down_weight, dm, &g.down_weight,
+                                         g.down_bias.defined() ? &g.down_bias : nullptr);
+      Tensor dgu = L.act->backward(S.gate_up, dact);
+      dh2 = ops::linear_backward(S.h2, L.gate_up_weight, dgu, &g.gate_up_weight,
+                                 g.gate_up_bias.defined() ? &g.gate_up_bias : nullptr);
+    }
     // dres becomes dL/dx_mid: the stream's own gradient plus the post-attention norm's path.
     dres = dres.clone();
     if (c.sandwich_norm) {

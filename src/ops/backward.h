@@ -30,21 +30,25 @@ Tensor act_and_mul_backward(const Tensor& x, const Tensor& dy, GatedActivation a
 void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tensor& sin,
                            int64_t rotary_dim, bool interleaved);
 
-// Backward of ops::attention for one sequence (same params; no sinks). q [Sq, Hq, D], k and v
+// Backward of ops::attention for one sequence (same params). q [Sq, Hq, D], k and v
 // [Skv, Hk, D], dout [Sq, Hq, D]. Writes (overwrites) dq [Sq, Hq, D], dk and dv [Skv, Hk, D]
-// (allocated by the callee when undefined). The softmax is recomputed from q and k.
+// (allocated by the callee when undefined). The softmax is recomputed from q and k. With sinks
+// ([Hq], the forward's), each head's sink gradient is added into *dsinks (f32 [Hq], allocated
+// zeroed when undefined).
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
-                        const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv);
+                        const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv,
+                        const Tensor& sinks = Tensor(), Tensor* dsinks = nullptr);
 
-// Backward of ops::attention_varlen: per sequence, as attention_backward, with the keys of each
-// sequence in its cache slot. dk_cache / dv_cache [S, C, Hk, D] (allocated zeroed by the callee
-// when undefined) receive the gradients of rows [0, kv_len) of each sequence's slot (added);
-// dq [T, Hq, D] is written for every row of a sequence (allocated zeroed when undefined, so rows
-// of no sequence read 0).
+// Backward of ops::attention_varlen: per sequence, as attention_backward (sinks likewise), with the
+// keys of each sequence in its cache slot. dk_cache / dv_cache [S, C, Hk, D] (allocated zeroed by
+// the callee when undefined) receive the gradients of rows [0, kv_len) of each sequence's slot
+// (added); dq [T, Hq, D] is written for every row of a sequence (allocated zeroed when undefined,
+// so rows of no sequence read 0).
 void attention_varlen_backward(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                const Tensor& dout, const std::vector<AttentionSeq>& seqs,
                                const AttentionParams& p, Tensor* dq, Tensor* dk_cache,
-                               Tensor* dv_cache);
+                               Tensor* dv_cache, const Tensor& sinks = Tensor(),
+                               Tensor* dsinks = nullptr);
 
 // y = x · wᵀ + b. x [N, in], w [out, in] f32, dy [N, out]. Returns dx [N, in] (undefined when
 // need_dx is false); adds dyᵀ·x into *dw ([out, in]) and Σ_rows dy into *db ([out]) when non-null.

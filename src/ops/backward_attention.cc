@@ -12,6 +12,7 @@
 #include <cmath>
 #include <limits>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ops/backward.h"
@@ -55,14 +56,19 @@ struct GradRows {
 
 // One sequence: q, dout contiguous [Sq, Hq, D]; k, v [Skv, Hk, D] with contiguous rows (checked
 // by the callers). Writes dq (contiguous [Sq, Hq, D]); adds into dk and dv (row stride *_rs).
+// sinks: [Hq] or null; dsinks [Hq] (set with sinks) receives each head's sink gradient (added).
 void backward_rows(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
                    const AttentionParams& p, float* dq, float* dk, int64_t dk_rs, float* dv,
-                   int64_t dv_rs) {
+                   int64_t dv_rs, const float* sinks, float* dsinks) {
   int64_t sq = q.size(0), hq = q.size(1), d = q.size(2);
   int64_t skv = k.size(0), hk = k.size(1);
-  if (sq == 0 || hq == 0 || d == 0 || skv == 0) {
+  if (sq == 0 || hq == 0 || d == 0) {
     std::fill(dq, dq + sq * hq * d, 0.0f);
     return;
+  }
+  if (skv == 0) {
+    std::fill(dq, dq + sq * hq * d, 0.0f);
+    return;  // the forward wrote zeros (only a sink in each softmax): nothing flows back
   }
   const float* qp = q.data_as<float>();
   const float* kp = k.data_as<float>();
@@ -90,7 +96,8 @@ void backward_rows(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
           std::copy(acc.begin(), acc.end(), dqi);
           continue;
         }
-        float mx = -std::numeric_limits<float>::infinity();
+        // A sink joins the softmax as one more logit without a value (the forward's rule).
+        float mx = sinks != nullptr ? sinks[h] : -std::numeric_limits<float>::infinity();
         for (int64_t j = lo; j <= hi; ++j) {
           float s = dot(qi, kp + j * ks + kh * d, d) * p.scale;
           if (cap > 0.0f) s = cap * std::tanh(s * inv_cap);
@@ -110,8 +117,15 @@ void backward_rows(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
             srow[j] = 1.0f - t * t;  // d softcap / d s, reusing the row
           }
         }
+        float sink_e = 0.0f;
+        if (sinks != nullptr) {
+          sink_e = std::exp(sinks[h] - mx);
+          denom += sink_e;
+        }
         float inv = 1.0f / denom;
         float delta = static_cast<float>(edp) * inv;  // Σ_j P_j dP_j = dout · out
+        // The sink's dS = P_sink (0 - delta): its dP is 0, as it carries no value.
+        if (sinks != nullptr) dsinks[h] -= sink_e * inv * delta;
         for (int64_t j = lo; j <= hi; ++j) {
           float pj = erow[j] * inv;
           float ds = pj * (dprow[j] - delta) * p.scale;
@@ -208,12 +222,29 @@ void check_attention_args(const Tensor& q, const Tensor& k, const Tensor& v, con
                  "multiple of ", hk, " key/value heads");
 }
 
+// The sinks as f32 on the host and the caller's dsinks buffer (allocated zeroed when undefined),
+// or two nulls without sinks.
+std::pair<Tensor, float*> sink_args(const Tensor& sinks, Tensor* dsinks, int64_t hq,
+                                    const char* op) {
+  if (!sinks.defined()) return {Tensor(), nullptr};
+  refuse_cuda(sinks, op);
+  KHUB_CHECK_ARG(sinks.numel() == hq, op, ": sinks ", sinks.describe(), " for ", hq, " heads");
+  KHUB_CHECK_ARG(dsinks != nullptr, op, ": sinks need a dsinks gradient");
+  if (!dsinks->defined()) *dsinks = Tensor::zeros({hq}, DType::kF32);
+  KHUB_CHECK_ARG(dsinks->dtype() == DType::kF32 && dsinks->numel() == hq &&
+                     dsinks->is_contiguous() && dsinks->device().is_cpu(),
+                 op, ": dsinks ", dsinks->describe(), " must be contiguous f32 [", hq, "]");
+  return {sinks.to(DType::kF32).contiguous(), dsinks->data_as<float>()};
+}
+
 }  // namespace
 
 void attention_backward(const Tensor& q_in, const Tensor& k, const Tensor& v, const Tensor& dout_in,
-                        const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv) {
+                        const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv,
+                        const Tensor& sinks_in, Tensor* dsinks) {
   const char* op = "ops::attention_backward";
   check_attention_args(q_in, k, v, dout_in, op);
+  auto [sinks, dsp] = sink_args(sinks_in, dsinks, q_in.size(1), op);
   Tensor q = q_in.contiguous(), dout = dout_in.contiguous();
   KHUB_CHECK_ARG(dq != nullptr, op, ": dq must not be null");
   if (dq->defined()) {
@@ -225,15 +256,17 @@ void attention_backward(const Tensor& q_in, const Tensor& k, const Tensor& v, co
   }
   float* dkp = grad_rows(dk, k.shape(), true, op, "dk");
   float* dvp = grad_rows(dv, v.shape(), true, op, "dv");
-  backward_rows(q, k, v, dout, p, dq->data_as<float>(), dkp, dk->stride(0), dvp, dv->stride(0));
+  backward_rows(q, k, v, dout, p, dq->data_as<float>(), dkp, dk->stride(0), dvp, dv->stride(0),
+                sinks.defined() ? sinks.data_as<float>() : nullptr, dsp);
 }
 
 void attention_varlen_backward(const Tensor& q_in, const Tensor& k_cache, const Tensor& v_cache,
                                const Tensor& dout_in, const std::vector<AttentionSeq>& seqs,
                                const AttentionParams& p_in, Tensor* dq, Tensor* dk_cache,
-                               Tensor* dv_cache) {
+                               Tensor* dv_cache, const Tensor& sinks_in, Tensor* dsinks) {
   const char* op = "ops::attention_varlen_backward";
   for (const Tensor* t : {&q_in, &k_cache, &v_cache, &dout_in}) refuse_cuda(*t, op);
+  auto [sinks, dsp] = sink_args(sinks_in, dsinks, q_in.size(1), op);
   KHUB_CHECK_ARG(q_in.dim() == 3 && k_cache.dim() == 4 && v_cache.shape() == k_cache.shape() &&
                      dout_in.shape() == q_in.shape(),
                  op, ": q ", q_in.describe(), " and dout ", dout_in.describe(),
@@ -279,7 +312,8 @@ void attention_varlen_backward(const Tensor& q_in, const Tensor& k_cache, const 
     check_attention_args(qs, keys, values, gs, op);
     backward_rows(qs, keys, values, gs, p, dq->data_as<float>() + s.q_start * row_elems_q,
                   dk_cache->data_as<float>() + s.slot * slot_elems, row_elems,
-                  dv_cache->data_as<float>() + s.slot * slot_elems, row_elems);
+                  dv_cache->data_as<float>() + s.slot * slot_elems, row_elems,
+                  sinks.defined() ? sinks.data_as<float>() : nullptr, dsp);
   }
 }
 

@@ -107,7 +107,7 @@ Tensor clamped_swiglu(const Tensor& gu, float alpha, float limit) {
 
 Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& gate_up,
                    const Tensor& down, const ExpertActivation& activation,
-                   const Tensor& gate_up_bias, const Tensor& down_bias) {
+                   const Tensor& gate_up_bias, const Tensor& down_bias, MoeSaved* saved) {
   KHUB_CHECK_ARG(x.dim() == 2 && x.dtype() == DType::kF32 && x.device().is_cpu(),
                  "MoE input must be f32 [tokens, hidden] on the CPU, got ", x.describe());
   KHUB_CHECK_ARG(gate_up.dim() == 3 && down.dim() == 3 && gate_up.size(0) == down.size(0) &&
@@ -131,6 +131,14 @@ Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& ga
   }
   Tensor y = Tensor::zeros({t, h}, DType::kF32);
   float* yp = y.data_as<float>();
+  if (saved) {
+    *saved = MoeSaved{};
+    saved->tokens = tokens;
+    saved->rows.resize(n_experts);
+    saved->gate_up.resize(n_experts);
+    saved->mid.resize(n_experts);
+    saved->out.resize(n_experts);
+  }
   for (int64_t e = 0; e < n_experts; ++e) {
     const size_t n = tokens[e].size();
     if (n == 0) continue;
@@ -143,6 +151,12 @@ Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& ga
                      : act_and_mul(gu, activation.act);
     Tensor out =
         linear(mid, down.select(0, e), down_bias.defined() ? down_bias.select(0, e) : Tensor());
+    if (saved) {
+      saved->rows[e] = rows;
+      saved->gate_up[e] = gu;
+      saved->mid[e] = mid;
+      saved->out[e] = out;
+    }
     const float* op = out.data_as<float>();
     for (size_t r = 0; r < n; ++r) {
       float w = weights[e][r];

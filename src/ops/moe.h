@@ -43,9 +43,31 @@ struct ExpertActivation {
 // biases [E, 2I] and [E, H] or undefined. Experts run in ascending order, each on the rows of the
 // tokens routed to it, and add into y in that order (as transformers' expert loop does).
 // Returns f32 [T, H].
+// What moe_experts' training forward keeps for moe_experts_backward: per expert, its tokens (in
+// token order), their input rows, gate_up output, activation and down output (before weighting).
+struct MoeSaved {
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<Tensor> rows, gate_up, mid, out;
+};
+
 Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& gate_up,
                    const Tensor& down, const ExpertActivation& activation,
-                   const Tensor& gate_up_bias = Tensor(), const Tensor& down_bias = Tensor());
+                   const Tensor& gate_up_bias = Tensor(), const Tensor& down_bias = Tensor(),
+                   MoeSaved* saved = nullptr);
+
+// Backward of moe_experts (ops/backward_moe.cc). dy [T, H]; the forward's routes, weights and
+// saved state. Adds the experts' weight gradients into *dgate_up [E, 2I, H] and *ddown
+// [E, H, I] (and the biases' when non-null), writes d(routes.weight) into *dweight
+// ([T · top_k], as routes.weight) and returns dx [T, H]. The selection itself has no gradient.
+Tensor moe_experts_backward(const Tensor& dy, const ExpertRoutes& routes, const MoeSaved& saved,
+                            const Tensor& gate_up, const Tensor& down,
+                            const ExpertActivation& activation, Tensor* dgate_up, Tensor* ddown,
+                            Tensor* dgate_up_bias, Tensor* ddown_bias, std::vector<float>* dweight);
+
+// Backward of the routing: d(routes.weight) → d(router logits) [T, E]. softmax_topk: the
+// routes of route_softmax_topk(logits, k, renormalize); else those of route_topk_softmax.
+Tensor route_backward(const Tensor& logits, const ExpertRoutes& routes,
+                      const std::vector<float>& dweight, bool softmax_topk, bool renormalize);
 
 // MXFP4 (OCP microscaling FP4): blocks u8 [..., G, 16] hold 32 e2m1 values per group, the low
 // nibble first; scales u8 [..., G] are e8m0 exponents (value · 2^(scale - 127)). Returns f32

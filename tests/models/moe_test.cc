@@ -232,19 +232,32 @@ TEST(MoeOps, Mxfp4MatchesTransformersUnpacking) {
 TEST(MoeModels, UnsupportedUsesAreClearErrors) {
   TempDir tmp("errors");
   InitModelOptions o;
-  o.arch = "mixtral";
+  o.arch = "gpt_oss";
   o.preset = "tiny";
   write_random_checkpoint(o, tmp.dir.string());
   auto model = CausalLM::from_pretrained(tmp.dir.string());
-  TrainBatch batch{.input_ids = {{1, 2, 3}}};
+  TrainBatch batch{.input_ids = {{1, 2, 3}}, .labels = {}};
   try {
     model->loss(batch);
-    FAIL() << "training an MoE model was accepted";
+    FAIL() << "training gpt_oss was accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("mixture-of-experts"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("GptOssForCausalLM: training is not supported"),
+              std::string::npos)
+        << e.what();
   }
+  o.arch = "mixtral";
   o.overrides = {{"num_experts_per_tok", 9}};
   EXPECT_THROW(write_random_checkpoint(o, (tmp.dir / "bad").string()), Error);
+  LoadOptions cuda;
+  cuda.device = "cuda";
+  o.overrides = nlohmann::json::object();
+  write_random_checkpoint(o, (tmp.dir / "mixtral").string());
+  try {
+    CausalLM::from_pretrained((tmp.dir / "mixtral").string(), cuda);
+    FAIL() << "an MoE model was accepted on CUDA";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CPU reference path only"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

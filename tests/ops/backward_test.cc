@@ -162,7 +162,7 @@ struct AttnShape {
 // v_off ([Hk, D] each), out [Sq, Hq, D] at o_off.
 void attn64(const Vec& q, size_t q_off, const Vec& k, const Vec& v, size_t kv_off,
             int64_t kv_stride, const AttnShape& s, const ops::AttentionParams& p, Vec& out,
-            size_t o_off) {
+            size_t o_off, const Vec* sinks = nullptr) {
   int64_t group = s.hq / s.hk;
   Vec sc(s.skv);
   for (int64_t h = 0; h < s.hq; ++h) {
@@ -188,6 +188,10 @@ void attn64(const Vec& q, size_t q_off, const Vec& k, const Vec& v, size_t kv_of
       }
       if (mx == -INFINITY) continue;  // no visible key: zeros, as the op writes
       double den = 0;
+      if (sinks) {  // one more logit in the softmax, without a value
+        mx = std::max(mx, (*sinks)[h]);
+        den += std::exp((*sinks)[h] - mx);
+      }
       for (int64_t j = 0; j < s.skv; ++j) den += sc[j] == -INFINITY ? 0 : std::exp(sc[j] - mx);
       for (int64_t j = 0; j < s.skv; ++j) {
         if (sc[j] == -INFINITY) continue;
@@ -342,6 +346,37 @@ void check_attention_case(const AttnCase& c, bool prefill, std::mt19937_64& rng,
   expect_grad(tag + "dq", dq, qv, loss, seed);
   expect_grad(tag + "dk", dk, kv, loss, seed);
   expect_grad(tag + "dv", dv, vv, loss, seed);
+}
+
+// gpt-oss's sinks: a learned logit per head in every softmax. Forward against float64 and finite
+// differences of q, k, v and the sinks, with a window, GQA and a query that sees one key.
+TEST(Backward, AttentionSinks) {
+  uint64_t seed = fresh_seed();
+  std::mt19937_64 rng(seed);
+  const AttnShape s{5, 5, 4, 2, 6};
+  ops::AttentionParams p;
+  p.window = 3;
+  p.scale = 0.5f;
+  Tensor q = randn({s.sq, s.hq, s.d}, rng), k = randn({s.skv, s.hk, s.d}, rng);
+  Tensor v = randn({s.skv, s.hk, s.d}, rng), r = randn({s.sq, s.hq, s.d}, rng);
+  Tensor sinks = randn({s.hq}, rng);
+  Vec qv = f64(q), kv = f64(k), vv = f64(v), rv = f64(r), sv = f64(sinks);
+  auto fwd = [&] {
+    Vec out(s.sq * s.hq * s.d);
+    attn64(qv, 0, kv, vv, 0, s.hk * s.d, s, p, out, 0, &sv);
+    return out;
+  };
+  expect_forward(ops::attention(q, k, v, p, sinks), fwd(), 1e-5, seed);
+  Tensor dq, dk, dv, dsinks;
+  ops::attention_backward(q, k, v, r, p, &dq, &dk, &dv, sinks, &dsinks);
+  LossFn loss = [&] { return dot(rv, fwd()); };
+  expect_grad("sinks dq", dq, qv, loss, seed);
+  expect_grad("sinks dk", dk, kv, loss, seed);
+  expect_grad("sinks dv", dv, vv, loss, seed);
+  expect_grad("sinks dsinks", dsinks, sv, loss, seed);
+  Tensor dq2, dk2, dv2;
+  expect_error([&] { ops::attention_backward(q, k, v, r, p, &dq2, &dk2, &dv2, sinks, nullptr); },
+               ErrorKind::kInvalidArgument, "dsinks");
 }
 
 TEST(Backward, AttentionMasksGqaSoftcapOffset) {
