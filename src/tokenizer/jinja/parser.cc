@@ -8,7 +8,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "tokenizer/chat_template_ast.h"
+#include "tokenizer/jinja/ast.h"
 
 namespace khub::jinja {
 namespace {
