@@ -2,27 +2,11 @@
 // checks (a private repo answers as a missing one without a token) and write checks.
 #include "serve/hub_server_impl.h"
 
-#include <fcntl.h>
-#include <httplib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
-#include <csignal>
-#include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
-#include <thread>
 
 #include "core/error.h"
-#include "core/logging.h"
-#include "hub/ref/repo_names.h"
-#include "hub/store/content_hash.h"
 
 namespace khub::serve {
 
