@@ -6,8 +6,8 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "tokenizer/chat_template_ast.h"
-#include "tokenizer/chat_template_builtins.h"
+#include "tokenizer/jinja/ast.h"
+#include "tokenizer/jinja/builtins.h"
 
 namespace khub {
 

@@ -215,15 +215,9 @@ std::unique_ptr<Decoder> make_decoder(const Json& j, const std::string& path) {
                                           static_cast<size_t>(stop));
   }
   if (type == "Replace") return std::make_unique<ReplaceDecoder>(j, path);
-  if (type == "Sequence") {
-    const Json& arr = json_array(j, path, "decoders");
-    std::vector<std::unique_ptr<Decoder>> items;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      auto d = make_decoder(arr[i], path + ".decoders[" + std::to_string(i) + "]");
-      if (d) items.push_back(std::move(d));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(items));
-  }
+  if (type == "Sequence")
+    return std::make_unique<SequenceDecoder>(
+        make_sequence_parts<Decoder>(j, path, "decoders", make_decoder));
   json_fail(path + ".type", "unknown decoder type '" + type +
                                 "' (supported: ByteLevel, Metaspace, ByteFallback, Fuse, Strip, "
                                 "Replace, Sequence)");

@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 
@@ -76,6 +78,21 @@ inline bool json_pattern(const Json& j, const std::string& path, std::string* ou
     return true;
   }
   json_fail(path + ".pattern", "expected {\"String\": ...} or {\"Regex\": ...}");
+}
+
+// The parts of a "Sequence" component (normalizer, pre-tokenizer, post-processor, decoder): each
+// element of the array j[key] made by `make(element, path)`; a null result (a component khub
+// runs as a no-op) is left out.
+template <typename T, typename Make>
+std::vector<std::unique_ptr<T>> make_sequence_parts(const Json& j, const std::string& path,
+                                                    const char* key, Make make) {
+  const Json& arr = json_array(j, path, key);
+  std::vector<std::unique_ptr<T>> parts;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::unique_ptr<T> part = make(arr[i], path + "." + key + "[" + std::to_string(i) + "]");
+    if (part) parts.push_back(std::move(part));
+  }
+  return parts;
 }
 
 }  // namespace khub::tok

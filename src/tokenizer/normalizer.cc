@@ -144,15 +144,9 @@ std::unique_ptr<Normalizer> make_normalizer(const Json& j, const std::string& pa
   if (type == "Strip")
     return std::make_unique<Strip>(json_bool_or(j, path, "strip_left", true),
                                    json_bool_or(j, path, "strip_right", true));
-  if (type == "Sequence") {
-    const Json& arr = json_array(j, path, "normalizers");
-    std::vector<std::unique_ptr<Normalizer>> items;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      auto n = make_normalizer(arr[i], path + ".normalizers[" + std::to_string(i) + "]");
-      if (n) items.push_back(std::move(n));
-    }
-    return std::make_unique<Sequence>(std::move(items));
-  }
+  if (type == "Sequence")
+    return std::make_unique<Sequence>(
+        make_sequence_parts<Normalizer>(j, path, "normalizers", make_normalizer));
   json_fail(path + ".type", "unknown normalizer type '" + type +
                                 "' (supported: NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, "
                                 "Replace, Prepend, Strip, Sequence)");

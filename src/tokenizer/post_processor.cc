@@ -102,15 +102,9 @@ std::unique_ptr<PostProcessor> make_post_processor(const Json& j, const std::str
   if (type == "RobertaProcessing" || type == "BertProcessing")
     return std::make_unique<ClsSep>(j, path);
   if (type == "ByteLevel") return std::make_unique<NoOp>();  // only trims offsets
-  if (type == "Sequence") {
-    const Json& arr = json_array(j, path, "processors");
-    std::vector<std::unique_ptr<PostProcessor>> items;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      auto p = make_post_processor(arr[i], path + ".processors[" + std::to_string(i) + "]");
-      if (p) items.push_back(std::move(p));
-    }
-    return std::make_unique<Sequence>(std::move(items));
-  }
+  if (type == "Sequence")
+    return std::make_unique<Sequence>(
+        make_sequence_parts<PostProcessor>(j, path, "processors", make_post_processor));
   json_fail(path + ".type", "unknown post_processor type '" + type +
                                 "' (supported: TemplateProcessing, RobertaProcessing, "
                                 "BertProcessing, ByteLevel, Sequence)");

@@ -340,15 +340,9 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& j, const std::strin
     return std::make_unique<Split>("\\w+|[^\\w\\s]+", true, SplitBehavior::kRemoved, true,
                                    path + " (Whitespace)");
   if (type == "WhitespaceSplit") return std::make_unique<WhitespaceSplit>();
-  if (type == "Sequence") {
-    const Json& arr = json_array(j, path, "pretokenizers");
-    std::vector<std::unique_ptr<PreTokenizer>> items;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      auto p = make_pre_tokenizer(arr[i], path + ".pretokenizers[" + std::to_string(i) + "]");
-      if (p) items.push_back(std::move(p));
-    }
-    return std::make_unique<Sequence>(std::move(items));
-  }
+  if (type == "Sequence")
+    return std::make_unique<Sequence>(
+        make_sequence_parts<PreTokenizer>(j, path, "pretokenizers", make_pre_tokenizer));
   json_fail(path + ".type", "unknown pre_tokenizer type '" + type +
                                 "' (supported: Split, ByteLevel, Metaspace, Digits, Punctuation, "
                                 "Whitespace, WhitespaceSplit, Sequence)");

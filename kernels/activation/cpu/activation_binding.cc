@@ -9,6 +9,7 @@
 
 #include "activation_launch.h"
 #include "khub/kernel_abi.h"
+#include "khub/kernel_manifest.h"
 #include "khub_cpu/abi_args.h"
 
 namespace khub_activation {
@@ -160,19 +161,8 @@ const khub_layer_desc kLayers[] = {
      KHUB_LAYER_HAS_BACKWARD},
 };
 
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "activation",
-                                 "cpu",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 sizeof(kLayers) / sizeof(kLayers[0]),
-                                 kLayers};
-
 }  // namespace
 }  // namespace khub_activation
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_activation::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("activation", "cpu", khub_activation::kFunctions,
+                            khub_activation::kLayers)

@@ -10,6 +10,7 @@
 // store; backward: three loads, two stores), a grid-stride loop over rows x vectors; 1-element
 // accesses when D is not a multiple of the vector or a pointer is unaligned. f32 math, one
 // rounding per output.
+#include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 
 namespace khub_activation_cuda {
@@ -267,19 +268,8 @@ const khub_layer_desc kLayers[] = {
      kLayerFlags},
 };
 
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "activation",
-                                 "cuda",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 sizeof(kLayers) / sizeof(kLayers[0]),
-                                 kLayers};
-
 }  // namespace
 }  // namespace khub_activation_cuda
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_activation_cuda::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("activation", "cuda", khub_activation_cuda::kFunctions,
+                            khub_activation_cuda::kLayers)

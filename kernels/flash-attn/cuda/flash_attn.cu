@@ -7,6 +7,7 @@
 //   longer query runs (prefill, chunked prefill, mixed batches): prefill.cu, tensor-core tiles.
 // The choice depends on the attribute only, so a captured graph replays the same launches.
 #include "flash_attn.h"
+#include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 
 namespace khub_flash_cuda {
@@ -375,19 +376,8 @@ const khub_layer_desc kLayers[] = {
      KHUB_LAYER_CAN_CAPTURE},
 };
 
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "flash-attn",
-                                 "cuda",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 sizeof(kLayers) / sizeof(kLayers[0]),
-                                 kLayers};
-
 }  // namespace
 }  // namespace khub_flash_cuda
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_flash_cuda::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("flash-attn", "cuda", khub_flash_cuda::kFunctions,
+                            khub_flash_cuda::kLayers)

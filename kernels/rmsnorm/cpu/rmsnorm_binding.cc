@@ -15,7 +15,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "../rmsnorm_manifest.h"
 #include "khub/kernel_abi.h"
+#include "khub/kernel_manifest.h"
 #include "khub_cpu/abi_args.h"
 #include "rmsnorm_launch.h"
 
@@ -161,34 +163,7 @@ uint64_t backward_workspace(const khub_call* call) {
 
 // ---- manifest ------------------------------------------------------------------------------
 
-constexpr khub_attr_desc kEps[] = {{"eps", KHUB_VALUE_FLOAT, 1, {KHUB_VALUE_FLOAT, {.f = 1e-6}}}};
-
-constexpr khub_arg_desc kForwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, 0},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, 0},
-    {"out", KHUB_ARG_OUTPUT, "same:x", -1, 0},
-};
-constexpr khub_arg_desc kBackwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, 0},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, 0},
-    {"grad_out", KHUB_ARG_INPUT, "same:x", -1, 0},
-    {"grad_x", KHUB_ARG_OUTPUT, "same:x", -1, 0},
-    {"grad_weight", KHUB_ARG_OUTPUT, "same:x", 1, 0},
-};
-constexpr khub_arg_desc kFusedForwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, 0},
-    {"residual", KHUB_ARG_INOUT, "same:x", -1, 0},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, 0},
-    {"out", KHUB_ARG_OUTPUT, "same:x", -1, 0},
-};
-constexpr khub_arg_desc kFusedBackwardArgs[] = {
-    {"residual", KHUB_ARG_INPUT, kDtypes, -1, 0},
-    {"weight", KHUB_ARG_PARAM, "same:residual", 1, 0},
-    {"grad_out", KHUB_ARG_INPUT, "same:residual", -1, 0},
-    {"grad_residual", KHUB_ARG_INOUT, "same:residual", -1, 0},
-    {"grad_x", KHUB_ARG_OUTPUT, "same:residual", -1, 0},
-    {"grad_weight", KHUB_ARG_OUTPUT, "same:residual", 1, 0},
-};
+KHUB_RMSNORM_ARG_TABLES(0);
 
 }  // namespace
 }  // namespace khub_rmsnorm
@@ -224,43 +199,10 @@ KHUB_RMSNORM_ENTRY(fused_add_rms_norm_backward,
 namespace khub_rmsnorm {
 namespace {
 
-#define KHUB_RMSNORM_FN(fn, args, workspace)                                                       \
-  {                                                                                                \
-    sizeof(khub_function_desc), #fn, "khub_rmsnorm_" #fn, sizeof(args) / sizeof(args[0]), args, 1, \
-        kEps, kDtypes, kFnFlags, workspace, "{}"                                                   \
-  }
-
-const khub_function_desc kFunctions[] = {
-    KHUB_RMSNORM_FN(rms_norm_forward, kForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(rms_norm_backward, kBackwardArgs, backward_workspace),
-    KHUB_RMSNORM_FN(gemma_rms_norm_forward, kForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(gemma_rms_norm_backward, kBackwardArgs, backward_workspace),
-    KHUB_RMSNORM_FN(fused_add_rms_norm_forward, kFusedForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(fused_add_rms_norm_backward, kFusedBackwardArgs, backward_workspace),
-};
-
-const khub_layer_desc kLayers[] = {
-    {sizeof(khub_layer_desc), "RMSNorm", "rms_norm_forward", "rms_norm_backward",
-     KHUB_LAYER_HAS_BACKWARD},
-    {sizeof(khub_layer_desc), "GemmaRMSNorm", "gemma_rms_norm_forward", "gemma_rms_norm_backward",
-     KHUB_LAYER_HAS_BACKWARD},
-    {sizeof(khub_layer_desc), "FusedAddRMSNorm", "fused_add_rms_norm_forward",
-     "fused_add_rms_norm_backward", KHUB_LAYER_HAS_BACKWARD},
-};
-
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "rmsnorm",
-                                 "cpu",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 sizeof(kLayers) / sizeof(kLayers[0]),
-                                 kLayers};
+KHUB_RMSNORM_FUNCTION_TABLE(kFnFlags, "{}");
+KHUB_RMSNORM_LAYER_TABLE(KHUB_LAYER_HAS_BACKWARD);
 
 }  // namespace
 }  // namespace khub_rmsnorm
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_rmsnorm::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("rmsnorm", "cpu", khub_rmsnorm::kFunctions, khub_rmsnorm::kLayers)

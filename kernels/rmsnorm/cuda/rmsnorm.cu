@@ -21,6 +21,8 @@
 // The backward treats LlamaRMSNorm's intermediate rounding as the identity (as autograd does).
 #include <cstdlib>
 
+#include "../rmsnorm_manifest.h"
+#include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 #include "khub_env.h"
 
@@ -643,33 +645,7 @@ constexpr const char* kDtypes = "f32,bf16,f16";
 constexpr uint32_t kFnFlags = KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC;
 constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
 
-constexpr khub_attr_desc kEps[] = {{"eps", KHUB_VALUE_FLOAT, 1, {KHUB_VALUE_FLOAT, {.f = 1e-6}}}};
-constexpr khub_arg_desc kForwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, kC},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, kC},
-    {"out", KHUB_ARG_OUTPUT, "same:x", -1, kC},
-};
-constexpr khub_arg_desc kFusedForwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, kC},
-    {"residual", KHUB_ARG_INOUT, "same:x", -1, kC},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, kC},
-    {"out", KHUB_ARG_OUTPUT, "same:x", -1, kC},
-};
-constexpr khub_arg_desc kBackwardArgs[] = {
-    {"x", KHUB_ARG_INPUT, kDtypes, -1, kC},
-    {"weight", KHUB_ARG_PARAM, "same:x", 1, kC},
-    {"grad_out", KHUB_ARG_INPUT, "same:x", -1, kC},
-    {"grad_x", KHUB_ARG_OUTPUT, "same:x", -1, kC},
-    {"grad_weight", KHUB_ARG_OUTPUT, "same:x", 1, kC},
-};
-constexpr khub_arg_desc kFusedBackwardArgs[] = {
-    {"residual", KHUB_ARG_INPUT, kDtypes, -1, kC},
-    {"weight", KHUB_ARG_PARAM, "same:residual", 1, kC},
-    {"grad_out", KHUB_ARG_INPUT, "same:residual", -1, kC},
-    {"grad_residual", KHUB_ARG_INOUT, "same:residual", -1, kC},
-    {"grad_x", KHUB_ARG_OUTPUT, "same:residual", -1, kC},
-    {"grad_weight", KHUB_ARG_OUTPUT, "same:residual", 1, kC},
-};
+KHUB_RMSNORM_ARG_TABLES(kC);
 
 }  // namespace
 }  // namespace khub_rmsnorm_cuda
@@ -696,43 +672,12 @@ KHUB_RMSNORM_ENTRY(fused_add_rms_norm_backward, backward, Scale::kWeight, true)
 namespace khub_rmsnorm_cuda {
 namespace {
 
-#define KHUB_RMSNORM_FN(fn, args, workspace)                                                       \
-  {                                                                                                \
-    sizeof(khub_function_desc), #fn, "khub_rmsnorm_" #fn, sizeof(args) / sizeof(args[0]), args, 1, \
-        kEps, kDtypes, kFnFlags, workspace, "{\"min_compute_capability\": \"8.0\"}"                \
-  }
-
-const khub_function_desc kFunctions[] = {
-    KHUB_RMSNORM_FN(rms_norm_forward, kForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(rms_norm_backward, kBackwardArgs, backward_workspace),
-    KHUB_RMSNORM_FN(gemma_rms_norm_forward, kForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(gemma_rms_norm_backward, kBackwardArgs, backward_workspace),
-    KHUB_RMSNORM_FN(fused_add_rms_norm_forward, kFusedForwardArgs, nullptr),
-    KHUB_RMSNORM_FN(fused_add_rms_norm_backward, kFusedBackwardArgs, backward_workspace),
-};
-
+KHUB_RMSNORM_FUNCTION_TABLE(kFnFlags, "{\"min_compute_capability\": \"8.0\"}");
 constexpr uint32_t kLayerFlags = KHUB_LAYER_HAS_BACKWARD | KHUB_LAYER_CAN_CAPTURE;
-const khub_layer_desc kLayers[] = {
-    {sizeof(khub_layer_desc), "RMSNorm", "rms_norm_forward", "rms_norm_backward", kLayerFlags},
-    {sizeof(khub_layer_desc), "GemmaRMSNorm", "gemma_rms_norm_forward", "gemma_rms_norm_backward",
-     kLayerFlags},
-    {sizeof(khub_layer_desc), "FusedAddRMSNorm", "fused_add_rms_norm_forward",
-     "fused_add_rms_norm_backward", kLayerFlags},
-};
-
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "rmsnorm",
-                                 "cuda",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 sizeof(kLayers) / sizeof(kLayers[0]),
-                                 kLayers};
+KHUB_RMSNORM_LAYER_TABLE(kLayerFlags);
 
 }  // namespace
 }  // namespace khub_rmsnorm_cuda
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_rmsnorm_cuda::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("rmsnorm", "cuda", khub_rmsnorm_cuda::kFunctions,
+                            khub_rmsnorm_cuda::kLayers)

@@ -8,6 +8,7 @@
 //   rotary_pos_emb_backward  grad_q (inout), grad_k (inout), cos, sin; same attrs: rotates the
 //                            gradients in place by the inverse rotation (its transpose).
 #include "khub/kernel_abi.h"
+#include "khub/kernel_manifest.h"
 #include "khub_cpu/abi_args.h"
 #include "rotary_launch.h"
 
@@ -116,19 +117,7 @@ const khub_layer_desc kLayers[] = {
      KHUB_LAYER_HAS_BACKWARD},
 };
 
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "rotary",
-                                 "cpu",
-                                 2,
-                                 kFunctions,
-                                 1,
-                                 kLayers};
-
 }  // namespace
 }  // namespace khub_rotary
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_rotary::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("rotary", "cpu", khub_rotary::kFunctions, khub_rotary::kLayers)

@@ -7,6 +7,7 @@
 // with 16-byte accesses: NeoX reads x[j..j+N) and x[j+R/2..j+R/2+N), GPT-J reads N consecutive
 // elements (N/2 pairs). 1-element accesses when R/2 (NeoX) or R (GPT-J) is not a multiple of N or
 // a pointer is unaligned. f32 math, one rounding per element.
+#include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 
 namespace khub_rotary_cuda {
@@ -237,19 +238,8 @@ const khub_layer_desc kLayers[] = {
      KHUB_LAYER_HAS_BACKWARD | KHUB_LAYER_CAN_CAPTURE},
 };
 
-const khub_manifest kManifest = {KHUB_KERNEL_ABI_VERSION_MAJOR,
-                                 KHUB_KERNEL_ABI_VERSION_MINOR,
-                                 sizeof(khub_manifest),
-                                 "rotary",
-                                 "cuda",
-                                 sizeof(kFunctions) / sizeof(kFunctions[0]),
-                                 kFunctions,
-                                 1,
-                                 kLayers};
-
 }  // namespace
 }  // namespace khub_rotary_cuda
 
-extern "C" KHUB_KERNEL_EXPORT const khub_manifest* khub_kernel_manifest(void) {
-  return &khub_rotary_cuda::kManifest;
-}
+KHUB_DEFINE_KERNEL_MANIFEST("rotary", "cuda", khub_rotary_cuda::kFunctions,
+                            khub_rotary_cuda::kLayers)

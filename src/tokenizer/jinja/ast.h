@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "tokenizer/chat_template_value.h"
+#include "tokenizer/jinja/value.h"
 
 namespace khub::jinja {
 

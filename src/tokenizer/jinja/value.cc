@@ -1,4 +1,4 @@
-#include "tokenizer/chat_template_value.h"
+#include "tokenizer/jinja/value.h"
 
 #include <algorithm>
 #include <cmath>

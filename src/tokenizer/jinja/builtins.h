@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "tokenizer/chat_template_value.h"
+#include "tokenizer/jinja/value.h"
 
 namespace khub::jinja {
 
