@@ -16,11 +16,15 @@ void apply(const nlohmann::json& j, ModelConfig& c) {
   using namespace config_fields;
   c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", true);
   c.attention_sinks = true;
+  if (!is_set(j, "rope_theta")) c.rope.theta = 150000.0;  // GptOssConfig's default
   c.moe.num_experts = get_int(j, "num_local_experts", 128);
   c.moe.top_k = get_int(j, "num_experts_per_tok", 4);
   c.moe.intermediate_size = c.intermediate_size;
   c.moe.topk_then_softmax = true;
   c.moe.biases = true;
+  // The config's limit, as gpt-oss's reference and transformers' MXFP4 experts read it
+  // (transformers 5.17's unquantized experts use 7.0 whatever the config says; checkpoints
+  // published so far all say 7.0).
   c.moe.swiglu_limit = static_cast<float>(get_double(j, "swiglu_limit", 7.0));
   c.moe.sparse_layers.assign(c.num_hidden_layers, true);
   c.layer_types.clear();

@@ -12,6 +12,7 @@ namespace {
 void apply(const nlohmann::json& j, ModelConfig& c) {
   using namespace config_fields;
   c.qkv_bias = c.o_bias = false;
+  if (!is_set(j, "rope_theta")) c.rope.theta = 1000000.0;  // MixtralConfig's default
   c.moe.num_experts = get_int(j, "num_local_experts", 8);
   c.moe.top_k = get_int(j, "num_experts_per_tok", 2);
   c.moe.intermediate_size = c.intermediate_size;

@@ -57,11 +57,13 @@ TEST_P(Parity, LogitsAndGreedyTokensMatchTransformers) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transformers, Parity,
-                         ::testing::Values("llama_gqa1_llama3rope_bias", "mistral_window5",
-                                           "qwen2_yarn_bias",
-                                           "qwen3_headdim32_gqa1_sliding_dynamic",
-                                           "gemma3_window4_softcap"));
+INSTANTIATE_TEST_SUITE_P(
+    Transformers, Parity,
+    ::testing::Values("llama_gqa1_llama3rope_bias", "mistral_window5", "qwen2_yarn_bias",
+                      "qwen3_headdim32_gqa1_sliding_dynamic", "gemma3_window4_softcap",
+                      "qwen3_moe_e5_top2_dense1_gqa1", "qwen3_moe_e3_top1_step2_bias",
+                      "mixtral_e5_top2_window4_gqa1", "mixtral_e3_top1",
+                      "gpt_oss_e5_top2_window3_gqa1", "gpt_oss_e3_top1_window5"));
 
 }  // namespace
 }  // namespace khub
