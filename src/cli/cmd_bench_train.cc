@@ -34,14 +34,21 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Flops of one training step per token: 6 per weight of every matmul (q, k, v, o, gate, up,
-// down, LM head), and the causal attention's QKᵀ and AV (2·2·(T/2)·head_dim per head forward,
-// three times that with the backward).
+// Flops of one training step per token: 6 per weight of every matmul a token goes through (q, k,
+// v, o, gate, up, down — of the experts it is routed to in MoE layers — LM head), and the causal
+// attention's QKᵀ and AV (2·2·(T/2)·head_dim per head forward, three times that with the backward).
 double train_flops_per_token(const ModelConfig& c, int64_t seq_len) {
   const double d = c.hidden_size, hd = c.head_dim, h = c.num_attention_heads,
                kv = c.num_key_value_heads, ff = c.intermediate_size;
-  const double per_layer = d * hd * (h + 2 * kv) + hd * h * d + 3 * d * ff;
-  const double matmul_weights = c.num_hidden_layers * per_layer + c.vocab_size * d;
+  const double attention_weights = d * hd * (h + 2 * kv) + hd * h * d;
+  double matmul_weights = c.vocab_size * d;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    // A mixture-of-experts layer multiplies by its router and the top_k experts a token visits.
+    const double mlp = c.layer_is_moe(i)
+                           ? c.moe.num_experts * d + c.moe.top_k * 3 * d * c.moe.intermediate_size
+                           : 3 * d * ff;
+    matmul_weights += attention_weights + mlp;
+  }
   const double attention = c.num_hidden_layers * 3 * (2 * 2 * (seq_len / 2.0) * hd * h);
   return 6 * matmul_weights + attention;
 }

@@ -197,6 +197,7 @@ class CausalLM {
   ops::AttentionParams attention_params(const DecoderLayer& layer) const;
   std::vector<Parameter> params_;
   struct LayerGrads;
+  void check_trainable() const;  // throws for architectures training does not support yet
   void add_moe_parameters(DecoderLayer& layer, LayerGrads& g, const std::string& prefix);
   // Gradients of one decoder layer's weights, shaped like them (the stacked ones stacked too:
   // the checkpoint tensors' Parameter::grad are views of these).

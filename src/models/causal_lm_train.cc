@@ -101,13 +101,17 @@ Tensor zeros_like(const Tensor& t) {
 
 }  // namespace
 
-std::vector<Parameter>& CausalLM::parameters() {
-  if (!params_.empty()) return params_;
+void CausalLM::check_trainable() const {
   if (config_.moe.topk_then_softmax) {
     fail(ErrorKind::kUnsupported, config_.architecture, ": training is not supported yet (its ",
          "fused experts are stored transposed and interleaved, or in MXFP4, so a trained ",
          "parameter is no view of a checkpoint tensor)");
   }
+}
+
+std::vector<Parameter>& CausalLM::parameters() {
+  if (!params_.empty()) return params_;
+  check_trainable();
   KHUB_CHECK_ARG(device_.is_cpu(), "training runs on the CPU reference path for now (the model ",
                  "is on ", device_.str(), "; CUDA training: issue 18)");
   const ModelConfig& c = config_;
@@ -326,8 +330,8 @@ ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
 
 Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
-  if (config_.moe.topk_then_softmax) parameters();  // refuses gpt_oss, with grad or without
-  if (grad) parameters();                           // trainable weights and gradient buffers
+  check_trainable();
+  if (grad) parameters();  // trainable weights and gradient buffers
   KHUB_CHECK_ARG(device_.is_cpu(), "CausalLM::loss: training runs on the CPU reference path for ",
                  "now (the model is on ", device_.str(), ")");
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
