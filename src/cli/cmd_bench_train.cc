@@ -1,13 +1,15 @@
 // khub bench train: training throughput of a model khub creates itself (default: the embedded
-// default, qwen3 small) on the CPU reference path, with the arithmetic bound beside it.
+// default, qwen3 small) on the CPU or CUDA reference path (f32), with the arithmetic bound beside
+// it and, on CUDA, the peak device memory of a step.
 //   khub bench train [--arch qwen3] [--preset small] [--batches 1,4] [--seq-len 128]
 //                    [--steps 3] [--models-dir build/models] [--checkpoint-activations]
-//                    [--out FILE]
+//                    [--device cpu|cuda] [--out FILE]
 // One step is what `khub train` does per step: forward with the loss, backward, AdamW update,
 // zero_grad. The first step is a warm-up (it allocates the optimizer state); the median of the
 // next --steps is reported. The bound: the step's floating-point work (6 flops per parameter of
 // every matmul per token — forward 2, backward 4 — plus the causal attention's score and value
-// products) divided by the sgemm rate measured in the same run at the step's own MLP shape.
+// products) divided by the f32 GEMM rate (ops::linear: OpenBLAS sgemm, or cuBLAS without TF32)
+// measured in the same run at the step's own MLP shape.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +19,7 @@
 #include "cli/args.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
+#include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/init_weights.h"
 #include "ops/linear.h"
@@ -55,12 +58,15 @@ double train_flops_per_token(const ModelConfig& c, int64_t seq_len) {
 
 // GFLOP/s of the reference path's f32 GEMM (ops::linear, OpenBLAS sgemm) at [m, k] · [n, k]ᵀ:
 // the median of a few runs after a warm-up.
-double sgemm_gflops(int64_t m, int64_t k, int64_t n) {
-  Tensor x = Tensor::full({m, k}, 0.5, DType::kF32), w = Tensor::full({n, k}, 0.25, DType::kF32);
+double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device) {
+  Tensor x = Tensor::full({m, k}, 0.5, DType::kF32).to(device);
+  Tensor w = Tensor::full({n, k}, 0.25, DType::kF32).to(device);
   std::vector<double> times;
   for (int r = 0; r < 6; ++r) {
+    if (device.is_cuda()) cuda_synchronize(device);
     double t0 = now_s();
     Tensor y = ops::linear(x, w);
+    if (device.is_cuda()) cuda_synchronize(device);
     if (r > 0) times.push_back(now_s() - t0);
   }
   return 2.0 * m * k * n / median(times) / 1e9;
@@ -69,7 +75,8 @@ double sgemm_gflops(int64_t m, int64_t k, int64_t n) {
 int bench_train(int argc, char** argv) {
   Args args(argc, argv, {"checkpoint-activations"});
   args.reject_unknown({"arch", "preset", "batches", "seq-len", "steps", "models-dir",
-                       "checkpoint-activations", "out"});
+                       "checkpoint-activations", "device", "out"});
+  const Device device = Device::parse(args.get_or("device", "cpu"));
   std::string arch = args.get_or("arch", "qwen3"), preset = args.get_or("preset", "small");
   int64_t seq_len = args.get_int_or("seq-len", 128), steps = args.get_int_or("steps", 3);
   KHUB_CHECK_ARG(seq_len >= 2, "--seq-len ", seq_len, ": expected at least 2 tokens");
@@ -79,19 +86,25 @@ int bench_train(int argc, char** argv) {
     write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
 
   nlohmann::json report = bench_environment();
-  report["benchmark"] = "cpu training step (forward + loss, backward, AdamW), reference path";
+  report["benchmark"] =
+      device.str() + " training step (forward + loss, backward, AdamW), f32 " + "reference path";
+  report["device"] = device.str();
+  if (device.is_cuda()) report["gpu"] = cuda_device_properties(device.index).name;
   report["arch"] = arch;
   report["preset"] = preset;
   report["seq_len"] = seq_len;
   report["timed_steps"] = steps;
   report["checkpoint_activations"] = args.has("checkpoint-activations");
   report["results"] = nlohmann::json::array();
-  std::printf("%-6s %8s %10s %12s %12s %10s\n", "batch", "tokens", "tok/s", "bound tok/s",
-              "of bound", "s/step");
+  std::printf("%-6s %8s %10s %12s %12s %10s %10s\n", "batch", "tokens", "tok/s", "bound tok/s",
+              "of bound", "s/step", "peak GiB");
   for (const std::string& b : split_list(args.get_or("batches", "1,4"), ',')) {
     int64_t batch = std::stoll(b);
     KHUB_CHECK_ARG(batch >= 1, "--batches: ", b, " is not a batch size");
-    auto model = CausalLM::from_pretrained(dir);
+    LoadOptions load;
+    load.device = device.str();
+    load.dtype = "f32";
+    auto model = CausalLM::from_pretrained(dir, load);
     const ModelConfig& c = model->config();
     model->train();
     model->set_activation_checkpointing(args.has("checkpoint-activations"));
@@ -105,21 +118,26 @@ int bench_train(int argc, char** argv) {
     AdamW opt(model->parameters(), AdamWOptions{.lr = 1e-4});
     std::vector<double> times;
     double loss = 0;
+    if (device.is_cuda()) cuda_reset_peak_memory(device.index);
     for (int64_t s = 0; s <= steps; ++s) {
       double t0 = now_s();
       Loss l = model->loss(data);
       l.backward();
       opt.step();
       opt.zero_grad();
+      if (device.is_cuda()) cuda_synchronize(device);
       if (s > 0) times.push_back(now_s() - t0);
       loss = l.item();
     }
+    const double peak =
+        device.is_cuda() ? static_cast<double>(cuda_memory_stats(device.index).peak_allocated_bytes)
+                         : 0.0;
     const double sec = median(times), tokens = static_cast<double>(batch * seq_len);
     const double flops = train_flops_per_token(c, seq_len);
-    const double gflops = sgemm_gflops(batch * seq_len, c.hidden_size, c.intermediate_size);
+    const double gflops = sgemm_gflops(batch * seq_len, c.hidden_size, c.intermediate_size, device);
     const double tps = tokens / sec, bound = gflops * 1e9 / flops;
-    std::printf("%-6lld %8.0f %10.1f %12.1f %11.0f%% %10.2f\n", (long long)batch, tokens, tps,
-                bound, 100 * tps / bound, sec);
+    std::printf("%-6lld %8.0f %10.1f %12.1f %11.0f%% %10.3f %10.2f\n", (long long)batch, tokens,
+                tps, bound, 100 * tps / bound, sec, peak / (1 << 30));
     report["results"].push_back({{"batch", batch},
                                  {"tokens_per_step", tokens},
                                  {"parameters", c.num_parameters()},
@@ -129,9 +147,12 @@ int bench_train(int argc, char** argv) {
                                  {"flops_per_token", flops},
                                  {"sgemm_gflops", gflops},
                                  {"bound_tokens_per_s", bound},
-                                 {"fraction_of_bound", tps / bound}});
+                                 {"fraction_of_bound", tps / bound},
+                                 {"peak_mem_bytes", peak}});
   }
-  write_bench_json(args.get_or("out", default_bench_path("cpu-train")), report);
+  write_bench_json(
+      args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-f32" : "cpu-train")),
+      report);
   return 0;
 }
 

@@ -74,7 +74,8 @@ Tensor rows_to_slots(const Tensor& packed, const std::vector<ops::AttentionSeq>&
                      int64_t max_len) {
   int64_t b = static_cast<int64_t>(seqs.size()), hk = packed.size(1), d = packed.size(2);
   if (packed.size(0) == b * max_len) return packed.contiguous().view({b, max_len, hk, d});
-  Tensor out = Tensor::zeros({b, max_len, hk, d}, packed.dtype(), packed.device());
+  Tensor out = Tensor::empty({b, max_len, hk, d}, packed.dtype(), packed.device());
+  ops::zero_inplace(out);
   for (const ops::AttentionSeq& s : seqs) {
     out.select(0, s.slot)
         .slice(0, 0, s.q_len)
@@ -95,8 +96,12 @@ Tensor slots_to_rows(const Tensor& slots, const std::vector<ops::AttentionSeq>& 
   return out;
 }
 
+// f32 zeros beside t (gradients and their accumulators live on the model's device).
 Tensor zeros_like(const Tensor& t) {
-  return t.defined() ? Tensor::zeros(t.shape(), DType::kF32, t.device()) : Tensor();
+  if (!t.defined()) return Tensor();
+  Tensor z = Tensor::empty(t.shape(), DType::kF32, t.device());
+  ops::zero_inplace(z);
+  return z;
 }
 
 }  // namespace
@@ -112,8 +117,6 @@ void CausalLM::check_trainable() const {
 std::vector<Parameter>& CausalLM::parameters() {
   if (!params_.empty()) return params_;
   check_trainable();
-  KHUB_CHECK_ARG(device_.is_cpu(), "training runs on the CPU reference path for now (the model ",
-                 "is on ", device_.str(), "; CUDA training: issue 18)");
   const ModelConfig& c = config_;
   // Owned f32 copies: weights may view a read-only mapped file or be stored in bf16/f16.
   bool tied = lm_head_.defined() && lm_head_.data() == embed_tokens_.data();
@@ -258,7 +261,7 @@ void CausalLM::add_moe_parameters(DecoderLayer& L, LayerGrads& g, const std::str
 }
 
 void CausalLM::zero_grad() {
-  for (Parameter& p : parameters()) p.grad.fill(0.0);
+  for (Parameter& p : parameters()) ops::zero_inplace(p.grad);
 }
 
 // One decoder layer's training forward from S.x_in and S.m_in, filling the rest of S.
@@ -332,8 +335,6 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
   check_trainable();
   if (grad) parameters();  // trainable weights and gradient buffers
-  KHUB_CHECK_ARG(device_.is_cpu(), "CausalLM::loss: training runs on the CPU reference path for ",
-                 "now (the model is on ", device_.str(), ")");
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
   KHUB_CHECK_ARG(batch.labels.empty() || batch.labels.size() == batch.input_ids.size(),
                  "CausalLM::loss: ", batch.labels.size(), " label rows for ",
@@ -373,13 +374,17 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   KHUB_CHECK_ARG(tp.scored > 0, "CausalLM::loss: every label of the batch is -100 (nothing to ",
                  "score)");
   int64_t t = static_cast<int64_t>(tp.ids.size());
-  tp.batch.seqs = Tensor::from_vector(seqs_packed, {tp.rows, 4}, DType::kI32);
+  tp.batch.seqs = Tensor::from_vector(seqs_packed, {tp.rows, 4}, DType::kI32).to(device_);
   tp.batch.max_q_len = tp.batch.max_kv_len = tp.max_len;
 
-  Tensor ids = Tensor::from_vector(tp.ids, {t}, DType::kI32);
+  Tensor ids = Tensor::from_vector(tp.ids, {t}, DType::kI32).to(device_);
   ops::rope_tables(c.rope, tp.positions, tp.max_len, &tp.cos_g, &tp.sin_g);
+  tp.cos_g = tp.cos_g.to(device_);
+  tp.sin_g = tp.sin_g.to(device_);
   if (has_local_layers_) {
     ops::rope_tables(c.rope_local, tp.positions, tp.max_len, &tp.cos_l, &tp.sin_l);
+    tp.cos_l = tp.cos_l.to(device_);
+    tp.sin_l = tp.sin_l.to(device_);
   }
   Tensor x = ops::index_rows(embed_tokens_, ids, DType::kF32);
   if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
@@ -438,7 +443,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
   float grad_scale = scale / static_cast<float>(tp.scored);
 
   // LM head and loss, chunk by chunk: dlogits = (softmax - onehot) · scale / scored.
-  Tensor dhf = Tensor::empty({t, c.hidden_size}, DType::kF32);
+  Tensor dhf = Tensor::empty({t, c.hidden_size}, DType::kF32, device_);
   int64_t chunk = lm_head_chunk_rows(c.vocab_size);
   for (int64_t r0 = 0; r0 < t; r0 += chunk) {
     int64_t r1 = std::min(t, r0 + chunk);
@@ -448,7 +453,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
     Tensor dlogits;
     if (c.final_logit_softcapping > 0.0f) {
       ops::softcap_inplace(logits, c.final_logit_softcapping);
-      dlogits = Tensor::empty(logits.shape(), DType::kF32);
+      dlogits = Tensor::empty(logits.shape(), logits.dtype(), device_);
       ops::cross_entropy(logits, tg, grad_scale, &dlogits);
       ops::softcap_backward_inplace(dlogits, logits, c.final_logit_softcapping);
     } else {
@@ -508,7 +513,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
       dq = L.q_norm->backward(S.q_pre, dq, &g.q_norm);
       dk = L.k_norm->backward(S.k_pre, dk, &g.k_norm);
     }
-    Tensor dqkv = Tensor::empty({t, (hq + 2 * hk) * d}, DType::kF32);
+    Tensor dqkv = Tensor::empty({t, (hq + 2 * hk) * d}, DType::kF32, device_);
     dqkv.slice(1, 0, hq * d).copy_from(dq.view({t, hq * d}));
     dqkv.slice(1, hq * d, (hq + hk) * d).copy_from(dk.view({t, hk * d}));
     dqkv.slice(1, (hq + hk) * d, (hq + 2 * hk) * d).copy_from(dv.contiguous().view({t, hk * d}));

@@ -7,7 +7,8 @@
 //           dq += dS_j k_j, dk_j += dS_j q, dv_j += P_j dout.
 // Heads are split over threads as the forward does; query heads of one GQA group may land on two
 // threads, so each thread adds its dk/dv into a private buffer for the KV heads it touches and the
-// buffers are summed after the join.
+// buffers are summed after the join. CUDA tensors go to backward_attention_cuda.cu (the eager
+// formulation on cuBLAS), sequence by sequence, after the checks below (cuda_backward()).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,15 +17,72 @@
 #include <vector>
 
 #include "ops/backward.h"
+#include "ops/backward_checks.h"
+#include "ops/ops_cuda.h"
 
 namespace khub::ops {
 namespace {
 
+// The CPU path's tensors: a CUDA operand among CPU ones is a caller's bug, named here.
 void refuse_cuda(const Tensor& t, const char* op) {
-  if (t.defined() && t.device().is_cuda()) {
-    fail(ErrorKind::kUnsupported, op,
-         ": the backward runs on the CPU only (CUDA backward: issue 18)");
+  KHUB_CHECK_ARG(!t.defined() || t.device().is_cpu(), op, ": ", t.describe(),
+                 " is on CUDA while q is on the CPU");
+}
+
+// A zeroed f32 gradient of `shape` on `device` (allocated when undefined; else checked and zeroed
+// when `zero`).
+void cuda_grad(Tensor* g, const Shape& shape, const Tensor& like, bool zero, const char* op,
+               const char* name) {
+  KHUB_CHECK_ARG(g != nullptr, op, ": ", name, " must not be null");
+  if (g->defined()) {
+    detail::check_accumulator(*g, like, op, name);
+    KHUB_CHECK_ARG(g->shape() == shape, op, ": ", name, " ", g->describe(), " must be ",
+                   shape_str(shape));
+    if (!zero) return;
+  } else {
+    *g = Tensor::empty(shape, DType::kF32, like.device());
   }
+  cuda::zero_inplace(*g);
+}
+
+// CUDA: q, k, v, dout in one floating dtype with contiguous [H, D] rows; dq in q's dtype.
+void check_cuda_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
+                          const char* op) {
+  for (const Tensor* t : {&q, &k, &v, &dout}) {
+    detail::check_operand(*t, q, op, "q, k, v and dout");
+    KHUB_CHECK_ARG(t->dtype() == q.dtype() && t->stride(-1) == 1 && t->stride(-2) == t->size(-1),
+                   op, ": q, k, v and dout share q's dtype and have contiguous [H, D] rows; got ",
+                   t->describe());
+  }
+}
+
+// dq on CUDA: in q's dtype, contiguous, shaped like q (allocated when undefined; zeroed then when
+// `zero`, since rows of no sequence must read 0).
+void cuda_dq(Tensor* dq, const Tensor& q, bool zero, const char* op) {
+  KHUB_CHECK_ARG(dq != nullptr, op, ": dq must not be null");
+  if (dq->defined()) {
+    KHUB_CHECK_ARG(dq->device() == q.device() && dq->dtype() == q.dtype() &&
+                       dq->shape() == q.shape() && dq->is_contiguous(),
+                   op, ": dq ", dq->describe(), " must be contiguous ", shape_str(q.shape()),
+                   " like q ", q.describe());
+    return;
+  }
+  *dq = Tensor::empty(q.shape(), q.dtype(), q.device());
+  if (zero) cuda::zero_inplace(*dq);
+}
+
+// sinks on CUDA: f32 [Hq] on q's device; dsinks (allocated zeroed when undefined) added into.
+Tensor cuda_sinks(const Tensor& sinks, Tensor* dsinks, const Tensor& q, const char* op) {
+  if (!sinks.defined()) return Tensor();
+  KHUB_CHECK_ARG(sinks.numel() == q.size(1) && sinks.device() == q.device(), op, ": sinks ",
+                 sinks.describe(), " must hold ", q.size(1), " values on ", q.device().str());
+  KHUB_CHECK_ARG(dsinks != nullptr, op, ": sinks need a dsinks gradient");
+  if (!dsinks->defined()) {
+    *dsinks = Tensor::empty({q.size(1)}, DType::kF32, q.device());
+    cuda::zero_inplace(*dsinks);
+  }
+  detail::check_accumulator(*dsinks, q, op, "dsinks");
+  return sinks.to(DType::kF32).contiguous();
 }
 
 // [S, H, D] f32 with contiguous [H, D] rows (a row-strided view of a cache is fine).
@@ -243,6 +301,21 @@ void attention_backward(const Tensor& q_in, const Tensor& k, const Tensor& v, co
                         const AttentionParams& p, Tensor* dq, Tensor* dk, Tensor* dv,
                         const Tensor& sinks_in, Tensor* dsinks) {
   const char* op = "ops::attention_backward";
+  if (q_in.device().is_cuda()) {
+    check_cuda_attention(q_in, k, v, dout_in, op);
+    KHUB_CHECK_ARG(k.dim() == 3 && v.shape() == k.shape() && q_in.dim() == 3 &&
+                       dout_in.shape() == q_in.shape() && k.size(2) == q_in.size(2) &&
+                       k.size(1) > 0 && q_in.size(1) % k.size(1) == 0,
+                   op, ": shapes q ", q_in.describe(), ", k ", k.describe(), ", v ", v.describe(),
+                   ", dout ", dout_in.describe(), " do not agree");
+    Tensor sinks = cuda_sinks(sinks_in, dsinks, q_in, op);
+    Tensor q = q_in.contiguous(), dout = dout_in.contiguous();
+    cuda_dq(dq, q, false, op);
+    cuda_grad(dk, k.shape(), q, true, op, "dk");
+    cuda_grad(dv, v.shape(), q, true, op, "dv");
+    cuda::attention_backward(q, k, v, dout, p, sinks, *dq, *dk, *dv, dsinks);
+    return;
+  }
   check_attention_args(q_in, k, v, dout_in, op);
   auto [sinks, dsp] = sink_args(sinks_in, dsinks, q_in.size(1), op);
   Tensor q = q_in.contiguous(), dout = dout_in.contiguous();
@@ -265,13 +338,44 @@ void attention_varlen_backward(const Tensor& q_in, const Tensor& k_cache, const 
                                const AttentionParams& p_in, Tensor* dq, Tensor* dk_cache,
                                Tensor* dv_cache, const Tensor& sinks_in, Tensor* dsinks) {
   const char* op = "ops::attention_varlen_backward";
-  for (const Tensor* t : {&q_in, &k_cache, &v_cache, &dout_in}) refuse_cuda(*t, op);
-  auto [sinks, dsp] = sink_args(sinks_in, dsinks, q_in.size(1), op);
   KHUB_CHECK_ARG(q_in.dim() == 3 && k_cache.dim() == 4 && v_cache.shape() == k_cache.shape() &&
                      dout_in.shape() == q_in.shape(),
                  op, ": q ", q_in.describe(), " and dout ", dout_in.describe(),
                  " must be [T, Hq, D] and the caches ", k_cache.describe(), ", ",
                  v_cache.describe(), " [S, C, Hk, D]");
+  if (q_in.device().is_cuda()) {
+    check_cuda_attention(q_in, k_cache, v_cache, dout_in, op);
+    KHUB_CHECK_ARG(k_cache.size(3) == q_in.size(2) && k_cache.size(2) > 0 &&
+                       q_in.size(1) % k_cache.size(2) == 0,
+                   op, ": q ", q_in.describe(), " does not fit the cache ", k_cache.describe());
+    Tensor sinks = cuda_sinks(sinks_in, dsinks, q_in, op);
+    Tensor q = q_in.contiguous(), dout = dout_in.contiguous();
+    cuda_dq(dq, q, true, op);
+    cuda_grad(dk_cache, k_cache.shape(), q, false, op, "dk_cache");
+    cuda_grad(dv_cache, k_cache.shape(), q, false, op, "dv_cache");
+    AttentionParams p = p_in;
+    p.causal = true;
+    for (const AttentionSeq& s : seqs) {
+      KHUB_CHECK_ARG(s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
+                         s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len &&
+                         s.kv_len <= k_cache.size(1),
+                     op, ": sequence (slot ", s.slot, ", rows ", s.q_start, "+", s.q_len, ", keys ",
+                     s.kv_len, ") does not fit q ", q.describe(), " and the cache ",
+                     k_cache.describe());
+      p.q_offset = s.kv_len - s.q_len;
+      Tensor dqs = dq->slice(0, s.q_start, s.q_start + s.q_len);
+      Tensor dks = dk_cache->select(0, s.slot).slice(0, 0, s.kv_len);
+      Tensor dvs = dv_cache->select(0, s.slot).slice(0, 0, s.kv_len);
+      cuda::attention_backward(q.slice(0, s.q_start, s.q_start + s.q_len),
+                               k_cache.select(0, s.slot).slice(0, 0, s.kv_len),
+                               v_cache.select(0, s.slot).slice(0, 0, s.kv_len),
+                               dout.slice(0, s.q_start, s.q_start + s.q_len), p, sinks, dqs, dks,
+                               dvs, dsinks);
+    }
+    return;
+  }
+  for (const Tensor* t : {&q_in, &k_cache, &v_cache, &dout_in}) refuse_cuda(*t, op);
+  auto [sinks, dsp] = sink_args(sinks_in, dsinks, q_in.size(1), op);
   Tensor q = q_in.contiguous(), dout = dout_in.contiguous();
   KHUB_CHECK_ARG(dq != nullptr && dk_cache != nullptr && dv_cache != nullptr, op,
                  ": dq, dk_cache and dv_cache must not be null");

@@ -1,5 +1,6 @@
 // Backward of the reference linear (ops/linear.cc, OpenBLAS sgemm for both products), of the
-// embedding gather (ops/elementwise.cc) and the cross-entropy loss over logits rows.
+// embedding gather (ops/elementwise.cc) and the cross-entropy loss over logits rows. CUDA tensors
+// go to backward_cuda.cu after the checks common to both devices.
 #include <cblas.h>
 
 #include <algorithm>
@@ -8,27 +9,19 @@
 #include <vector>
 
 #include "ops/backward.h"
+#include "ops/backward_checks.h"
+#include "ops/ops_cuda.h"
 
 namespace khub::ops {
-namespace {
-
-void check_cpu_f32(const Tensor& t, const char* op, const char* name) {
-  if (t.defined() && t.device().is_cuda()) {
-    fail(ErrorKind::kUnsupported, op,
-         ": the backward runs on the CPU only (CUDA backward: issue 18)");
-  }
-  KHUB_CHECK_ARG(t.defined() && t.dtype() == DType::kF32, op, ": ", name, " must be an f32 CPU ",
-                 "tensor, got ", t.describe());
-}
-
-}  // namespace
+using detail::check_accumulator;
+using detail::check_operand;
 
 Tensor linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dw, Tensor* db,
                        bool need_dx) {
   const char* op = "ops::linear_backward";
-  check_cpu_f32(x, op, "x");
-  check_cpu_f32(w, op, "w");
-  check_cpu_f32(dy, op, "dy");
+  check_operand(x, x, op, "x");
+  check_operand(w, x, op, "w");
+  check_operand(dy, x, op, "dy");
   KHUB_CHECK_ARG(w.dim() == 2 && w.is_contiguous(), op, ": weight must be a contiguous 2-d ",
                  "tensor, got ", w.describe());
   int64_t out = w.size(0), in = w.size(1);
@@ -39,14 +32,19 @@ Tensor linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tenso
   KHUB_CHECK_ARG(dy.shape() == dy_shape, op, ": dy ", dy.describe(), " for input ", x.describe(),
                  " and weight ", w.describe(), " (expected ", shape_str(dy_shape), ")");
   if (dw != nullptr) {
-    check_cpu_f32(*dw, op, "dw");
-    KHUB_CHECK_ARG(dw->shape() == w.shape() && dw->is_contiguous(), op, ": dw ", dw->describe(),
-                   " must be contiguous ", shape_str(w.shape()));
+    check_accumulator(*dw, x, op, "dw");
+    KHUB_CHECK_ARG(dw->shape() == w.shape(), op, ": dw ", dw->describe(), " must be ",
+                   shape_str(w.shape()));
   }
   if (db != nullptr) {
-    check_cpu_f32(*db, op, "db");
-    KHUB_CHECK_ARG(db->numel() == out && db->is_contiguous(), op, ": db ", db->describe(),
-                   " must be contiguous with ", out, " elements");
+    check_accumulator(*db, x, op, "db");
+    KHUB_CHECK_ARG(db->numel() == out, op, ": db ", db->describe(), " must have ", out,
+                   " elements");
+  }
+  if (x.device().is_cuda()) {
+    Tensor dx;
+    cuda::linear_backward(x, w, dy, need_dx ? &dx : nullptr, dw, db);
+    return dx;
   }
   Tensor dyc = dy.contiguous();
   int64_t m = in == 0 ? 0 : x.numel() / in;
@@ -84,8 +82,8 @@ Tensor linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tenso
 void embedding_backward(const Tensor& dy, const std::vector<int32_t>& ids, float scale,
                         Tensor& dtable) {
   const char* op = "ops::embedding_backward";
-  check_cpu_f32(dy, op, "dy");
-  check_cpu_f32(dtable, op, "dtable");
+  check_operand(dy, dy, op, "dy");
+  check_accumulator(dtable, dy, op, "dtable");
   KHUB_CHECK_ARG(dtable.dim() == 2 && dtable.is_contiguous(), op, ": dtable ", dtable.describe(),
                  " must be a contiguous [V, H] tensor");
   int64_t vocab = dtable.size(0), h = dtable.size(1);
@@ -95,6 +93,11 @@ void embedding_backward(const Tensor& dy, const std::vector<int32_t>& ids, float
   for (int64_t i = 0; i < n; ++i) {
     KHUB_CHECK_ARG(ids[i] >= 0 && ids[i] < vocab, op, ": token id ", ids[i], " at position ", i,
                    " is outside the vocabulary [0, ", vocab, ")");
+  }
+  if (dy.device().is_cuda()) {
+    cuda::embedding_backward(dy, Tensor::from_vector(ids, {n}, DType::kI32).to(dy.device()), scale,
+                             dtable);
+    return;
   }
   Tensor dyc = dy.contiguous();
   const float* gp = dyc.data_as<float>();
@@ -109,7 +112,7 @@ void embedding_backward(const Tensor& dy, const std::vector<int32_t>& ids, float
 double cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& labels, float grad_scale,
                      Tensor* dlogits) {
   const char* op = "ops::cross_entropy";
-  check_cpu_f32(logits_in, op, "logits");
+  check_operand(logits_in, logits_in, op, "logits");
   KHUB_CHECK_ARG(logits_in.dim() >= 1 && logits_in.size(-1) > 0, op, ": logits ",
                  logits_in.describe(), " must be [..., V] with V > 0");
   int64_t vocab = logits_in.size(-1);
@@ -123,11 +126,15 @@ double cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& labels
     KHUB_CHECK_ARG(y == -100 || (y >= 0 && y < vocab), op, ": label ", y, " of row ", r,
                    " is outside [0, ", vocab, ") and is not -100 (ignored)");
   }
+  if (logits_in.device().is_cuda()) {
+    Tensor ids = Tensor::from_vector(labels, {rows}, DType::kI32).to(logits_in.device());
+    return cuda::cross_entropy(logits_in, ids, grad_scale, dlogits);
+  }
   if (dlogits != nullptr) {
     if (!dlogits->defined()) {
       *dlogits = Tensor::empty(logits_in.shape(), DType::kF32);
     } else {
-      check_cpu_f32(*dlogits, op, "dlogits");
+      check_accumulator(*dlogits, logits_in, op, "dlogits");
       KHUB_CHECK_ARG(dlogits->shape() == logits_in.shape() && dlogits->is_contiguous(), op,
                      ": dlogits ", dlogits->describe(), " must be contiguous ",
                      shape_str(logits_in.shape()));

@@ -1,44 +1,37 @@
 // Backward of the row-wise reference ops: RMSNorm (ops/norm.cc), the gated activations
 // (ops/activation.cc), the rotary rotation (ops/rotary.cc) and logit soft-capping
-// (ops/elementwise.cc). Each is the exact derivative of the f32 forward it names.
+// (ops/elementwise.cc). Each is the exact derivative of the f32 forward it names. CUDA tensors go
+// to backward_cuda.cu / rotary_cuda.cu after the checks common to both devices.
 #include <cmath>
 #include <vector>
 
 #include "ops/backward.h"
+#include "ops/backward_checks.h"
+#include "ops/ops_cuda.h"
 
 namespace khub::ops {
-namespace {
-
-// The CUDA backward is not written yet: a CUDA tensor is refused before any other check so the
-// message says why, not that the dtype or device is wrong.
-void check_cpu_f32(const Tensor& t, const char* op, const char* name) {
-  if (t.defined() && t.device().is_cuda()) {
-    fail(ErrorKind::kUnsupported, op,
-         ": the backward runs on the CPU only (CUDA backward: issue 18)");
-  }
-  KHUB_CHECK_ARG(t.defined() && t.dtype() == DType::kF32, op, ": ", name, " must be an f32 CPU ",
-                 "tensor, got ", t.describe());
-}
-
-}  // namespace
+using detail::check_accumulator;
+using detail::check_operand;
 
 Tensor rms_norm_backward(const Tensor& x, const Tensor& weight, float eps, float weight_offset,
                          const Tensor& dy, Tensor* dweight) {
   const char* op = "ops::rms_norm_backward";
-  check_cpu_f32(x, op, "x");
-  check_cpu_f32(weight, op, "weight");
-  check_cpu_f32(dy, op, "dy");
+  check_operand(x, x, op, "x");
+  check_operand(weight, x, op, "weight");
+  check_operand(dy, x, op, "dy");
   KHUB_CHECK_ARG(x.dim() >= 1 && dy.shape() == x.shape(), op, ": dy ", dy.describe(),
                  " does not match x ", x.describe());
   int64_t h = x.size(-1);
   KHUB_CHECK_ARG(weight.numel() == h, op, ": weight ", weight.describe(), " for hidden size ", h);
   float* dwp = nullptr;
   if (dweight != nullptr) {
-    check_cpu_f32(*dweight, op, "dweight");
-    KHUB_CHECK_ARG(dweight->numel() == h && dweight->is_contiguous(), op, ": dweight ",
-                   dweight->describe(), " must be contiguous with ", h, " elements");
+    check_accumulator(*dweight, x, op, "dweight");
+    KHUB_CHECK_ARG(dweight->numel() == h, op, ": dweight ", dweight->describe(), " must have ", h,
+                   " elements");
     dwp = dweight->data_as<float>();
   }
+  if (x.device().is_cuda())
+    return cuda::rms_norm_backward(x, weight, eps, weight_offset, dy, dweight);
   Tensor xc = x.contiguous(), dyc = dy.contiguous(), wc = weight.contiguous();
   Tensor dx = Tensor::empty(x.shape(), DType::kF32);
   const float* xp = xc.data_as<float>();
@@ -79,8 +72,8 @@ Tensor rms_norm_backward(const Tensor& x, const Tensor& weight, float eps, float
 
 Tensor act_and_mul_backward(const Tensor& x, const Tensor& dy, GatedActivation act) {
   const char* op = "ops::act_and_mul_backward";
-  check_cpu_f32(x, op, "x");
-  check_cpu_f32(dy, op, "dy");
+  check_operand(x, x, op, "x");
+  check_operand(dy, x, op, "dy");
   KHUB_CHECK_ARG(x.dim() >= 1 && x.size(-1) % 2 == 0, op, ": last dimension of x ", x.describe(),
                  " must be even");
   int64_t two_d = x.size(-1), d = two_d / 2;
@@ -88,6 +81,7 @@ Tensor act_and_mul_backward(const Tensor& x, const Tensor& dy, GatedActivation a
   want.back() = d;
   KHUB_CHECK_ARG(dy.shape() == want, op, ": dy ", dy.describe(), " for x ", x.describe(),
                  " (expected [..., ", d, "])");
+  if (x.device().is_cuda()) return cuda::act_and_mul_backward(x, dy, act);
   Tensor xc = x.contiguous(), dyc = dy.contiguous();
   Tensor dx = Tensor::empty(x.shape(), DType::kF32);
   int64_t rows = d == 0 ? 0 : xc.numel() / two_d;
@@ -136,10 +130,10 @@ Tensor act_and_mul_backward(const Tensor& x, const Tensor& dy, GatedActivation a
 void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tensor& sin,
                            int64_t rotary_dim, bool interleaved) {
   const char* op = "ops::apply_rotary_backward";
-  check_cpu_f32(dq, op, "dq");
-  check_cpu_f32(dk, op, "dk");
-  check_cpu_f32(cos, op, "cos");
-  check_cpu_f32(sin, op, "sin");
+  check_operand(dq, dq, op, "dq");
+  check_operand(dk, dq, op, "dk");
+  check_accumulator(cos, dq, op, "cos");
+  check_accumulator(sin, dq, op, "sin");
   int64_t half = rotary_dim / 2;
   KHUB_CHECK_ARG(cos.dim() == 2 && sin.shape() == cos.shape() && cos.is_contiguous() &&
                      sin.is_contiguous() && cos.size(1) == half,
@@ -152,6 +146,10 @@ void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tens
                    cos.size(0));
     KHUB_CHECK_ARG(rotary_dim >= 0 && rotary_dim <= x->size(2) && rotary_dim % 2 == 0, op,
                    ": rotary_dim ", rotary_dim, " for head size ", x->size(2));
+  }
+  if (dq.device().is_cuda()) {
+    cuda::apply_rotary_backward(dq, dk, cos, sin, rotary_dim, interleaved);
+    return;
   }
   // Forward per pair (x1, x2) → (c x1 - s x2, s x1 + c x2); its transpose, (c g1 + s g2,
   // c g2 - s g1), is the forward with sin negated (a rotation's inverse when c² + s² = 1; with
@@ -180,11 +178,15 @@ void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tens
 
 void softcap_backward_inplace(Tensor& dy, const Tensor& y, float cap) {
   const char* op = "ops::softcap_backward_inplace";
-  check_cpu_f32(dy, op, "dy");
-  check_cpu_f32(y, op, "y");
+  check_operand(dy, dy, op, "dy");
+  check_operand(y, dy, op, "y");
   KHUB_CHECK_ARG(cap > 0, op, ": cap ", cap, " must be positive");
   KHUB_CHECK_ARG(dy.shape() == y.shape() && dy.is_contiguous(), op, ": dy ", dy.describe(),
                  " must be contiguous and match y ", y.describe());
+  if (dy.device().is_cuda()) {
+    cuda::softcap_backward_inplace(dy, y, cap);
+    return;
+  }
   Tensor yc = y.contiguous();
   const float* yp = yc.data_as<float>();
   float* g = dy.data_as<float>();

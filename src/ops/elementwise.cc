@@ -36,6 +36,15 @@ void softcap_inplace(Tensor& x, float cap) {
   for (int64_t i = 0, n = x.numel(); i < n; ++i) p[i] = cap * std::tanh(p[i] / cap);
 }
 
+void zero_inplace(Tensor& t) {
+  if (t.device().is_cuda()) return cuda::zero_inplace(t);
+  if (t.is_contiguous()) {
+    std::memset(t.data(), 0, t.nbytes());
+  } else {
+    t.fill(0.0);
+  }
+}
+
 Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids, DType out_dtype) {
   KHUB_CHECK_ARG(table.dim() == 2 && table.is_contiguous(), "ops::embedding: table ",
                  table.describe());

@@ -21,6 +21,8 @@ void softcap_inplace(Tensor& x, float cap);
 // ops::index_rows.
 Tensor embedding(const Tensor& table, const std::vector<int32_t>& ids,
                  DType out_dtype = DType::kF32);
+// t = 0 (any dtype and device; contiguous on CUDA). Gradients are zeroed with it.
+void zero_inplace(Tensor& t);
 // x converted to dtype (same device; x itself when the dtype already matches).
 Tensor cast(const Tensor& x, DType dtype);
 

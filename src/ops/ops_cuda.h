@@ -34,5 +34,31 @@ Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
 Tensor argmax_rows(const Tensor& x, Tensor out, const PicksMirror& mirror);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
+// Zeroes a contiguous tensor (cudaMemsetAsync on the device's stream).
+void zero_inplace(Tensor& t);
+
+// Backward (ops/backward.h, docs/design.md §10). Activations and their gradients share one
+// floating dtype T (f32, bf16, f16; f32 arithmetic); parameter gradients (dweight, dw, db,
+// dtable, dk/dv caches) are f32 accumulators. Shapes are checked by the callers in backward_*.cc.
+Tensor rms_norm_backward(const Tensor& x, const Tensor& weight, float eps, float weight_offset,
+                         const Tensor& dy, Tensor* dweight);
+Tensor act_and_mul_backward(const Tensor& x, const Tensor& dy, GatedActivation act);
+void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tensor& sin,
+                           int64_t rotary_dim, bool interleaved);
+void softcap_backward_inplace(Tensor& dy, const Tensor& y, float cap);
+// dx = dy · w (when dx is non-null; allocated in dy's dtype), *dw += dyᵀ · x, *db += Σ_rows dy.
+void linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tensor* dx, Tensor* dw,
+                     Tensor* db);
+// ids: I32 on the device, one per row of dy.
+void embedding_backward(const Tensor& dy, const Tensor& ids, float scale, Tensor& dtable);
+// labels: I32 on the device, checked by the caller. Returns the sum of the row losses (one
+// device-to-host read).
+double cross_entropy(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor* dlogits);
+// One sequence (as ops::attention): q, dout contiguous [Sq, Hq, D]; k, v [Skv, Hk, D] with
+// contiguous rows; dq contiguous [Sq, Hq, D] in q's dtype (written); dk, dv f32 [Skv, Hk, D]
+// with contiguous rows (added into); sinks f32 [Hq] or undefined, dsinks f32 [Hq] (added).
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout,
+                        const AttentionParams& p, const Tensor& sinks, Tensor& dq, Tensor& dk,
+                        Tensor& dv, Tensor* dsinks);
 
 }  // namespace khub::ops::cuda

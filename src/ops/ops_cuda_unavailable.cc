@@ -2,6 +2,7 @@
 // build (core/ refuses to allocate one), so these are reached only through a bug; they still say
 // plainly why they cannot run.
 #include "ops/ops_cuda.h"
+#include "ops/optim.h"
 
 namespace khub::ops::cuda {
 namespace {
@@ -36,4 +37,47 @@ void kv_append(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_cuda("ops::kv_append");
 }
 
+void zero_inplace(Tensor&) { no_cuda("ops::zero_inplace"); }
+Tensor rms_norm_backward(const Tensor&, const Tensor&, float, float, const Tensor&, Tensor*) {
+  no_cuda("ops::rms_norm_backward");
+}
+Tensor act_and_mul_backward(const Tensor&, const Tensor&, GatedActivation) {
+  no_cuda("ops::act_and_mul_backward");
+}
+void apply_rotary_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, int64_t, bool) {
+  no_cuda("ops::apply_rotary_backward");
+}
+void softcap_backward_inplace(Tensor&, const Tensor&, float) {
+  no_cuda("ops::softcap_backward_inplace");
+}
+void linear_backward(const Tensor&, const Tensor&, const Tensor&, Tensor*, Tensor*, Tensor*) {
+  no_cuda("ops::linear_backward");
+}
+void embedding_backward(const Tensor&, const Tensor&, float, Tensor&) {
+  no_cuda("ops::embedding_backward");
+}
+double cross_entropy(const Tensor&, const Tensor&, float, Tensor*) {
+  no_cuda("ops::cross_entropy");
+}
+void attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const AttentionParams&, const Tensor&, Tensor&, Tensor&, Tensor&, Tensor*) {
+  no_cuda("ops::attention_backward");
+}
+
 }  // namespace khub::ops::cuda
+
+namespace khub::ops {
+
+void adamw_step_multi(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                      const std::vector<Tensor>&, const std::vector<Tensor>&, const AdamWScalars&) {
+  cuda::no_cuda("ops::adamw_step_multi");
+}
+void sgd_step_multi(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                    const std::vector<Tensor>&, const SGDScalars&) {
+  cuda::no_cuda("ops::sgd_step_multi");
+}
+double global_norm_and_clip(const std::vector<Tensor>&, double) {
+  cuda::no_cuda("ops::global_norm_and_clip");
+}
+
+}  // namespace khub::ops

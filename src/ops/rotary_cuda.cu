@@ -1,7 +1,8 @@
 // Rotary position embedding on CUDA, the reference path: in place on q [T, Hq, D] and k [T, Hk, D].
 // One thread per rotated pair (token, head, j < rotary_dim/2), for q and k in one launch; each
 // reads two elements and the pair's cos/sin (f32 tables [T, rotary_dim/2]) and writes two. Dims
-// past rotary_dim are left as they are. f32 math, one rounding per element.
+// past rotary_dim are left as they are. f32 math, one rounding per element. The backward (the
+// transpose of each pair's rotation) is the same kernel with sin negated.
 #include "ops/cuda_common.cuh"
 #include "ops/ops_cuda.h"
 
@@ -13,7 +14,7 @@ constexpr int kThreads = 256;
 template <typename T>
 __global__ void rotary_kernel(T* __restrict__ q, T* __restrict__ k, const float* __restrict__ cos,
                               const float* __restrict__ sin, int64_t t, int64_t hq, int64_t hk,
-                              int64_t d, int64_t half, bool interleaved) {
+                              int64_t d, int64_t half, bool interleaved, float sin_sign) {
   int64_t nq = t * hq * half, n = nq + t * hk * half;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -25,18 +26,15 @@ __global__ void rotary_kernel(T* __restrict__ q, T* __restrict__ k, const float*
     T* v = (is_q ? q : k) + th * d;
     int64_t a = interleaved ? 2 * j : j;
     int64_t b = interleaved ? 2 * j + 1 : j + half;
-    float c = cos[tok * half + j], s = sin[tok * half + j];
+    float c = cos[tok * half + j], s = sin_sign * sin[tok * half + j];
     float x1 = to_f32(v[a]), x2 = to_f32(v[b]);
     v[a] = from_f32<T>(x1 * c - x2 * s);
     v[b] = from_f32<T>(x2 * c + x1 * s);
   }
 }
 
-}  // namespace
-
-void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos_in, const Tensor& sin_in,
-                  int64_t rotary_dim, bool interleaved) {
-  const char* op = "ops::apply_rotary";
+void rotate(Tensor& q, Tensor& k, const Tensor& cos_in, const Tensor& sin_in, int64_t rotary_dim,
+            bool interleaved, float sin_sign, const char* op) {
   for (const Tensor* x : std::initializer_list<const Tensor*>{&q, &k, &cos_in, &sin_in}) {
     check_on_cuda(*x, op, "q, k, cos and sin");
     check_same_device(q, *x, op);
@@ -55,9 +53,21 @@ void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos_in, const Tensor& sin_
     using T = typename decltype(tag)::type;
     rotary_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, s>>>(
         static_cast<T*>(q.data()), static_cast<T*>(k.data()), cos.data_as<float>(),
-        sin.data_as<float>(), t, hq, hk, d, half, interleaved);
+        sin.data_as<float>(), t, hq, hk, d, half, interleaved, sin_sign);
   });
   KHUB_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void apply_rotary(Tensor& q, Tensor& k, const Tensor& cos, const Tensor& sin, int64_t rotary_dim,
+                  bool interleaved) {
+  rotate(q, k, cos, sin, rotary_dim, interleaved, 1.0f, "ops::apply_rotary");
+}
+
+void apply_rotary_backward(Tensor& dq, Tensor& dk, const Tensor& cos, const Tensor& sin,
+                           int64_t rotary_dim, bool interleaved) {
+  rotate(dq, dk, cos, sin, rotary_dim, interleaved, -1.0f, "ops::apply_rotary_backward");
 }
 
 }  // namespace khub::ops::cuda

@@ -154,9 +154,8 @@ void write_checkpoint_files(const fs::path& tmp, const fs::path& source_dir,
                    shape_str(info.shape));
     KHUB_CHECK_ARG(dtype_is_floating(info.dtype), "checkpoint: the source stores parameter '",
                    p.name, "' as ", dtype_name(info.dtype), ", not a floating type");
-    KHUB_CHECK_ARG(p.value.dtype() == DType::kF32 && p.value.device().is_cpu(),
-                   "checkpoint: parameter '", p.name, "' is ", p.value.describe(),
-                   ", expected CPU f32");
+    KHUB_CHECK_ARG(p.value.dtype() == DType::kF32, "checkpoint: parameter '", p.name, "' is ",
+                   p.value.describe(), ", expected f32 master weights");
     saved_dtype[p.name] = info.dtype;
   }
 
@@ -172,7 +171,7 @@ void write_checkpoint_files(const fs::path& tmp, const fs::path& source_dir,
         p = embed;
       if (p) {
         const DType dtype = info.dtype;
-        t.produce = [p, dtype] { return p->value.to(dtype); };
+        t.produce = [p, dtype] { return p->value.to(Device::cpu()).to(dtype); };
       } else {
         const SafetensorsFile* f = &file;
         std::string name = info.name;
@@ -374,8 +373,8 @@ void load_checkpoint(const fs::path& dir, const std::vector<Parameter>& params,
     fail(e.kind(), dir.string(), ": ", e.what());
   }
   for (size_t i = 0; i < params.size(); ++i) {
-    Tensor value = params[i].value;  // a handle on the model's memory
-    value.copy_from(sources[i]);
+    Tensor value = params[i].value;                 // a handle on the model's memory
+    value.copy_from(sources[i].to(value.dtype()));  // a CPU conversion, then the copy
   }
   trainer_state = std::move(state);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/optim.h"
 
 namespace khub {
 namespace {
@@ -17,9 +18,21 @@ const float* grad_data(const Parameter& p) {
   return p.grad.data_as<float>();
 }
 
+// CUDA grads: one reduction over all of them on the device (ops/optim.h), clipping decided there.
+bool on_cuda(const std::vector<Parameter>& params) {
+  return !params.empty() && params[0].grad.defined() && params[0].grad.device().is_cuda();
+}
+
+std::vector<Tensor> grads_of(const std::vector<Parameter>& params) {
+  std::vector<Tensor> out;
+  for (const Parameter& p : params) out.push_back(p.grad);
+  return out;
+}
+
 }  // namespace
 
 double grad_norm(const std::vector<Parameter>& params) {
+  if (on_cuda(params)) return ops::global_norm_and_clip(grads_of(params), 0.0);
   double sum = 0.0;
   for (const Parameter& p : params) {
     const float* g = grad_data(p);
@@ -30,6 +43,8 @@ double grad_norm(const std::vector<Parameter>& params) {
 }
 
 bool grads_finite(const std::vector<Parameter>& params) {
+  // Squares summed in double: finite exactly when every element is.
+  if (on_cuda(params)) return std::isfinite(grad_norm(params));
   for (const Parameter& p : params) {
     const float* g = grad_data(p);
     const int64_t n = p.grad.numel();
@@ -42,6 +57,7 @@ bool grads_finite(const std::vector<Parameter>& params) {
 double clip_grad_norm(const std::vector<Parameter>& params, double max_norm) {
   KHUB_CHECK_ARG(std::isfinite(max_norm) && max_norm > 0, "gradient clipping: max norm ", max_norm,
                  " is invalid (expected a finite value > 0)");
+  if (on_cuda(params)) return ops::global_norm_and_clip(grads_of(params), max_norm);
   const double norm = grad_norm(params);
   if (!std::isfinite(norm)) return norm;
   const double coef = max_norm / (norm + 1e-6);

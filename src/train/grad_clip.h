@@ -13,7 +13,8 @@
 
 namespace khub {
 
-// sqrt(Σ g²) over all grads, accumulated in double. Grads are contiguous CPU f32 tensors.
+// sqrt(Σ g²) over all grads, accumulated in double. Grads are contiguous f32 tensors on the CPU
+// or all on one CUDA device (one reduction launch and one read of the result).
 double grad_norm(const std::vector<Parameter>& params);
 
 // Whether every grad element is finite.

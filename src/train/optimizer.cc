@@ -7,17 +7,36 @@
 #include <set>
 
 #include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/optim.h"
 
 namespace khub {
 namespace {
 
 float* f32(const Tensor& t) { return t.data_as<float>(); }
 
-Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), DType::kF32); }
+// State tensors live beside their parameter (CPU or CUDA).
+Tensor zeros_like(const Tensor& t) {
+  Tensor z = Tensor::empty(t.shape(), DType::kF32, t.device());
+  ops::zero_inplace(z);
+  return z;
+}
 
-Tensor copy_of(const Tensor& src) {
-  Tensor out = Tensor::empty(src.shape(), DType::kF32);
-  out.copy_from(src);
+Tensor copy_of(const Tensor& src, const Tensor& like) {
+  Tensor out = Tensor::empty(src.shape(), DType::kF32, like.device());
+  out.copy_from(src.to(DType::kF32));
+  return out;
+}
+
+std::vector<Tensor> values(const std::vector<Parameter>& ps) {
+  std::vector<Tensor> out;
+  for (const Parameter& p : ps) out.push_back(p.value);
+  return out;
+}
+
+std::vector<Tensor> grads(const std::vector<Parameter>& ps) {
+  std::vector<Tensor> out;
+  for (const Parameter& p : ps) out.push_back(p.grad);
   return out;
 }
 
@@ -38,10 +57,11 @@ Optimizer::Optimizer(std::vector<Parameter> params, double lr) : params_(std::mo
     KHUB_CHECK_ARG(p.value.defined() && p.grad.defined(), "optimizer: parameter '", p.name,
                    "' has no value or no grad tensor");
     if (p.value.dtype() != DType::kF32 || p.grad.dtype() != DType::kF32 ||
-        !p.value.device().is_cpu() || !p.grad.device().is_cpu() || !p.value.is_contiguous() ||
-        !p.grad.is_contiguous()) {
+        p.value.device() != params_[0].value.device() || p.grad.device() != p.value.device() ||
+        !p.value.is_contiguous() || !p.grad.is_contiguous()) {
       fail(ErrorKind::kUnsupported, "optimizer: parameter '", p.name, "' is ", p.value.describe(),
-           " with grad ", p.grad.describe(), "; optimizers run on contiguous CPU f32 tensors");
+           " with grad ", p.grad.describe(), "; optimizers run on contiguous f32 tensors, all on ",
+           "the first parameter's device (", params_[0].value.device().str(), ")");
     }
     KHUB_CHECK_ARG(p.grad.shape() == p.value.shape(), "optimizer: parameter '", p.name,
                    "' has shape ", shape_str(p.value.shape()), " but its grad has ",
@@ -57,7 +77,7 @@ void Optimizer::set_lr(double lr) {
 }
 
 void Optimizer::zero_grad() {
-  for (Parameter& p : params_) p.grad.fill(0.0);
+  for (Parameter& p : params_) ops::zero_inplace(p.grad);
 }
 
 void Optimizer::check_state(const std::map<std::string, Tensor>& state,
@@ -119,29 +139,22 @@ void AdamW::step() {
   const float bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   const float eps = static_cast<float>(options_.eps);
   const float neg_step_size = static_cast<float>(-(lr / bias_correction1));
-  const bool decays = options_.weight_decay != 0.0;
+  const ops::AdamWScalars sc{decay,        options_.weight_decay != 0.0,
+                             weight,       small_weight,
+                             beta2,        one_minus_beta2,
+                             bc2_sqrt,     eps,
+                             neg_step_size};
+  if (params_[0].value.device().is_cuda()) {
+    ops::adamw_step_multi(values(params_), grads(params_), exp_avg_, exp_avg_sq_, sc);
+    return;
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     float* p = f32(params_[i].value);
     const float* g = f32(params_[i].grad);
     float* m = f32(exp_avg_[i]);
     float* v = f32(exp_avg_sq_[i]);
     const int64_t n = params_[i].value.numel();
-    for (int64_t j = 0; j < n; ++j) {
-      float pj = p[j];
-      if (decays) pj = pj * decay;  // param.mul_(1 - lr * weight_decay)
-      const float gj = g[j];
-      // exp_avg.lerp_(grad, 1 - beta1): torch's lerp picks the formula by the weight's size.
-      const float diff = gj - m[j];
-      const float mj = small_weight ? m[j] + weight * diff : gj - diff * (1.0f - weight);
-      // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-      const float vj = v[j] * beta2 + one_minus_beta2 * gj * gj;
-      // denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
-      const float denom = std::sqrt(vj) / bc2_sqrt + eps;
-      // param.addcdiv_(exp_avg, denom, value=-step_size)
-      p[j] = pj + neg_step_size * (mj / denom);
-      m[j] = mj;
-      v[j] = vj;
-    }
+    for (int64_t j = 0; j < n; ++j) ops::adamw_update(p[j], g[j], m[j], v[j], sc);
   }
 }
 
@@ -175,8 +188,8 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t step_
   check_state(state, {"exp_avg.", "exp_avg_sq."});
   std::vector<Tensor> m, v;
   for (const Parameter& p : params_) {
-    m.push_back(copy_of(state.at("exp_avg." + p.name)));
-    v.push_back(copy_of(state.at("exp_avg_sq." + p.name)));
+    m.push_back(copy_of(state.at("exp_avg." + p.name), p.value));
+    v.push_back(copy_of(state.at("exp_avg_sq." + p.name), p.value));
   }
   exp_avg_ = std::move(m);
   exp_avg_sq_ = std::move(v);
@@ -204,27 +217,25 @@ void SGD::step() {
   if (uses_momentum && first)
     for (const Parameter& p : params_) momentum_buffer_.push_back(zeros_like(p.value));
   ++step_;
-  const float wd = static_cast<float>(options_.weight_decay);
-  const float momentum = static_cast<float>(options_.momentum);
-  const float keep = static_cast<float>(1.0 - options_.dampening);
-  const float neg_lr = static_cast<float>(-lr_);
-  const bool decays = options_.weight_decay != 0.0;
+  const ops::SGDScalars sc{static_cast<float>(options_.weight_decay),
+                           options_.weight_decay != 0.0,
+                           static_cast<float>(options_.momentum),
+                           uses_momentum,
+                           static_cast<float>(1.0 - options_.dampening),
+                           options_.nesterov,
+                           first,
+                           static_cast<float>(-lr_)};
+  if (params_[0].value.device().is_cuda()) {
+    ops::sgd_step_multi(values(params_), grads(params_), momentum_buffer_, sc);
+    return;
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     float* p = f32(params_[i].value);
     const float* g = f32(params_[i].grad);
     float* buf = uses_momentum ? f32(momentum_buffer_[i]) : nullptr;
     const int64_t n = params_[i].value.numel();
-    for (int64_t j = 0; j < n; ++j) {
-      float gj = g[j];
-      if (decays) gj = gj + wd * p[j];  // grad.add(param, alpha=weight_decay)
-      if (uses_momentum) {
-        // First step: buf = clone(grad); later buf.mul_(momentum).add_(grad, alpha=1-dampening).
-        const float bj = first ? gj : buf[j] * momentum + keep * gj;
-        buf[j] = bj;
-        gj = options_.nesterov ? gj + momentum * bj : bj;
-      }
-      p[j] = p[j] + neg_lr * gj;  // param.add_(grad, alpha=-lr)
-    }
+    for (int64_t j = 0; j < n; ++j)
+      ops::sgd_update(p[j], g[j], buf != nullptr ? buf + j : nullptr, sc);
   }
 }
 
@@ -255,7 +266,8 @@ void SGD::load_state(const std::map<std::string, Tensor>& state, int64_t step_co
   }
   check_state(state, {"momentum_buffer."});
   std::vector<Tensor> bufs;
-  for (const Parameter& p : params_) bufs.push_back(copy_of(state.at("momentum_buffer." + p.name)));
+  for (const Parameter& p : params_)
+    bufs.push_back(copy_of(state.at("momentum_buffer." + p.name), p.value));
   momentum_buffer_ = std::move(bufs);
   step_ = step_count;
 }

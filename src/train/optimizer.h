@@ -4,8 +4,9 @@
 //
 // An optimizer holds copies of the Parameter handles (Tensor copies share storage): step() reads
 // each grad and updates each value in place. Weight decay applies to every parameter, as
-// torch.optim does when given model.parameters(). Parameters are CPU f32 tensors (the training
-// path's reference device); anything else is refused at construction.
+// torch.optim does when given model.parameters(). Parameters are contiguous f32 tensors on one
+// device; anything else is refused at construction. On CUDA a step is one fused multi-tensor
+// launch (ops/optim.h) with the same per-element rule as the CPU loop.
 //
 // Checkpoints: state() names every state tensor "<kind>.<parameter name>" ("exp_avg.",
 // "exp_avg_sq.", "momentum_buffer."); load_state() copies such a map back, together with the
@@ -56,7 +57,8 @@ class Optimizer {
 
  protected:
   // Throws Error(kInvalidArgument) for an empty list, a duplicate name, a grad of another shape;
-  // Error(kUnsupported) for a parameter that is not a contiguous CPU f32 tensor.
+  // Error(kUnsupported) for a parameter that is not a contiguous f32 tensor on the first one's
+  // device.
   Optimizer(std::vector<Parameter> params, double lr);
   // Checks that `state` holds exactly `prefix + name` for every parameter (for each prefix),
   // f32 and shaped like the parameter.
