@@ -5,7 +5,8 @@ hyper-parameters, step by step (issue 18's loss-curve check).
 The text is tokenized with the model's tokenizer.json by HF `tokenizers` and cut into ROWS rows
 of T tokens, written as {"input_ids": ...} lines for `khub train --data`. The batch is every row
 (--batch ROWS), so each step of both sides sees the same tokens whatever khub's shuffle order
-(the mean loss does not depend on the order of rows). Both run in f32 (TF32 off in torch). The
+(the mean loss does not depend on the order of rows). Both run in f32 (TF32 off in torch), or with
+--dtype bf16 in bf16 compute over f32 weights (khub's mixed precision; torch.autocast). The
 checkpoint `khub init-model` writes has N(0, 1) embeddings (tied, so logits of std ~sqrt(hidden));
 both sides start instead from it with the embedding scaled to transformers' initializer_range
 (0.02), saved by transformers into a fresh folder.
@@ -22,6 +23,7 @@ ap = argparse.ArgumentParser()
 for a in ("khub", "model", "text", "out"): ap.add_argument(a)
 ap.add_argument("--steps", type=int, default=200); ap.add_argument("--rows", type=int, default=8)
 ap.add_argument("--seq-len", type=int, default=128); ap.add_argument("--lr", type=float, default=3e-4)
+ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
 a = ap.parse_args()
 
 ids = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json")).encode(
@@ -46,7 +48,7 @@ with open(data, "w") as f:
 cmd = [a.khub, "train", "--model", a.model, "--data", data, "--out", os.path.join(work, "out"),
        "--steps", str(a.steps), "--batch", str(a.rows), "--seq-len", str(a.seq_len),
        "--lr", str(a.lr), "--betas", "0.9,0.999", "--eps", "1e-8", "--weight-decay", "0.01",
-       "--device", "cuda", "--dtype", "f32", "--json"]
+       "--device", "cuda", "--dtype", a.dtype, "--json"]
 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 khub = [json.loads(l)["loss"] for l in out.splitlines() if l.startswith("{") and '"loss"' in l]
 
@@ -56,15 +58,17 @@ model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32).cuda(
 opt = torch.optim.AdamW(model.parameters(), **hyper)
 x = torch.tensor(rows, device="cuda")
 ref = []
+amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.dtype == "bf16")
 for s in range(a.steps):
-    loss = model(x, labels=x).loss
+    with amp:
+        loss = model(x, labels=x).loss
     loss.backward(); opt.step(); opt.zero_grad()
     ref.append(loss.item())
 
 n = min(len(khub), len(ref))
 rel = [abs(k - r) / abs(r) for k, r in zip(khub[:n], ref[:n])]
 logged = list(range(0, n, 10)) + [n - 1]
-res = {"device": torch.cuda.get_device_name(0), "steps": a.steps, "rows": a.rows,
+res = {"device": torch.cuda.get_device_name(0), "dtype": a.dtype, "steps": a.steps, "rows": a.rows,
        "seq_len": a.seq_len, "hyper": {**hyper, "betas": list(hyper["betas"])},
        "text": os.path.basename(a.text), "tokens_per_step": need,
        "khub_losses": khub, "transformers_losses": ref,

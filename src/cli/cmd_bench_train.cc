@@ -3,7 +3,7 @@
 // it and, on CUDA, the peak device memory of a step.
 //   khub bench train [--arch qwen3] [--preset small] [--batches 1,4] [--seq-len 128]
 //                    [--steps 3] [--models-dir build/models] [--checkpoint-activations]
-//                    [--device cpu|cuda] [--out FILE]
+//                    [--device cpu|cuda] [--dtype f32|bf16] [--out FILE]
 // One step is what `khub train` does per step: forward with the loss, backward, AdamW update,
 // zero_grad. The first step is a warm-up (it allocates the optimizer state); the median of the
 // next --steps is reported. The bound: the step's floating-point work (6 flops per parameter of
@@ -22,6 +22,7 @@
 #include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/init_weights.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "train/optimizer.h"
 
@@ -56,11 +57,12 @@ double train_flops_per_token(const ModelConfig& c, int64_t seq_len) {
   return 6 * matmul_weights + attention;
 }
 
-// GFLOP/s of the reference path's f32 GEMM (ops::linear, OpenBLAS sgemm) at [m, k] · [n, k]ᵀ:
+// GFLOP/s of the reference path's GEMM in the step's dtype (ops::linear: OpenBLAS sgemm, cuBLAS)
+// at [m, k] · [n, k]ᵀ:
 // the median of a few runs after a warm-up.
-double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device) {
-  Tensor x = Tensor::full({m, k}, 0.5, DType::kF32).to(device);
-  Tensor w = Tensor::full({n, k}, 0.25, DType::kF32).to(device);
+double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device, DType dtype) {
+  Tensor x = ops::cast(Tensor::full({m, k}, 0.5, DType::kF32).to(device), dtype);
+  Tensor w = ops::cast(Tensor::full({n, k}, 0.25, DType::kF32).to(device), dtype);
   std::vector<double> times;
   for (int r = 0; r < 6; ++r) {
     if (device.is_cuda()) cuda_synchronize(device);
@@ -75,8 +77,13 @@ double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device) {
 int bench_train(int argc, char** argv) {
   Args args(argc, argv, {"checkpoint-activations"});
   args.reject_unknown({"arch", "preset", "batches", "seq-len", "steps", "models-dir",
-                       "checkpoint-activations", "device", "out"});
+                       "checkpoint-activations", "device", "dtype", "out"});
   const Device device = Device::parse(args.get_or("device", "cpu"));
+  const std::string dtype = args.get_or("dtype", "f32");
+  KHUB_CHECK_ARG(dtype == "f32" || (device.is_cuda() && (dtype == "bf16" || dtype == "f16")),
+                 "--dtype ", dtype, ": expected f32 (or bf16/f16 over f32 masters on CUDA)");
+  DType gemm_dtype = DType::kF32;
+  dtype_parse(dtype, &gemm_dtype);
   std::string arch = args.get_or("arch", "qwen3"), preset = args.get_or("preset", "small");
   int64_t seq_len = args.get_int_or("seq-len", 128), steps = args.get_int_or("steps", 3);
   KHUB_CHECK_ARG(seq_len >= 2, "--seq-len ", seq_len, ": expected at least 2 tokens");
@@ -103,7 +110,7 @@ int bench_train(int argc, char** argv) {
     KHUB_CHECK_ARG(batch >= 1, "--batches: ", b, " is not a batch size");
     LoadOptions load;
     load.device = device.str();
-    load.dtype = "f32";
+    load.dtype = dtype;
     auto model = CausalLM::from_pretrained(dir, load);
     const ModelConfig& c = model->config();
     model->train();
@@ -134,7 +141,8 @@ int bench_train(int argc, char** argv) {
                          : 0.0;
     const double sec = median(times), tokens = static_cast<double>(batch * seq_len);
     const double flops = train_flops_per_token(c, seq_len);
-    const double gflops = sgemm_gflops(batch * seq_len, c.hidden_size, c.intermediate_size, device);
+    const double gflops =
+        sgemm_gflops(batch * seq_len, c.hidden_size, c.intermediate_size, device, gemm_dtype);
     const double tps = tokens / sec, bound = gflops * 1e9 / flops;
     std::printf("%-6lld %8.0f %10.1f %12.1f %11.0f%% %10.3f %10.2f\n", (long long)batch, tokens,
                 tps, bound, 100 * tps / bound, sec, peak / (1 << 30));
@@ -151,7 +159,7 @@ int bench_train(int argc, char** argv) {
                                  {"peak_mem_bytes", peak}});
   }
   write_bench_json(
-      args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-f32" : "cpu-train")),
+      args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-" + dtype : "cpu-train")),
       report);
   return 0;
 }

@@ -8,11 +8,12 @@ namespace khub::cli {
 
 std::unique_ptr<CausalLM> load_model_for_training(const Args& args, const std::string& model_dir) {
   LoadOptions o = load_options_from_args(args);
-  KHUB_CHECK_ARG(o.dtype.empty() || o.dtype == "f32" || o.dtype == "float32", "--dtype ", o.dtype,
-                 ": training keeps f32 weights and gradients on the CPU and on CUDA (bf16 ",
-                 "compute over f32 master weights is not built yet); use --dtype f32 or leave it ",
-                 "out");
-  o.dtype = "f32";
+  const bool cuda = Device::parse(o.device).is_cuda();
+  const bool f32 = o.dtype.empty() || o.dtype == "f32" || o.dtype == "float32";
+  KHUB_CHECK_ARG(f32 || (cuda && (o.dtype == "bf16" || o.dtype == "f16")), "--dtype ", o.dtype,
+                 ": training runs in f32 on the CPU, and in f32 or bf16/f16 compute over f32 ",
+                 "master weights on CUDA (expected f32", cuda ? ", bf16 or f16)" : ")");
+  if (f32) o.dtype = "f32";
   auto model = CausalLM::from_pretrained(model_dir.empty() ? args.get("model") : model_dir, o);
   model->set_activation_checkpointing(args.has("checkpoint-activations"));
   model->train();

@@ -132,7 +132,9 @@ class CausalLM {
 
   // Training (models/training.h, causal_lm_train.cc). The next-token cross-entropy of a batch;
   // with grad (the default) the forward saves what backward() needs (or, with activation
-  // checkpointing, only each layer's input, and the backward recomputes the rest). CPU f32.
+  // checkpointing, only each layer's input, and the backward recomputes the rest). CPU f32; CUDA
+  // f32, or bf16/f16 compute over f32 master weights (mixed precision: parameters() are the f32
+  // masters, their grads f32; each loss() first refreshes the compute weights from the masters).
   Loss loss(const TrainBatch& batch, bool grad = true);
   // The trainable parameters under their checkpoint names, in checkpoint order. The first call
   // makes the model trainable: weights that view a mapped file are copied into owned memory and
@@ -210,6 +212,13 @@ class CausalLM {
   };
   std::vector<LayerGrads> grads_;
   Tensor embed_grad_, lm_head_grad_, final_norm_grad_;
+  // Mixed precision (CUDA with bf16/f16 weights): each trainable compute weight's f32 master.
+  struct MasterWeight {
+    Tensor master;
+    Tensor* compute;
+  };
+  std::vector<MasterWeight> masters_;
+  void refresh_compute_weights();
   bool checkpoint_activations_ = false;
   std::unique_ptr<Kernelizer> kernelizer_;
   KernelizeOptions kernel_options_;

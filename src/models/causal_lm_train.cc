@@ -65,7 +65,8 @@ int64_t lm_head_chunk_rows(int64_t vocab) {
 }
 
 Tensor clone_f32(const Tensor& t) {
-  return t.dtype() == DType::kF32 ? t.contiguous().clone() : t.to(DType::kF32).contiguous();
+  if (t.dtype() == DType::kF32) return t.contiguous().clone();
+  return t.device().is_cpu() ? t.to(DType::kF32).contiguous() : ops::cast(t.contiguous(), DType::kF32);
 }
 
 // Places row b's [len_b, Hk, D] part of packed [T, Hk, D] into slot b of [B, Tmax, Hk, D] (a view
@@ -118,41 +119,40 @@ std::vector<Parameter>& CausalLM::parameters() {
   if (!params_.empty()) return params_;
   check_trainable();
   const ModelConfig& c = config_;
-  // Owned f32 copies: weights may view a read-only mapped file or be stored in bf16/f16.
+  // Owned f32 copies: weights may view a read-only mapped file or be stored in bf16/f16. With
+  // mixed precision (CUDA, bf16/f16 activations) the compute weights stay as they are and the f32
+  // copies are their masters: the parameters are the masters, refresh_compute_weights() casts
+  // them back before each forward.
+  const bool mixed = act_dtype_ != DType::kF32;
+  KHUB_CHECK_ARG(!mixed || device_.is_cuda(), "mixed-precision training runs on CUDA");
   bool tied = lm_head_.defined() && lm_head_.data() == embed_tokens_.data();
-  embed_tokens_ = clone_f32(embed_tokens_);
-  lm_head_ = tied ? embed_tokens_ : clone_f32(lm_head_);
-  auto own = [](Tensor& t) {
-    if (t.defined()) t = clone_f32(t);
+  auto own = [&](Tensor& t) {
+    if (!t.defined()) return;
+    if (mixed) {
+      masters_.push_back({clone_f32(t), &t});
+    } else {
+      t = clone_f32(t);
+    }
   };
-  own(final_norm_->weight);
-  for (DecoderLayer& L : layers_) {
-    for (RMSNormLayer* n :
-         {L.input_norm.get(), L.post_attention_norm.get(), L.pre_feedforward_norm.get(),
-          L.post_feedforward_norm.get(), L.q_norm.get(), L.k_norm.get()}) {
-      if (n) own(n->weight);
-    }
-    for (FusedAddRMSNormLayer* n : {L.input_add_norm.get(), L.post_attention_add_norm.get()}) {
-      if (n) own(n->weight);
-    }
-    for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.gate_up_weight,
-                      &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
-      own(*t);
-    }
-    if (L.moe) {
-      MoEWeights& mw = L.moe->w;
-      for (Tensor* t :
-           {&mw.router, &mw.router_bias, &mw.gate_up, &mw.gate_up_bias, &mw.down, &mw.down_bias}) {
-        own(*t);
-      }
-    }
+  own(embed_tokens_);
+  if (tied) {
+    lm_head_ = embed_tokens_;
+  } else {
+    own(lm_head_);
   }
   embed_grad_ = zeros_like(embed_tokens_);
   lm_head_grad_ = tied ? embed_grad_ : zeros_like(lm_head_);
   final_norm_grad_ = zeros_like(final_norm_->weight);
 
+  // The tensor the optimizer updates for a compute weight: its master, or itself.
+  auto value_of = [&](const Tensor& t) {
+    if (!mixed) return t;
+    for (const MasterWeight& m : masters_)
+      if (m.compute->data() == t.data()) return m.master;
+    fail(ErrorKind::kInternal, "CausalLM::parameters: no master weight for ", t.describe());
+  };
   auto add = [&](std::string name, const Tensor& value, const Tensor& grad) {
-    params_.push_back({std::move(name), value, grad});
+    params_.push_back({std::move(name), value_of(value), grad});
   };
   add("model.embed_tokens.weight", embed_tokens_, embed_grad_);
   int64_t d = c.head_dim, qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
@@ -163,10 +163,12 @@ std::vector<Parameter>& CausalLM::parameters() {
     LayerGrads& g = grads_[i];
     std::string p = "model.layers." + std::to_string(i) + ".";
     auto parts = [&](const std::string& prefix, const std::vector<std::string>& names,
-                     const std::vector<int64_t>& sizes, const Tensor& value, const Tensor& grad) {
+                     const std::vector<int64_t>& sizes, const Tensor& compute, const Tensor& grad) {
+      Tensor value = value_of(compute);
       int64_t r = 0;
       for (size_t k = 0; k < names.size(); ++k) {
-        add(prefix + names[k], value.slice(0, r, r + sizes[k]), grad.slice(0, r, r + sizes[k]));
+        params_.push_back({prefix + names[k], value.slice(0, r, r + sizes[k]),
+                           grad.slice(0, r, r + sizes[k])});
         r += sizes[k];
       }
     };
@@ -260,6 +262,10 @@ void CausalLM::add_moe_parameters(DecoderLayer& L, LayerGrads& g, const std::str
   }
 }
 
+void CausalLM::refresh_compute_weights() {
+  for (const MasterWeight& m : masters_) m.compute->copy_from(ops::cast(m.master, m.compute->dtype()));
+}
+
 void CausalLM::zero_grad() {
   for (Parameter& p : parameters()) ops::zero_inplace(p.grad);
 }
@@ -335,6 +341,7 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
   check_trainable();
   if (grad) parameters();  // trainable weights and gradient buffers
+  refresh_compute_weights();  // mixed precision: the optimizer moved the masters
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
   KHUB_CHECK_ARG(batch.labels.empty() || batch.labels.size() == batch.input_ids.size(),
                  "CausalLM::loss: ", batch.labels.size(), " label rows for ",
@@ -386,7 +393,7 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
     tp.cos_l = tp.cos_l.to(device_);
     tp.sin_l = tp.sin_l.to(device_);
   }
-  Tensor x = ops::index_rows(embed_tokens_, ids, DType::kF32);
+  Tensor x = ops::index_rows(embed_tokens_, ids, act_dtype_);
   if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
 
   tp.layers.resize(layers_.size());
@@ -443,7 +450,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
   float grad_scale = scale / static_cast<float>(tp.scored);
 
   // LM head and loss, chunk by chunk: dlogits = (softmax - onehot) · scale / scored.
-  Tensor dhf = Tensor::empty({t, c.hidden_size}, DType::kF32, device_);
+  Tensor dhf = Tensor::empty({t, c.hidden_size}, act_dtype_, device_);
   int64_t chunk = lm_head_chunk_rows(c.vocab_size);
   for (int64_t r0 = 0; r0 < t; r0 += chunk) {
     int64_t r1 = std::min(t, r0 + chunk);
@@ -506,14 +513,16 @@ void CausalLM::backward(TrainTape& tp, float scale) {
     Tensor dq, dk_cache = zeros_like(S.k_cache), dv_cache = zeros_like(S.v_cache);
     L.attention->backward(S.q, S.k_cache, S.v_cache, S.o, dout, tp.batch, attention_params(L), &dq,
                           &dk_cache, &dv_cache);
-    Tensor dk = slots_to_rows(dk_cache, tp.batch.host, t).contiguous();
-    Tensor dv = slots_to_rows(dv_cache, tp.batch.host, t);
+    // The key/value gradients accumulate in f32 caches; the rest of the walk is in the
+    // activations' dtype.
+    Tensor dk = ops::cast(slots_to_rows(dk_cache, tp.batch.host, t).contiguous(), act_dtype_);
+    Tensor dv = ops::cast(slots_to_rows(dv_cache, tp.batch.host, t).contiguous(), act_dtype_);
     L.rotary->backward(dq, dk, local ? tp.cos_l : tp.cos_g, local ? tp.sin_l : tp.sin_g);
     if (L.q_norm) {
       dq = L.q_norm->backward(S.q_pre, dq, &g.q_norm);
       dk = L.k_norm->backward(S.k_pre, dk, &g.k_norm);
     }
-    Tensor dqkv = Tensor::empty({t, (hq + 2 * hk) * d}, DType::kF32, device_);
+    Tensor dqkv = Tensor::empty({t, (hq + 2 * hk) * d}, act_dtype_, device_);
     dqkv.slice(1, 0, hq * d).copy_from(dq.view({t, hq * d}));
     dqkv.slice(1, hq * d, (hq + hk) * d).copy_from(dk.view({t, hk * d}));
     dqkv.slice(1, (hq + hk) * d, (hq + 2 * hk) * d).copy_from(dv.contiguous().view({t, hk * d}));

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <map>
 
 #include "core/cuda.h"
 #include "training_fixtures.h"
@@ -125,6 +127,50 @@ TEST_P(CudaTraining, CheckpointedActivationsGiveTheSameGradients) {
   // The same arithmetic; only the order of atomic additions (norm weights, embedding rows) may
   // differ between the two runs.
   expect_same_grads(*plain, *ckpt, name, 1e-6);
+}
+
+// Mixed precision: bf16 weights and activations, f32 master weights, gradients and AdamW state.
+// transformers' goldens are f32, so the bound is bf16's: the loss within kBF16Loss and every
+// gradient norm within kBF16Grad relative (8 mantissa bits, compounding over layers and the
+// backward), and the AdamW trajectory within kBF16Loss.
+constexpr double kBF16Loss = 2e-2, kBF16Grad = 1e-1;
+
+LoadOptions on_cuda_bf16() {
+  LoadOptions o = on_cuda();
+  o.dtype = "bf16";
+  return o;
+}
+
+TEST_P(CudaTraining, MixedPrecisionTracksTransformers) {
+  std::string name = GetParam();
+  nlohmann::json golden = golden_of(name);
+  ASSERT_FALSE(golden.is_null());
+  Checkpoint ck(name);
+  auto model = CausalLM::from_pretrained(ck.dir.string(), on_cuda_bf16());
+  model->train();
+  ASSERT_EQ(model->parameters()[0].value.dtype(), DType::kF32);  // the master
+  Loss loss = model->loss(recipe_batch(recipes()));
+  const double want = golden["loss"].get<double>();
+  EXPECT_NEAR(loss.item(), want, kBF16Loss * want) << name;
+  loss.backward();
+  double worst = 0;
+  std::map<std::string, double> got;
+  for (const Parameter& p : model->parameters()) {
+    double n = training::l2(p.grad);
+    got[training::transformers_param_name(p.name)] += n * n;
+  }
+  for (const auto& [key, sq] : got) {
+    double w = golden["grad_norms"][key].get<double>();
+    double rel = std::fabs(std::sqrt(sq) - w) / (w + 1e-12);
+    worst = std::max(worst, rel);
+    EXPECT_LE(rel, kBF16Grad) << name << " " << key;
+  }
+  std::printf("[cuda bf16 train] %-40s loss rel %.2e, worst grad-norm rel %.2e\n", name.c_str(),
+              std::fabs(loss.item() - want) / want, worst);
+  training::StepTrace t = training::run_steps(name, training::adamw_config(),
+                                              recipes()["adamw"]["steps"].get<int>(), 0,
+                                              on_cuda_bf16());
+  training::expect_close(t.losses, golden["adamw_losses"], name + " bf16 AdamW loss", kBF16Loss);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers, CudaTraining, ::testing::ValuesIn(dense_names()));
