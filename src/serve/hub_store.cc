@@ -9,12 +9,16 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
+#include "core/error.h"
 #include "core/logging.h"
 #include "hub/ref/hub_location.h"
 #include "hub/ref/repo_names.h"
+#include "hub/ref/semver.h"
 #include "hub/store/content_hash.h"
 #include "hub/store/file_lock.h"
 #include "hub/store/hub_cache.h"
@@ -193,6 +197,11 @@ bool HubStore::is_private(const std::string& repo_id) const {
   return fs::exists(repo_dir(repo_id) / "private", ec);
 }
 
+bool HubStore::is_gated(const std::string& repo_id) const {
+  std::error_code ec;
+  return fs::exists(repo_dir(repo_id) / "gated", ec);
+}
+
 RefList HubStore::refs(const std::string& repo_id) const {
   RefList r;
   list_refs_under(repo_dir(repo_id) / "refs" / "heads", "heads", r.branches);
@@ -208,6 +217,11 @@ fs::path HubStore::revision_dir(const std::string& repo_id, const std::string& r
 std::optional<std::string> HubStore::resolve(const std::string& repo_id,
                                              const std::string& rev) const {
   if (rev.empty()) return std::nullopt;
+  if (rev == "HEAD") {
+    // As on the Hub: HEAD is the default branch.
+    auto def = default_branch(repo_id);
+    return def ? resolve(repo_id, "refs/heads/" + *def) : std::nullopt;
+  }
   RefList r = refs(repo_id);
   std::string name = rev;
   if (name.rfind("refs/heads/", 0) == 0 || name.rfind("refs/tags/", 0) == 0) {
@@ -343,7 +357,12 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
   if (!is_valid_repo_id(repo_id)) {
     throw StoreError(400, "", "'" + repo_id + "' is not a repository id (org/name)");
   }
-  if (req.files.empty()) throw StoreError(400, "", "a commit needs at least one file");
+  if (req.files.empty() && req.deletes.empty()) {
+    throw StoreError(400, "", "a commit needs at least one file to add or delete");
+  }
+  for (const auto& d : req.deletes) {
+    if (!is_safe_repo_path(d)) throw StoreError(400, "", "unsafe path '" + d + "' to delete");
+  }
   if (!req.branch.empty() && !is_safe_ref_name(req.branch)) {
     throw StoreError(400, "", "'" + req.branch + "' is not a valid branch name");
   }
@@ -392,18 +411,42 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
     if (req.is_private) write_file_atomic(rdir / "private", "");
     out.created_repo = true;
   }
+  std::optional<std::string> head;
+  if (!req.branch.empty()) head = resolve(repo_id, "refs/heads/" + req.branch);
   if (req.parent && !req.branch.empty()) {
-    auto current = resolve(repo_id, "refs/heads/" + req.branch);
-    if (current.value_or("") != *req.parent) {
-      throw StoreError(409, "",
-                       "branch " + req.branch + " is at " + current.value_or("(none)") +
+    if (head.value_or("") != *req.parent) {
+      throw StoreError(req.parent_mismatch_status, "",
+                       "branch " + req.branch + " is at " + head.value_or("(none)") +
                            ", not at the expected parent " + *req.parent);
     }
   }
+  // Hub commits go to an existing branch; a repo's first commit, and (as `khub publish` does) a
+  // kernel's first commit to its version branch vN, create it.
+  bool may_create_branch = !req.require_branch || refs(repo_id).branches.empty() ||
+                           hub::major_of_branch(req.branch) >= 0;
+  if (!head && !req.branch.empty() && !may_create_branch) {
+    throw StoreError(404, "RevisionNotFound", "Invalid rev id: " + req.branch);
+  }
+  std::optional<std::string> base;
+  if (!req.base_branch.empty()) base = resolve(repo_id, "refs/heads/" + req.base_branch);
+  if (!req.deletes.empty()) {
+    std::shared_ptr<const RevisionIndex> bidx;
+    if (base) bidx = index(repo_id, *base);
+    for (const auto& d : req.deletes) {
+      if (!bidx || !bidx->find(d)) {
+        throw StoreError(404, "EntryNotFound",
+                         "cannot delete '" + d + "': not in " + req.base_branch);
+      }
+    }
+  }
+  std::vector<std::string> drop = req.replace;
+  drop.insert(drop.end(), req.deletes.begin(), req.deletes.end());
   // ".tmp-*": what readers of the local hub ignore and the next `khub publish` cleans up.
   fs::path tmp = rdir / "revisions" / (".tmp-upload-" + random_suffix());
   std::error_code ec;
+  std::vector<std::string> follow_main;
   try {
+    fs::create_directories(tmp);
     for (const auto& f : req.files) {
       fs::path dest = tmp / f.path;
       fs::create_directories(dest.parent_path());
@@ -414,11 +457,8 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
         fs::permissions(dest, f.executable ? fs::perms(0755) : fs::perms(0644));
       }
     }
-    if (!req.base_branch.empty()) {
-      if (auto base = resolve(repo_id, "refs/heads/" + req.base_branch)) {
-        add_base_files(revision_dir(repo_id, *base), tmp, req.replace);
-      }
-    }
+    if (base) add_base_files(revision_dir(repo_id, *base), tmp, drop);
+    check_kernel_refs(repo_id, tmp, req.branch, req.tags, &follow_main);
     out.revision = revision_id_(tmp);
     check_revision_id(out.revision, "the computed revision id");
     fs::path final_dir = rdir / "revisions" / out.revision;
@@ -443,10 +483,184 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
           "tag " + t + " already points to " + *existing + "; tags never move (publish a new tag)");
     }
   }
-  if (!req.branch.empty()) write_ref(rdir / "refs" / "heads" / req.branch, out.revision);
-  for (const auto& b : req.extra_branches) write_ref(rdir / "refs" / "heads" / b, out.revision);
-  for (const auto& t : req.tags) write_ref(rdir / "refs" / "tags" / t, out.revision);
+  std::vector<std::string> branches = req.extra_branches;
+  for (const auto& b : follow_main) {
+    if (b != req.branch && std::find(branches.begin(), branches.end(), b) == branches.end()) {
+      branches.push_back(b);
+    }
+  }
+  if (!req.branch.empty()) branches.insert(branches.begin(), req.branch);
+  for (const auto& b : branches) {
+    auto before = resolve(repo_id, "refs/heads/" + b);
+    if (before == out.revision) continue;
+    write_ref(rdir / "refs" / "heads" / b, out.revision);
+    out.refs_updated.push_back("heads/" + b);
+    if (b == req.branch) {
+      append_log(repo_id, {out.revision, before.value_or(""), req.title, req.message, "khub",
+                           iso_time(std::time(nullptr))});
+    }
+  }
+  for (const auto& t : req.tags) {
+    if (resolve(repo_id, "refs/tags/" + t)) continue;
+    write_ref(rdir / "refs" / "tags" / t, out.revision);
+    out.refs_updated.push_back("tags/" + t);
+  }
   return out;
+}
+
+// A tree with a build/ folder is a kernel revision and passes what `khub publish` checks
+// (hub::check_kernel_tree): variant names, metadata and digests, one name and major version.
+// Its refs follow publish's rules too: a vN branch holds major version N, a semver tag's major is
+// the kernel's, and main follows the highest version branch.
+void HubStore::check_kernel_refs(const std::string& repo_id, const fs::path& tree,
+                                 const std::string& branch, const std::vector<std::string>& tags,
+                                 std::vector<std::string>* follow_main) {
+  std::error_code ec;
+  if (!fs::exists(tree / "build", ec)) return;
+  hub::KernelTree k;
+  try {
+    k = hub::check_kernel_tree(tree);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    // Name the path inside the repo, not the server's temporary folder.
+    for (size_t p; (p = what.find(tree.string() + "/")) != std::string::npos;) {
+      what.erase(p, tree.string().size() + 1);
+    }
+    throw StoreError(400, "", "refusing the commit to kernel repo " + repo_id + ": " + what);
+  }
+  int major = hub::major_of_branch(branch);
+  if (major >= 0 && major != k.version) {
+    throw StoreError(400, "",
+                     "branch " + branch + " is for major version " + std::to_string(major) +
+                         " but the kernel's metadata says version " + std::to_string(k.version));
+  }
+  for (const auto& t : tags) {
+    if (auto v = hub::parse_semver(t); v && v->major != k.version) {
+      throw StoreError(400, "",
+                       "tag " + t + " has major version " + std::to_string(v->major) +
+                           " but the kernel's metadata says version " + std::to_string(k.version));
+    }
+  }
+  if (major < 0 || !follow_main) return;
+  RefList r = refs(repo_id);
+  bool has_main = false;
+  long highest = -1;
+  for (const auto& g : r.branches) {
+    has_main |= g.name == "main";
+    highest = std::max<long>(highest, hub::major_of_branch(g.name));
+  }
+  if (!has_main || major >= highest) follow_main->push_back("main");
+}
+
+void HubStore::append_log(const std::string& repo_id, const CommitLogEntry& e) {
+  fs::path dir = repo_dir(repo_id) / "logs";
+  fs::create_directories(dir);
+  nlohmann::json j = {{"id", e.id},           {"parent", e.parent}, {"title", e.title},
+                      {"message", e.message}, {"author", e.author}, {"date", e.date}};
+  std::string line = j.dump() + "\n";
+  // One write(2) of a whole line with O_APPEND, under the repo lock: lines never interleave.
+  int fd = ::open((dir / "commits.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw StoreError(500, "", "cannot open the commit log of " + repo_id);
+  ssize_t n = ::write(fd, line.data(), line.size());
+  ::fsync(fd);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(line.size())) {
+    throw StoreError(500, "", "cannot write the commit log of " + repo_id);
+  }
+}
+
+std::vector<CommitLogEntry> HubStore::history(const std::string& repo_id,
+                                              const std::string& revision, size_t limit) {
+  std::vector<CommitLogEntry> log;
+  std::ifstream in(repo_dir(repo_id) / "logs" / "commits.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;  // a torn last line of a crash
+    CommitLogEntry e{j.value("id", ""),      j.value("parent", ""), j.value("title", ""),
+                     j.value("message", ""), j.value("author", ""), j.value("date", "")};
+    if (is_safe_revision_id(e.id)) log.push_back(std::move(e));
+  }
+  auto unknown = [&](const std::string& id) {
+    struct stat st {};
+    ::stat(revision_dir(repo_id, id).c_str(), &st);
+    return CommitLogEntry{id, "",     "revision " + id.substr(0, 12),
+                          "", "khub", iso_time(st.st_mtime)};
+  };
+  std::vector<CommitLogEntry> out;
+  std::string want = revision;
+  size_t end = log.size();
+  while (!want.empty() && out.size() < limit) {
+    size_t pos = end;
+    while (pos > 0 && log[pos - 1].id != want) --pos;
+    if (pos == 0) {
+      out.push_back(unknown(want));
+      break;
+    }
+    out.push_back(log[pos - 1]);
+    want = log[pos - 1].parent;
+    end = pos - 1;
+  }
+  return out;
+}
+
+bool HubStore::create_repo(const std::string& repo_id, bool is_private) {
+  check_repo_id(repo_id);
+  std::lock_guard<std::mutex> guard(commit_mu_);
+  fs::path rdir = repo_dir(repo_id);
+  fs::create_directories(rdir);
+  FileLock lock(rdir / ".lock");
+  if (repo_exists(repo_id)) return false;
+  fs::create_directories(rdir / "refs" / "tags");
+  fs::create_directories(rdir / "refs" / "heads");
+  fs::create_directories(rdir / "revisions");
+  if (is_private) write_file_atomic(rdir / "private", "");
+  return true;
+}
+
+void HubStore::create_branch(const std::string& repo_id, const std::string& branch,
+                             const std::string& revision, bool overwrite) {
+  if (!is_safe_ref_name(branch) || branch == "HEAD") {
+    throw StoreError(400, "", "'" + branch + "' is not a valid branch name");
+  }
+  std::lock_guard<std::mutex> guard(commit_mu_);
+  fs::path rdir = repo_dir(repo_id);
+  FileLock lock(rdir / ".lock");
+  if (resolve(repo_id, "refs/heads/" + branch) && !overwrite) {
+    throw StoreError(409, "", "Reference already exists: branch " + branch);
+  }
+  if (resolve(repo_id, "refs/tags/" + branch)) {
+    throw StoreError(409, "", "a tag is named " + branch + "; a branch may not share its name");
+  }
+  std::string rev = revision;
+  if (rev.empty()) {
+    // An empty branch points at the revision of the empty tree.
+    fs::path tmp = rdir / "revisions" / (".tmp-empty-" + random_suffix());
+    fs::create_directories(tmp);
+    rev = revision_id_(tmp);
+    std::error_code ec;
+    if (fs::is_directory(rdir / "revisions" / rev, ec) ||
+        ::rename(tmp.c_str(), (rdir / "revisions" / rev).c_str()) != 0) {
+      fs::remove_all(tmp, ec);
+    }
+  }
+  check_kernel_refs(repo_id, revision_dir(repo_id, rev), branch, {}, nullptr);
+  write_ref(rdir / "refs" / "heads" / branch, rev);
+}
+
+void HubStore::create_tag(const std::string& repo_id, const std::string& tag,
+                          const std::string& revision) {
+  if (!is_safe_ref_name(tag) || tag == "HEAD") {
+    throw StoreError(400, "", "'" + tag + "' is not a valid tag name");
+  }
+  std::lock_guard<std::mutex> guard(commit_mu_);
+  fs::path rdir = repo_dir(repo_id);
+  FileLock lock(rdir / ".lock");
+  if (auto existing = resolve(repo_id, "refs/tags/" + tag)) {
+    throw StoreError(409, "",
+                     "Tag " + tag + " already exists (at " + *existing + "); tags never move");
+  }
+  check_kernel_refs(repo_id, revision_dir(repo_id, revision), "", {tag}, nullptr);
+  write_ref(rdir / "refs" / "tags" / tag, revision);
 }
 
 }  // namespace khub::serve

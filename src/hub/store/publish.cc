@@ -130,6 +130,8 @@ void copy_or_link(const fs::path& from, const fs::path& to, bool link) {
   if (ec) fail(ErrorKind::kIo, "copy ", from.string(), " -> ", to.string(), ": ", ec.message());
 }
 
+}  // namespace
+
 int major_of_branch(const std::string& name) {
   if (name.size() < 2 || name[0] != 'v') return -1;
   int comps = 0;
@@ -138,7 +140,47 @@ int major_of_branch(const std::string& name) {
   return v->major;
 }
 
-}  // namespace
+loader::VariantMetadata check_publishable_variant(const fs::path& dir,
+                                                  const std::string& variant_name) {
+  std::string why;
+  if (!loader::parse_variant_name(variant_name, &why)) {
+    fail(ErrorKind::kInvalidArgument, dir.string(), ": '", variant_name,
+         "' is not a variant name (", why, ")");
+  }
+  loader::VariantMetadata md = loader::read_metadata(dir);
+  auto problems = loader::check_variant_digest(dir, md);
+  if (!problems.empty()) {
+    fail(ErrorKind::kVerification, dir.string(),
+         ": refusing to publish, the digest does not verify: ", loader::describe(problems.front()));
+  }
+  return md;
+}
+
+KernelTree check_kernel_tree(const fs::path& tree) {
+  KernelTree out;
+  std::error_code ec;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(tree / "build", ec)) entries.push_back(e.path());
+  if (ec) fail(ErrorKind::kIo, (tree / "build").string(), ": ", ec.message());
+  std::sort(entries.begin(), entries.end());
+  for (const fs::path& dir : entries) {
+    std::string vname = dir.filename().string();
+    if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec)) {
+      fail(ErrorKind::kInvalidArgument, "build/", vname,
+           ": only variant folders may lie directly under build/");
+    }
+    loader::VariantMetadata md = check_publishable_variant(dir, vname);
+    if (out.version >= 0 && (md.name != out.name || md.version != out.version)) {
+      fail(ErrorKind::kInvalidArgument, "build/", vname, ": variants disagree on name/version (",
+           out.name, " v", out.version, " vs ", md.name, " v", md.version, ")");
+    }
+    out.name = md.name;
+    out.version = md.version;
+    out.variants.push_back(vname);
+  }
+  if (out.variants.empty()) fail(ErrorKind::kInvalidArgument, "build/ holds no variant folder");
+  return out;
+}
 
 std::string revision_id(std::vector<std::pair<std::string, std::string>> files) {
   std::sort(files.begin(), files.end());
@@ -159,18 +201,7 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
   std::string name, repo_default;
   int version = -1;
   for (const auto& [vname, dir] : variants) {
-    std::string why;
-    if (!loader::parse_variant_name(vname, &why)) {
-      fail(ErrorKind::kInvalidArgument, dir.string(), ": '", vname, "' is not a variant name (",
-           why, ")");
-    }
-    loader::VariantMetadata md = loader::read_metadata(dir);
-    auto problems = loader::check_variant_digest(dir, md);
-    if (!problems.empty()) {
-      fail(ErrorKind::kVerification, dir.string(),
-           ": refusing to publish, the digest does not verify: ",
-           loader::describe(problems.front()));
-    }
+    loader::VariantMetadata md = check_publishable_variant(dir, vname);
     if (version >= 0 && (md.name != name || md.version != version)) {
       fail(ErrorKind::kInvalidArgument, built.string(), ": variants disagree on name/version (",
            name, " v", version, " vs ", md.name, " v", md.version, ")");
