@@ -23,19 +23,12 @@
 #include "hub/store/file_lock.h"
 #include "hub/store/hub_cache.h"
 #include "hub/store/publish.h"
+#include "loader/metadata.h"
 
 namespace khub::serve {
 namespace {
 
 using namespace khub::hub::net;
-
-std::string iso_time(time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
 
 std::string read_ref_file(const fs::path& p) {
   auto text = read_small_file(p);
@@ -69,12 +62,6 @@ long major_of(const std::string& name) {
   if (name.size() < 2 || name[0] != 'v') return -1;
   if (!std::all_of(name.begin() + 1, name.end(), ::isdigit)) return -1;
   return std::atol(name.c_str() + 1);
-}
-
-std::string random_suffix() {
-  static std::atomic<uint64_t> n{0};
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + std::to_string(rng());
 }
 
 // git's tree id of a folder from the ids of its direct children.
@@ -125,11 +112,31 @@ void add_base_files(const fs::path& base, const fs::path& tree,
   if (ec) throw StoreError(500, "", "cannot list the base revision: " + ec.message());
 }
 
+}  // namespace
+
+namespace detail {
+
+std::string iso_time(time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return buf;
+}
+
+std::string random_suffix() {
+  static std::atomic<uint64_t> n{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + std::to_string(rng());
+}
+
 void write_ref(const fs::path& file, const std::string& rev) {
   write_file_atomic(file, rev + "\n");
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 bool is_lfs_style(const std::string& path, uint64_t size) {
   if (size >= 10'000'000) return true;
@@ -458,7 +465,16 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
       }
     }
     if (base) add_base_files(revision_dir(repo_id, *base), tmp, drop);
-    check_kernel_refs(repo_id, tmp, req.branch, req.tags, &follow_main);
+    // The variants this commit changes: those it writes or deletes files of, or replaces.
+    std::vector<std::string> changed;
+    auto note = [&](const std::string& p) {
+      if (p.rfind("build/", 0) != 0) return;
+      size_t slash = p.find('/', 6);
+      if (slash != std::string::npos) changed.push_back(p.substr(6, slash - 6));
+    };
+    for (const auto& f : req.files) note(f.path);
+    for (const auto& d : drop) note(d + "/");
+    check_kernel_refs(repo_id, tmp, &changed, req.branch, req.tags, &follow_main);
     out.revision = revision_id_(tmp);
     check_revision_id(out.revision, "the computed revision id");
     fs::path final_dir = rdir / "revisions" / out.revision;
@@ -506,161 +522,6 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
     out.refs_updated.push_back("tags/" + t);
   }
   return out;
-}
-
-// A tree with a build/ folder is a kernel revision and passes what `khub publish` checks
-// (hub::check_kernel_tree): variant names, metadata and digests, one name and major version.
-// Its refs follow publish's rules too: a vN branch holds major version N, a semver tag's major is
-// the kernel's, and main follows the highest version branch.
-void HubStore::check_kernel_refs(const std::string& repo_id, const fs::path& tree,
-                                 const std::string& branch, const std::vector<std::string>& tags,
-                                 std::vector<std::string>* follow_main) {
-  std::error_code ec;
-  if (!fs::exists(tree / "build", ec)) return;
-  hub::KernelTree k;
-  try {
-    k = hub::check_kernel_tree(tree);
-  } catch (const Error& e) {
-    std::string what = e.what();
-    // Name the path inside the repo, not the server's temporary folder.
-    for (size_t p; (p = what.find(tree.string() + "/")) != std::string::npos;) {
-      what.erase(p, tree.string().size() + 1);
-    }
-    throw StoreError(400, "", "refusing the commit to kernel repo " + repo_id + ": " + what);
-  }
-  int major = hub::major_of_branch(branch);
-  if (major >= 0 && major != k.version) {
-    throw StoreError(400, "",
-                     "branch " + branch + " is for major version " + std::to_string(major) +
-                         " but the kernel's metadata says version " + std::to_string(k.version));
-  }
-  for (const auto& t : tags) {
-    if (auto v = hub::parse_semver(t); v && v->major != k.version) {
-      throw StoreError(400, "",
-                       "tag " + t + " has major version " + std::to_string(v->major) +
-                           " but the kernel's metadata says version " + std::to_string(k.version));
-    }
-  }
-  if (major < 0 || !follow_main) return;
-  RefList r = refs(repo_id);
-  bool has_main = false;
-  long highest = -1;
-  for (const auto& g : r.branches) {
-    has_main |= g.name == "main";
-    highest = std::max<long>(highest, hub::major_of_branch(g.name));
-  }
-  if (!has_main || major >= highest) follow_main->push_back("main");
-}
-
-void HubStore::append_log(const std::string& repo_id, const CommitLogEntry& e) {
-  fs::path dir = repo_dir(repo_id) / "logs";
-  fs::create_directories(dir);
-  nlohmann::json j = {{"id", e.id},           {"parent", e.parent}, {"title", e.title},
-                      {"message", e.message}, {"author", e.author}, {"date", e.date}};
-  std::string line = j.dump() + "\n";
-  // One write(2) of a whole line with O_APPEND, under the repo lock: lines never interleave.
-  int fd = ::open((dir / "commits.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw StoreError(500, "", "cannot open the commit log of " + repo_id);
-  ssize_t n = ::write(fd, line.data(), line.size());
-  ::fsync(fd);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(line.size())) {
-    throw StoreError(500, "", "cannot write the commit log of " + repo_id);
-  }
-}
-
-std::vector<CommitLogEntry> HubStore::history(const std::string& repo_id,
-                                              const std::string& revision, size_t limit) {
-  std::vector<CommitLogEntry> log;
-  std::ifstream in(repo_dir(repo_id) / "logs" / "commits.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) continue;  // a torn last line of a crash
-    CommitLogEntry e{j.value("id", ""),      j.value("parent", ""), j.value("title", ""),
-                     j.value("message", ""), j.value("author", ""), j.value("date", "")};
-    if (is_safe_revision_id(e.id)) log.push_back(std::move(e));
-  }
-  auto unknown = [&](const std::string& id) {
-    struct stat st {};
-    ::stat(revision_dir(repo_id, id).c_str(), &st);
-    return CommitLogEntry{id, "",     "revision " + id.substr(0, 12),
-                          "", "khub", iso_time(st.st_mtime)};
-  };
-  std::vector<CommitLogEntry> out;
-  std::string want = revision;
-  size_t end = log.size();
-  while (!want.empty() && out.size() < limit) {
-    size_t pos = end;
-    while (pos > 0 && log[pos - 1].id != want) --pos;
-    if (pos == 0) {
-      out.push_back(unknown(want));
-      break;
-    }
-    out.push_back(log[pos - 1]);
-    want = log[pos - 1].parent;
-    end = pos - 1;
-  }
-  return out;
-}
-
-bool HubStore::create_repo(const std::string& repo_id, bool is_private) {
-  check_repo_id(repo_id);
-  std::lock_guard<std::mutex> guard(commit_mu_);
-  fs::path rdir = repo_dir(repo_id);
-  fs::create_directories(rdir);
-  FileLock lock(rdir / ".lock");
-  if (repo_exists(repo_id)) return false;
-  fs::create_directories(rdir / "refs" / "tags");
-  fs::create_directories(rdir / "refs" / "heads");
-  fs::create_directories(rdir / "revisions");
-  if (is_private) write_file_atomic(rdir / "private", "");
-  return true;
-}
-
-void HubStore::create_branch(const std::string& repo_id, const std::string& branch,
-                             const std::string& revision, bool overwrite) {
-  if (!is_safe_ref_name(branch) || branch == "HEAD") {
-    throw StoreError(400, "", "'" + branch + "' is not a valid branch name");
-  }
-  std::lock_guard<std::mutex> guard(commit_mu_);
-  fs::path rdir = repo_dir(repo_id);
-  FileLock lock(rdir / ".lock");
-  if (resolve(repo_id, "refs/heads/" + branch) && !overwrite) {
-    throw StoreError(409, "", "Reference already exists: branch " + branch);
-  }
-  if (resolve(repo_id, "refs/tags/" + branch)) {
-    throw StoreError(409, "", "a tag is named " + branch + "; a branch may not share its name");
-  }
-  std::string rev = revision;
-  if (rev.empty()) {
-    // An empty branch points at the revision of the empty tree.
-    fs::path tmp = rdir / "revisions" / (".tmp-empty-" + random_suffix());
-    fs::create_directories(tmp);
-    rev = revision_id_(tmp);
-    std::error_code ec;
-    if (fs::is_directory(rdir / "revisions" / rev, ec) ||
-        ::rename(tmp.c_str(), (rdir / "revisions" / rev).c_str()) != 0) {
-      fs::remove_all(tmp, ec);
-    }
-  }
-  check_kernel_refs(repo_id, revision_dir(repo_id, rev), branch, {}, nullptr);
-  write_ref(rdir / "refs" / "heads" / branch, rev);
-}
-
-void HubStore::create_tag(const std::string& repo_id, const std::string& tag,
-                          const std::string& revision) {
-  if (!is_safe_ref_name(tag) || tag == "HEAD") {
-    throw StoreError(400, "", "'" + tag + "' is not a valid tag name");
-  }
-  std::lock_guard<std::mutex> guard(commit_mu_);
-  fs::path rdir = repo_dir(repo_id);
-  FileLock lock(rdir / ".lock");
-  if (auto existing = resolve(repo_id, "refs/tags/" + tag)) {
-    throw StoreError(409, "",
-                     "Tag " + tag + " already exists (at " + *existing + "); tags never move");
-  }
-  check_kernel_refs(repo_id, revision_dir(repo_id, revision), "", {tag}, nullptr);
-  write_ref(rdir / "refs" / "tags" / tag, revision);
 }
 
 }  // namespace khub::serve

@@ -28,6 +28,13 @@
 namespace khub::serve {
 
 namespace fs = std::filesystem;
+
+// Shared by hub_store.cc and hub_store_refs.cc.
+namespace detail {
+std::string iso_time(time_t t);  // ISO 8601, UTC, milliseconds .000
+std::string random_suffix();     // unique among this host's processes and threads
+void write_ref(const std::filesystem::path& file, const std::string& rev);
+}  // namespace detail
 using hub::net::GitRef;
 using hub::net::RefList;
 
@@ -156,9 +163,11 @@ class HubStore {
 
  private:
   fs::path repo_dir(const std::string& repo_id) const;
-  // Kernel rules for moving `branch` (and tags) to a tree: see hub_store.cc.
+  // Kernel rules for moving `branch` (and tags) to a tree whose variants `changed` (nullptr: only
+  // refs move, nothing changed): see hub_store.cc.
   void check_kernel_refs(const std::string& repo_id, const fs::path& tree,
-                         const std::string& branch, const std::vector<std::string>& tags,
+                         const std::vector<std::string>* changed, const std::string& branch,
+                         const std::vector<std::string>& tags,
                          std::vector<std::string>* follow_main);
   void append_log(const std::string& repo_id, const CommitLogEntry& e);
   fs::path root_;

@@ -156,19 +156,22 @@ loader::VariantMetadata check_publishable_variant(const fs::path& dir,
   return md;
 }
 
-KernelTree check_kernel_tree(const fs::path& tree) {
+KernelTree check_kernel_tree(const fs::path& tree, const std::vector<std::string>& changed) {
   KernelTree out;
   std::error_code ec;
-  std::vector<fs::path> entries;
-  for (const auto& e : fs::directory_iterator(tree / "build", ec)) entries.push_back(e.path());
-  if (ec) fail(ErrorKind::kIo, (tree / "build").string(), ": ", ec.message());
-  std::sort(entries.begin(), entries.end());
-  for (const fs::path& dir : entries) {
-    std::string vname = dir.filename().string();
-    if (fs::is_symlink(dir, ec) || !fs::is_directory(dir, ec)) {
-      fail(ErrorKind::kInvalidArgument, "build/", vname,
+  for (const auto& e : fs::directory_iterator(tree / "build", ec)) {
+    if (e.is_symlink(ec) || !e.is_directory(ec)) {
+      fail(ErrorKind::kInvalidArgument, "build/", e.path().filename().string(),
            ": only variant folders may lie directly under build/");
     }
+  }
+  if (ec) fail(ErrorKind::kIo, (tree / "build").string(), ": ", ec.message());
+  std::vector<std::string> names = changed;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (const std::string& vname : names) {
+    fs::path dir = tree / "build" / vname;
+    if (!fs::is_directory(dir, ec)) continue;  // deleted by the change
     loader::VariantMetadata md = check_publishable_variant(dir, vname);
     if (out.version >= 0 && (md.name != out.name || md.version != out.version)) {
       fail(ErrorKind::kInvalidArgument, "build/", vname, ": variants disagree on name/version (",
@@ -178,7 +181,6 @@ KernelTree check_kernel_tree(const fs::path& tree) {
     out.version = md.version;
     out.variants.push_back(vname);
   }
-  if (out.variants.empty()) fail(ErrorKind::kInvalidArgument, "build/ holds no variant folder");
   return out;
 }
 

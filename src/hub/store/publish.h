@@ -54,14 +54,17 @@ PublishResult publish_kernel(const std::filesystem::path& built, const std::file
 loader::VariantMetadata check_publishable_variant(const std::filesystem::path& dir,
                                                   const std::string& variant_name);
 
-// A whole revision tree as a kernel repo holds it: every entry of build/ is a variant folder that
-// passes check_publishable_variant, and all agree on the kernel's name and major version.
+// A revision tree of a kernel repo after a change to the variants `changed` (names under build/):
+// build/ holds only folders, each changed variant that is still there passes
+// check_publishable_variant, and they agree on the kernel's name and major version (version -1
+// when none is left). As with publish, the variants a change leaves alone are not re-checked.
 struct KernelTree {
   std::string name;
   int version = -1;
-  std::vector<std::string> variants;
+  std::vector<std::string> variants;  // the checked ones
 };
-KernelTree check_kernel_tree(const std::filesystem::path& tree);
+KernelTree check_kernel_tree(const std::filesystem::path& tree,
+                             const std::vector<std::string>& changed);
 
 // The major version a branch name stands for ("v3" -> 3), or -1 ("main", "dev", "v1.2").
 int major_of_branch(const std::string& name);
