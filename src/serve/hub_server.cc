@@ -134,9 +134,10 @@ void HubServer::Impl::log_request(const httplib::Request& req, const httplib::Re
 }
 
 // ---- The Hub's own API beside khub's (hub_server_commit.cc answers these) ------------------
-// /api/repos/create; /api/{type}s/{org}/{name}/{commits|paths-info|preupload|commit|branch|tag}/
-// {rev}; /[{type}s/]{org}/{name}/raw/{rev}/{path}; /[{type}s/]{org}/{name}.git/info/lfs/objects/
-// batch; the LFS upload and verify links the batch hands out (/_khub/lfs-upload|lfs-verify/{id}).
+// /api/repos/create; /api/validate-yaml;
+// /api/{type}s/{org}/{name}/{commits|paths-info|preupload|commit|branch|tag}/ {rev};
+// /[{type}s/]{org}/{name}/raw/{rev}/{path}; /[{type}s/]{org}/{name}.git/info/lfs/objects/ batch;
+// the LFS upload and verify links the batch hands out (/_khub/lfs-upload|lfs-verify/{id}).
 std::optional<Route> route_hub_api(const std::vector<std::string>& s) {
   static const std::set<std::string> kTypes = {"models", "kernels", "datasets", "spaces"};
   static const std::map<std::string, std::pair<std::string, std::string>> kApi = {
@@ -152,6 +153,11 @@ std::optional<Route> route_hub_api(const std::vector<std::string>& s) {
   if (s.size() == 3 && s[0] == "api" && s[1] == "repos" && s[2] == "create") {
     r.kind = "upload";
     r.action = "create-repo";
+    return r;
+  }
+  if (s.size() == 2 && s[0] == "api" && s[1] == "validate-yaml") {
+    r.kind = "other";
+    r.action = "validate-yaml";
     return r;
   }
   if (s.size() >= 6 && s[0] == "api" && kTypes.count(s[1]) && kApi.count(s[4])) {

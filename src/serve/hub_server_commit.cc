@@ -62,6 +62,8 @@ bool HubServer::Impl::handle_hub_api(const httplib::Request& req, httplib::Respo
     handle_commits(req, res, r);
   } else if (r.action == "paths-info" && m == "POST") {
     handle_paths_info(req, res, r);
+  } else if (r.action == "validate-yaml" && m == "POST") {
+    handle_validate_yaml(req, res);
   } else if (r.action == "create-repo" && m == "POST") {
     handle_create_repo(req, res);
   } else if (r.action == "hub-preupload" && m == "POST") {
@@ -80,6 +82,27 @@ bool HubServer::Impl::handle_hub_api(const httplib::Request& req, httplib::Respo
     return false;
   }
   return true;
+}
+
+// huggingface_hub asks before committing a README.md. khub serve has no YAML parser and no model
+// card schema: it checks only that a front matter block ("---" ... "---") is closed.
+void HubServer::Impl::handle_validate_yaml(const httplib::Request& req, httplib::Response& res) {
+  json body = parse_object(req.body);
+  if (body.is_null() || !body.value("content", json()).is_string()) {
+    send_error(res, 400, "", "expected {\"content\": README text, \"repoType\": ...}");
+    return;
+  }
+  std::string text = body["content"];
+  bool opened = text.rfind("---\n", 0) == 0 || text.rfind("---\r\n", 0) == 0;
+  if (opened && text.find("\n---", 3) == std::string::npos) {
+    send_error(res, 400, "", "the YAML front matter of README.md is not closed by a '---' line");
+    res.set_content(json({{"error", "unclosed YAML front matter"},
+                          {"errors", {{{"message", "the front matter is not closed by '---'"}}}}})
+                        .dump(),
+                    "application/json");
+    return;
+  }
+  send_json(res, {{"warnings", json::array()}});
 }
 
 void HubServer::Impl::handle_create_repo(const httplib::Request& req, httplib::Response& res) {

@@ -139,6 +139,7 @@ struct HubServer::Impl {
   void handle_lfs_verify(const httplib::Request& req, httplib::Response& res, const Route& r);
   void handle_hub_commit(const httplib::Request& req, httplib::Response& res, const Route& r);
   void handle_create_repo(const httplib::Request& req, httplib::Response& res);
+  void handle_validate_yaml(const httplib::Request& req, httplib::Response& res);
   void handle_create_ref(const httplib::Request& req, httplib::Response& res, const Route& r);
   // Read side (hub_server_read.cc).
   void handle_commits(const httplib::Request& req, httplib::Response& res, const Route& r);

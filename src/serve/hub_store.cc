@@ -442,7 +442,7 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
     for (const auto& d : req.deletes) {
       if (!bidx || !bidx->find(d)) {
         throw StoreError(404, "EntryNotFound",
-                         "cannot delete '" + d + "': not in " + req.base_branch);
+                         "A file with this name doesn't exist: '" + d + "' in " + req.base_branch);
       }
     }
   }

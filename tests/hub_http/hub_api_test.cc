@@ -249,6 +249,19 @@ TEST_F(HubApi, KernelRulesRefuseAndLeaveTheRepoAsItWas) {
   EXPECT_EQ(no->status, 403);
 }
 
+// huggingface_hub validates a README.md before committing it.
+TEST_F(HubApi, ValidateYamlChecksTheFrontMatterIsClosed) {
+  auto ok =
+      cli->Post("/api/validate-yaml", auth(),
+                json({{"content", "---\nlicense: mit\n---\n# x\n"}}).dump(), "application/json");
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(json::parse(ok->body)["warnings"], json::array());
+  auto bad = cli->Post("/api/validate-yaml", auth(),
+                       json({{"content", "---\nlicense: mit\n# x\n"}}).dump(), "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["errors"].size(), 1u);
+}
+
 // An LFS upload whose connection dies mid-body leaves no blob behind, and a commit naming it fails.
 TEST_F(HubApi, InterruptedUploadLeavesNothing) {
   std::string content = random_bytes(200000, 9), sha = sha256_hex(content);
