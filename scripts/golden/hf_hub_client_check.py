@@ -16,6 +16,17 @@ token, a missing revision. It then checks that the two clients share one cache: 
 `khub download` wrote is read by huggingface_hub with local_files_only=True, and a snapshot that
 huggingface_hub wrote is read by `khub download` with HF_HUB_OFFLINE=1.
 
+It then uploads through the Hub's commit API as `kernels upload` / kernel-builder do:
+create_repo (twice, exist_ok), create_branch, upload_folder of a kernel that `khub build` built
+(LFS batch, basic transfer, verify), whose revision must equal what a local `khub publish` of the
+same folder gives and which `khub download` then fetches over HTTP; create_commit with additions
+and deletions, create_tag, list_repo_commits, get_paths_info, file_exists, a stale parent_commit,
+a tampered kernel (refused, refs unchanged), a read-only token (refused), and concurrent commits to
+one branch (all kept, serialized). Usage with an already running server instead of its own:
+
+    python3 scripts/golden/hf_hub_client_check.py --khub build/bin/khub \
+        --url http://127.0.0.1:PORT --token WRITE_TOKEN      (uploads only; the hub must be writable)
+
 Prints "OK" and exits 0, or prints "FAIL: <what>" and exits 1.
 """
 
@@ -31,10 +42,16 @@ import tempfile
 import time
 import urllib.request
 
+# khub serve speaks git-LFS uploads, not Xet: read by huggingface_hub when it is imported.
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
 REPO = "khub-community/rmsnorm"
 SECRET = "khub-community/secret"
 VARIANT = "khub1-cpu-x86_64-linux"
 TOKEN = "golden-read-token-123"
+WRITE_TOKEN = "golden-write-token-456"
+UPLOADED = "khub-test/scale-uploaded"
+PLAIN = "khub-community/plain-uploaded"
 
 
 class CheckFailed(Exception):
@@ -145,7 +162,7 @@ def run_checks(khub, work):
     secret_rev = write_revision(hub, SECRET, variant(3, 1000), branches=["main"], private=True)
     tokens = os.path.join(work, "tokens")
     with open(tokens, "w") as f:
-        f.write(f"{TOKEN} read\n")
+        f.write(f"{TOKEN} read\n{WRITE_TOKEN} write\n")
     log = os.path.join(work, "serve.log")
     proc, url = start_server(khub, hub, tokens, log)
     try:
@@ -266,6 +283,7 @@ def run_checks(khub, work):
 
         ua = open(log).read()
         check("huggingface_hub" in ua or "python" in ua.lower(), "no Python client in the log")
+        upload_checks(khub, work, url, WRITE_TOKEN, TOKEN)
         return url
     finally:
         proc.terminate()
@@ -275,18 +293,156 @@ def run_checks(khub, work):
             proc.kill()
 
 
+def upload_checks(khub, work, url, write_token, read_token=None, suffix=""):
+    """The Hub's write API through huggingface_hub, as HF's kernel tools use it. `suffix` makes
+    the repo names unique on a server that already has them."""
+    uploaded, plain = UPLOADED + suffix, PLAIN + suffix
+    import threading
+
+    import huggingface_hub as hh
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    api = HfApi(endpoint=url, token=write_token)
+    built = os.path.join(work, "built")
+    subprocess.run([khub, "build", "tests/loader/fixtures/scale", "--out", built], check=True,
+                   stdout=subprocess.DEVNULL)
+    out = subprocess.run([khub, "publish", built, "--hub", os.path.join(work, "local-hub")],
+                         check=True, capture_output=True, text=True).stdout
+    local_rev = out.split("@")[1].split()[0]
+    variant_name = os.listdir(built)[0]
+
+    api.create_repo(uploaded, repo_type="kernel", exist_ok=True)
+    api.create_repo(uploaded, repo_type="kernel", exist_ok=True)  # 409, accepted by exist_ok
+    api.create_branch(uploaded, branch="v1", repo_type="kernel", exist_ok=True)
+    # A tampered library: the digest in metadata.json no longer matches; refused, refs unchanged.
+    tampered = os.path.join(work, "tampered")
+    shutil.copytree(built, tampered)
+    lib = next(f for f in os.listdir(os.path.join(tampered, variant_name)) if f.endswith(".so"))
+    with open(os.path.join(tampered, variant_name, lib), "ab") as f:
+        f.write(b"tampered")
+    before = {b.name: b.target_commit for b in
+              api.list_repo_refs(uploaded, repo_type="kernel").branches}
+    try:
+        api.upload_folder(repo_id=uploaded, repo_type="kernel", folder_path=tampered,
+                          path_in_repo="build", revision="v1", commit_message="tampered")
+        raise CheckFailed("a kernel whose digest does not verify was accepted")
+    except hh.errors.HfHubHTTPError as e:
+        check(e.response.status_code == 400 and "digest" in str(e), f"tampered upload: {e}")
+    after = {b.name: b.target_commit for b in
+             api.list_repo_refs(uploaded, repo_type="kernel").branches}
+    check(after == before, f"a refused commit moved refs: {before} -> {after}")
+
+    info = api.upload_folder(repo_id=uploaded, repo_type="kernel", folder_path=built,
+                             path_in_repo="build", revision="v1", commit_message="scale v1")
+    check(info.oid == local_rev, f"upload_folder revision {info.oid} != local publish {local_rev}")
+    branches = {b.name: b.target_commit for b in
+                api.list_repo_refs(uploaded, repo_type="kernel").branches}
+    check(branches.get("v1") == local_rev and branches.get("main") == local_rev,
+          f"branches after the upload: {branches}")
+    commits = api.list_repo_commits(uploaded, repo_type="kernel", revision="v1")
+    check(commits[0].commit_id == local_rev and commits[0].title == "scale v1",
+          f"list_repo_commits: {commits}")
+    api.create_tag(uploaded, tag="v1.0.0", revision="v1", repo_type="kernel")
+    try:
+        api.create_tag(uploaded, tag="v1.0.0", revision="v1", repo_type="kernel")
+        raise CheckFailed("a tag was created twice")
+    except hh.errors.HfHubHTTPError as e:
+        check(e.response.status_code == 409, f"second create_tag: {e}")
+    lib_path = f"build/{variant_name}/{lib}"
+    paths = api.get_paths_info(uploaded, [lib_path, "nope"], repo_type="kernel",
+                               revision="v1.0.0", expand=True)
+    check(len(paths) == 1 and paths[0].lfs is not None and paths[0].last_commit is not None
+          and paths[0].last_commit.oid == local_rev, f"get_paths_info: {paths}")
+    check(api.file_exists(uploaded, lib_path, repo_type="kernel", revision="HEAD"), "file_exists")
+    check(not api.file_exists(uploaded, "nope.txt", repo_type="kernel"), "file_exists of a missing file")
+    check(api.repo_info(uploaded, repo_type="kernel", revision="HEAD").sha == local_rev,
+          "repo_info at HEAD")
+
+    env = dict(os.environ, HF_ENDPOINT=url, KERNELS_CACHE=os.path.join(work, "upload-cache"),
+               HF_TOKEN=write_token, KHUB_HUB_PATH="", LOCAL_KERNELS="")
+    env.pop("HF_HUB_OFFLINE", None)
+    got = json.loads(subprocess.run([khub, "download", uploaded + "@v1", "--json"], env=env,
+                                    check=True, capture_output=True, text=True).stdout)[0]
+    check(got["commit"] == local_rev, f"khub download of the upload: {got}")
+    for f in os.listdir(os.path.join(built, variant_name)):
+        check(read(os.path.join(got["path"], "build", variant_name, f)) ==
+              read(os.path.join(built, variant_name, f)), f"khub download of build/{f}")
+
+    # create_commit on a plain repo: additions, deletions, a stale parent, a read-only token.
+    api.create_repo(plain, exist_ok=True)
+    first = api.create_commit(plain, commit_message="first", operations=[
+        CommitOperationAdd("README.md", b"# plain\n"),
+        CommitOperationAdd("data/weights.bin", os.urandom(20000)),
+        CommitOperationAdd("data/notes.txt", b"notes\n")])
+    api.create_commit(plain, commit_message="delete", parent_commit=first.oid, operations=[
+        CommitOperationDelete("data/weights.bin"), CommitOperationAdd("more.txt", b"more\n")])
+    files = sorted(api.list_repo_files(plain))
+    check(files == ["README.md", "data/notes.txt", "more.txt"], f"after create_commit: {files}")
+    try:
+        api.create_commit(plain, commit_message="stale", parent_commit=first.oid,
+                          operations=[CommitOperationAdd("x.txt", b"x")])
+        raise CheckFailed("a commit on a stale parent was accepted")
+    except hh.errors.HfHubHTTPError as e:
+        check(e.response.status_code == 412, f"stale parent: {e}")
+    if read_token:
+        try:
+            HfApi(endpoint=url, token=read_token).upload_file(
+                repo_id=plain, path_or_fileobj=b"x", path_in_repo="x.txt")
+            raise CheckFailed("a read-only token committed")
+        except hh.errors.HfHubHTTPError as e:
+            check(e.response.status_code == 403, f"read-only token: {e}")
+    try:
+        hh.hf_hub_download(plain, "missing.txt", endpoint=url, token=write_token,
+                           cache_dir=os.path.join(work, "hf-cache-4"))
+        raise CheckFailed("a missing file was downloaded")
+    except hh.errors.EntryNotFoundError:
+        pass
+    try:
+        api.repo_info("khub-community/no-such-repo")
+        raise CheckFailed("a missing repo has info")
+    except hh.errors.RepositoryNotFoundError:
+        pass
+
+    # Concurrent commits to one branch: each lands on the one before, none is lost.
+    errors = []
+
+    def one(i):
+        try:
+            api.create_commit(plain, commit_message=f"note {i}",
+                              operations=[CommitOperationAdd(f"notes/{i}.txt", b"%d\n" % i)])
+        except Exception as e:  # collected and reported below
+            errors.append(f"{i}: {e}")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(not errors, f"concurrent commits failed: {errors}")
+    notes = [f for f in api.list_repo_files(plain) if f.startswith("notes/")]
+    check(len(notes) == 8, f"concurrent commits kept {len(notes)} of 8 files")
+    check(len(api.list_repo_commits(plain)) == 10, "history of the plain repo")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--khub", default="build/bin/khub", help="path to the khub binary")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--url", help="check uploads against this running khub serve instead")
+    ap.add_argument("--token", help="a write token of --url's server")
     args = ap.parse_args()
+    if args.url and not args.token:
+        print("FAIL: --url needs --token (a write token of that server)")
+        return 1
     khub = os.path.abspath(args.khub)
     if not os.access(khub, os.X_OK):
         print(f"FAIL: {khub} is not an executable (build first)")
         return 1
     work = tempfile.mkdtemp(prefix="khub-golden-hub-")
     try:
-        run_checks(khub, work)
+        if args.url:
+            upload_checks(khub, work, args.url.rstrip("/"), args.token,
+                          suffix="-" + os.urandom(4).hex())
+        else:
+            run_checks(khub, work)
     except CheckFailed as e:
         print(f"FAIL: {e}")
         return 1

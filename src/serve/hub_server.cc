@@ -133,7 +133,68 @@ void HubServer::Impl::log_request(const httplib::Request& req, const httplib::Re
   --in_flight;
 }
 
+// ---- The Hub's own API beside khub's (hub_server_commit.cc answers these) ------------------
+// /api/repos/create; /api/validate-yaml;
+// /api/{type}s/{org}/{name}/{commits|paths-info|preupload|commit|branch|tag}/ {rev};
+// /[{type}s/]{org}/{name}/raw/{rev}/{path}; /[{type}s/]{org}/{name}.git/info/lfs/objects/ batch;
+// the LFS upload and verify links the batch hands out (/_khub/lfs-upload|lfs-verify/{id}).
+std::optional<Route> route_hub_api(const std::vector<std::string>& s) {
+  static const std::set<std::string> kTypes = {"models", "kernels", "datasets", "spaces"};
+  static const std::map<std::string, std::pair<std::string, std::string>> kApi = {
+      {"commits", {"info", "commits"}},           {"paths-info", {"tree", "paths-info"}},
+      {"preupload", {"upload", "hub-preupload"}}, {"commit", {"upload", "hub-commit"}},
+      {"branch", {"upload", "branch"}},           {"tag", {"upload", "tag"}}};
+  auto join_from = [&](size_t i) {
+    std::string p;
+    for (size_t k = i; k < s.size(); ++k) p += (p.empty() ? "" : "/") + s[k];
+    return p;
+  };
+  Route r;
+  if (s.size() == 3 && s[0] == "api" && s[1] == "repos" && s[2] == "create") {
+    r.kind = "upload";
+    r.action = "create-repo";
+    return r;
+  }
+  if (s.size() == 2 && s[0] == "api" && s[1] == "validate-yaml") {
+    r.kind = "other";
+    r.action = "validate-yaml";
+    return r;
+  }
+  if (s.size() >= 6 && s[0] == "api" && kTypes.count(s[1]) && kApi.count(s[4])) {
+    std::tie(r.kind, r.action) = kApi.at(s[4]);
+    r.repo_id = s[2] + "/" + s[3];
+    r.rev = join_from(5);  // JS listCommits does not encode a revision's slashes
+    return r;
+  }
+  if (s.size() == 3 && s[0] == "_khub" && (s[1] == "lfs-upload" || s[1] == "lfs-verify")) {
+    r.kind = "upload";
+    r.action = s[1];
+    r.rev = s[2];
+    return r;
+  }
+  size_t at = !s.empty() && kTypes.count(s[0]) && s[0] != "models" ? 1 : 0;
+  if (s.size() == at + 6 && s[at + 1].size() > 4 &&
+      s[at + 1].compare(s[at + 1].size() - 4, 4, ".git") == 0 &&
+      join_from(at + 2) == "info/lfs/objects/batch") {
+    r.kind = "upload";
+    r.action = "lfs-batch";
+    r.repo_id = s[at] + "/" + s[at + 1].substr(0, s[at + 1].size() - 4);
+    return r;
+  }
+  if (s.size() >= at + 5 && s[at + 2] == "raw") {
+    r.kind = "file";
+    r.action = "raw";
+    r.repo_id = s[at] + "/" + s[at + 1];
+    r.rev = s[at + 3];
+    r.path = join_from(at + 4);
+    return r;
+  }
+  return std::nullopt;
+}
+// ---- end of the Hub's own API --------------------------------------------------------------
+
 std::optional<Route> HubServer::Impl::route(const std::vector<std::string>& s) {
+  if (auto hub = route_hub_api(s)) return hub;
   auto repo_of = [&](size_t i) { return s[i] + "/" + s[i + 1]; };
   auto join_from = [&](size_t i) {
     std::string p;
@@ -278,7 +339,7 @@ void HubServer::Impl::handle(const httplib::Request& req, httplib::Response& res
       handle_refs(req, res, *r);
     } else if (r->action == "tree" && get) {
       handle_tree(req, res, *r, fd);
-    } else if ((r->action == "resolve" || r->action == "lfs") && get) {
+    } else if ((r->action == "resolve" || r->action == "lfs" || r->action == "raw") && get) {
       handle_file(req, res, *r, fd);
     } else if (r->action == "preupload" && m == "POST") {
       handle_preupload(req, res, *r);
@@ -286,6 +347,8 @@ void HubServer::Impl::handle(const httplib::Request& req, httplib::Response& res
       handle_commit(req, res, *r);
     } else if (r->action == "blob" && m == "PUT" && reader) {
       handle_blob(req, res, *r, *reader);
+    } else if (handle_hub_api(req, res, *r, reader)) {
+      // answered by the Hub's own API (hub_server_commit.cc)
     } else {
       send_error(res, 405, "", m + " is not allowed on " + target);
     }

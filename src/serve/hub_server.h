@@ -14,6 +14,11 @@
 //   PUT  /api/khub/blobs/{sha256}              the bytes; checked against the sha256
 //   POST /api/.../{org}/{name}/khub/commit     {"files":[{path,sha256,size,executable}],
 //        "branch","tags","create_repo","private","parent"} -> {"commit": "<revision id>"}
+// The Hub's own API too (hub_server_commit.cc, docs/hub-http.md): HEAD as a revision, /raw/,
+// expand=, /commits/{rev}, POST /paths-info/{rev}; and, with a write token, /api/repos/create,
+// /preupload/{rev}, the git-LFS batch /{repo}.git/info/lfs/objects/batch with its upload and
+// verify links, the NDJSON /commit/{branch}, /branch/{name} and /tag/{rev}, as huggingface_hub's
+// upload_folder / create_commit and @huggingface/hub's uploadFiles / commit send them.
 // Access: a repo with a `private` marker file answers only to a valid token (others get 401
 // RepoNotFound, as the Hub does). Tokens come from --token-file: one per line, "TOKEN [read|write]"
 // (default write), '#' comments. Without a token file private repos are unreachable and uploads

@@ -61,6 +61,12 @@ bool HubServer::Impl::check_read(const httplib::Request& req, httplib::Response&
     send_error(res, store.repo_exists(repo) ? 401 : 404, "RepoNotFound", "Repository not found");
     return false;
   }
+  if (store.is_gated(repo) && !tok) {
+    send_error(res, 401, "GatedRepo",
+               "Access to " + repo +
+                   " is restricted. You must have access to it and be authenticated to access it.");
+    return false;
+  }
   return true;
 }
 

@@ -1,7 +1,8 @@
 // Internal to `khub serve` (hub_server.h): the server's state and its request handlers, defined
-// in four files along the seams of a request — hub_server.cc (set-up, logging, routing),
-// hub_server_auth.cc (tokens, read and write checks), hub_server_read.cc (info, refs, tree and file
-// routes) and hub_server_upload.cc (preupload, blobs, commits).
+// in five files along the seams of a request — hub_server.cc (set-up, logging, routing),
+// hub_server_auth.cc (tokens, read and write checks), hub_server_read.cc (info, refs, tree, file,
+// commits and paths-info routes), hub_server_upload.cc (khub's preupload, blobs, commits) and
+// hub_server_commit.cc (the Hub's preupload, LFS batch, NDJSON commit, repo, branch and tag).
 #pragma once
 
 #include <httplib.h>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -52,6 +54,19 @@ struct Route {
   std::string action;  // info, refs, tree, resolve, lfs, preupload, commit, blob, health, whoami
 };
 
+// The routes of the Hub's own API that khub's routing does not know (hub_server.cc).
+std::optional<Route> route_hub_api(const std::vector<std::string>& segments);
+// "http://<Host header>" of a request ("" without one): where links handed to a client point.
+std::string request_origin(const httplib::Request& req);
+
+// An LFS upload link from the batch endpoint: the link is the capability (clients PUT to it
+// without their token, as to a presigned URL), good for one object until it expires.
+struct LfsTicket {
+  std::string sha256;
+  uint64_t size = 0;
+  std::chrono::steady_clock::time_point expires;
+};
+
 struct HubServer::Impl {
   ServeOptions opts;
   HubStore store;
@@ -61,6 +76,8 @@ struct HubServer::Impl {
   std::thread thread;
   std::atomic<int> port{0};
   std::atomic<int> in_flight{0};
+  std::mutex tickets_mu;
+  std::map<std::string, LfsTicket> tickets;
 
   explicit Impl(ServeOptions o);
 
@@ -93,6 +110,9 @@ struct HubServer::Impl {
   void handle_file(const httplib::Request& req, httplib::Response& res, const Route& r,
                    const FaultDecision& fd);
 
+  // A small in-memory body (an LFS pointer) with a single-range Range answered.
+  void serve_text(const httplib::Request& req, httplib::Response& res, const std::string& text);
+
   void serve_bytes(const httplib::Request& req, httplib::Response& res,
                    const std::filesystem::path& file, uint64_t size, const FaultDecision& fd);
 
@@ -102,6 +122,31 @@ struct HubServer::Impl {
                    const httplib::ContentReader& reader);
 
   void handle_commit(const httplib::Request& req, httplib::Response& res, const Route& r);
+
+  // Streams a request body into the staged blob `sha256`: the bytes are checked against the hash
+  // (and `size` when given) before the blob appears. Answers the error itself and returns false.
+  bool receive_blob(const httplib::ContentReader& reader, const std::string& sha256,
+                    std::optional<uint64_t> size, httplib::Response& res);
+
+  // The Hub's own API (hub_server_commit.cc). Returns false when `r` is none of its routes (or the
+  // method does not fit), so the caller answers 405.
+  bool handle_hub_api(const httplib::Request& req, httplib::Response& res, const Route& r,
+                      const httplib::ContentReader* reader);
+  void handle_hub_preupload(const httplib::Request& req, httplib::Response& res, const Route& r);
+  void handle_lfs_batch(const httplib::Request& req, httplib::Response& res, const Route& r);
+  void handle_lfs_upload(httplib::Response& res, const Route& r,
+                         const httplib::ContentReader& reader);
+  void handle_lfs_verify(const httplib::Request& req, httplib::Response& res, const Route& r);
+  void handle_hub_commit(const httplib::Request& req, httplib::Response& res, const Route& r);
+  void handle_create_repo(const httplib::Request& req, httplib::Response& res);
+  void handle_validate_yaml(const httplib::Request& req, httplib::Response& res);
+  void handle_create_ref(const httplib::Request& req, httplib::Response& res, const Route& r);
+  // Read side (hub_server_read.cc).
+  void handle_commits(const httplib::Request& req, httplib::Response& res, const Route& r);
+  void handle_paths_info(const httplib::Request& req, httplib::Response& res, const Route& r);
+  // The newest commit of `revision`'s history since which `path` has had the blob/tree `oid`.
+  json last_commit(const std::string& repo, const std::string& revision, const std::string& path,
+                   const std::string& oid);
 };
 
 }  // namespace khub::serve

@@ -1,5 +1,6 @@
-// khub serve (hub_server_impl.h). The read routes: repo info, refs, tree listings and files (with
-// ranges and injected faults).
+// khub serve (hub_server_impl.h). The read routes: repo info (with the Hub's expand=), refs, tree
+// listings, files (resolve, and raw: git's blob, so an LFS file's pointer, with ranges and
+// injected faults), a revision's commit history and paths-info.
 #include "serve/hub_server_impl.h"
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -62,21 +64,172 @@ void HubServer::Impl::handle_info(const httplib::Request& req, httplib::Response
     siblings.push_back(s);
   }
   std::string org = r.repo_id.substr(0, r.repo_id.find('/'));
-  send_json(res, {{"_id", sha256_hex(r.repo_id).substr(0, 24)},
-                  {"id", r.repo_id},
-                  {"modelId", r.repo_id},
-                  {"author", org},
-                  {"sha", *rev},
-                  {"lastModified", idx->last_modified},
-                  {"createdAt", idx->last_modified},
-                  {"private", store.is_private(r.repo_id)},
-                  {"gated", false},
-                  {"disabled", false},
-                  {"downloads", 0},
-                  {"likes", 0},
-                  {"tags", json::array()},
-                  {"siblings", siblings},
-                  {"usedStorage", total}});
+  json info = {{"_id", sha256_hex(r.repo_id).substr(0, 24)},
+               {"id", r.repo_id},
+               {"modelId", r.repo_id},
+               {"author", org},
+               {"sha", *rev},
+               {"lastModified", idx->last_modified},
+               {"createdAt", idx->last_modified},
+               {"private", store.is_private(r.repo_id)},
+               {"gated", store.is_gated(r.repo_id) ? json("manual") : json(false)},
+               {"disabled", false},
+               {"downloads", 0},
+               {"downloadsAllTime", 0},
+               {"likes", 0},
+               {"tags", json::array()},
+               {"siblings", siblings},
+               {"usedStorage", total}};
+  // expand=KEY (repeated, or expand[]=KEY), as the Hub: only _id, id and the asked properties;
+  // a property the Hub knows but this hub has no value for (cardData, config, ...) is left out,
+  // one it does not know is a 400.
+  static const std::set<std::string> kExpandable = {"author",
+                                                    "baseModels",
+                                                    "cardData",
+                                                    "childrenModelCount",
+                                                    "config",
+                                                    "createdAt",
+                                                    "disabled",
+                                                    "downloads",
+                                                    "downloadsAllTime",
+                                                    "evalResults",
+                                                    "gated",
+                                                    "gguf",
+                                                    "gitalyUid",
+                                                    "inference",
+                                                    "inferenceProviderMapping",
+                                                    "lastModified",
+                                                    "library_name",
+                                                    "likes",
+                                                    "mask_token",
+                                                    "model-index",
+                                                    "pipeline_tag",
+                                                    "private",
+                                                    "resourceGroup",
+                                                    "safetensors",
+                                                    "sha",
+                                                    "siblings",
+                                                    "spaces",
+                                                    "tags",
+                                                    "transformersInfo",
+                                                    "trendingScore",
+                                                    "usedStorage",
+                                                    "widgetData",
+                                                    "xetEnabled",
+                                                    "citation",
+                                                    "description",
+                                                    "paperswithcode_id",
+                                                    "datasetsServer"};
+  std::vector<std::string> expand;
+  for (const char* key : {"expand", "expand[]"}) {
+    for (size_t i = 0; i < req.get_param_value_count(key); ++i) {
+      expand.push_back(req.get_param_value(key, i));
+    }
+  }
+  if (!expand.empty()) {
+    json out = {{"_id", info["_id"]}, {"id", info["id"]}};
+    for (const auto& k : expand) {
+      if (!kExpandable.count(k)) {
+        send_error(res, 400, "",
+                   "\"expand\" must be one of the repo's properties, not '" + k + "'");
+        return;
+      }
+      if (info.contains(k)) out[k] = info[k];
+    }
+    info = out;
+  }
+  send_json(res, info);
+}
+
+void HubServer::Impl::handle_commits(const httplib::Request& req, httplib::Response& res,
+                                     const Route& r) {
+  if (!check_read(req, res, r.repo_id)) return;
+  auto rev = revision_of(res, r.repo_id, r.rev);
+  if (!rev) return;
+  auto all = store.history(r.repo_id, *rev, 100000);
+  size_t limit = std::strtoull(req.get_param_value("limit").c_str(), nullptr, 10);
+  if (limit == 0 || limit > 1000) limit = 50;
+  size_t page = std::strtoull(req.get_param_value("p").c_str(), nullptr, 10);
+  json out = json::array();
+  for (size_t i = page * limit; i < all.size() && i < (page + 1) * limit; ++i) {
+    const auto& e = all[i];
+    out.push_back({{"id", e.id},
+                   {"title", e.title},
+                   {"message", e.message},
+                   {"authors", json::array({{{"user", e.author}, {"avatar", ""}}})},
+                   {"date", e.date},
+                   {"parents", e.parent.empty() ? json::array() : json::array({e.parent})}});
+  }
+  if ((page + 1) * limit < all.size()) {
+    res.set_header("Link", "<" + request_origin(req) + req.target.substr(0, req.target.find('?')) +
+                               "?p=" + std::to_string(page + 1) +
+                               "&limit=" + std::to_string(limit) + ">; rel=\"next\"");
+  }
+  res.set_header("X-Total-Count", std::to_string(all.size()));
+  send_json(res, out);
+}
+
+json HubServer::Impl::last_commit(const std::string& repo, const std::string& revision,
+                                  const std::string& path, const std::string& oid) {
+  auto hist = store.history(repo, revision, 100);
+  size_t i = 0;
+  while (i + 1 < hist.size()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(store.revision_dir(repo, hist[i + 1].id), ec)) break;
+    const IndexedEntry* e = store.index(repo, hist[i + 1].id)->find(path);
+    if (!e || e->oid != oid) break;
+    ++i;
+  }
+  return {{"id", hist[i].id}, {"title", hist[i].title}, {"date", hist[i].date}};
+}
+
+void HubServer::Impl::handle_paths_info(const httplib::Request& req, httplib::Response& res,
+                                        const Route& r) {
+  if (!check_read(req, res, r.repo_id)) return;
+  auto rev = revision_of(res, r.repo_id, r.rev);
+  if (!rev) return;
+  // huggingface_hub posts a form (paths=a&paths=b&expand=True), @huggingface/hub JSON.
+  std::vector<std::string> paths;
+  bool expand = false;
+  if (req.get_header_value("Content-Type").rfind("application/json", 0) == 0) {
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.value("paths", json()).is_array()) {
+      send_error(res, 400, "", "expected {\"paths\": [...], \"expand\": bool}");
+      return;
+    }
+    for (const auto& p : body["paths"]) {
+      if (!p.is_string()) {
+        send_error(res, 400, "", "paths must be strings");
+        return;
+      }
+      paths.push_back(p);
+    }
+    expand = body.value("expand", json(false)) == true;
+  } else {
+    for (size_t i = 0; i < req.get_param_value_count("paths"); ++i) {
+      paths.push_back(req.get_param_value("paths", i));
+    }
+    expand = truthy(req.get_param_value("expand"));
+  }
+  auto idx = store.index(r.repo_id, *rev);
+  json out = json::array();
+  for (std::string p : paths) {
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    const IndexedEntry* e = idx->find(p);
+    if (!e) continue;  // as the Hub: a missing path is left out
+    json j = {{"type", e->is_dir ? "directory" : "file"},
+              {"oid", e->oid},
+              {"size", e->is_dir ? 0 : e->size},
+              {"path", e->path}};
+    if (e->lfs) {
+      j["lfs"] = {{"oid", e->sha256},
+                  {"size", e->size},
+                  {"pointerSize", lfs_pointer(e->sha256, e->size).size()}};
+    }
+    if (expand) j["lastCommit"] = last_commit(r.repo_id, *rev, e->path, e->oid);
+    out.push_back(j);
+  }
+  send_json(res, out);
 }
 
 void HubServer::Impl::handle_refs(const httplib::Request& req, httplib::Response& res,
@@ -128,20 +281,21 @@ void HubServer::Impl::handle_tree(const httplib::Request& req, httplib::Response
     limit = std::strtoull(req.get_param_value("limit").c_str(), nullptr, 10);
     if (limit == 0 || limit > 10000) limit = opts.page_size;
   }
+  bool expand = truthy(req.get_param_value("expand"));
   json page = json::array();
   size_t end = std::min(all.size(), cursor + limit);
   for (size_t i = cursor; i < end; ++i) {
     const IndexedEntry& e = *all[i];
-    if (e.is_dir) {
-      page.push_back({{"type", "directory"}, {"oid", e.oid}, {"size", 0}, {"path", e.path}});
-      continue;
-    }
-    json j = {{"type", "file"}, {"oid", e.oid}, {"size", e.size}, {"path", e.path}};
+    json j = {{"type", e.is_dir ? "directory" : "file"},
+              {"oid", e.oid},
+              {"size", e.is_dir ? 0 : e.size},
+              {"path", e.path}};
     if (e.lfs) {
       j["lfs"] = {{"oid", e.sha256},
                   {"size", e.size},
                   {"pointerSize", lfs_pointer(e.sha256, e.size).size()}};
     }
+    if (expand) j["lastCommit"] = last_commit(r.repo_id, *rev, e.path, e.oid);
     page.push_back(j);
   }
   if (cursor == 0) {
@@ -160,7 +314,8 @@ void HubServer::Impl::handle_tree(const httplib::Request& req, httplib::Response
     std::string host = req.get_header_value("Host");
     std::string base = host.empty() ? "" : "http://" + host;
     std::string next = base + req.target.substr(0, req.target.find('?')) + "?" +
-                       (recursive ? "recursive=true&" : "") + "cursor=" + std::to_string(end) +
+                       (recursive ? "recursive=true&" : "") + (expand ? "expand=true&" : "") +
+                       "cursor=" + std::to_string(end) +
                        (req.has_param("limit") ? "&limit=" + std::to_string(limit) : "");
     res.set_header("Link", "<" + next + ">; rel=\"next\"");
   }
@@ -197,6 +352,12 @@ void HubServer::Impl::handle_file(const httplib::Request& req, httplib::Response
     res.set_content("Found. Redirecting to " + loc, "text/plain");
     return;
   }
+  if (r.action == "raw" && e->lfs) {
+    // As huggingface.co: /raw/ answers git's blob, which for an LFS file is its pointer.
+    res.set_header("ETag", "\"" + e->oid + "\"");
+    serve_text(req, res, lfs_pointer(e->sha256, e->size));
+    return;
+  }
   res.set_header("ETag", "\"" + (e->lfs ? e->sha256 : e->oid) + "\"");
   FaultDecision body = faults.decide("file", current_target, req.method == "HEAD", true);
   if (!body.applied.empty()) {
@@ -204,6 +365,24 @@ void HubServer::Impl::handle_file(const httplib::Request& req, httplib::Response
     res.set_header("X-Khub-Fault", header_safe(all));
   }
   serve_bytes(req, res, store.revision_dir(r.repo_id, *rev) / r.path, e->size, body);
+}
+
+void HubServer::Impl::serve_text(const httplib::Request& req, httplib::Response& res,
+                                 const std::string& text) {
+  unsigned long long a = 0, b = 0;
+  int n = 0;
+  std::string range = req.get_header_value("Range");
+  if (!range.empty() && std::sscanf(range.c_str(), "bytes=%llu-%llu%n", &a, &b, &n) == 2 &&
+      n == static_cast<int>(range.size()) && a <= b && a < text.size()) {
+    b = std::min<unsigned long long>(b, text.size() - 1);
+    res.status = 206;
+    res.set_header("Content-Range", "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
+                                        std::to_string(text.size()));
+    res.set_content(text.substr(a, b - a + 1), "text/plain; charset=utf-8");
+    return;
+  }
+  res.status = 200;
+  res.set_content(text, "text/plain; charset=utf-8");
 }
 
 void HubServer::Impl::serve_bytes(const httplib::Request& req, httplib::Response& res,

@@ -49,24 +49,23 @@ void HubServer::Impl::handle_preupload(const httplib::Request& req, httplib::Res
   send_json(res, {{"missing", missing}});
 }
 
-void HubServer::Impl::handle_blob(const httplib::Request& req, httplib::Response& res,
-                                  const Route& r, const httplib::ContentReader& reader) {
-  if (!check_write(req, res)) return;
-  if (!is_hex(r.rev, 64)) {
-    send_error(res, 400, "", "'" + r.rev + "' is not a sha256");
-    return;
+bool HubServer::Impl::receive_blob(const httplib::ContentReader& reader, const std::string& sha256,
+                                   std::optional<uint64_t> expected, httplib::Response& res) {
+  if (!is_hex(sha256, 64)) {
+    send_error(res, 400, "", "'" + sha256 + "' is not a sha256");
+    return false;
   }
   std::filesystem::path tmp = store.upload_temp_path();
   OpenFile out;
   out.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out.fd < 0) {
     send_error(res, 500, "", "cannot stage the upload");
-    return;
+    return false;
   }
   Hasher h(HashAlgo::kSha256);
   uint64_t size = 0;
   bool ok = true;
-  reader([&](const char* data, size_t n) {
+  bool complete = reader([&](const char* data, size_t n) {
     h.update(data, n);
     size += n;
     for (size_t done = 0; done < n;) {
@@ -81,23 +80,36 @@ void HubServer::Impl::handle_blob(const httplib::Request& req, httplib::Response
   });
   ::fsync(out.fd);
   std::string got = h.finish_hex();
-  if (!ok) {
+  // Nothing of a failed or interrupted upload stays: the blob appears whole or not at all.
+  auto refuse = [&](int status, const std::string& why) {
     ::unlink(tmp.c_str());
-    send_error(res, 500, "", "cannot write the upload");
-    return;
+    send_error(res, status, "", why);
+    return false;
+  };
+  if (!ok) return refuse(500, "cannot write the upload");
+  if (!complete) return refuse(400, "the upload of " + sha256 + " was interrupted");
+  if (expected && size != *expected) {
+    return refuse(
+        400, "the upload has " + std::to_string(size) + " bytes, not " + std::to_string(*expected));
   }
-  if (got != r.rev) {
-    ::unlink(tmp.c_str());
-    send_error(res, 400, "", "the uploaded bytes have sha256 " + got + ", not " + r.rev);
-    return;
+  if (got != sha256) {
+    return refuse(400, "the uploaded bytes have sha256 " + got + ", not " + sha256);
   }
-  if (::rename(tmp.c_str(), store.staged_blob(r.rev).c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    send_error(res, 500, "", "cannot store the upload");
-    return;
+  if (::rename(tmp.c_str(), store.staged_blob(sha256).c_str()) != 0) {
+    return refuse(500, "cannot store the upload");
   }
+  return true;
+}
+
+void HubServer::Impl::handle_blob(const httplib::Request& req, httplib::Response& res,
+                                  const Route& r, const httplib::ContentReader& reader) {
+  if (!check_write(req, res)) return;
+  if (!receive_blob(reader, r.rev, std::nullopt, res)) return;
   res.status = 201;
-  res.set_content(json({{"sha256", got}, {"size", size}}).dump(), "application/json");
+  res.set_content(
+      json({{"sha256", r.rev}, {"size", std::filesystem::file_size(store.staged_blob(r.rev))}})
+          .dump(),
+      "application/json");
 }
 
 void HubServer::Impl::handle_commit(const httplib::Request& req, httplib::Response& res,

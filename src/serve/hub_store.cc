@@ -9,29 +9,26 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
+#include "core/error.h"
 #include "core/logging.h"
 #include "hub/ref/hub_location.h"
 #include "hub/ref/repo_names.h"
+#include "hub/ref/semver.h"
 #include "hub/store/content_hash.h"
 #include "hub/store/file_lock.h"
 #include "hub/store/hub_cache.h"
 #include "hub/store/publish.h"
+#include "loader/metadata.h"
 
 namespace khub::serve {
 namespace {
 
 using namespace khub::hub::net;
-
-std::string iso_time(time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
 
 std::string read_ref_file(const fs::path& p) {
   auto text = read_small_file(p);
@@ -65,12 +62,6 @@ long major_of(const std::string& name) {
   if (name.size() < 2 || name[0] != 'v') return -1;
   if (!std::all_of(name.begin() + 1, name.end(), ::isdigit)) return -1;
   return std::atol(name.c_str() + 1);
-}
-
-std::string random_suffix() {
-  static std::atomic<uint64_t> n{0};
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + std::to_string(rng());
 }
 
 // git's tree id of a folder from the ids of its direct children.
@@ -121,11 +112,31 @@ void add_base_files(const fs::path& base, const fs::path& tree,
   if (ec) throw StoreError(500, "", "cannot list the base revision: " + ec.message());
 }
 
+}  // namespace
+
+namespace detail {
+
+std::string iso_time(time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return buf;
+}
+
+std::string random_suffix() {
+  static std::atomic<uint64_t> n{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::to_string(::getpid()) + "-" + std::to_string(n++) + "-" + std::to_string(rng());
+}
+
 void write_ref(const fs::path& file, const std::string& rev) {
   write_file_atomic(file, rev + "\n");
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 bool is_lfs_style(const std::string& path, uint64_t size) {
   if (size >= 10'000'000) return true;
@@ -193,6 +204,11 @@ bool HubStore::is_private(const std::string& repo_id) const {
   return fs::exists(repo_dir(repo_id) / "private", ec);
 }
 
+bool HubStore::is_gated(const std::string& repo_id) const {
+  std::error_code ec;
+  return fs::exists(repo_dir(repo_id) / "gated", ec);
+}
+
 RefList HubStore::refs(const std::string& repo_id) const {
   RefList r;
   list_refs_under(repo_dir(repo_id) / "refs" / "heads", "heads", r.branches);
@@ -208,6 +224,11 @@ fs::path HubStore::revision_dir(const std::string& repo_id, const std::string& r
 std::optional<std::string> HubStore::resolve(const std::string& repo_id,
                                              const std::string& rev) const {
   if (rev.empty()) return std::nullopt;
+  if (rev == "HEAD") {
+    // As on the Hub: HEAD is the default branch.
+    auto def = default_branch(repo_id);
+    return def ? resolve(repo_id, "refs/heads/" + *def) : std::nullopt;
+  }
   RefList r = refs(repo_id);
   std::string name = rev;
   if (name.rfind("refs/heads/", 0) == 0 || name.rfind("refs/tags/", 0) == 0) {
@@ -343,7 +364,12 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
   if (!is_valid_repo_id(repo_id)) {
     throw StoreError(400, "", "'" + repo_id + "' is not a repository id (org/name)");
   }
-  if (req.files.empty()) throw StoreError(400, "", "a commit needs at least one file");
+  if (req.files.empty() && req.deletes.empty()) {
+    throw StoreError(400, "", "a commit needs at least one file to add or delete");
+  }
+  for (const auto& d : req.deletes) {
+    if (!is_safe_repo_path(d)) throw StoreError(400, "", "unsafe path '" + d + "' to delete");
+  }
   if (!req.branch.empty() && !is_safe_ref_name(req.branch)) {
     throw StoreError(400, "", "'" + req.branch + "' is not a valid branch name");
   }
@@ -392,18 +418,42 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
     if (req.is_private) write_file_atomic(rdir / "private", "");
     out.created_repo = true;
   }
+  std::optional<std::string> head;
+  if (!req.branch.empty()) head = resolve(repo_id, "refs/heads/" + req.branch);
   if (req.parent && !req.branch.empty()) {
-    auto current = resolve(repo_id, "refs/heads/" + req.branch);
-    if (current.value_or("") != *req.parent) {
-      throw StoreError(409, "",
-                       "branch " + req.branch + " is at " + current.value_or("(none)") +
+    if (head.value_or("") != *req.parent) {
+      throw StoreError(req.parent_mismatch_status, "",
+                       "branch " + req.branch + " is at " + head.value_or("(none)") +
                            ", not at the expected parent " + *req.parent);
     }
   }
+  // Hub commits go to an existing branch; a repo's first commit, and (as `khub publish` does) a
+  // kernel's first commit to its version branch vN, create it.
+  bool may_create_branch = !req.require_branch || refs(repo_id).branches.empty() ||
+                           hub::major_of_branch(req.branch) >= 0;
+  if (!head && !req.branch.empty() && !may_create_branch) {
+    throw StoreError(404, "RevisionNotFound", "Invalid rev id: " + req.branch);
+  }
+  std::optional<std::string> base;
+  if (!req.base_branch.empty()) base = resolve(repo_id, "refs/heads/" + req.base_branch);
+  if (!req.deletes.empty()) {
+    std::shared_ptr<const RevisionIndex> bidx;
+    if (base) bidx = index(repo_id, *base);
+    for (const auto& d : req.deletes) {
+      if (!bidx || !bidx->find(d)) {
+        throw StoreError(404, "EntryNotFound",
+                         "A file with this name doesn't exist: '" + d + "' in " + req.base_branch);
+      }
+    }
+  }
+  std::vector<std::string> drop = req.replace;
+  drop.insert(drop.end(), req.deletes.begin(), req.deletes.end());
   // ".tmp-*": what readers of the local hub ignore and the next `khub publish` cleans up.
   fs::path tmp = rdir / "revisions" / (".tmp-upload-" + random_suffix());
   std::error_code ec;
+  std::vector<std::string> follow_main;
   try {
+    fs::create_directories(tmp);
     for (const auto& f : req.files) {
       fs::path dest = tmp / f.path;
       fs::create_directories(dest.parent_path());
@@ -414,11 +464,17 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
         fs::permissions(dest, f.executable ? fs::perms(0755) : fs::perms(0644));
       }
     }
-    if (!req.base_branch.empty()) {
-      if (auto base = resolve(repo_id, "refs/heads/" + req.base_branch)) {
-        add_base_files(revision_dir(repo_id, *base), tmp, req.replace);
-      }
-    }
+    if (base) add_base_files(revision_dir(repo_id, *base), tmp, drop);
+    // The variants this commit changes: those it writes or deletes files of, or replaces.
+    std::vector<std::string> changed;
+    auto note = [&](const std::string& p) {
+      if (p.rfind("build/", 0) != 0) return;
+      size_t slash = p.find('/', 6);
+      if (slash != std::string::npos) changed.push_back(p.substr(6, slash - 6));
+    };
+    for (const auto& f : req.files) note(f.path);
+    for (const auto& d : drop) note(d + "/");
+    check_kernel_refs(repo_id, tmp, &changed, req.branch, req.tags, &follow_main);
     out.revision = revision_id_(tmp);
     check_revision_id(out.revision, "the computed revision id");
     fs::path final_dir = rdir / "revisions" / out.revision;
@@ -443,9 +499,28 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
           "tag " + t + " already points to " + *existing + "; tags never move (publish a new tag)");
     }
   }
-  if (!req.branch.empty()) write_ref(rdir / "refs" / "heads" / req.branch, out.revision);
-  for (const auto& b : req.extra_branches) write_ref(rdir / "refs" / "heads" / b, out.revision);
-  for (const auto& t : req.tags) write_ref(rdir / "refs" / "tags" / t, out.revision);
+  std::vector<std::string> branches = req.extra_branches;
+  for (const auto& b : follow_main) {
+    if (b != req.branch && std::find(branches.begin(), branches.end(), b) == branches.end()) {
+      branches.push_back(b);
+    }
+  }
+  if (!req.branch.empty()) branches.insert(branches.begin(), req.branch);
+  for (const auto& b : branches) {
+    auto before = resolve(repo_id, "refs/heads/" + b);
+    if (before == out.revision) continue;
+    write_ref(rdir / "refs" / "heads" / b, out.revision);
+    out.refs_updated.push_back("heads/" + b);
+    if (b == req.branch) {
+      append_log(repo_id, {out.revision, before.value_or(""), req.title, req.message, "khub",
+                           iso_time(std::time(nullptr))});
+    }
+  }
+  for (const auto& t : req.tags) {
+    if (resolve(repo_id, "refs/tags/" + t)) continue;
+    write_ref(rdir / "refs" / "tags" / t, out.revision);
+    out.refs_updated.push_back("tags/" + t);
+  }
   return out;
 }
 

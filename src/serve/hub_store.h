@@ -4,6 +4,10 @@
 //   <root>/<org>/<repo>/refs/tags/<tag>        a revision id
 //   <root>/<org>/<repo>/revisions/<rev>/...    an immutable file tree; <rev> is a content hash
 //   <root>/<org>/<repo>/private                khub serve's marker: only token holders see it
+//   <root>/<org>/<repo>/gated                  khub serve's marker: readers need a token (401
+//                                              GatedRepo without one)
+//   <root>/<org>/<repo>/logs/commits.jsonl     khub serve's commit log: one JSON object a line,
+//                                              {id, parent, title, message, author, date}
 //   <root>/.khub/uploads/<sha256>              blobs uploaded for a coming commit
 // Revisions are immutable, so the index of a revision (sizes, git blob ids, sha256 of LFS-style
 // files, git tree ids of folders) is computed once and kept in memory. Files that are not regular
@@ -24,6 +28,13 @@
 namespace khub::serve {
 
 namespace fs = std::filesystem;
+
+// Shared by hub_store.cc and hub_store_refs.cc.
+namespace detail {
+std::string iso_time(time_t t);  // ISO 8601, UTC, milliseconds .000
+std::string random_suffix();     // unique among this host's processes and threads
+void write_ref(const std::filesystem::path& file, const std::string& rev);
+}  // namespace detail
 using hub::net::GitRef;
 using hub::net::RefList;
 
@@ -83,12 +94,27 @@ struct CommitRequest {
   bool create_repo = false;
   bool is_private = false;
   std::optional<std::string> parent;  // expected current revision of `branch`
+  // Files or folders of the base tree to drop; each must exist there (the Hub's deletedFile /
+  // deletedFolder). Unlike `replace`, a missing one is an error.
+  std::vector<std::string> deletes;
+  // The Hub's commit API: the branch must exist, except the first commit of a repo with no branch.
+  bool require_branch = false;
+  int parent_mismatch_status = 409;  // the Hub answers 412 when parentCommit is not the head
+  std::string title, message;        // for the commit log
 };
 
 struct CommitOutcome {
   std::string revision;
   bool created_repo = false;
   bool new_revision = false;
+  std::vector<std::string> refs_updated;  // "heads/v1", "heads/main", "tags/v1.0.0"
+};
+
+// One entry of a repo's history as `GET /api/.../commits/{rev}` lists it.
+struct CommitLogEntry {
+  std::string id;      // the revision id
+  std::string parent;  // "" for the first commit, or when the history before it is unknown
+  std::string title, message, author, date;
 };
 
 // Computes the revision id of a finished tree.
@@ -105,6 +131,8 @@ class HubStore {
 
   bool repo_exists(const std::string& repo_id) const;
   bool is_private(const std::string& repo_id) const;
+  // A `gated` marker file: as a gated repo on the Hub, only token holders may read it.
+  bool is_gated(const std::string& repo_id) const;
   RefList refs(const std::string& repo_id) const;
   // A branch, tag, "refs/heads/x", "refs/tags/x" or revision id -> revision id.
   std::optional<std::string> resolve(const std::string& repo_id, const std::string& rev) const;
@@ -120,8 +148,28 @@ class HubStore {
   fs::path upload_temp_path() const;
   CommitOutcome commit(const std::string& repo_id, const CommitRequest& req);
 
+  // The Hub's repo and ref management. A repo is created empty (no branch: its first commit makes
+  // one); 409 when it exists. A new branch starts at `revision`; in a kernel repo a vN branch must
+  // hold major version N ("" = an empty tree). Tags never move: 409 when the tag exists.
+  bool create_repo(const std::string& repo_id, bool is_private);
+  void create_branch(const std::string& repo_id, const std::string& branch,
+                     const std::string& revision, bool overwrite);
+  void create_tag(const std::string& repo_id, const std::string& tag, const std::string& revision);
+  // The history of `revision` (a revision id the log knows), newest first, at most `limit`
+  // entries. A revision the log does not know (written by `khub publish --hub DIR`) is one entry
+  // without a parent.
+  std::vector<CommitLogEntry> history(const std::string& repo_id, const std::string& revision,
+                                      size_t limit);
+
  private:
   fs::path repo_dir(const std::string& repo_id) const;
+  // Kernel rules for moving `branch` (and tags) to a tree whose variants `changed` (nullptr: only
+  // refs move, nothing changed): see hub_store.cc.
+  void check_kernel_refs(const std::string& repo_id, const fs::path& tree,
+                         const std::vector<std::string>* changed, const std::string& branch,
+                         const std::vector<std::string>& tags,
+                         std::vector<std::string>* follow_main);
+  void append_log(const std::string& repo_id, const CommitLogEntry& e);
   fs::path root_;
   RevisionIdFn revision_id_;
   std::mutex mu_;         // guards indexes_

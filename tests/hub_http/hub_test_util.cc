@@ -41,8 +41,10 @@ std::vector<HubFile> variant_files(const std::string& variant, size_t lib_size, 
     h.update(f.content);
     digest[f.path.substr(dir.size())] = base64_encode(h.finish_raw());
   }
+  // Valid metadata (khub serve checks what a commit to a kernel repo holds as publish does).
   nlohmann::json meta = {{"name", "rmsnorm"},
                          {"version", 1},
+                         {"backend", {{"type", "cpu"}}},
                          {"digest", {{"algorithm", "sha256"}, {"files", digest}}}};
   files.push_back({dir + "metadata.json", meta.dump(1), false});
   return files;

@@ -130,6 +130,8 @@ void copy_or_link(const fs::path& from, const fs::path& to, bool link) {
   if (ec) fail(ErrorKind::kIo, "copy ", from.string(), " -> ", to.string(), ": ", ec.message());
 }
 
+}  // namespace
+
 int major_of_branch(const std::string& name) {
   if (name.size() < 2 || name[0] != 'v') return -1;
   int comps = 0;
@@ -138,7 +140,49 @@ int major_of_branch(const std::string& name) {
   return v->major;
 }
 
-}  // namespace
+loader::VariantMetadata check_publishable_variant(const fs::path& dir,
+                                                  const std::string& variant_name) {
+  std::string why;
+  if (!loader::parse_variant_name(variant_name, &why)) {
+    fail(ErrorKind::kInvalidArgument, dir.string(), ": '", variant_name,
+         "' is not a variant name (", why, ")");
+  }
+  loader::VariantMetadata md = loader::read_metadata(dir);
+  auto problems = loader::check_variant_digest(dir, md);
+  if (!problems.empty()) {
+    fail(ErrorKind::kVerification, dir.string(),
+         ": refusing to publish, the digest does not verify: ", loader::describe(problems.front()));
+  }
+  return md;
+}
+
+KernelTree check_kernel_tree(const fs::path& tree, const std::vector<std::string>& changed) {
+  KernelTree out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tree / "build", ec)) {
+    if (e.is_symlink(ec) || !e.is_directory(ec)) {
+      fail(ErrorKind::kInvalidArgument, "build/", e.path().filename().string(),
+           ": only variant folders may lie directly under build/");
+    }
+  }
+  if (ec) fail(ErrorKind::kIo, (tree / "build").string(), ": ", ec.message());
+  std::vector<std::string> names = changed;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  for (const std::string& vname : names) {
+    fs::path dir = tree / "build" / vname;
+    if (!fs::is_directory(dir, ec)) continue;  // deleted by the change
+    loader::VariantMetadata md = check_publishable_variant(dir, vname);
+    if (out.version >= 0 && (md.name != out.name || md.version != out.version)) {
+      fail(ErrorKind::kInvalidArgument, "build/", vname, ": variants disagree on name/version (",
+           out.name, " v", out.version, " vs ", md.name, " v", md.version, ")");
+    }
+    out.name = md.name;
+    out.version = md.version;
+    out.variants.push_back(vname);
+  }
+  return out;
+}
 
 std::string revision_id(std::vector<std::pair<std::string, std::string>> files) {
   std::sort(files.begin(), files.end());
@@ -159,18 +203,7 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
   std::string name, repo_default;
   int version = -1;
   for (const auto& [vname, dir] : variants) {
-    std::string why;
-    if (!loader::parse_variant_name(vname, &why)) {
-      fail(ErrorKind::kInvalidArgument, dir.string(), ": '", vname, "' is not a variant name (",
-           why, ")");
-    }
-    loader::VariantMetadata md = loader::read_metadata(dir);
-    auto problems = loader::check_variant_digest(dir, md);
-    if (!problems.empty()) {
-      fail(ErrorKind::kVerification, dir.string(),
-           ": refusing to publish, the digest does not verify: ",
-           loader::describe(problems.front()));
-    }
+    loader::VariantMetadata md = check_publishable_variant(dir, vname);
     if (version >= 0 && (md.name != name || md.version != version)) {
       fail(ErrorKind::kInvalidArgument, built.string(), ": variants disagree on name/version (",
            name, " v", version, " vs ", md.name, " v", md.version, ")");

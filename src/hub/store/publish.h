@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "loader/metadata.h"
+
 namespace khub::hub {
 
 struct PublishOptions {
@@ -43,6 +45,29 @@ struct PublishResult {
 // hub is unchanged.
 PublishResult publish_kernel(const std::filesystem::path& built, const std::filesystem::path& hub,
                              const PublishOptions& options = {});
+
+// The checks every published variant passes (docs/design.md §6.2), shared by `khub publish` and
+// commits to `khub serve` through the Hub's commit API: the folder name parses as a variant name,
+// metadata.json is valid and its digest verifies (no file missing, changed or unlisted). Returns
+// the metadata; throws Error(kInvalidArgument / kVerification) naming the variant and the problem.
+// (Signature and trust-policy checks belong here once they exist, so both paths get them.)
+loader::VariantMetadata check_publishable_variant(const std::filesystem::path& dir,
+                                                  const std::string& variant_name);
+
+// A revision tree of a kernel repo after a change to the variants `changed` (names under build/):
+// build/ holds only folders, each changed variant that is still there passes
+// check_publishable_variant, and they agree on the kernel's name and major version (version -1
+// when none is left). As with publish, the variants a change leaves alone are not re-checked.
+struct KernelTree {
+  std::string name;
+  int version = -1;
+  std::vector<std::string> variants;  // the checked ones
+};
+KernelTree check_kernel_tree(const std::filesystem::path& tree,
+                             const std::vector<std::string>& changed);
+
+// The major version a branch name stands for ("v3" -> 3), or -1 ("main", "dev", "v1.2").
+int major_of_branch(const std::string& name);
 
 // The content address of a tree: the first 40 hex digits of the SHA-256 of the `sha256sum`-style
 // listing "<sha256 hex>  <path>\n" of every file, sorted bytewise by path. Reproducible with:
