@@ -20,6 +20,7 @@
 #include "serve/faults.h"
 #include "serve/hub_server.h"
 #include "serve/hub_store.h"
+#include "serve/web/site.h"
 
 namespace khub::serve {
 
@@ -61,6 +62,7 @@ struct HubServer::Impl {
   std::thread thread;
   std::atomic<int> port{0};
   std::atomic<int> in_flight{0};
+  web::Site site{store};  // the web pages (serve/web/site.h)
 
   explicit Impl(ServeOptions o);
 
@@ -102,6 +104,10 @@ struct HubServer::Impl {
                    const httplib::ContentReader& reader);
 
   void handle_commit(const httplib::Request& req, httplib::Response& res, const Route& r);
+
+  // A web page (hub_server.cc hands paths that no API route takes to web::Site).
+  void handle_page(const httplib::Request& req, httplib::Response& res,
+                   const std::vector<std::string>& segs);
 };
 
 }  // namespace khub::serve
