@@ -14,6 +14,8 @@
 //   PUT  /api/khub/blobs/{sha256}              the bytes; checked against the sha256
 //   POST /api/.../{org}/{name}/khub/commit     {"files":[{path,sha256,size,executable}],
 //        "branch","tags","create_repo","private","parent"} -> {"commit": "<revision id>"}
+// Browsers get server-rendered pages on the paths no route above takes: /, /{org}/{name} and
+// /{org}/{name}/benchmarks (serve/web/site.h).
 // Access: a repo with a `private` marker file answers only to a valid token (others get 401
 // RepoNotFound, as the Hub does). Tokens come from --token-file: one per line, "TOKEN [read|write]"
 // (default write), '#' comments. Without a token file private repos are unreachable and uploads

@@ -116,6 +116,7 @@ BenchReport bench_report(const std::string& file, const std::string& text) {
     c.x_label = g.x_key;
     c.y_label = gb ? "GB/s" : "TFLOP/s";
     c.log_x = true;
+    c.x_is_bytes = g.x_key == "bytes";
     // The kernel first, so that it always gets the first colour.
     if (auto k = g.series.find("kernel"); k != g.series.end())
       c.series.push_back({"kernel", k->second});

@@ -127,9 +127,12 @@ std::string render_chart(const LineChart& chart) {
   }
   for (double v : xt) {
     std::string x = num(px(v));
-    out += "<line class=\"grid\" x1=\"" + x + "\" x2=\"" + x + "\" y1=\"" + num(kTop) + "\" y2=\"" +
-           num(kTop + ph) + "\"/><text class=\"tick\" x=\"" + x + "\" y=\"" + num(kTop + ph + 16) +
-           "\" text-anchor=\"middle\">" + format_number(v) + "</text>";
+    out +=
+        "<line class=\"grid\" x1=\"" + x + "\" x2=\"" + x + "\" y1=\"" + num(kTop) + "\" y2=\"" +
+        num(kTop + ph) + "\"/><text class=\"tick\" x=\"" + x + "\" y=\"" + num(kTop + ph + 16) +
+        "\" text-anchor=\"middle\">" +
+        (chart.x_is_bytes && v >= 1 ? format_bytes(static_cast<uint64_t>(v)) : format_number(v)) +
+        "</text>";
   }
   out += "<rect class=\"axis\" x=\"" + num(kLeft) + "\" y=\"" + num(kTop) + "\" width=\"" +
          num(pw) + "\" height=\"" + num(ph) + "\" fill=\"none\"/>";

@@ -28,7 +28,8 @@ struct LineChart {
   std::string title;
   std::string x_label;
   std::string y_label;
-  bool log_x = false;  // points with x <= 0 are then dropped
+  bool log_x = false;       // points with x <= 0 are then dropped
+  bool x_is_bytes = false;  // x ticks as "16.0 KiB"
   std::optional<double> reference_y;
   std::string reference_label;
   std::vector<ChartSeries> series;
