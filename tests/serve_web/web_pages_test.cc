@@ -234,6 +234,12 @@ TEST(WebCatalog, SeesChangesMadeAfterARender) {
   EXPECT_EQ(catalog.overview("org/one").head->revision, rev);
   std::ofstream(root / "org/two/private");
   EXPECT_EQ(count(index(), "<li class=\"repo\">"), 1u);
+  // A branch naming a revision that is gone: the row says so, the index still renders.
+  write_revision(root, "org/three", {{"README.md", "# three\n"}}, {"main"}, {});
+  std::ofstream(root / "org/three/refs/heads/main") << std::string(40, 'a') << "\n";
+  std::string page = index();
+  EXPECT_EQ(count(page, "<li class=\"repo\">"), 2u);
+  EXPECT_TRUE(has(page, "<small class=\"problem\">revision aaaa")) << page;
   fs::remove_all(root);
 }
 

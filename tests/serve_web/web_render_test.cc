@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "serve/web/benchmarks.h"
 #include "serve/web/html.h"
@@ -147,6 +150,29 @@ TEST(WebBench, BadFilesSayWhy) {
   EXPECT_NE(bench_report("a.json", "{}").problem.find("no \"results\" array"), std::string::npos);
   EXPECT_NE(bench_report("a.json", R"({"results": [{"op": "x"}]})").problem.find("no record"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace khub::serve::web
+
+namespace khub::serve::web {
+namespace {
+
+// The results bench/kernels_cpu committed are in the format the page charts: 18 op x dtype
+// groups, each a throughput chart and a fraction-of-the-limit chart, every record drawn.
+TEST(WebBench, ChartsTheCommittedCpuKernelResults) {
+  std::ifstream in("bench/results/2026-11-24-cpu-kernels.json");
+  ASSERT_TRUE(in) << "run from the source folder";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  BenchReport r = bench_report("bench/results/2026-11-24-cpu-kernels.json", ss.str());
+  EXPECT_EQ(r.problem, "");
+  ASSERT_EQ(r.charts.size(), 36u);
+  size_t points = 0;
+  for (size_t i = 0; i < r.charts.size(); i += 2) points += drawn_points(r.charts[i]);
+  auto records = nlohmann::json::parse(ss.str())["results"].size();
+  EXPECT_EQ(points, records * 3);  // kernel, eager and copy for every record
+  EXPECT_NEAR(*r.charts[0].reference_y, 44.51, 0.01);
 }
 
 }  // namespace

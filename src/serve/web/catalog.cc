@@ -172,7 +172,16 @@ RepoOverview Catalog::overview(const std::string& repo_id) {
   o.default_ref = default_ref_of(o.refs);
   o.latest_tag = latest_version_tag(o.refs);
   for (const auto& g : o.refs.branches) {
-    if (g.name == o.default_ref) o.head = summary(repo_id, g.commit);
+    if (g.name != o.default_ref) continue;
+    // One unreadable revision (a ref to a removed folder, a file that cannot be read) must not
+    // take the whole index down: the row says what is wrong instead.
+    try {
+      o.head = summary(repo_id, g.commit);
+    } catch (const StoreError& e) {
+      o.problem = e.what();
+    } catch (const Error& e) {
+      o.problem = e.what();
+    }
   }
   return o;
 }

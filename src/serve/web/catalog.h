@@ -65,6 +65,7 @@ struct RepoOverview {
   std::string default_ref;                      // "main", "vN" or "" (no such branch)
   std::string latest_tag;                       // the highest semver tag ("" when none)
   std::shared_ptr<const RevisionSummary> head;  // of default_ref (null when none)
+  std::string problem;  // why `head` could not be read ("" when it could or there is none)
 };
 
 class Catalog {

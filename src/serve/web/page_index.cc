@@ -110,6 +110,11 @@ std::string render_index_page(Catalog& catalog, const IndexQuery& query, bool wi
         out += "</b>";
       }
     }
+    if (!r.repo.problem.empty()) {
+      out += " <small class=\"problem\">";
+      append_escaped(out, r.repo.problem);
+      out += "</small>";
+    }
     if (head && !head->layers.empty()) {
       out += " <code>";
       for (size_t i = 0; i < head->layers.size(); ++i) {

@@ -74,7 +74,9 @@ WebResponse Site::handle(const WebRequest& req) {
                                                     query_value(req, "variant"), req.host)
                                  : render_bench_page(catalog_, o, query_value(req, "rev"));
       } catch (const StoreError& e) {
-        res = error_page(e.status(), "Not found", e.what());
+        res = error_page(e.status(), e.status() == 404 ? "Not found" : "Error", e.what());
+      } catch (const Error& e) {
+        res = error_page(500, "Cannot show this repository", e.what());
       }
     }
   }
