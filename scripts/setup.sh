@@ -15,6 +15,8 @@ DEBIAN_PACKAGES=(
   libutf8proc-dev          # Unicode normalization for tokenizers
   libcurl4-openssl-dev     # HTTP hub client
   libcpp-httplib-dev       # khub serve
+  libcmark-gfm-dev libcmark-gfm-extensions-dev  # khub serve's web pages: READMEs as GFM Markdown
+  chromium                 # the browser test of the web pages (tests/serve_web, headless)
   libssl-dev               # sha256 digests
   python3
 )

@@ -297,6 +297,12 @@ void HubServer::Impl::handle(const httplib::Request& req, httplib::Response& res
     start = end + 1;
   }
   auto r = route(segs);
+  // --- web pages (serve/web/site.h): only paths no API route takes ---
+  if (!r && (req.method == "GET" || req.method == "HEAD") && web::Site::is_page_path(segs)) {
+    handle_page(req, res, segs);
+    return;
+  }
+  // --- end of web pages ---
   if (!r) {
     send_error(res, 404, "", "no such endpoint: " + target);
     return;
@@ -361,6 +367,23 @@ void HubServer::Impl::handle(const httplib::Request& req, httplib::Response& res
     send_error(res, status, "", e.what());
   }
 }
+
+// --- web pages (serve/web/site.h) ---
+void HubServer::Impl::handle_page(const httplib::Request& req, httplib::Response& res,
+                                  const std::vector<std::string>& segs) {
+  web::WebRequest w;
+  w.segments = segs;
+  for (const auto& [key, value] : req.params) w.query.emplace(key, value);
+  auto tok = token_valid(req, nullptr);
+  w.token_ok = tok && *tok;
+  w.token_rejected = tok && !*tok;
+  w.host = req.get_header_value("Host");
+  web::WebResponse page = site.handle(w);
+  res.status = page.status;
+  for (const auto& [name, value] : page.headers) res.set_header(name, value);
+  res.set_content(std::move(page.body), page.content_type);
+}
+// --- end of web pages ---
 
 HubServer::HubServer(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   std::error_code ec;

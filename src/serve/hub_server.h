@@ -19,6 +19,8 @@
 // /preupload/{rev}, the git-LFS batch /{repo}.git/info/lfs/objects/batch with its upload and
 // verify links, the NDJSON /commit/{branch}, /branch/{name} and /tag/{rev}, as huggingface_hub's
 // upload_folder / create_commit and @huggingface/hub's uploadFiles / commit send them.
+// Browsers get server-rendered pages on the paths no route above takes: /, /{org}/{name} and
+// /{org}/{name}/benchmarks (serve/web/site.h).
 // Access: a repo with a `private` marker file answers only to a valid token (others get 401
 // RepoNotFound, as the Hub does). Tokens come from --token-file: one per line, "TOKEN [read|write]"
 // (default write), '#' comments. Without a token file private repos are unreachable and uploads

@@ -22,6 +22,7 @@
 #include "serve/faults.h"
 #include "serve/hub_server.h"
 #include "serve/hub_store.h"
+#include "serve/web/site.h"
 
 namespace khub::serve {
 
@@ -78,6 +79,7 @@ struct HubServer::Impl {
   std::atomic<int> in_flight{0};
   std::mutex tickets_mu;
   std::map<std::string, LfsTicket> tickets;
+  web::Site site{store};  // the web pages (serve/web/site.h)
 
   explicit Impl(ServeOptions o);
 
@@ -147,6 +149,9 @@ struct HubServer::Impl {
   // The newest commit of `revision`'s history since which `path` has had the blob/tree `oid`.
   json last_commit(const std::string& repo, const std::string& revision, const std::string& path,
                    const std::string& oid);
+  // A web page (hub_server.cc hands paths that no API route takes to web::Site).
+  void handle_page(const httplib::Request& req, httplib::Response& res,
+                   const std::vector<std::string>& segs);
 };
 
 }  // namespace khub::serve

@@ -1,0 +1,102 @@
+// khub_bench_web: how fast `khub serve` renders the repo index (src/serve/web, docs/design.md
+// §13). Writes N generated kernel repos (tests/serve_web/web_fixture.h) into a temporary hub,
+// then measures (a) render_index_page in-process, cold (first render: revision summaries built)
+// and warm (median of the repeats), with the share spent reading refs, and (b) GET / over
+// loopback from an in-process server with Accept-Encoding: gzip (time to the last byte, bytes on
+// the wire). The budget for N = 1000: < 50 ms on the server, < 200 KB over the wire.
+// Usage: khub_bench_web [--repos N] [--repeats N]
+#include <httplib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "serve/hub_server.h"
+#include "serve/web/site.h"
+#include "web_fixture.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repos = 1000, repeats = 21;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--repos") {
+      repos = std::atoi(argv[i + 1]);
+    } else if (a == "--repeats") {
+      repeats = std::max(1, std::atoi(argv[i + 1]));
+    } else {
+      std::fprintf(stderr, "unknown argument %s (expected --repos N, --repeats N)\n", argv[i]);
+      return 2;
+    }
+  }
+  std::string tmpl = (fs::temp_directory_path() / "khub-webbench-XXXXXX").string();
+  fs::path root = ::mkdtemp(tmpl.data());
+  khub::test::write_bulk_repos(root, repos);
+
+  khub::serve::HubStore store(root);
+  khub::serve::web::Catalog catalog(store);
+  auto t0 = Clock::now();
+  std::string page = khub::serve::web::render_index_page(catalog, {}, false);
+  double cold = ms_since(t0);
+  std::vector<double> warm, refs;
+  for (int i = 0; i < repeats; ++i) {
+    t0 = Clock::now();
+    page = khub::serve::web::render_index_page(catalog, {}, false);
+    warm.push_back(ms_since(t0));
+    t0 = Clock::now();
+    for (const auto& id : catalog.repo_ids(false)) catalog.refs(id);
+    refs.push_back(ms_since(t0));
+  }
+
+  khub::serve::ServeOptions o;
+  o.root = root;
+  o.log = [](const std::string&) {};
+  khub::serve::HubServer server(o);
+  server.start();
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_decompress(false);
+  c.Get("/");  // summaries built
+  std::vector<double> http;
+  size_t wire = 0;
+  std::string encoding;
+  for (int i = 0; i < repeats; ++i) {
+    t0 = Clock::now();
+    auto r = c.Get("/", {{"Accept-Encoding", "gzip"}});
+    http.push_back(ms_since(t0));
+    if (!r || r->status != 200) {
+      std::fprintf(stderr, "GET / failed\n");
+      return 1;
+    }
+    wire = r->body.size();
+    encoding = r->get_header_value("Content-Encoding");
+  }
+  server.stop();
+  fs::remove_all(root);
+  std::printf("index of %d repos: %zu bytes of HTML, %zu bytes over the wire (%s)\n", repos,
+              page.size(), wire, encoding.empty() ? "identity" : encoding.c_str());
+  std::printf(
+      "render in-process: cold %.1f ms, warm median %.2f ms (of which listing + refs "
+      "%.2f ms)\n",
+      cold, median(warm), median(refs));
+  std::printf("GET / over loopback with gzip: median %.2f ms\n", median(http));
+  return 0;
+}

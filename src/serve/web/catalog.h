@@ -1,0 +1,120 @@
+// What the web pages show about a hub directory (docs/design.md §6.2), read through the server's
+// HubStore: the repos (org/name folders with refs or revisions; folders whose names are not valid
+// repo ids are never listed), their refs, and per revision a summary — kernel, model or other
+// repo, the variants under build/ with what their metadata.json says (backend, ABI, archs,
+// manifest), every file with its size and SHA-256, README.md and bench/results/*.json. Revisions
+// are immutable, so a summary is built once per revision and kept; refs are re-read on every
+// request (they move).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "serve/hub_store.h"
+
+namespace khub::serve::web {
+
+struct FileRow {
+  std::string path;
+  uint64_t size = 0;
+  std::string sha256;  // hex
+};
+
+struct VariantSummary {
+  std::string name;             // build/<name>
+  std::string family;           // "khub", "torch", ... ("" when the name does not parse)
+  std::string name_problem;     // why the name does not parse
+  std::string backend;          // "cpu", "cuda", ...
+  std::string backend_version;  // "13.0" ("" unversioned)
+  std::string cpu, os;
+  std::string abi;                 // "khub ABI 1", "torch 2.12", manifest "1.0" appended
+  std::vector<std::string> archs;  // metadata backend.archs (CUDA: compute capabilities)
+  std::string min_runtime;
+  std::string license;
+  std::string metadata_problem;  // metadata.json missing or invalid ("" when fine)
+  nlohmann::json manifest;       // null when absent
+  std::vector<FileRow> files;    // paths relative to the revision
+  uint64_t bytes = 0;
+  std::string lock_hash;        // kernels.lock variant hash (git_lfs_concat)
+  std::string metadata_sha256;  // hex of metadata.json ("" when absent)
+};
+
+struct RevisionSummary {
+  std::string revision;
+  std::string last_modified;
+  std::string kind;  // "kernel" (has build/<variant>/), "model" (config.json) or "repo"
+  std::vector<VariantSummary> variants;
+  std::vector<FileRow> files;
+  uint64_t bytes = 0;
+  std::optional<std::string> readme_html;  // README.md rendered (markdown.h)
+  std::vector<std::string> bench_files;    // bench/results/*.json paths
+  std::vector<std::string> layers;         // layer names over every variant's manifest
+  const VariantSummary* variant(const std::string& name) const;
+};
+
+struct RepoOverview {
+  std::string id;
+  bool is_private = false;
+  RefList refs;
+  std::string default_ref;                      // "main", "vN" or "" (no such branch)
+  std::string latest_tag;                       // the highest semver tag ("" when none)
+  std::shared_ptr<const RevisionSummary> head;  // of default_ref (null when none)
+  std::string problem;  // why `head` could not be read ("" when it could or there is none)
+};
+
+class Catalog {
+ public:
+  explicit Catalog(HubStore& store) : store_(store) {}
+  HubStore& store() { return store_; }
+
+  // Every repo id in the hub, sorted (private ones only when `with_private`). The listing is kept
+  // while the hub folder, the org folders and the repo folders keep their stamps (a repo's
+  // `private` marker, refs/ and revisions/ folders are entries of its folder).
+  std::vector<std::string> repo_ids(bool with_private);
+  RepoOverview overview(const std::string& repo_id);
+  // HubStore::refs, kept while no file or folder under <repo>/refs changed (each one's inode,
+  // size and nanosecond mtime are compared: a few stats instead of a listing and reads).
+  RefList refs(const std::string& repo_id);
+  std::shared_ptr<const RevisionSummary> summary(const std::string& repo_id,
+                                                 const std::string& revision);
+  // Every revision folder of the repo with its date, newest first ("commits").
+  std::vector<std::pair<std::string, std::string>> revisions(const std::string& repo_id) const;
+
+ private:
+  HubStore& store_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const RevisionSummary>> summaries_;
+  struct Stamp {
+    std::string path;
+    uint64_t ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+  static Stamp stamp(const fs::path& p);
+  struct CachedRefs {
+    std::vector<Stamp> stamps;
+    RefList refs;
+  };
+  std::map<std::string, CachedRefs> refs_;  // guarded by mu_
+  struct ListedRepo {
+    std::string id;
+    Stamp dir;
+    bool exists = false;  // has refs/ or revisions/ (folders without are watched, not listed)
+    bool is_private = false;
+  };
+  std::vector<Stamp> listing_stamps_;  // the hub and org folders; guarded by mu_
+  std::vector<ListedRepo> listing_;    // guarded by mu_
+};
+
+// "main" if present, else the highest vN branch, else "" (HubStore::default_branch on a RefList).
+std::string default_ref_of(const RefList& refs);
+// The highest tag that parses as a semantic version, "" when none.
+std::string latest_version_tag(const RefList& refs);
+
+}  // namespace khub::serve::web
