@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   libcurl4-openssl-dev     # HTTP hub client
   libcpp-httplib-dev       # khub serve
   libssl-dev               # sha256 digests
+  libsodium-dev            # ed25519 signatures of kernel revisions (loader/trust)
   python3
 )
 
