@@ -12,6 +12,13 @@
 # writes nothing, so a second run takes well under a second per kernel. When a kernel is rebuilt,
 # its repo in the bundled hub is replaced (the hub is a build output; its tags would otherwise
 # forbid republishing a release with new content).
+#
+# Every revision is signed (docs/kernel-hub.md §8). With $KHUB_SIGNING_KEY set (a release build:
+# the khub-community release key, whose public half is keys/khub-community-release.pub and which
+# khub's built-in trust policy trusts), that key signs. Otherwise a key made for this build dir,
+# <build>/keys/khub-community-build.key (mode 0600, made once, never committed: build/ is ignored),
+# signs, and <build>/share/khub/trust-policy.toml — the install-level policy layer of the khub
+# next to it — trusts its public half for khub-community/* and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -30,6 +37,29 @@ if [ ! -d "$KERNELS" ]; then
   exit 0
 fi
 mkdir -p "$HUB" "$OUT"
+
+if [ -n "${KHUB_SIGNING_KEY:-}" ]; then
+  KEY="$KHUB_SIGNING_KEY"
+else
+  KEY="$BUILD/keys/khub-community-build.key"
+  if [ ! -f "$KEY" ]; then
+    mkdir -p "$BUILD/keys"
+    chmod 700 "$BUILD/keys"
+    "$KHUB" keygen --out "$KEY" >/dev/null
+  fi
+  POLICY="$BUILD/share/khub/trust-policy.toml"
+  mkdir -p "$(dirname "$POLICY")"
+  tmp_policy="$POLICY.tmp.$$"
+  cat >"$tmp_policy" <<POLICY_EOF
+# Written by scripts/publish_bundled_hub.sh: trusts this build's bundled-hub key for the
+# khub-community kernels it signed ($KEY, private, mode 0600).
+[[keys]]
+name = "khub-community build key ($(basename "$(cd "$BUILD" && pwd)"))"
+public-key = "$(cat "$KEY.pub")"
+repos = ["khub-community/*"]
+POLICY_EOF
+  mv "$tmp_policy" "$POLICY"
+fi
 
 json_field() {  # json_field FIELD < json  (top-level string field, "changed" for any rebuild,
                 #                          "variants" for the number of variants built)
@@ -68,8 +98,8 @@ for project in "$KERNELS"/*/; do
     major=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
       "$(ls -d "$OUT/$name"/*/ | head -n1)metadata.json")
     if [ "$changed0" = yes ] || [ "$changed1" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
-    "$KHUB" publish "$OUT/$name-r0" --hub "$HUB" --tag "v$major.0.0"
-    "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0"
+    "$KHUB" publish "$OUT/$name-r0" --hub "$HUB" --tag "v$major.0.0" --sign "$KEY"
+    "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0" --sign "$KEY"
   else
     build "$name" "$project" "$OUT/$name"
     if [ "$(json_field variants <<<"$built_json")" = 0 ]; then
@@ -79,7 +109,7 @@ for project in "$KERNELS"/*/; do
     fi
     repo=$(json_field repo-id <<<"$built_json")
     if [ "$(json_field changed <<<"$built_json")" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
-    "$KHUB" publish "$OUT/$name" --hub "$HUB"
+    "$KHUB" publish "$OUT/$name" --hub "$HUB" --sign "$KEY"
   fi
   count=$((count + 1))
 done

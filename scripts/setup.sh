@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   libcmark-gfm-dev libcmark-gfm-extensions-dev  # khub serve's web pages: READMEs as GFM Markdown
   chromium                 # the browser test of the web pages (tests/serve_web, headless)
   libssl-dev               # sha256 digests
+  libsodium-dev            # ed25519 signatures of kernel revisions (loader/trust)
   python3
 )
 

@@ -158,9 +158,9 @@ int bench_train(int argc, char** argv) {
                                  {"fraction_of_bound", tps / bound},
                                  {"peak_mem_bytes", peak}});
   }
-  write_bench_json(
-      args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-" + dtype : "cpu-train")),
-      report);
+  write_bench_json(args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-" + dtype
+                                                                          : "cpu-train")),
+                   report);
   return 0;
 }
 

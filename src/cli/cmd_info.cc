@@ -1,6 +1,8 @@
 // khub info REF [--device cpu|cuda[:N]] [--json]: how REF resolves, every variant with
 // accepted/rejected and the reason, the selected variant's metadata and manifest. REF may be a
-// local folder ("./kernels/rmsnorm/build"). Reads metadata.json only; loads no code.
+// local folder ("./kernels/rmsnorm/build"). Loads no code; the selected variant's signatures are
+// checked against the trust policy (which fetches the variant from an HTTP hub), and the signer
+// and verdict are shown.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +66,7 @@ int cmd_info(int argc, char** argv) {
   nlohmann::json j;
   loader::Selection sel;
   std::optional<loader::VariantMetadata> md;
+  std::optional<loader::TrustVerdict> trust;
   std::string header;
   if (is_path_ref(ref)) {
     sel = hub::select_local_variant(ref, opts);
@@ -72,17 +75,21 @@ int cmd_info(int argc, char** argv) {
     j["revision"] = "local";
     j["system"] = sel.system.describe();
     j["variants"] = sel.to_json();
-    if (sel.chosen())
-      md = loader::read_metadata(hub::local_variant_folders(ref).at(sel.chosen()->name));
+    if (sel.chosen()) {
+      std::filesystem::path dir = hub::local_variant_folders(ref).at(sel.chosen()->name);
+      md = loader::read_metadata(dir);
+      trust = hub::local_variant_trust(dir, ref, opts);
+    }
     header = ref + " (local folder)";
   } else {
-    hub::KernelLookup l = hub::lookup_kernel(ref, opts, false);
+    hub::KernelLookup l = hub::lookup_kernel(ref, opts, true);
     sel = l.selection;
     j = l.to_json();
     if (sel.chosen()) {
       std::string path = "build/" + sel.chosen()->name + "/metadata.json";
       md = loader::parse_metadata(
           l.repo_source->read_file(l.ref.repo_id(), l.resolution.revision, path), path);
+      trust = hub::lookup_trust(l, opts);
     }
     header = l.summary();
     for (const auto& n : l.resolution.notes) header += "\nnote: " + n;
@@ -91,6 +98,7 @@ int cmd_info(int argc, char** argv) {
   j["metadata"] =
       md ? nlohmann::json::parse(loader::metadata_to_json(*md).dump()) : nlohmann::json(nullptr);
   j["manifest"] = md ? md->manifest : nlohmann::json(nullptr);
+  j["trust"] = trust ? trust->to_json() : nlohmann::json(nullptr);
   if (args.has("json")) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -111,6 +119,12 @@ int cmd_info(int argc, char** argv) {
               md->provenance.builder.empty() ? "unknown builder" : md->provenance.builder.c_str(),
               md->provenance.commit.empty() ? "unknown" : md->provenance.commit.c_str(),
               md->provenance.dirty ? (*md->provenance.dirty ? "yes" : "no") : "unknown");
+  if (trust) {
+    std::printf("  trust: %s%s%s\n    %s\n", trust->verdict.c_str(),
+                trust->signer.empty() ? "" : (", signer " + trust->signer).c_str(),
+                trust->signer_name.empty() ? "" : (" (" + trust->signer_name + ")").c_str(),
+                trust->reason.c_str());
+  }
   print_manifest(md->manifest);
   return 0;
 }

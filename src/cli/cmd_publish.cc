@@ -1,5 +1,6 @@
 // khub publish <built kernel dir> --hub DIR|http://HOST:PORT [--repo org/name] [--tag vX.Y.Z]
-//              [--branch vN] [--json]
+//              [--branch vN] [--sign KEY[,KEY...]] [--json]
+// --sign: each private key signs every variant of the new revision (loader/signature.h).
 // An http(s) hub is a `khub serve` (or compatible) hub: see cli/publish_http.h (needs HF_TOKEN).
 #include <cstdio>
 
@@ -15,12 +16,12 @@ namespace khub::cli {
 
 int cmd_publish(int argc, char** argv) {
   Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"hub", "repo", "tag", "branch", "json", "help"});
+  args.reject_unknown({"hub", "repo", "tag", "branch", "sign", "json", "help"});
   if (args.has("help") || args.positionals().size() != 1 || !args.has("hub")) {
     std::fprintf(
         stderr,
         "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
-        "[--branch vN] [--json]\n"
+        "[--branch vN] [--sign KEY[,KEY...]] [--json]\n"
         "  adds the built variants to the local hub DIR as an immutable revision and moves "
         "the branch (default v<major>), the tag and main\n");
     return args.has("help") ? 0 : 2;
@@ -29,15 +30,17 @@ int cmd_publish(int argc, char** argv) {
   o.repo_id = args.get_or("repo", "");
   o.tag = args.get_or("tag", "");
   o.branch = args.get_or("branch", "");
+  for (const std::string& k : split_list(args.get_or("sign", ""), ',')) o.sign_keys.push_back(k);
   hub::HubLocation where = hub::parse_hub_location(args.get("hub"));
   if (where.is_http()) {
     return publish_to_http_hub(args.positionals()[0], where.url, o, args.has("json"));
   }
   hub::PublishResult r = hub::publish_kernel(args.positionals()[0], where.directory, o);
   if (args.has("json")) {
-    nlohmann::json j = {{"repo", r.repo_id},      {"revision", r.revision},
-                        {"variants", r.variants}, {"refs-updated", r.refs_updated},
-                        {"created", r.created},   {"unchanged", r.unchanged}};
+    nlohmann::json j = {{"repo", r.repo_id},          {"revision", r.revision},
+                        {"variants", r.variants},     {"refs-updated", r.refs_updated},
+                        {"created", r.created},       {"unchanged", r.unchanged},
+                        {"signatures", r.signatures}, {"dropped-signatures", r.dropped_signatures}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -49,6 +52,13 @@ int cmd_publish(int argc, char** argv) {
                   : (r.created ? "published" : "moved refs to"),
               r.repo_id.c_str(), r.revision.c_str(), r.variants.size(),
               refs.empty() ? "" : "; moved ", refs.c_str());
+  for (const auto& sig : r.signatures) std::printf("  signed %s\n", sig.c_str());
+  if (r.dropped_signatures > 0) {
+    std::printf(
+        "  left out %d signature(s) of the base tree or the built folder: they name another "
+        "revision (sign the new one with --sign or khub sign)\n",
+        r.dropped_signatures);
+  }
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // khub verify REF|PATH [--all-variants] [--device cpu|cuda[:N]] [--json]: re-hashes the selected
-// variant (or every variant) against its metadata.json digest — ignoring receipts — and checks
-// that a khub library exports exactly its manifest's symbols. Exit 1 on any mismatch.
+// variant (or every variant) against its metadata.json digest — ignoring receipts — checks that a
+// khub library exports exactly its manifest's symbols, and checks every signature against the
+// trust policy, saying which key signed what (loader/trust_policy.h). Exit 1 on any mismatch or
+// when the policy would refuse the variant.
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -21,8 +23,9 @@ namespace khub::cli {
 namespace {
 
 // Problems of one variant folder ("" entries never appear; empty = verified).
-std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv,
-                                       const std::string& name) {
+std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv, const std::string& name,
+                                       loader::KernelIdentity identity,
+                                       const loader::LoadOptions& lo, loader::TrustVerdict* trust) {
   std::vector<std::string> problems;
   try {
     std::string raw;
@@ -49,6 +52,12 @@ std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv,
       }
     }
     if (problems.empty()) loader::verify_variant(mv.dir, md, raw, vo);  // refreshes the receipt
+    if (problems.empty()) {
+      identity.variant = name;
+      identity.dir = mv.dir;
+      *trust = loader::check_variant_trust(identity, raw, lo);
+      if (!trust->allowed) problems.push_back(trust->reason);
+    }
   } catch (const Error& e) {
     problems.push_back(e.what());
   }
@@ -69,6 +78,10 @@ int cmd_verify(int argc, char** argv) {
   hub::KernelOptions opts = options_for_device(args.get_or("device", "cpu"));
   std::vector<std::pair<std::string, hub::MaterializedVariant>> targets;
   std::string what = ref;
+  loader::KernelIdentity identity;
+  identity.revision = "local";
+  identity.source = "path " + ref;
+  loader::LoadOptions lo;
   if (is_path_ref(ref)) {
     auto folders = hub::local_variant_folders(ref);
     if (args.has("all-variants")) {
@@ -81,6 +94,10 @@ int cmd_verify(int argc, char** argv) {
   } else {
     hub::KernelLookup l = hub::lookup_kernel(ref, opts, false);
     what = l.summary();
+    identity.repo = l.ref.repo_id();
+    identity.revision = l.resolution.revision;
+    identity.source = l.source;
+    lo.scope = l.repo_source->remote() ? loader::TrustScope::kRemote : loader::TrustScope::kLocal;
     std::vector<std::string> names;
     if (args.has("all-variants")) {
       names = l.repo_source->list_variants(l.ref.repo_id(), l.resolution.revision);
@@ -102,14 +119,28 @@ int cmd_verify(int argc, char** argv) {
   j["variants"] = nlohmann::json::array();
   if (!args.has("json")) std::printf("%s\n", what.c_str());
   for (const auto& [name, mv] : targets) {
-    auto problems = verify_folder(mv, name);
+    loader::TrustVerdict trust;
+    lo.trust_root = mv.trust_root;
+    auto problems = verify_folder(mv, name, identity, lo, &trust);
     ok &= problems.empty();
     j["variants"].push_back({{"name", name},
                              {"dir", mv.dir.string()},
                              {"ok", problems.empty()},
-                             {"problems", problems}});
+                             {"problems", problems},
+                             {"trust", trust.to_json()}});
     if (!args.has("json")) {
       std::printf("  %s: %s\n", name.c_str(), problems.empty() ? "ok" : "FAILED");
+      for (const auto& c : trust.checks) {
+        std::printf("    %s: key %s%s: %s%s%s\n", c.file.c_str(),
+                    c.key_id.empty() ? "?" : c.key_id.c_str(),
+                    c.key_name.empty() ? "" : (" (" + c.key_name + ")").c_str(),
+                    std::string(loader::signature_status_name(c.status)).c_str(),
+                    c.detail.empty() ? "" : ", ", c.detail.c_str());
+      }
+      if (!trust.verdict.empty()) {
+        std::printf("    trust: %s%s\n", trust.verdict.c_str(),
+                    trust.signer.empty() ? "" : (" by key " + trust.signer).c_str());
+      }
       for (const auto& p : problems) std::printf("    %s\n", p.c_str());
     }
   }

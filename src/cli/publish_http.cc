@@ -65,6 +65,21 @@ int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
     auto majors = hub::major_branches(refs);
     update_main = majors.empty() || major_of(branch) >= majors.front().first;
   }
+  if (!options.sign_keys.empty() && refs.branches.count(branch)) {
+    // The signatures name the staged revision; the server's revision equals it only when the
+    // branch holds nothing but the variants being replaced.
+    for (const auto& e : remote.list_tree(refs.branches[branch], "", true)) {
+      if (e.is_dir || hub::is_revision_signature_path(e.path)) continue;
+      bool replaced = false;
+      for (const auto& v : staged.variants) replaced |= e.path.rfind("build/" + v + "/", 0) == 0;
+      if (!replaced) {
+        fail(ErrorKind::kInvalidArgument, "cannot sign for ", hub_url, ": branch ", branch, " of ",
+             staged.repo_id, " also holds ", e.path,
+             ", so the revision the hub computes is not known here; publish every variant of the "
+             "branch together, or publish to a local hub, sign there and serve it");
+      }
+    }
+  }
   UploadOptions up;
   up.branch = branch;
   if (update_main && branch != "main") up.extra_branches = {"main"};
@@ -72,6 +87,10 @@ int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
   up.base_branch = branch;
   for (const auto& v : staged.variants) up.replace.push_back("build/" + v);
   UploadResult r = upload_revision(cfg, RepoRef{RepoType::kKernel, staged.repo_id}, tree, up);
+  if (!options.sign_keys.empty() && r.revision != staged.revision) {
+    fail(ErrorKind::kVerification, hub_url, " made revision ", r.revision, " of ", staged.repo_id,
+         ", not the signed ", staged.revision, ": its signatures will be refused; sign it again");
+  }
 
   std::vector<std::string> moved = {"heads/" + branch};
   if (!up.extra_branches.empty()) moved.push_back("heads/main");

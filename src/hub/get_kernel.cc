@@ -24,6 +24,28 @@ void check_name(const loader::Kernel& k, const std::string& name) {
        "' (layers: ", layers.empty() ? "none" : layers, "; functions: ", fns, ")");
 }
 
+loader::LoadOptions load_options_for(const KernelOptions& options, const RepoSource* source) {
+  loader::LoadOptions lo;
+  lo.verify = options.verify;
+  lo.scope = source && source->remote() ? loader::TrustScope::kRemote : loader::TrustScope::kLocal;
+  lo.locked_signers = options.locked_signers;
+  lo.policy = options.trust_policy;
+  return lo;
+}
+loader::LoadOptions load_options_for(const KernelOptions& options, const RepoSource& source) {
+  return load_options_for(options, &source);
+}
+
+loader::KernelIdentity identity_of(const KernelLookup& l) {
+  loader::KernelIdentity id;
+  id.repo = l.ref.repo_id();
+  id.revision = l.resolution.revision;
+  id.variant = l.selection.chosen()->name;
+  id.dir = l.variant->dir;
+  id.source = l.source;
+  return id;
+}
+
 std::string no_variant_message(const std::string& what, const loader::Selection& sel) {
   return "no variant of " + what + " fits this machine (" + sel.system.describe() + "):\n" +
          sel.trace();
@@ -92,14 +114,8 @@ std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref,
                                 l.resolution.how + ", " + l.source + ")",
                             l.selection));
   }
-  loader::KernelIdentity id;
-  id.repo = l.ref.repo_id();
-  id.revision = l.resolution.revision;
-  id.variant = l.selection.chosen()->name;
-  id.dir = l.variant->dir;
-  id.source = l.source;
-  loader::LoadOptions lo;
-  lo.verify = options.verify;
+  loader::KernelIdentity id = identity_of(l);
+  loader::LoadOptions lo = load_options_for(options, *l.repo_source);
   lo.trust_root = l.variant->trust_root;
   auto kernel = loader::KernelRegistry::global().load(id, lo);
   check_name(*kernel, l.ref.name);
@@ -125,10 +141,34 @@ std::shared_ptr<const loader::Kernel> get_local_kernel(const fs::path& path,
   id.variant = sel.chosen()->name;
   id.dir = folders.at(id.variant);
   id.source = "path " + path.string();
-  loader::LoadOptions lo;
-  lo.verify = options.verify;
+  loader::LoadOptions lo = load_options_for(options, nullptr);
   lo.trust_root = path;
   return loader::KernelRegistry::global().load(id, lo);
+}
+
+loader::TrustVerdict lookup_trust(const KernelLookup& l, const KernelOptions& options) {
+  if (!l.selection.chosen() || !l.variant) {
+    fail(ErrorKind::kNotFound, l.ref.str(), ": no variant selected to check the trust of");
+  }
+  loader::LoadOptions lo = load_options_for(options, *l.repo_source);
+  lo.trust_root = l.variant->trust_root;
+  std::string raw;
+  loader::read_metadata(l.variant->dir, &raw);
+  return loader::check_variant_trust(identity_of(l), raw, lo);
+}
+
+loader::TrustVerdict local_variant_trust(const fs::path& variant_dir, const fs::path& trust_root,
+                                         const KernelOptions& options) {
+  loader::KernelIdentity id;
+  id.revision = "local";
+  id.variant = variant_dir.filename().string();
+  id.dir = variant_dir;
+  id.source = "path " + trust_root.string();
+  loader::LoadOptions lo = load_options_for(options, nullptr);
+  lo.trust_root = trust_root;
+  std::string raw;
+  loader::read_metadata(variant_dir, &raw);
+  return loader::check_variant_trust(id, raw, lo);
 }
 
 bool has_kernel(const std::string& ref, const KernelOptions& options) {

@@ -22,6 +22,7 @@
 #include "hub/source/source_registry.h"
 #include "loader/kernel.h"
 #include "loader/system_info.h"
+#include "loader/trust_policy.h"
 #include "loader/variant_select.h"
 
 namespace khub::hub {
@@ -33,6 +34,11 @@ struct KernelOptions {
   bool verify = true;  // digest verification before the first dlopen
   // The sources to consult; default: HubSources::from_environment().
   std::shared_ptr<const HubSources> sources;
+  // Key ids a kernels.lock recorded for the kernel: a load whose trusted signers include none of
+  // them is refused (loader/trust_policy.h). Empty: not a locked load.
+  std::vector<std::string> locked_signers;
+  // The trust policy to apply; null: loader::active_trust_policy().
+  std::shared_ptr<const loader::TrustPolicy> trust_policy;
 };
 
 struct KernelLookup {
@@ -48,6 +54,14 @@ struct KernelLookup {
   std::string summary() const;
   nlohmann::json to_json() const;
 };
+
+// What the trust policy says about the lookup's selected variant (materialized), without loading:
+// signer and verdict, as the loader would decide them (`khub info`, `khub verify`).
+loader::TrustVerdict lookup_trust(const KernelLookup& lookup, const KernelOptions& options = {});
+// The same for a local folder's variant (revision "local").
+loader::TrustVerdict local_variant_trust(const std::filesystem::path& variant_dir,
+                                         const std::filesystem::path& trust_root,
+                                         const KernelOptions& options = {});
 
 // Resolves and selects without loading anything; `materialize` fetches the chosen variant's
 // folder (a no-op for local sources). Throws Error(kNotFound) when the repo or revision does not

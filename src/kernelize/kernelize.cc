@@ -34,7 +34,8 @@ std::string KernelReport::table() const {
     os << "  " << k.key << " ×" << k.layers << ": ";
     if (k.kernel) {
       os << k.kernel->label() << " :" << k.kernel_layer << " (mapped for "
-         << mode_name(k.matched_mode) << ")\n";
+         << mode_name(k.matched_mode) << "; " << k.trust_verdict
+         << (k.signer.empty() ? "" : " by key " + k.signer) << ")\n";
     } else {
       os << "reference — " << k.reason << "\n";
     }
@@ -47,11 +48,14 @@ nlohmann::json KernelReport::to_json() const {
   for (const KeyDecision& k : keys) {
     nlohmann::json e = {{"key", k.key}, {"layers", k.layers}, {"mode", mode_name(mode)}};
     if (k.kernel) {
-      e["kernel"] = {{"repo", k.kernel->repo},
-                     {"revision", k.kernel->revision},
-                     {"variant", k.kernel->variant},
-                     {"layer", k.kernel_layer},
-                     {"ref", k.kernel_ref}};
+      e["kernel"] = {
+          {"repo", k.kernel->repo},
+          {"revision", k.kernel->revision},
+          {"variant", k.kernel->variant},
+          {"layer", k.kernel_layer},
+          {"ref", k.kernel_ref},
+          {"signer", k.signer.empty() ? nlohmann::json(nullptr) : nlohmann::json(k.signer)},
+          {"trust", k.trust_verdict}};
       e["reason"] = nullptr;
     } else {
       e["kernel"] = nullptr;
@@ -193,6 +197,8 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
             if (why.empty()) {
               d.kernel = kernel->identity();
               d.kernel_layer = layer_name;
+              d.signer = kernel->trust().signer;
+              d.trust_verdict = kernel->trust().verdict;
             } else {
               for (KernelizableLayer* l : by_key[key]) l->reset_forward();
               fallback(kernel->identity().label() + " :" + layer_name + " " + why);

@@ -43,6 +43,8 @@ struct KeyDecision {
   std::string kernel_ref;                        // the mapping's reference ("" when none applied)
   std::optional<loader::KernelIdentity> kernel;  // set when a kernel runs
   std::string kernel_layer;                      // the kernel's layer name
+  std::string signer;         // key id of the trusted signature ("" when unsigned)
+  std::string trust_verdict;  // the trust policy's verdict ("signed", "unsigned-warned", ...)
   Mode matched_mode = Mode::kFallback;
   std::string reason;  // why the reference forward runs ("" when a kernel runs)
 };

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/safe_path.h"
+#include "loader/signature.h"
 
 namespace khub::loader {
 namespace fs = std::filesystem;
@@ -64,6 +65,7 @@ bool stat_file(const fs::path& p, FileStat* out) {
 
 bool excluded(const std::string& rel) {
   if (rel == "metadata.json" || rel == "metadata.json.sigstore") return true;
+  if (is_signature_path(rel)) return true;  // signatures/<key id>.sig cannot cover themselves
   if (rel.size() >= 4 && rel.compare(rel.size() - 4, 4, ".pyc") == 0) return true;
   return false;
 }
@@ -156,6 +158,28 @@ std::string sha256_bytes(const std::string& data) {
   return digest_of(EVP_sha256(), [&](EVP_MD_CTX* c) {
     return EVP_DigestUpdate(c, data.data(), data.size()) == 1;
   });
+}
+
+std::string sha_bytes(const std::string& data, const std::string& algorithm) {
+  return digest_of(md_for(algorithm), [&](EVP_MD_CTX* c) {
+    return EVP_DigestUpdate(c, data.data(), data.size()) == 1;
+  });
+}
+
+std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
+                               const std::string& bytes) {
+  auto it = spec.files.find(path);
+  if (it == spec.files.end()) return "\"" + path + "\" is not listed in metadata.json's digest";
+  std::string want;
+  if (!decode_hash(it->second, spec.algorithm == "sha512" ? 64 : 32, &want)) {
+    return "malformed hash for \"" + path + "\"";
+  }
+  std::string have = sha_bytes(bytes, spec.algorithm);
+  if (have != want) {
+    return "hash mismatch for \"" + path + "\" as opened: expected " + spec.algorithm + " " +
+           base64_encode(want) + ", the bytes read have " + base64_encode(have);
+  }
+  return "";
 }
 
 std::string sha_file(const fs::path& file, const std::string& algorithm) {

@@ -18,16 +18,17 @@ namespace khub::loader {
 // SHA-256 / SHA-512 of bytes or a file (raw digest bytes).
 std::string sha256_bytes(const std::string& data);
 std::string sha_file(const std::filesystem::path& file, const std::string& algorithm);
+std::string sha_bytes(const std::string& data, const std::string& algorithm);
 std::string to_hex(const std::string& raw);
 std::string base64_encode(const std::string& raw);
 // Decodes standard base64 (with padding); returns false on malformed input.
 bool base64_decode(const std::string& text, std::string* raw);
 
 // Files of a variant that the digest covers: every regular file under `variant_dir` (symlinks to
-// files are followed) except the top-level metadata.json and metadata.json.sigstore, __pycache__
-// folders and *.pyc files (HF's rule). Relative POSIX paths, sorted. Throws Error(kVerification)
-// for a symlinked folder, a special file, or a file whose real location is outside `trust_root`
-// (when not empty).
+// files are followed) except the top-level metadata.json and metadata.json.sigstore,
+// signatures/*.sig (signature.h), __pycache__ folders and *.pyc files (HF's rule). Relative POSIX
+// paths, sorted. Throws Error(kVerification) for a symlinked folder, a special file, or a file
+// whose real location is outside `trust_root` (when not empty).
 std::vector<std::string> list_digest_files(const std::filesystem::path& variant_dir,
                                            const std::filesystem::path& trust_root = {});
 
@@ -47,6 +48,10 @@ std::vector<DigestProblem> check_variant_digest(const std::filesystem::path& var
 // The digest a builder writes: hashes every file of list_digest_files() with `algorithm`.
 DigestSpec compute_variant_digest(const std::filesystem::path& variant_dir,
                                   const std::string& algorithm = "sha256");
+
+// Whether `bytes` are the file `path` that `spec` lists; "" when they are, else why not.
+std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
+                               const std::string& bytes);
 
 struct VerifyOptions {
   bool use_receipt = true;           // skip re-hashing when a valid receipt exists

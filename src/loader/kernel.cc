@@ -62,12 +62,13 @@ std::string KernelIdentity::label() const {
 }
 
 Kernel::Kernel(KernelIdentity identity, VariantMetadata metadata, SharedLibrary library,
-               ManifestInfo manifest, std::vector<khub_kernel_fn> functions)
+               ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust)
     : identity_(std::move(identity)),
       metadata_(std::move(metadata)),
       library_(std::move(library)),
       manifest_(std::move(manifest)),
-      functions_(std::move(functions)) {}
+      functions_(std::move(functions)),
+      trust_(std::move(trust)) {}
 
 KernelFunction Kernel::function(const std::string& name) const {
   for (size_t i = 0; i < manifest_.functions.size(); ++i) {

@@ -18,6 +18,7 @@
 #include "loader/manifest.h"
 #include "loader/metadata.h"
 #include "loader/shared_library.h"
+#include "loader/trust_policy.h"
 
 namespace khub::loader {
 
@@ -74,12 +75,14 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
  public:
   // Only the loader constructs kernels (load_kernel_variant), after every check passed.
   Kernel(KernelIdentity identity, VariantMetadata metadata, SharedLibrary library,
-         ManifestInfo manifest, std::vector<khub_kernel_fn> functions);
+         ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust = {});
 
   const KernelIdentity& identity() const { return identity_; }
   const VariantMetadata& metadata() const { return metadata_; }
   const ManifestInfo& manifest() const { return manifest_; }
   const SharedLibrary& library() const { return library_; }
+  // What the trust policy decided before the library was loaded (signer, verdict).
+  const TrustVerdict& trust() const { return trust_; }
 
   bool has_function(const std::string& name) const { return manifest_.function(name) != nullptr; }
   bool has_layer(const std::string& name) const { return manifest_.layer(name) != nullptr; }
@@ -93,6 +96,7 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
   SharedLibrary library_;
   ManifestInfo manifest_;
   std::vector<khub_kernel_fn> functions_;  // parallel to manifest_.functions
+  TrustVerdict trust_;
 };
 
 }  // namespace khub::loader

@@ -12,6 +12,10 @@ class SharedLibrary {
  public:
   // Throws Error(kIo) with dlerror()'s text when the library cannot be loaded.
   explicit SharedLibrary(const std::filesystem::path& path);
+  // Loads `bytes` (a library image the caller verified) from a private memfd sealed against
+  // writes, so what runs is exactly what was checked; `name` is what errors and path() show. The
+  // memfd stays open while the process lives (one descriptor per loaded kernel).
+  static SharedLibrary from_image(const std::string& bytes, const std::filesystem::path& name);
   ~SharedLibrary();
   SharedLibrary(const SharedLibrary&) = delete;
   SharedLibrary& operator=(const SharedLibrary&) = delete;
@@ -23,6 +27,7 @@ class SharedLibrary {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  SharedLibrary() = default;
   void* handle_ = nullptr;
   std::filesystem::path path_;
 };

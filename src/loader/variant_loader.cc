@@ -1,12 +1,15 @@
 #include "loader/variant_loader.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
 #include "core/logging.h"
 #include "loader/digest.h"
 #include "loader/elf_symbols.h"
+#include "loader/library_image.h"
 #include "loader/safe_path.h"
+#include "loader/variant.h"
 
 namespace khub::loader {
 namespace fs = std::filesystem;
@@ -39,6 +42,40 @@ fs::path find_kernel_library(const fs::path& variant_dir, const VariantMetadata&
   return found.front();
 }
 
+TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::string& metadata_bytes,
+                                 const LoadOptions& options, const std::string* library_bytes,
+                                 const fs::path& library) {
+  const fs::path& dir = identity.dir;
+  TrustSubject subject;
+  subject.repo = identity.repo;
+  subject.revision = identity.revision.empty() ? "local" : identity.revision;
+  subject.variant = identity.variant.empty() ? dir.filename().string() : identity.variant;
+  subject.scope = options.scope;
+  subject.source = identity.source;
+  subject.locked_signers = options.locked_signers;
+  subject.signatures = read_signature_files(dir);
+  if (!subject.signatures.empty()) {
+    // The statement these files make: metadata.json as parsed, the library as opened.
+    subject.actual.repo = subject.repo;
+    subject.actual.revision = subject.revision;
+    subject.actual.variant = subject.variant;
+    auto parsed = parse_variant_name(subject.variant);
+    subject.actual.abi = parsed ? parsed->abi_major : 0;
+    std::string lib_rel = library.empty() ? "" : library.lexically_relative(dir).generic_string();
+    std::vector<std::string> files = list_digest_files(dir, options.trust_root);
+    files.push_back("metadata.json");
+    std::sort(files.begin(), files.end());
+    for (const std::string& f : files) {
+      std::string hex = f == "metadata.json"              ? to_hex(sha256_bytes(metadata_bytes))
+                        : (library_bytes && f == lib_rel) ? to_hex(sha256_bytes(*library_bytes))
+                                                          : to_hex(sha_file(dir / f, "sha256"));
+      subject.actual.files.push_back({"sha256", hex, f});
+    }
+  }
+  auto policy = options.policy ? options.policy : active_trust_policy();
+  return evaluate_trust(*policy, subject);
+}
+
 std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
                                                   const LoadOptions& options) {
   const fs::path dir = identity.dir;
@@ -55,10 +92,18 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     if (md.provenance.dirty.value_or(false)) {
       log_warn(where, ": built from a source tree with uncommitted changes (provenance dirty)");
     }
+    const fs::path root = options.trust_root.empty() ? dir : options.trust_root;
     fs::path lib = find_kernel_library(dir, md);
-    if (!path_is_within(lib, options.trust_root.empty() ? dir : options.trust_root)) {
-      fail(ErrorKind::kVerification, lib.string(), ": the kernel library resolves outside ",
-           (options.trust_root.empty() ? dir : options.trust_root).string());
+    // From here on, the library is these bytes: what is hashed is what is loaded.
+    LibraryImage image = read_library_image(lib, root);
+    if (md.digest) {
+      std::string rel = lib.lexically_relative(dir).generic_string();
+      if (std::string why = check_digest_entry(*md.digest, rel, image.bytes); !why.empty()) {
+        fail(ErrorKind::kVerification, lib.string(), ": ", why);
+      }
+    } else if (options.verify) {
+      fail(ErrorKind::kVerification, (dir / "metadata.json").string(),
+           ": has no \"digest\"; khub does not load unverifiable variants");
     }
     if (md.manifest.is_null()) {
       fail(ErrorKind::kFormat, (dir / "metadata.json").string(),
@@ -67,7 +112,7 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     std::set<std::string> expected =
         manifest_json_symbols(md.manifest, (dir / "metadata.json").string());
     expected.insert(KHUB_KERNEL_ENTRY_SYMBOL);
-    std::set<std::string> exported = elf_exported_symbols(lib);
+    std::set<std::string> exported = elf_exported_symbols_in_memory(image.bytes, lib.string());
     if (exported != expected) {
       std::string extra, missing;
       for (const std::string& s : exported) {
@@ -83,7 +128,12 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
            missing.empty() ? "" : "; does not export: " + missing);
     }
 
-    SharedLibrary library(lib);
+    // The one trust decision of every source, on the bytes about to be loaded.
+    TrustVerdict trust = check_variant_trust(identity, raw, options, &image.bytes, lib);
+    if (!trust.allowed) fail(ErrorKind::kVerification, trust.reason);
+    if (trust.warning) log_warn(trust.reason);
+
+    SharedLibrary library = SharedLibrary::from_image(image.bytes, lib);
     auto entry = reinterpret_cast<khub_manifest_fn>(library.symbol(KHUB_KERNEL_ENTRY_SYMBOL));
     if (!entry) fail(ErrorKind::kVerification, lib.string(), ": no ", KHUB_KERNEL_ENTRY_SYMBOL);
     ManifestInfo manifest = validate_manifest(entry(), lib.string());
@@ -115,7 +165,7 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
       fns.push_back(fn);
     }
     return std::make_shared<Kernel>(std::move(identity), std::move(md), std::move(library),
-                                    std::move(manifest), std::move(fns));
+                                    std::move(manifest), std::move(fns), std::move(trust));
   } catch (const Error& e) {
     throw Error(e.kind(), "cannot load " + where + ": " + e.what());
   }

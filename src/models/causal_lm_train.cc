@@ -66,7 +66,8 @@ int64_t lm_head_chunk_rows(int64_t vocab) {
 
 Tensor clone_f32(const Tensor& t) {
   if (t.dtype() == DType::kF32) return t.contiguous().clone();
-  return t.device().is_cpu() ? t.to(DType::kF32).contiguous() : ops::cast(t.contiguous(), DType::kF32);
+  return t.device().is_cpu() ? t.to(DType::kF32).contiguous()
+                             : ops::cast(t.contiguous(), DType::kF32);
 }
 
 // Places row b's [len_b, Hk, D] part of packed [T, Hk, D] into slot b of [B, Tmax, Hk, D] (a view
@@ -140,6 +141,29 @@ std::vector<Parameter>& CausalLM::parameters() {
   } else {
     own(lm_head_);
   }
+  own(final_norm_->weight);
+  for (DecoderLayer& L : layers_) {
+    for (RMSNormLayer* n :
+         {L.input_norm.get(), L.post_attention_norm.get(), L.pre_feedforward_norm.get(),
+          L.post_feedforward_norm.get(), L.q_norm.get(), L.k_norm.get()}) {
+      if (n) own(n->weight);
+    }
+    for (FusedAddRMSNormLayer* n : {L.input_add_norm.get(), L.post_attention_add_norm.get()}) {
+      if (n) own(n->weight);
+    }
+    for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.gate_up_weight,
+                      &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
+      own(*t);
+    }
+    if (L.moe) {
+      KHUB_CHECK_ARG(!mixed, config_.architecture, ": mixture-of-experts training runs in f32");
+      MoEWeights& mw = L.moe->w;
+      for (Tensor* t :
+           {&mw.router, &mw.router_bias, &mw.gate_up, &mw.gate_up_bias, &mw.down, &mw.down_bias}) {
+        own(*t);
+      }
+    }
+  }
   embed_grad_ = zeros_like(embed_tokens_);
   lm_head_grad_ = tied ? embed_grad_ : zeros_like(lm_head_);
   final_norm_grad_ = zeros_like(final_norm_->weight);
@@ -167,8 +191,8 @@ std::vector<Parameter>& CausalLM::parameters() {
       Tensor value = value_of(compute);
       int64_t r = 0;
       for (size_t k = 0; k < names.size(); ++k) {
-        params_.push_back({prefix + names[k], value.slice(0, r, r + sizes[k]),
-                           grad.slice(0, r, r + sizes[k])});
+        params_.push_back(
+            {prefix + names[k], value.slice(0, r, r + sizes[k]), grad.slice(0, r, r + sizes[k])});
         r += sizes[k];
       }
     };
@@ -263,7 +287,8 @@ void CausalLM::add_moe_parameters(DecoderLayer& L, LayerGrads& g, const std::str
 }
 
 void CausalLM::refresh_compute_weights() {
-  for (const MasterWeight& m : masters_) m.compute->copy_from(ops::cast(m.master, m.compute->dtype()));
+  for (const MasterWeight& m : masters_)
+    m.compute->copy_from(ops::cast(m.master, m.compute->dtype()));
 }
 
 void CausalLM::zero_grad() {
@@ -340,7 +365,7 @@ ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
 Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   const ModelConfig& c = config_;
   check_trainable();
-  if (grad) parameters();  // trainable weights and gradient buffers
+  if (grad) parameters();     // trainable weights and gradient buffers
   refresh_compute_weights();  // mixed precision: the optimizer moved the masters
   KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
   KHUB_CHECK_ARG(batch.labels.empty() || batch.labels.size() == batch.input_ids.size(),

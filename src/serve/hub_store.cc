@@ -98,7 +98,9 @@ void add_base_files(const fs::path& base, const fs::path& tree,
     std::string rel = it->path().lexically_relative(base).generic_string();
     bool replaced = false;
     for (const auto& r : replace) replaced |= rel == r || rel.rfind(r + "/", 0) == 0;
-    if (replaced || !is_safe_repo_path(rel)) continue;
+    // A carried variant's signatures name the base revision: they cannot vouch for the new one
+    // (docs/kernel-hub.md §8), so they stay behind, as in a local publish.
+    if (replaced || !is_safe_repo_path(rel) || khub::hub::is_revision_signature_path(rel)) continue;
     fs::path dest = tree / rel;
     std::error_code e2;
     if (fs::exists(dest, e2)) continue;  // the upload provides this file

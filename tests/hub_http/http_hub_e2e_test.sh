@@ -16,7 +16,12 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$KHUB" build tests/loader/fixtures/scale --out "$tmp/built" > "$tmp/build.out"
-"$KHUB" publish "$tmp/built" --hub "$tmp/hub" --tag v1.0.0 > "$tmp/publish.out"
+# Remote kernels must be signed by a trusted key (docs/kernel-hub.md §8).
+"$KHUB" keygen --out "$tmp/e2e.key" > /dev/null
+printf '[[keys]]\npublic-key = "%s"\nrepos = ["khub-test/*"]\n' "$(cat "$tmp/e2e.key.pub")" \
+  > "$tmp/trust.toml"
+export KHUB_TRUST_POLICY="$tmp/trust.toml"
+"$KHUB" publish "$tmp/built" --hub "$tmp/hub" --tag v1.0.0 --sign "$tmp/e2e.key" > "$tmp/publish.out"
 echo "e2e-write-token-1 write" > "$tmp/tokens"
 "$KHUB" serve --root "$tmp/hub" --port 0 --token-file "$tmp/tokens" --log "$tmp/serve.log" \
   > "$tmp/serve.out" 2>&1 &
@@ -34,14 +39,19 @@ if "$KHUB" publish "$tmp/built" --hub "$url" --repo khub-test/scale-http > /dev/
 fi
 local_rev=$(sed -n 's/.*@\([0-9a-f]\{40\}\).*/\1/p' "$tmp/publish.out")
 HF_TOKEN=e2e-write-token-1 "$KHUB" publish "$tmp/built" --hub "$url" --repo khub-test/scale-http \
-  --tag v1.0.0 --json > "$tmp/publish-http.json"
+  --tag v1.0.0 --sign "$tmp/e2e.key" --json > "$tmp/publish-http.json"
 python3 - "$tmp/publish-http.json" "$local_rev" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["revision"] == sys.argv[2], (j["revision"], sys.argv[2])
 assert sorted(j["refs-updated"]) == ["heads/main", "heads/v1", "tags/v1.0.0"], j
 PY
-"$KHUB" info khub-test/scale-http@v1.0.0 --json > /dev/null
+"$KHUB" info khub-test/scale-http@v1.0.0 --json > "$tmp/info-http.json"
+python3 - "$tmp/info-http.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["trust"]["verdict"] == "signed", j["trust"]   # the signature went up with the upload
+PY
 
 "$KHUB" versions khub-test/scale > "$tmp/versions.out"
 grep -q "HTTP hub $url" "$tmp/versions.out" || fail "versions did not go through HTTP: $(cat "$tmp/versions.out")"
@@ -78,6 +88,7 @@ locks = json.load(open(sys.argv[1]))
 assert locks[0]["repo_id"] == "khub-test/scale" and len(locks[0]["sha"]) == 40, locks
 for v in locks[0]["variants"].values():
     assert v["hash"].startswith("sha256-") and v["hash_type"] == "git_lfs_concat", v
+assert all(len(v["signers"]) == 1 for v in locks[0]["khub"]["variants"].values()), locks
 PY
 "$KHUB" download --lock "$tmp/proj/kernels.lock" > /dev/null
 

@@ -167,9 +167,8 @@ TEST_P(CudaTraining, MixedPrecisionTracksTransformers) {
   }
   std::printf("[cuda bf16 train] %-40s loss rel %.2e, worst grad-norm rel %.2e\n", name.c_str(),
               std::fabs(loss.item() - want) / want, worst);
-  training::StepTrace t = training::run_steps(name, training::adamw_config(),
-                                              recipes()["adamw"]["steps"].get<int>(), 0,
-                                              on_cuda_bf16());
+  training::StepTrace t = training::run_steps(
+      name, training::adamw_config(), recipes()["adamw"]["steps"].get<int>(), 0, on_cuda_bf16());
   training::expect_close(t.losses, golden["adamw_losses"], name + " bf16 AdamW loss", kBF16Loss);
 }
 

@@ -24,6 +24,7 @@ class HttpHubSource : public khub::hub::RepoSource {
   explicit HttpHubSource(HubConfig config);
 
   std::string description() const override;
+  bool remote() const override { return true; }
   bool has_repo(const std::string& repo_id) override;
   khub::hub::RefList list_refs(const std::string& repo_id) override;
   bool has_revision(const std::string& repo_id, const std::string& revision) override;

@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -11,6 +12,9 @@
 #include "hub/http/snapshot.h"
 #include "hub/ref/repo_names.h"
 #include "hub/store/content_hash.h"
+#include "loader/signature.h"
+#include "loader/trust_policy.h"
+#include "loader/variant_loader.h"
 
 namespace khub::hub::net {
 namespace {
@@ -76,6 +80,34 @@ KernelDependency parse_dependency(const std::string& key, const toml::node& valu
   return dep;
 }
 
+// The trusted keys whose signature of repo@sha/variant verifies and covers this metadata.json
+// (the rest of the statement is checked when the variant is loaded).
+std::vector<std::string> lock_signers(const fs::path& variant_dir, const std::string& repo,
+                                      const std::string& sha, const std::string& variant,
+                                      const std::string& metadata_hex) {
+  auto policy = loader::active_trust_policy();
+  std::vector<std::string> out;
+  for (const auto& [file, text] : loader::read_signature_files(variant_dir)) {
+    try {
+      loader::SignatureFile sig = loader::parse_signature_file(text, file);
+      if (policy->revoked.count(sig.key.id) || !policy->find_key(sig.key.id, repo) ||
+          !loader::verify_signature(sig.key, sig.signature, sig.statement)) {
+        continue;
+      }
+      loader::Statement st = loader::parse_statement(sig.statement, file);
+      bool covers = std::any_of(st.files.begin(), st.files.end(), [&](const auto& f) {
+        return f.path == "metadata.json" && f.hex == metadata_hex;
+      });
+      if (st.repo == repo && st.revision == sha && st.variant == variant && covers) {
+        out.push_back(sig.key.id);
+      }
+    } catch (const Error& e) {
+      log_warn(repo, "@", sha, " ", variant, ": ", file, " left out of the lock: ", e.what());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<KernelDependency> read_kernel_list(const fs::path& file) {
@@ -116,6 +148,7 @@ std::string lockfile_json(const std::vector<KernelLock>& locks) {
       variants[name] = {{"hash", v.hash}, {"hash_type", v.hash_type}};
       ojson o = {{"files", v.files}, {"bytes", v.bytes}};
       if (!v.metadata_digest.empty()) o["metadata"] = v.metadata_digest;
+      if (!v.signers.empty()) o["signers"] = v.signers;
       ours[name] = o;
     }
     ojson k = {{"repo_type", repo_type_name(l.repo.type)},
@@ -173,6 +206,16 @@ std::vector<KernelLock> read_lockfile(const fs::path& file) {
             it->second.metadata_digest = v.value("metadata", std::string());
             it->second.files = v.value("files", size_t{0});
             it->second.bytes = v.value("bytes", uint64_t{0});
+            if (v.contains("signers")) {
+              for (const auto& id : v.at("signers")) {
+                std::string key = id.get<std::string>();
+                if (key.size() != 16 || key.find_first_not_of("0123456789abcdef") != key.npos) {
+                  fail(ErrorKind::kFormat, src, ": signer \"", key.substr(0, 40), "\" of ", name,
+                       " is not a key id (16 lower-case hex digits)");
+                }
+                it->second.signers.push_back(key);
+              }
+            }
           }
         }
       }
@@ -272,7 +315,16 @@ KernelLock lock_kernel(RemoteRepo& repo, const KernelDependency& dep,
            " (variants: ", join(available), ")");
     }
   }
-  std::vector<std::string> metadata_paths;
+  std::vector<std::string> metadata_paths, signature_paths;
+  for (const auto& e : tree) {
+    for (const auto& v : chosen) {
+      std::string prefix = "build/" + v + "/";
+      if (!e.is_dir && e.path.rfind(prefix, 0) == 0 &&
+          loader::is_signature_path(e.path.substr(prefix.size()))) {
+        signature_paths.push_back(e.path);
+      }
+    }
+  }
   for (const auto& v : chosen) {
     VariantLock vl;
     vl.hash = variant_lock_hash(tree, v);
@@ -289,11 +341,16 @@ KernelLock lock_kernel(RemoteRepo& repo, const KernelDependency& dep,
     SnapshotRequest req;
     req.revision = lock.sha;
     req.allow_prefixes = metadata_paths;
+    req.allow_prefixes.insert(req.allow_prefixes.end(), signature_paths.begin(),
+                              signature_paths.end());
     req.verify_metadata_digests = false;
     SnapshotResult snap = snapshot_download(repo, req);
     for (const auto& p : metadata_paths) {
       std::string v = p.substr(6, p.size() - 6 - std::string("/metadata.json").size());
-      lock.variants[v].metadata_digest = "sha256-" + file_hash_hex(snap.dir / p, HashAlgo::kSha256);
+      std::string hex = file_hash_hex(snap.dir / p, HashAlgo::kSha256);
+      lock.variants[v].metadata_digest = "sha256-" + hex;
+      lock.variants[v].signers =
+          lock_signers(snap.dir / "build" / v, lock.repo.id, lock.sha, v, hex);
     }
   }
   return lock;
@@ -318,7 +375,27 @@ fs::path fetch_locked(const HubConfig& config, const KernelLock& lock,
     req.allow_prefixes.push_back("build/" + v);
   }
   SnapshotResult snap = snapshot_download(repo, req);
-  for (const auto& v : chosen) locked_variant(config, lock, v);
+  for (const auto& v : chosen) {
+    fs::path dir = locked_variant(config, lock, v);
+    const std::vector<std::string>& signers = lock.variants.at(v).signers;
+    if (signers.empty()) continue;  // locked unsigned: the load's own check decides
+    // The policy's one check, as a load would make it, with the signers the lock recorded: a
+    // revision re-signed by another key is refused before anything of it is used.
+    loader::KernelIdentity id;
+    id.repo = lock.repo.id;
+    id.revision = lock.sha;
+    id.variant = v;
+    id.dir = dir;
+    id.source = "kernels.lock via " + config.endpoint;
+    loader::LoadOptions lo;
+    lo.scope = loader::TrustScope::kRemote;
+    lo.trust_root = snap.dir.parent_path().parent_path();
+    lo.locked_signers = signers;
+    std::ifstream in(dir / "metadata.json", std::ios::binary);
+    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    loader::TrustVerdict verdict = loader::check_variant_trust(id, raw, lo);
+    if (!verdict.allowed) fail(ErrorKind::kVerification, verdict.reason);
+  }
   return snap.dir;
 }
 

@@ -16,7 +16,10 @@
 // pairs, SHA-256 over path bytes followed by raw hash bytes). khub adds, in a key HF ignores:
 //   "khub": {"repo_type": "kernel", "requested": "1", "ref": "v1",
 //            "variants": {name: {"metadata": "sha256-<hex of metadata.json>", "files": N,
-//                                "bytes": B}}}
+//                                "bytes": B, "signers": ["<key id>", ...]}}}
+// `signers` are the keys whose signature of this repo, commit and variant verifies, covers the
+// locked metadata.json and is trusted by the trust policy at lock time (loader/trust_policy.h);
+// a locked fetch refuses the variant when none of them signs it any more.
 // The metadata digest pins metadata.json, whose digest.files pins every other file of the variant.
 // A locked load (locked_variant) makes no network request and checks the cached tree against the
 // lock hash, each snapshot file against its blob, and metadata.json against the lock.
@@ -47,6 +50,7 @@ struct VariantLock {
   std::string metadata_digest;  // "sha256-<hex>" of build/<v>/metadata.json; "" if none
   size_t files = 0;
   uint64_t bytes = 0;
+  std::vector<std::string> signers;  // key ids (see above); empty: locked unsigned
 };
 
 struct KernelLock {
@@ -75,7 +79,9 @@ std::string default_revision_resolver(const RefList& refs, const std::string& sp
 KernelLock lock_kernel(RemoteRepo& repo, const KernelDependency& dep,
                        const RevisionResolver& resolve = default_revision_resolver);
 
-// Pre-fetches the locked variants of a lock into the cache and verifies them against the lock.
+// Pre-fetches the locked variants of a lock into the cache and verifies them against the lock,
+// then, for variants the lock records signers for, applies the trust policy with them (a changed
+// signer is refused, loader/trust_policy.h; loading applies the whole policy again).
 // `variants` empty = every locked variant. Returns the snapshot directory.
 fs::path fetch_locked(const HubConfig& config, const KernelLock& lock,
                       const std::vector<std::string>& variants = {});

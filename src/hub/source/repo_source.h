@@ -42,6 +42,9 @@ class RepoSource {
   // Unversioned sources (LOCAL_KERNELS) map a repo to a folder: refs are empty, the revision is
   // always "local" and REVs are ignored.
   virtual bool versioned() const { return true; }
+  // Whether files come from the network (an HTTP hub, or the cache it filled): the trust policy's
+  // "remote" unsigned rule applies to them (loader/trust_policy.h).
+  virtual bool remote() const { return false; }
 
   virtual bool has_repo(const std::string& repo_id) = 0;
   virtual RefList list_refs(const std::string& repo_id) = 0;

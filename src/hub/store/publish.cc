@@ -20,6 +20,7 @@
 #include "loader/digest.h"
 #include "loader/metadata.h"
 #include "loader/safe_path.h"
+#include "loader/signature.h"
 #include "loader/variant.h"
 
 namespace khub::hub {
@@ -130,6 +131,21 @@ void copy_or_link(const fs::path& from, const fs::path& to, bool link) {
   if (ec) fail(ErrorKind::kIo, "copy ", from.string(), " -> ", to.string(), ": ", ec.message());
 }
 
+// The khub variant folders of a revision tree (build/<variant>/ holding metadata.json).
+std::vector<std::string> tree_variants(const fs::path& revision_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(revision_dir / "build", ec)) {
+    auto parsed = loader::parse_variant_name(e.path().filename().string());
+    if (e.is_directory() && parsed && parsed->family == loader::VariantFamily::kKhub &&
+        fs::exists(e.path() / "metadata.json")) {
+      out.push_back(e.path().filename().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 int major_of_branch(const std::string& name) {
@@ -184,10 +200,19 @@ KernelTree check_kernel_tree(const fs::path& tree, const std::vector<std::string
   return out;
 }
 
+bool is_revision_signature_path(const std::string& path) {
+  if (path.rfind("build/", 0) != 0) return false;
+  size_t slash = path.find('/', 6);
+  return slash != std::string::npos && slash > 6 &&
+         loader::is_signature_path(std::string_view(path).substr(slash + 1));
+}
+
 std::string revision_id(std::vector<std::pair<std::string, std::string>> files) {
   std::sort(files.begin(), files.end());
   std::string listing;
-  for (const auto& [path, hex] : files) listing += hex + "  " + path + "\n";
+  for (const auto& [path, hex] : files) {
+    if (!is_revision_signature_path(path)) listing += hex + "  " + path + "\n";
+  }
   return loader::to_hex(loader::sha256_bytes(listing)).substr(0, 40);
 }
 
@@ -262,14 +287,26 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
       for (const auto& [vname, dir] : variants) {
         replaced |= rel.rfind("build/" + vname + "/", 0) == 0;
       }
-      if (!replaced) tree[rel] = {base / rel, true};
+      if (replaced) continue;
+      if (is_revision_signature_path(rel)) {
+        ++result.dropped_signatures;  // it names the base revision, not the new one
+        continue;
+      }
+      tree[rel] = {base / rel, true};
     }
   }
   for (const auto& [vname, dir] : variants) {
-    for (const std::string& rel : plain_files(dir))
+    for (const std::string& rel : plain_files(dir)) {
+      if (loader::is_signature_path(rel)) {
+        ++result.dropped_signatures;
+        continue;
+      }
       tree["build/" + vname + "/" + rel] = {dir / rel, false};
+    }
     result.variants.push_back(vname);
   }
+  std::vector<loader::SigningKey> keys;
+  for (const fs::path& k : options.sign_keys) keys.push_back(loader::SigningKey::read(k));
   std::map<std::string, std::string> hashes;
   for (const auto& [rel, from] : tree)
     hashes[rel] = loader::to_hex(loader::sha_file(from.first, "sha256"));
@@ -289,7 +326,15 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
 
   fs::path final_dir = revisions / result.revision;
   if (fs::is_directory(final_dir, ec)) {
-    result.created = false;  // the same tree was published before: nothing to write
+    result.created = false;  // the same tree was published before: nothing to write but signatures
+    for (const loader::SigningKey& key : keys) {
+      for (const std::string& v : tree_variants(final_dir)) {
+        fs::path vdir = final_dir / "build" / v;
+        loader::write_signature(
+            vdir, key, loader::statement_for_folder(vdir, result.repo_id, result.revision, v));
+        result.signatures.push_back("build/" + v + "/signatures/" + key.public_key().id + ".sig");
+      }
+    }
   } else {
     TempDir tmp(revisions / (".tmp-" + unique_suffix()));
     fs::create_directories(tmp.path(), ec);
@@ -309,6 +354,15 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
       auto problems = loader::check_variant_digest(copied, loader::read_metadata(copied));
       if (!problems.empty()) {
         fail(ErrorKind::kVerification, copied.string(), ": ", loader::describe(problems.front()));
+      }
+    }
+    // Signatures go in before the rename: a revision never appears without them.
+    for (const loader::SigningKey& key : keys) {
+      for (const std::string& v : tree_variants(tmp.path())) {
+        fs::path vdir = tmp.path() / "build" / v;
+        loader::write_signature(
+            vdir, key, loader::statement_for_folder(vdir, result.repo_id, result.revision, v));
+        result.signatures.push_back("build/" + v + "/signatures/" + key.public_key().id + ".sig");
       }
     }
     fs::rename(tmp.path(), final_dir, ec);
@@ -335,6 +389,42 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
   }
   if (update_main && branch != "main") set_ref("heads", "main");
   return result;
+}
+
+std::vector<std::string> sign_revision(const fs::path& hub, const std::string& repo_id,
+                                       const std::string& revision, const fs::path& key_file,
+                                       const std::vector<std::string>& variants) {
+  require_hub_directory(hub, "hub");
+  loader::SigningKey key = loader::SigningKey::read(key_file);
+  LocalHubSource src(hub);
+  if (!src.has_revision(repo_id, revision)) {
+    fail(ErrorKind::kNotFound, repo_id, "@", revision, ": no such revision in the hub ",
+         hub.string());
+  }
+  fs::path repo_dir = src.repo_dir(repo_id);
+  FileLock lock(repo_dir / ".lock");
+  fs::path rev_dir = src.revision_dir(repo_id, revision);
+  std::vector<std::string> all = tree_variants(rev_dir);
+  std::vector<std::string> chosen = variants.empty() ? all : variants;
+  std::vector<std::string> written;
+  for (const std::string& v : chosen) {
+    if (std::find(all.begin(), all.end(), v) == all.end()) {
+      std::string list;
+      for (const auto& a : all) list += (list.empty() ? "" : ", ") + a;
+      fail(ErrorKind::kNotFound, repo_id, "@", revision, " has no variant ", v,
+           " (variants: ", list, ")");
+    }
+    fs::path vdir = rev_dir / "build" / v;
+    // Refuse to vouch for files that no longer match their digest.
+    auto problems = loader::check_variant_digest(vdir, loader::read_metadata(vdir), rev_dir);
+    if (!problems.empty()) {
+      fail(ErrorKind::kVerification, vdir.string(), ": refusing to sign, ",
+           loader::describe(problems.front()));
+    }
+    loader::write_signature(vdir, key, loader::statement_for_folder(vdir, repo_id, revision, v));
+    written.push_back("build/" + v + "/signatures/" + key.public_key().id + ".sig");
+  }
+  return written;
 }
 
 }  // namespace khub::hub

@@ -29,6 +29,8 @@ struct PublishOptions {
   std::string repo_id;  // "" -> metadata "repo-id", else "khub-community/<name>"
   std::string tag;      // "" -> no tag
   std::string branch;   // "" -> "v<version>"
+  // Private key files: each signs every variant of the new revision (loader/signature.h).
+  std::vector<std::filesystem::path> sign_keys;
 };
 
 struct PublishResult {
@@ -38,6 +40,9 @@ struct PublishResult {
   std::vector<std::string> refs_updated;  // "heads/v1", "tags/v1.1.0", "heads/main"
   bool created = false;                   // the revision folder was written by this call
   bool unchanged = false;                 // the tag already named this revision: nothing moved
+  std::vector<std::string> signatures;    // "build/<variant>/signatures/<key id>.sig" written
+  int dropped_signatures = 0;  // signatures of the base tree or the built folder left out: they
+                               // name another revision, so they cannot vouch for this one
 };
 
 // `built`: a kernel project (with build/), a build folder of variant folders, or one variant
@@ -50,7 +55,6 @@ PublishResult publish_kernel(const std::filesystem::path& built, const std::file
 // commits to `khub serve` through the Hub's commit API: the folder name parses as a variant name,
 // metadata.json is valid and its digest verifies (no file missing, changed or unlisted). Returns
 // the metadata; throws Error(kInvalidArgument / kVerification) naming the variant and the problem.
-// (Signature and trust-policy checks belong here once they exist, so both paths get them.)
 loader::VariantMetadata check_publishable_variant(const std::filesystem::path& dir,
                                                   const std::string& variant_name);
 
@@ -69,11 +73,24 @@ KernelTree check_kernel_tree(const std::filesystem::path& tree,
 // The major version a branch name stands for ("v3" -> 3), or -1 ("main", "dev", "v1.2").
 int major_of_branch(const std::string& name);
 
+// Signs variants of a published revision in a local hub with `key`: writes
+// build/<variant>/signatures/<key id>.sig (replacing that key's older signature) for each variant
+// (empty: every variant). Takes the repo's publish lock. Returns the files written.
+std::vector<std::string> sign_revision(const std::filesystem::path& hub, const std::string& repo_id,
+                                       const std::string& revision,
+                                       const std::filesystem::path& key_file,
+                                       const std::vector<std::string>& variants = {});
+
+// Whether a path in a revision tree is a signature file (build/<variant>/signatures/<id>.sig):
+// revision ids leave them out, since a signature names the revision it signs.
+bool is_revision_signature_path(const std::string& path);
+
 // The content address of a tree: the first 40 hex digits of the SHA-256 of the `sha256sum`-style
 // listing "<sha256 hex>  <path>\n" of every file, sorted bytewise by path. Reproducible with:
 //   cd REV && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum
 //     | sha256sum | cut -c1-40          (one pipeline)
-// `files` holds (relative path, lower-case hex sha256) pairs in any order.
+// `files` holds (relative path, lower-case hex sha256) pairs in any order; signature files
+// (is_revision_signature_path) are left out.
 std::string revision_id(std::vector<std::pair<std::string, std::string>> files);
 
 }  // namespace khub::hub
