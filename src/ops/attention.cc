@@ -99,6 +99,15 @@ Tensor attention(const Tensor& q_in, const Tensor& k, const Tensor& v, const Att
   return out;
 }
 
+void check_attention_seq(const AttentionSeq& s, const Tensor& q, const Tensor& k_cache,
+                         const char* op) {
+  KHUB_CHECK_ARG(
+      s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
+          s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len && s.kv_len <= k_cache.size(1),
+      op, ": sequence (slot ", s.slot, ", rows ", s.q_start, "+", s.q_len, ", keys ", s.kv_len,
+      ") does not fit q ", q.describe(), " and the cache ", k_cache.describe());
+}
+
 Tensor attention_varlen(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                         const std::vector<AttentionSeq>& seqs, const AttentionParams& p_in,
                         const Tensor& sinks) {
@@ -109,12 +118,7 @@ Tensor attention_varlen(const Tensor& q, const Tensor& k_cache, const Tensor& v_
   AttentionParams p = p_in;
   p.causal = true;
   for (const AttentionSeq& s : seqs) {
-    KHUB_CHECK_ARG(s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
-                       s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len &&
-                       s.kv_len <= k_cache.size(1),
-                   "ops::attention_varlen: sequence (slot ", s.slot, ", rows ", s.q_start, "+",
-                   s.q_len, ", keys ", s.kv_len, ") does not fit q ", q.describe(),
-                   " and the cache ", k_cache.describe());
+    check_attention_seq(s, q, k_cache, "ops::attention_varlen");
     p.q_offset = s.kv_len - s.q_len;
     Tensor keys = k_cache.select(0, s.slot).slice(0, 0, s.kv_len);
     Tensor values = v_cache.select(0, s.slot).slice(0, 0, s.kv_len);

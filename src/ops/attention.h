@@ -31,6 +31,11 @@ struct AttentionSeq {
   int64_t slot = 0, q_start = 0, q_len = 0, kv_len = 0;
 };
 
+// Throws Error(kInvalidArgument) naming `op` and the sequence when `s` does not fit q [T, Hq, D]
+// and the caches [S, C, Hk, D] (slot, rows, key count). Forward and backward share it.
+void check_attention_seq(const AttentionSeq& s, const Tensor& q, const Tensor& k_cache,
+                         const char* op);
+
 // The reference of the varlen contract: q [T, Hq, D]; k_cache, v_cache [S, C, Hk, D] holding the
 // step's keys already; one attention() per sequence (p.q_offset is ignored). Rows of the result
 // that belong to no sequence are left unwritten.

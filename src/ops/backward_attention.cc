@@ -356,12 +356,7 @@ void attention_varlen_backward(const Tensor& q_in, const Tensor& k_cache, const 
     AttentionParams p = p_in;
     p.causal = true;
     for (const AttentionSeq& s : seqs) {
-      KHUB_CHECK_ARG(s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
-                         s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len &&
-                         s.kv_len <= k_cache.size(1),
-                     op, ": sequence (slot ", s.slot, ", rows ", s.q_start, "+", s.q_len, ", keys ",
-                     s.kv_len, ") does not fit q ", q.describe(), " and the cache ",
-                     k_cache.describe());
+      check_attention_seq(s, q, k_cache, op);
       p.q_offset = s.kv_len - s.q_len;
       Tensor dqs = dq->slice(0, s.q_start, s.q_start + s.q_len);
       Tensor dks = dk_cache->select(0, s.slot).slice(0, 0, s.kv_len);
@@ -403,11 +398,7 @@ void attention_varlen_backward(const Tensor& q_in, const Tensor& k_cache, const 
   AttentionParams p = p_in;
   p.causal = true;
   for (const AttentionSeq& s : seqs) {
-    KHUB_CHECK_ARG(
-        s.slot >= 0 && s.slot < k_cache.size(0) && s.q_len > 0 && s.q_start >= 0 &&
-            s.q_start + s.q_len <= q.size(0) && s.kv_len >= s.q_len && s.kv_len <= k_cache.size(1),
-        op, ": sequence (slot ", s.slot, ", rows ", s.q_start, "+", s.q_len, ", keys ", s.kv_len,
-        ") does not fit q ", q.describe(), " and the cache ", k_cache.describe());
+    check_attention_seq(s, q, k_cache, op);
     p.q_offset = s.kv_len - s.q_len;
     Tensor keys = k_cache.select(0, s.slot).slice(0, 0, s.kv_len);
     Tensor values = v_cache.select(0, s.slot).slice(0, 0, s.kv_len);
