@@ -21,5 +21,8 @@ for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $1, $3}' | s
   while read -r name path; do cp -L "$path" "$stage/lib/$name"; done
 cp -r "$build/kernels" "$stage/kernels"
 cp -r "$build/hub" "$stage/hub"
+# The install-level trust policy that trusts this build's signing key for the bundled hub
+# (scripts/publish_bundled_hub.sh): found next to the binaries, as bin/../share/khub/.
+[ -d "$build/share" ] && cp -r "$build/share" "$stage/share"
 tar -C "$stage" -cf - . | xz -T2 -6 >"$out"
 echo "pack: $out $(du -h "$out" | cut -f1) ($(ls "$stage/bin" | wc -l) binaries, $(ls "$stage/lib" | wc -l) libraries)"

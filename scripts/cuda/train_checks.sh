@@ -21,7 +21,7 @@ run() {  # name timeout command...
   summary+=("$(printf '%-24s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
   tail -n 15 "$out/$name.log"
 }
-for t in test_ops_backward_cuda test_training_cuda test_ops_cuda test_core_cuda test_models_cuda \
+for t in test_ops_backward_cuda test_training_cuda test_linear_cross_entropy_cuda test_ops_cuda test_core_cuda test_models_cuda \
   test_compile_cuda; do
   [ -x "$pkg/bin/$t" ] && run "$t" 240 "$pkg/bin/$t"
 done
@@ -31,6 +31,9 @@ run bench_train 300 "$pkg/bin/khub" bench train --device cuda --arch qwen3 --pre
 run bench_train_bf16 300 "$pkg/bin/khub" bench train --device cuda --dtype bf16 --arch qwen3 \
   --preset qwen3-0.6b --batches "$batches" --seq-len "$seq" --steps 3 --models-dir $m \
   --out "$out/bench_train_bf16.json"
+run bench_train_bf16_kernels 300 "$pkg/bin/khub" bench train --device cuda --dtype bf16 \
+  --use-kernels --arch qwen3 --preset qwen3-0.6b --batches "$batches" --seq-len "$seq" --steps 3 \
+  --models-dir $m --out "$out/bench_train_bf16_kernels.json"
 run train_peer 300 python3 "$(dirname "$0")/train_peer.py" "$m/qwen3-qwen3-0.6b" \
   "$out/train_peer.json" --batch "${batches%%,*}" --seq-len "$seq"
 printf '%s\n' "${summary[@]}" | tee "$out/summary.txt"

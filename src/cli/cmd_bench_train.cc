@@ -75,9 +75,9 @@ double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device, DType dtype)
 }
 
 int bench_train(int argc, char** argv) {
-  Args args(argc, argv, {"checkpoint-activations"});
+  Args args(argc, argv, {"checkpoint-activations", "use-kernels"});
   args.reject_unknown({"arch", "preset", "batches", "seq-len", "steps", "models-dir",
-                       "checkpoint-activations", "device", "dtype", "out"});
+                       "checkpoint-activations", "use-kernels", "device", "dtype", "out"});
   const Device device = Device::parse(args.get_or("device", "cpu"));
   const std::string dtype = args.get_or("dtype", "f32");
   KHUB_CHECK_ARG(dtype == "f32" || (device.is_cuda() && (dtype == "bf16" || dtype == "f16")),
@@ -93,8 +93,12 @@ int bench_train(int argc, char** argv) {
     write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
 
   nlohmann::json report = bench_environment();
-  report["benchmark"] =
-      device.str() + " training step (forward + loss, backward, AdamW), f32 " + "reference path";
+  const bool use_kernels = args.has("use-kernels");
+  report["benchmark"] = device.str() + " training step (forward + loss, backward, AdamW), " +
+                        dtype +
+                        (use_kernels ? " with the hub's training kernels" : " reference path");
+  report["dtype"] = dtype;
+  report["use_kernels"] = use_kernels;
   report["device"] = device.str();
   if (device.is_cuda()) report["gpu"] = cuda_device_properties(device.index).name;
   report["arch"] = arch;
@@ -111,9 +115,18 @@ int bench_train(int argc, char** argv) {
     LoadOptions load;
     load.device = device.str();
     load.dtype = dtype;
+    load.use_kernels = use_kernels;
     auto model = CausalLM::from_pretrained(dir, load);
     const ModelConfig& c = model->config();
     model->train();
+    if (use_kernels && !report.contains("kernels")) {
+      // Which layer keys train through a kernel (forward and backward), which stay on the
+      // reference.
+      nlohmann::json k = nlohmann::json::object();
+      for (const KeyDecision& d : model->kernel_report().keys)
+        k[d.key] = d.kernel ? d.kernel->label() : "reference: " + d.reason;
+      report["kernels"] = k;
+    }
     model->set_activation_checkpointing(args.has("checkpoint-activations"));
     TrainBatch data;
     for (int64_t s = 0; s < batch; ++s) {

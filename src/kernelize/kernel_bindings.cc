@@ -14,6 +14,7 @@
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
+#include "layers/linear_cross_entropy.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
 #include "layers/rotary_cache.h"
@@ -346,6 +347,104 @@ std::string bind_rotary(RotaryLayer& r, const loader::KernelLayer& kl, const std
   return "";
 }
 
+// Rows of logits a LinearCrossEntropy kernel computes at once: what the reference takes on the
+// CPU; on CUDA about 256 MiB of f32 logits, so the GEMMs get hundreds of rows.
+int64_t lce_chunk_rows(const Tensor& hidden, int64_t vocab) {
+  if (hidden.device().is_cpu()) return LinearCrossEntropyLayer::reference_chunk_rows(vocab);
+  return std::clamp<int64_t>((int64_t{256} << 20) / (4 * std::max<int64_t>(vocab, 1)), 16, 4096);
+}
+
+std::string bind_linear_cross_entropy(LinearCrossEntropyLayer& l, const loader::KernelLayer& kl,
+                                      const std::string& desc, const KernelizeOptions& o,
+                                      bool training) {
+  const KernelFunction& fwd = kl.forward;
+  if (auto r = check_args(fwd.info(), {"hidden", "weight", "targets", "loss"}); !r.empty()) {
+    return r;
+  }
+  if (!supports_dtype(fwd.info(), "hidden", o.activation_dtype)) {
+    return dtype_reason(fwd.info(), "hidden", o.activation_dtype);
+  }
+  if (training) {
+    if (auto r = check_backward(kl.backward,
+                                {"hidden", "weight", "targets", "grad_hidden", "grad_weight"},
+                                "hidden", o.activation_dtype);
+        !r.empty()) {
+      return r;
+    }
+    if (!supports_dtype(kl.backward->info(), "grad_weight", DType::kF32)) {
+      return "backward '" + kl.backward->info().name + "' " +
+             dtype_reason(kl.backward->info(), "grad_weight", DType::kF32);
+    }
+  }
+  auto bound = [dt = o.activation_dtype, dev = o.device](const Tensor& h, const Tensor& w) {
+    return h.dtype() == dt && w.dtype() == dt && h.device() == dev && w.device() == dev &&
+           h.is_contiguous() && w.is_contiguous();
+  };
+  auto device_ids = [](const Tensor& h, const CrossEntropyTargets& t) {
+    if (t.ids.defined()) return t.ids;
+    return Tensor::from_vector(t.host, {static_cast<int64_t>(t.host.size())}, DType::kI32)
+        .to(h.device());
+  };
+  auto attrs = [&l](const Tensor& h, const Tensor& w) {
+    return std::vector<std::pair<std::string, loader::AttrValue>>{
+        {"softcap", static_cast<double>(l.softcap)},
+        {"ignore_index", int64_t{LinearCrossEntropyLayer::kIgnoreIndex}},
+        {"chunk_rows", lce_chunk_rows(h, w.size(0))}};
+  };
+  l.set_forward(
+      [&l, fwd, bound, device_ids, attrs](const Tensor& hidden, const Tensor& weight,
+                                          const CrossEntropyTargets& targets) {
+        if (!bound(hidden, weight)) return l.reference_forward(hidden, weight, targets);
+        l.check(hidden, weight, targets);
+        Tensor loss = Tensor::empty({hidden.size(0)}, DType::kF32, hidden.device());
+        KernelArgs args{{{"hidden", hidden},
+                         {"weight", weight},
+                         {"targets", device_ids(hidden, targets)},
+                         {"loss", loss}},
+                        attrs(hidden, weight)};
+        fwd(args, on_current_stream(hidden));
+        Tensor host = loss.to(Device::cpu());
+        const float* p = host.data_as<float>();
+        double sum = 0.0;
+        for (int64_t i = 0; i < host.numel(); ++i) sum += p[i];
+        return sum;
+      },
+      desc);
+  if (!training) return "";
+  l.set_backward([&l, bwd = *kl.backward, bound, device_ids, attrs](
+                     const Tensor& hidden, const Tensor& weight, const CrossEntropyTargets& targets,
+                     float grad_scale, Tensor* dweight) {
+    if (!bound(hidden, weight)) {
+      return l.reference_backward(hidden, weight, targets, grad_scale, dweight);
+    }
+    l.check(hidden, weight, targets);
+    // The kernel adds into grad_weight: the parameter's own gradient when it is the contiguous
+    // f32 [V, H] on the weight's device, else a zeroed scratch added afterwards.
+    Tensor gw;
+    bool direct = dweight != nullptr && dweight->dtype() == DType::kF32 &&
+                  dweight->device() == weight.device() && dweight->is_contiguous() &&
+                  dweight->shape() == weight.shape();
+    if (direct) {
+      gw = *dweight;
+    } else {
+      gw = Tensor::empty(weight.shape(), DType::kF32, weight.device());
+      ops::zero_inplace(gw);
+    }
+    Tensor grad_hidden = Tensor::empty(hidden.shape(), hidden.dtype(), hidden.device());
+    KernelArgs args{{{"hidden", hidden},
+                     {"weight", weight},
+                     {"targets", device_ids(hidden, targets)},
+                     {"grad_hidden", grad_hidden},
+                     {"grad_weight", gw}},
+                    attrs(hidden, weight)};
+    args.attrs.push_back({"grad_scale", static_cast<double>(grad_scale)});
+    bwd(args, on_current_stream(hidden));
+    if (!direct) add_weight_grad(dweight, gw);
+    return grad_hidden;
+  });
+  return "";
+}
+
 std::string bind_rotary_cache(RotaryKVCacheLayer& r, const KernelFunction& fwd,
                               const std::string& desc, const KernelizeOptions& o) {
   if (auto e = check_args(fwd.info(), {"q", "k", "v", "cos", "sin", "rows", "k_cache", "v_cache"});
@@ -455,6 +554,9 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   }
   if (auto* a = dynamic_cast<ActAndMulLayer*>(&layer)) return bind_act(*a, kl, desc, o, training);
   if (auto* r = dynamic_cast<RotaryLayer*>(&layer)) return bind_rotary(*r, kl, desc, o, training);
+  if (auto* l = dynamic_cast<LinearCrossEntropyLayer*>(&layer)) {
+    return bind_linear_cross_entropy(*l, kl, desc, o, training);
+  }
   // No contract defines a backward for these two (docs/layer-contracts.md) and no shipped kernel
   // declares one, so kernelize falls back on has-backward before binding; a kernel that does
   // declare one still gets no forward here, since khub could not call its backward.

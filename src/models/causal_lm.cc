@@ -161,6 +161,7 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     lm_head_ = load("lm_head.weight", {c.vocab_size, h});
   }
   final_norm_ = norm("model.norm", h);
+  lm_loss_ = std::make_unique<LinearCrossEntropyLayer>("lm_head", c.final_logit_softcapping);
   if (c.scale_embeddings) {
     // HF multiplies by sqrt(hidden) rounded to the checkpoint dtype.
     Tensor s = Tensor::full({1}, std::sqrt(static_cast<double>(h)), embed_tokens_.dtype());
@@ -260,6 +261,7 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
     add(L.post_feedforward_norm.get());
   }
   add(final_norm_.get());
+  add(lm_loss_.get());
   return out;
 }
 

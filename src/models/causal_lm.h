@@ -11,6 +11,7 @@
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
+#include "layers/linear_cross_entropy.h"
 #include "layers/moe.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
@@ -174,6 +175,7 @@ class CausalLM {
   Tensor embed_tokens_;  // [V, H]
   Tensor lm_head_;       // [V, H] (the embedding when tied)
   std::unique_ptr<RMSNormLayer> final_norm_;
+  std::unique_ptr<LinearCrossEntropyLayer> lm_loss_;  // the LM head and the training loss
   std::vector<DecoderLayer> layers_;
   float embed_scale_ = 1.0f;
   Device device_;                  // where weights, activations and the KV cache live

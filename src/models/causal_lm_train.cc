@@ -46,6 +46,7 @@ struct LayerSaved {
 struct TrainTape {
   std::vector<int32_t> ids;      // packed tokens [T]
   std::vector<int32_t> targets;  // per packed row: the label it is scored against, or -100
+  Tensor targets_dev;            // targets as [T] i32 on the model's device (kernels read them)
   std::vector<int64_t> positions;
   AttentionBatch batch;  // one cache slot per row, q_start = the row's first packed index
   int64_t rows = 0, max_len = 0;
@@ -57,12 +58,6 @@ struct TrainTape {
 };
 
 namespace {
-
-// Rows of the LM head computed at once: the logits of a chunk are [rows, V] f32, so the full
-// [T, V] logits never exist (about 32 MiB of logits per chunk).
-int64_t lm_head_chunk_rows(int64_t vocab) {
-  return std::max<int64_t>(16, (int64_t{8} << 20) / std::max<int64_t>(vocab, 1));
-}
 
 Tensor clone_f32(const Tensor& t) {
   if (t.dtype() == DType::kF32) return t.contiguous().clone();
@@ -443,16 +438,10 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   ops::add_inplace(tp.x_final, m);
   tp.hf = final_norm_->forward(tp.x_final);
 
-  // The loss, chunk by chunk of rows (the backward recomputes each chunk's logits).
-  double sum = 0.0;
-  int64_t chunk = lm_head_chunk_rows(c.vocab_size);
-  for (int64_t r0 = 0; r0 < t; r0 += chunk) {
-    int64_t r1 = std::min(t, r0 + chunk);
-    Tensor logits = ops::linear(tp.hf.slice(0, r0, r1), lm_head_);
-    if (c.final_logit_softcapping > 0.0f) ops::softcap_inplace(logits, c.final_logit_softcapping);
-    std::vector<int32_t> tg(tp.targets.begin() + r0, tp.targets.begin() + r1);
-    sum += ops::cross_entropy(logits, tg, 0.0f, nullptr);
-  }
+  // The loss: the LM head and cross-entropy as one layer, chunk by chunk of rows (the backward
+  // recomputes each chunk's logits).
+  tp.targets_dev = Tensor::from_vector(tp.targets, {t}, DType::kI32).to(device_);
+  double sum = lm_loss_->forward(tp.hf, lm_head_, {tp.targets, tp.targets_dev});
   Loss out;
   out.model_ = this;
   out.value_ = sum / static_cast<double>(tp.scored);
@@ -474,27 +463,9 @@ void CausalLM::backward(TrainTape& tp, float scale) {
   int64_t hq = c.num_attention_heads, hk = c.num_key_value_heads;
   float grad_scale = scale / static_cast<float>(tp.scored);
 
-  // LM head and loss, chunk by chunk: dlogits = (softmax - onehot) · scale / scored.
-  Tensor dhf = Tensor::empty({t, c.hidden_size}, act_dtype_, device_);
-  int64_t chunk = lm_head_chunk_rows(c.vocab_size);
-  for (int64_t r0 = 0; r0 < t; r0 += chunk) {
-    int64_t r1 = std::min(t, r0 + chunk);
-    Tensor h = tp.hf.slice(0, r0, r1);
-    Tensor logits = ops::linear(h, lm_head_);
-    std::vector<int32_t> tg(tp.targets.begin() + r0, tp.targets.begin() + r1);
-    Tensor dlogits;
-    if (c.final_logit_softcapping > 0.0f) {
-      ops::softcap_inplace(logits, c.final_logit_softcapping);
-      dlogits = Tensor::empty(logits.shape(), logits.dtype(), device_);
-      ops::cross_entropy(logits, tg, grad_scale, &dlogits);
-      ops::softcap_backward_inplace(dlogits, logits, c.final_logit_softcapping);
-    } else {
-      dlogits = logits;
-      ops::cross_entropy(logits, tg, grad_scale, &dlogits);
-    }
-    dhf.slice(0, r0, r1).copy_from(
-        ops::linear_backward(h, lm_head_, dlogits, &lm_head_grad_, nullptr));
-  }
+  // LM head and loss: dlogits = (softmax - onehot) · scale / scored, chunk by chunk.
+  Tensor dhf =
+      lm_loss_->backward(tp.hf, lm_head_, {tp.targets, tp.targets_dev}, grad_scale, &lm_head_grad_);
   Tensor dres = final_norm_->backward(tp.x_final, dhf, &final_norm_grad_);
 
   for (size_t li = layers_.size(); li-- > 0;) {
