@@ -12,6 +12,7 @@ both sides start instead from it with the embedding scaled to transformers' init
 (0.02), saved by transformers into a fresh folder.
 Writes OUT (JSON): both curves and the largest relative difference of the logged losses.
   loss_curve.py KHUB MODEL_DIR TEXT OUT [--steps 200] [--rows 8] [--seq-len 128] [--lr 3e-4]
+                [--dtype f32|bf16] [--use-kernels]
 """
 import argparse, json, os, shutil, subprocess, tempfile
 
@@ -24,6 +25,7 @@ for a in ("khub", "model", "text", "out"): ap.add_argument(a)
 ap.add_argument("--steps", type=int, default=200); ap.add_argument("--rows", type=int, default=8)
 ap.add_argument("--seq-len", type=int, default=128); ap.add_argument("--lr", type=float, default=3e-4)
 ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
+ap.add_argument("--use-kernels", action="store_true", help="khub trains through the hub's kernels")
 a = ap.parse_args()
 
 ids = Tokenizer.from_file(os.path.join(a.model, "tokenizer.json")).encode(
@@ -48,7 +50,7 @@ with open(data, "w") as f:
 cmd = [a.khub, "train", "--model", a.model, "--data", data, "--out", os.path.join(work, "out"),
        "--steps", str(a.steps), "--batch", str(a.rows), "--seq-len", str(a.seq_len),
        "--lr", str(a.lr), "--betas", "0.9,0.999", "--eps", "1e-8", "--weight-decay", "0.01",
-       "--device", "cuda", "--dtype", a.dtype, "--json"]
+       "--device", "cuda", "--dtype", a.dtype, "--json"] + (["--use-kernels"] if a.use_kernels else [])
 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 khub = [json.loads(l)["loss"] for l in out.splitlines() if l.startswith("{") and '"loss"' in l]
 
@@ -68,7 +70,7 @@ for s in range(a.steps):
 n = min(len(khub), len(ref))
 rel = [abs(k - r) / abs(r) for k, r in zip(khub[:n], ref[:n])]
 logged = list(range(0, n, 10)) + [n - 1]
-res = {"device": torch.cuda.get_device_name(0), "dtype": a.dtype, "steps": a.steps, "rows": a.rows,
+res = {"device": torch.cuda.get_device_name(0), "dtype": a.dtype, "use_kernels": a.use_kernels, "steps": a.steps, "rows": a.rows,
        "seq_len": a.seq_len, "hyper": {**hyper, "betas": list(hyper["betas"])},
        "text": os.path.basename(a.text), "tokens_per_step": need,
        "khub_losses": khub, "transformers_losses": ref,

@@ -28,13 +28,12 @@ const KernelMapping& default_kernel_mapping() {
              {training_compile, ref(text)}},
             CapabilityRange{80, 120});
     }
-    // The LM head and its loss: CPU and CUDA, inference (an evaluation loss) and training; never
-    // captured (the loss is read back to the host).
+    // The LM head and its loss: CPU and CUDA, training (the model offers the layer to kernelize
+    // in training only); never captured (the loss is read back to the host).
     {
       KernelLayerRef lce = ref("khub-community/linear-cross-entropy@v1:LinearCrossEntropy");
-      m.add("LinearCrossEntropy", DeviceType::kCPU, {{inference, lce}, {training, lce}});
-      m.add("LinearCrossEntropy", DeviceType::kCUDA, {{inference, lce}, {training, lce}},
-            CapabilityRange{80, 120});
+      m.add("LinearCrossEntropy", DeviceType::kCPU, {{training, lce}});
+      m.add("LinearCrossEntropy", DeviceType::kCUDA, {{training, lce}}, CapabilityRange{80, 120});
     }
     // Attention and the q/k-norm + rotary + cache-append layer before it: CUDA only, Ampere and
     // newer, inference (neither has a backward).

@@ -261,7 +261,9 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
     add(L.post_feedforward_norm.get());
   }
   add(final_norm_.get());
-  add(lm_loss_.get());
+  // The loss layer exists for training: generation never calls it, so an inference kernelize
+  // neither loads its kernel nor reports it (an evaluation loss in eval mode runs the reference).
+  if (training_) add(lm_loss_.get());
   return out;
 }
 
