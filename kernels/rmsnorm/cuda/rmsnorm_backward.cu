@@ -7,37 +7,17 @@
 // row has at most 8 vectors per thread, else in the group's row of the workspace. Each group writes
 // its f32 sums to its workspace row [groups, H]; a second kernel adds the rows in group order, so
 // grad_weight does not depend on scheduling (no atomics) and the functions stay deterministic.
+#include "../rmsnorm_backward_plan.h"
 #include "rmsnorm_cuda.cuh"
 
 namespace khub_rmsnorm_cuda {
 namespace {
 
-using khub_cuda::Call;
-using khub_cuda::ElemType;
-using khub_cuda::from_f32;
-using khub_cuda::load_vec;
-using khub_cuda::store_vec;
-using khub_cuda::to_f32;
-using khub_cuda::Vec;
-
-// At most this many row groups: enough blocks to fill a GPU several times over, a workspace of
-// kMaxGroups x hidden f32 (8 MiB at hidden 4096).
+// At most this many row groups (../rmsnorm_backward_plan.h): enough blocks to fill a GPU several
+// times over, a workspace of kMaxGroups x hidden f32 (8 MiB at hidden 4096).
 constexpr int64_t kMaxGroups = 512;
 
-struct BackwardPlan {
-  int64_t rows_per_group = 1;
-  int64_t groups = 0;
-  uint64_t workspace_bytes = 0;  // groups * hidden * sizeof(float)
-};
-
-BackwardPlan plan_backward(int64_t rows, int64_t hidden) {
-  BackwardPlan plan;
-  if (rows <= 0 || hidden <= 0) return plan;
-  plan.rows_per_group = (rows + kMaxGroups - 1) / kMaxGroups;
-  plan.groups = (rows + plan.rows_per_group - 1) / plan.rows_per_group;
-  plan.workspace_bytes = static_cast<uint64_t>(plan.groups * hidden) * sizeof(float);
-  return plan;
-}
+using khub_rmsnorm_plan::BackwardPlan;
 
 struct BackwardParams {
   const void* x;  // the normalized input: x, or for the fused op the residual the forward left
@@ -267,7 +247,7 @@ khub_status backward(const char* fn, Scale scale, bool fused, const khub_call* c
   float eps;
   if (!read_eps(c, &eps) || !fits_int_indexing(c, s.x, s.x_name, hidden)) return c.status();
   const int64_t rows = hidden > 0 ? c.numel(s.x) / hidden : 0;
-  const BackwardPlan plan = plan_backward(rows, hidden);
+  const BackwardPlan plan = khub_rmsnorm_plan::plan_backward(rows, hidden, kMaxGroups);
   void* workspace = call->context->workspace;
   const uint64_t workspace_bytes = workspace == nullptr ? 0 : call->context->workspace_bytes;
   if (workspace_bytes < plan.workspace_bytes) {
@@ -307,15 +287,8 @@ khub_status backward(const char* fn, Scale scale, bool fused, const khub_call* c
   });
 }
 
-// Workspace query of the backward functions: rows and hidden come from the first tensor (x, or
-// the fused op's residual).
 uint64_t backward_workspace(const khub_call* call) {
-  if (call == nullptr || call->tensors == nullptr || call->num_tensors < 1) return 0;
-  const DLTensor& x = call->tensors[0];
-  if (x.ndim < 1 || x.shape == nullptr) return 0;
-  int64_t hidden = x.shape[x.ndim - 1], rows = 1;
-  for (int d = 0; d + 1 < x.ndim; ++d) rows *= x.shape[d];
-  return plan_backward(rows, hidden).workspace_bytes;
+  return khub_rmsnorm_plan::backward_workspace_bytes(call, kMaxGroups);
 }
 
 }  // namespace khub_rmsnorm_cuda

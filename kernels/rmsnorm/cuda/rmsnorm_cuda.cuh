@@ -18,6 +18,15 @@
 
 namespace khub_rmsnorm_cuda {
 
+using khub_cuda::Call;
+using khub_cuda::ElemType;
+using khub_cuda::from_f32;
+using khub_cuda::load_vec;
+using khub_cuda::round_to;
+using khub_cuda::store_vec;
+using khub_cuda::to_f32;
+using khub_cuda::Vec;
+
 enum class Scale { kWeight, kOnePlusWeight };
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -27,7 +36,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 // Reads the eps attribute (finite, >= 0) into *eps; false (with the call's error set) otherwise.
-inline bool read_eps(khub_cuda::Call& c, float* eps) {
+inline bool read_eps(Call& c, float* eps) {
   const khub_value* v = c.attr("eps", KHUB_VALUE_FLOAT);
   if (v == nullptr) return false;
   if (!std::isfinite(v->v.f) || v->v.f < 0) {
@@ -41,7 +50,7 @@ inline bool read_eps(khub_cuda::Call& c, float* eps) {
 
 // The kernels index a row's elements with int and count rows with int: tensor x (`name`) of
 // `hidden` columns must fit both.
-inline bool fits_int_indexing(khub_cuda::Call& c, int x, const char* name, int64_t hidden) {
+inline bool fits_int_indexing(Call& c, int x, const char* name, int64_t hidden) {
   if (hidden > (int64_t{1} << 30) || (hidden > 0 && c.numel(x) / hidden > 0x7fffffffLL)) {
     c.fail(KHUB_STATUS_UNSUPPORTED, "%s is too large (%lld elements)", name,
            static_cast<long long>(c.numel(x)));

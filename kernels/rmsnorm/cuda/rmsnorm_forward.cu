@@ -10,15 +10,6 @@
 namespace khub_rmsnorm_cuda {
 namespace {
 
-using khub_cuda::Call;
-using khub_cuda::ElemType;
-using khub_cuda::from_f32;
-using khub_cuda::load_vec;
-using khub_cuda::round_to;
-using khub_cuda::store_vec;
-using khub_cuda::to_f32;
-using khub_cuda::Vec;
-
 struct Params {
   const void* x;
   void* residual;  // fused only
