@@ -7,7 +7,8 @@ set -uo pipefail
 pkg_a=$1 pkg_b=$2 out=$3 reps=${4:-2}
 mkdir -p "$out" /tmp/ab/A /tmp/ab/B
 tar xJf "$pkg_a" -C /tmp/ab/A && tar xJf "$pkg_b" -C /tmp/ab/B
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
+. "$(dirname "$0")/lib.sh"
+cublas_dir=$(khub_cublas_dir)
 export HF_HUB_OFFLINE=1
 dec=(bench decode --device cuda --arch qwen3 --presets qwen3-0.6b --batches 1,16 --tokens 128
      --prompt-len 32 --models-dir /tmp/khub-models --use-kernels --mode inference,compile)

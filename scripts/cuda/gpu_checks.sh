@@ -9,18 +9,10 @@
 set -uo pipefail
 bin=$1 out=$2 peers=${3:-}
 mkdir -p "$out"
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH="$bin/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-summary=()
-run() {  # name timeout command...
-  local name=$1 limit=$2; shift 2
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  tail -n 25 "$out/$name.log"
-}
+. "$(dirname "$0")/lib.sh"
+khub_use_libs "$bin"
+khub_gpu_info "$out"
+run_tail=25
 run test_core_cuda 120 "$bin/test_core_cuda"
 run test_ops_cuda 180 "$bin/test_ops_cuda"
 run test_models_cuda 180 "$bin/test_models_cuda"
@@ -50,4 +42,4 @@ run bench 300 "$bin/khub" "${bench_args[@]}"
 if [ -x "$bin/decode_breakdown" ]; then
   run breakdown 120 "$bin/decode_breakdown" /tmp/khub-models/qwen3-qwen3-0.6b
 fi
-printf '%s\n' "${summary[@]}"
+khub_summary

@@ -44,14 +44,12 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 Toolchain detect_toolchain(bool want_cuda) {
   Toolchain t;
-  const char* cxx = std::getenv("CXX");
-  t.cxx = find_program(cxx && *cxx ? cxx : "g++");
+  t.cxx = find_program(env::string("CXX", "g++"));
   if (t.cxx.empty()) fail(ErrorKind::kNotFound, "no C++ compiler (g++ or $CXX) on PATH");
   int st = 0;
   t.cxx_id = first_line(run_capture({t.cxx, "--version"}, {}, &st));
   if (!want_cuda) return t;
-  const char* nv = std::getenv("NVCC");
-  if (nv && *nv) t.nvcc = find_program(nv);
+  if (std::optional<std::string> nv = env::get("NVCC")) t.nvcc = find_program(*nv);
   if (t.nvcc.empty()) t.nvcc = find_program("nvcc");
   if (t.nvcc.empty() && access("/usr/local/cuda/bin/nvcc", X_OK) == 0)
     t.nvcc = "/usr/local/cuda/bin/nvcc";

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace khub::builder {
@@ -119,8 +120,8 @@ std::string run_capture(const std::vector<std::string>& argv, const std::filesys
 
 std::string find_program(const std::string& name) {
   if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
+  // Unset: the shell's default search path; set to "": no folder to search.
+  std::string p = env::raw("PATH").value_or("/usr/bin:/bin");
   size_t start = 0;
   while (start <= p.size()) {
     size_t colon = p.find(':', start);

@@ -62,4 +62,16 @@ double number(const char* name, double fallback, double min) {
   return x;
 }
 
+std::filesystem::path user_cache_dir() {
+  if (std::optional<std::string> x = get("XDG_CACHE_HOME")) return *x;
+  if (std::optional<std::string> h = get("HOME")) return std::filesystem::path(*h) / ".cache";
+  return {};
+}
+
+std::filesystem::path hf_home() {
+  if (std::optional<std::string> v = get("HF_HOME")) return *v;
+  std::filesystem::path cache = user_cache_dir();
+  return cache.empty() ? cache : cache / "huggingface";
+}
+
 }  // namespace khub::env

@@ -1,5 +1,7 @@
-// Environment switches: every KHUB_* variable (and the kernel switches of the user's document,
-// USE_HUB_KERNELS and DISABLE_KERNEL_MAPPING) is read through these getters, with one rule:
+// Environment variables: every variable khub reads — the KHUB_* switches, the kernel switches of
+// the user's document (USE_HUB_KERNELS, DISABLE_KERNEL_MAPPING), huggingface_hub's HF_* variables
+// and the standard ones (HOME, XDG_CACHE_HOME, PATH, CXX, NVCC) — is read through these getters,
+// with one rule:
 //
 //   unset or ""                          the variable's default (the `fallback` argument)
 //   booleans: 1, true, on, yes           true   (any case)
@@ -9,6 +11,9 @@
 //   anything else                        Error(kInvalidArgument) naming the variable, its value
 //                                        and what was expected
 //
+// The HF_* booleans follow it too: huggingface_hub takes 1, ON, YES, TRUE (any case) as true and
+// every other value as false, so 0, false, off, no and "" mean false in both; a value neither list
+// holds ("maybe") is an error here where huggingface_hub would read false.
 // Values are read when asked (callers that ask at every launch cache the answer themselves).
 // docs/environment.md lists every variable, its default, what it does and whether it is for users
 // or for measurement. Kernels, which cannot link this library, share the same rule through
@@ -16,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -43,5 +49,14 @@ double number(const char* name, double fallback, double min);
 // The boolean rule alone, for a value that did not come from the environment; throws
 // Error(kInvalidArgument) naming `name` for a value outside it.
 bool parse_flag(const std::string& name, const std::string& value);
+
+// The user's cache folder (the XDG base directory rule): $XDG_CACHE_HOME, else $HOME/.cache;
+// empty when neither is set.
+std::filesystem::path user_cache_dir();
+
+// huggingface_hub's home folder: $HF_HOME, else user_cache_dir()/huggingface; empty when none of
+// HF_HOME, XDG_CACHE_HOME and HOME is set. The token file and the hub cache default to folders
+// inside it (hub/http/hub_config.h), the user's trust policy too (loader/trust_policy.h).
+std::filesystem::path hf_home();
 
 }  // namespace khub::env

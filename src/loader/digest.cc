@@ -361,13 +361,8 @@ bool verify_variant(const fs::path& variant_dir, const VariantMetadata& md,
 
 fs::path receipts_dir() {
   if (std::optional<std::string> d = env::raw("KHUB_RECEIPTS_DIR")) return *d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-    return fs::path(x) / "khub" / "receipts";
-  }
-  if (const char* h = std::getenv("HOME"); h && *h) {
-    return fs::path(h) / ".cache" / "khub" / "receipts";
-  }
-  return {};
+  fs::path cache = env::user_cache_dir();
+  return cache.empty() ? cache : cache / "khub" / "receipts";
 }
 
 }  // namespace khub::loader

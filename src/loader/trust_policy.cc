@@ -65,13 +65,6 @@ fs::path executable_dir() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-fs::path hf_home() {
-  if (const char* v = std::getenv("HF_HOME"); v && *v) return v;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "huggingface";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "huggingface";
-  return {};
-}
-
 // kernels.trust.toml beside the nearest kernels.lock / kernels.toml above the working directory.
 fs::path project_policy() {
   std::error_code ec;
@@ -389,7 +382,8 @@ std::vector<fs::path> trust_policy_files() {
   if (fs::path exe = executable_dir(); !exe.empty()) {
     add_if_exists(exe.parent_path() / "share" / "khub" / "trust-policy.toml");
   }
-  if (fs::path home = hf_home(); !home.empty()) add_if_exists(home / "khub" / "trust-policy.toml");
+  if (fs::path home = env::hf_home(); !home.empty())
+    add_if_exists(home / "khub" / "trust-policy.toml");
   add_if_exists(project_policy());
   // Named explicitly: a missing file is an error when read, not skipped.
   if (auto f = env::get("KHUB_TRUST_POLICY")) out.push_back(*f);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "testutil/scoped_env.h"
 
 namespace khub::env {
 namespace {
@@ -72,6 +73,32 @@ TEST_F(Env, MalformedNumbersAreErrorsNamingTheVariable) {
           << e.what();
     }
   }
+}
+
+// The XDG base directory rule and huggingface_hub's HF_HOME default on top of it; "" counts as
+// unset, as everywhere in this module.
+TEST(EnvFolders, CacheAndHfHomePrecedence) {
+  using khub::testing::ScopedEnv;
+  ScopedEnv no_home("HOME", nullptr), no_xdg("XDG_CACHE_HOME", nullptr), no_hf("HF_HOME", nullptr);
+  EXPECT_TRUE(user_cache_dir().empty());
+  EXPECT_TRUE(hf_home().empty());
+  ScopedEnv home("HOME", "/home/u");
+  EXPECT_EQ(user_cache_dir(), "/home/u/.cache");
+  EXPECT_EQ(hf_home(), "/home/u/.cache/huggingface");
+  {
+    ScopedEnv empty_xdg("XDG_CACHE_HOME", "");
+    EXPECT_EQ(user_cache_dir(), "/home/u/.cache");
+  }
+  ScopedEnv xdg("XDG_CACHE_HOME", "/var/cache/u");
+  EXPECT_EQ(user_cache_dir(), "/var/cache/u");
+  EXPECT_EQ(hf_home(), "/var/cache/u/huggingface");
+  {
+    ScopedEnv empty_hf("HF_HOME", "");
+    EXPECT_EQ(hf_home(), "/var/cache/u/huggingface");
+  }
+  ScopedEnv hf("HF_HOME", "/data/hf");
+  EXPECT_EQ(hf_home(), "/data/hf");
+  EXPECT_EQ(user_cache_dir(), "/var/cache/u");  // HF_HOME is huggingface_hub's alone
 }
 
 }  // namespace

@@ -12,35 +12,15 @@
 #include "hub/store/publish.h"
 #include "loader/registry.h"
 #include "testutil/fixtures.h"
+#include "testutil/scoped_env.h"
 
 namespace khub::hub {
 namespace {
 
 using khub::testing::copy_tree;
 using khub::testing::host_cpu_variant;
+using khub::testing::ScopedEnv;
 using khub::testing::TempDir;
-
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      setenv(name, value, 1);
-    else
-      unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      setenv(name_, old_->c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // One hub with scale v1.0.0 and v1.1.0 on branch v1, built once for all tests here.
 struct Hub : ::testing::Test {

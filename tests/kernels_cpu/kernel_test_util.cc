@@ -21,22 +21,6 @@ bool isa_available(const std::string& isa) {
   return wanted <= best;
 }
 
-ScopedEnv::ScopedEnv(const char* name, const std::string& value) : name_(name) {
-  if (const char* prev = std::getenv(name)) {
-    had_previous_ = true;
-    previous_ = prev;
-  }
-  setenv(name, value.c_str(), 1);
-}
-
-ScopedEnv::~ScopedEnv() {
-  if (had_previous_) {
-    setenv(name_.c_str(), previous_.c_str(), 1);
-  } else {
-    unsetenv(name_.c_str());
-  }
-}
-
 void expect_streaming_matches(const std::function<std::vector<double>()>& fn) {
   std::vector<double> streamed, plain;
   {

@@ -14,6 +14,7 @@
 
 #include "core/tensor.h"
 #include "khub/kernel_abi.h"
+#include "testutil/scoped_env.h"
 
 namespace khub::kernel_test {
 
@@ -24,16 +25,7 @@ const std::vector<std::string>& all_isas();
 // True when this CPU can run `isa` (kernels/common/khub_cpu/isa.h decides, as the kernel does).
 bool isa_available(const std::string& isa);
 
-// Sets an environment variable for the lifetime of the object.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value);
-  ~ScopedEnv();
-
- private:
-  std::string name_, previous_;
-  bool had_previous_ = false;
-};
+using khub::testing::ScopedEnv;  // sets an environment variable for the lifetime of the object
 
 // Sets KHUB_CPU_ISA for the lifetime of the object.
 class ScopedIsa : public ScopedEnv {

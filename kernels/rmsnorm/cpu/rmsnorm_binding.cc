@@ -151,14 +151,9 @@ khub_status backward(const char* fn, Scale scale, bool fused, const khub_call* c
   });
 }
 
-// Workspace query of the backward functions: rows and hidden come from the first tensor.
+// Workspace query of the backward functions (../rmsnorm_backward_plan.h).
 uint64_t backward_workspace(const khub_call* call) {
-  if (call == nullptr || call->tensors == nullptr || call->num_tensors < 1) return 0;
-  const DLTensor& x = call->tensors[0];
-  if (x.ndim < 1 || x.shape == nullptr) return 0;
-  int64_t hidden = x.shape[x.ndim - 1], rows = 1;
-  for (int d = 0; d + 1 < x.ndim; ++d) rows *= x.shape[d];
-  return plan_backward(rows, hidden).workspace_bytes;
+  return khub_rmsnorm_plan::backward_workspace_bytes(call, kMaxGroups);
 }
 
 // ---- manifest ------------------------------------------------------------------------------

@@ -12,10 +12,6 @@ namespace {
 
 using khub_cpu::Isa;
 
-// Enough groups to keep every core busy, few enough that the workspace stays small
-// (64 x 4096 x 4 bytes = 1 MiB at most for the hidden sizes of current LLMs).
-constexpr int64_t kMaxGroups = 64;
-
 template <typename T>
 const RowKernels<T>& kernels_for(Isa isa) {
   return khub_cpu::table_entry<T>(khub_cpu::table_for_isa(isa, kScalarKernels, kAvx2Kernels,
@@ -36,15 +32,6 @@ Status rms_norm_forward(const ForwardArgs<T>& args_in, int num_threads, ErrorTex
   int threads = khub_cpu::parallel_threads(rows, args.hidden, num_threads);
   khub_cpu::parallel_for(rows, threads, [&](int64_t b, int64_t e) { k.forward(args, b, e); });
   return Status::kOk;
-}
-
-BackwardPlan plan_backward(int64_t rows, int64_t hidden) {
-  BackwardPlan plan;
-  if (rows <= 0 || hidden <= 0) return plan;
-  plan.rows_per_group = (rows + kMaxGroups - 1) / kMaxGroups;
-  plan.groups = (rows + plan.rows_per_group - 1) / plan.rows_per_group;
-  plan.workspace_bytes = static_cast<uint64_t>(plan.groups * hidden) * sizeof(float);
-  return plan;
 }
 
 template <typename T>

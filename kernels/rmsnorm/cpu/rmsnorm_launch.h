@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "../rmsnorm_backward_plan.h"
 #include "khub_cpu/status.h"
 #include "rmsnorm_rows.h"
 
@@ -17,15 +18,14 @@ using khub_cpu::Status;
 template <typename T>
 Status rms_norm_forward(const ForwardArgs<T>& args, int num_threads, ErrorText* error);
 
-// The backward's grad_weight is reduced in two steps that do not depend on the thread count, so
-// results are bitwise reproducible: rows are cut into `groups` of `rows_per_group` rows, each
-// group sums into its own f32 row of the workspace, then groups are added in order.
-struct BackwardPlan {
-  int64_t rows_per_group = 1;
-  int64_t groups = 0;
-  uint64_t workspace_bytes = 0;  // groups * hidden * sizeof(float)
-};
-BackwardPlan plan_backward(int64_t rows, int64_t hidden);
+// The backward's row groups (../rmsnorm_backward_plan.h): enough to keep every core busy, few
+// enough that the workspace stays small (64 x 4096 x 4 bytes = 1 MiB at most for the hidden sizes
+// of current LLMs).
+using khub_rmsnorm_plan::BackwardPlan;
+constexpr int64_t kMaxGroups = 64;
+inline BackwardPlan plan_backward(int64_t rows, int64_t hidden) {
+  return khub_rmsnorm_plan::plan_backward(rows, hidden, kMaxGroups);
+}
 
 // grad_x (and grad_residual), and grad_weight[i * grad_weight_stride], for every row of args.
 // args.weight_partials / rows_per_group are filled here from `workspace`.

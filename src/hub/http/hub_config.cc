@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <fstream>
 
 #include "core/env.h"
@@ -19,41 +18,24 @@
 namespace khub::hub::net {
 namespace {
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return (v && *v) ? std::string(v) : fallback;
-}
-
 std::filesystem::path hf_home() {
-  if (const char* v = std::getenv("HF_HOME"); v && *v) return v;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-    return std::filesystem::path(x) / "huggingface";
-  }
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "huggingface";
+  std::filesystem::path home = env::hf_home();
+  return home.empty() ? std::filesystem::path("/tmp") / ".cache" / "huggingface" : home;
 }
 
 }  // namespace
 
 const char* khub_version() { return KHUB_VERSION_STRING; }
 
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  if (!v) return false;
-  std::string s(v);
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s == "1" || s == "true" || s == "yes" || s == "on";
-}
-
 std::filesystem::path default_cache_root() {
-  if (const char* v = std::getenv("KERNELS_CACHE"); v && *v) return v;
-  if (const char* v = std::getenv("HF_HUB_CACHE"); v && *v) return v;
+  if (std::optional<std::string> v = env::get("KERNELS_CACHE")) return *v;
+  if (std::optional<std::string> v = env::get("HF_HUB_CACHE")) return *v;
   return hf_home() / "hub";
 }
 
 std::optional<std::string> default_token() {
-  if (const char* v = std::getenv("HF_TOKEN"); v && *v) return std::string(v);
-  std::filesystem::path file = env_or("HF_TOKEN_PATH", (hf_home() / "token").string());
+  if (std::optional<std::string> v = env::get("HF_TOKEN")) return v;
+  std::filesystem::path file = env::string("HF_TOKEN_PATH", (hf_home() / "token").string());
   std::ifstream in(file);
   if (!in) return std::nullopt;
   std::string tok;
@@ -82,7 +64,7 @@ std::string default_user_agent(bool telemetry) {
 
 HubConfig HubConfig::from_env() {
   HubConfig c;
-  c.endpoint = env_or("HF_ENDPOINT", c.endpoint);
+  c.endpoint = env::string("HF_ENDPOINT", c.endpoint);
   while (!c.endpoint.empty() && c.endpoint.back() == '/') c.endpoint.pop_back();
   if (c.endpoint.find("://") == std::string::npos) {
     fail(ErrorKind::kInvalidArgument, "HF_ENDPOINT='", c.endpoint,
@@ -90,13 +72,13 @@ HubConfig HubConfig::from_env() {
   }
   c.token = default_token();
   c.cache_root = default_cache_root();
-  c.offline = env_flag("HF_HUB_OFFLINE");
-  bool telemetry = !env_flag("HF_HUB_DISABLE_TELEMETRY") && !env_flag("DISABLE_TELEMETRY") &&
-                   !env_flag("DO_NOT_TRACK");
+  c.offline = env::flag("HF_HUB_OFFLINE", false);
+  bool telemetry = !env::flag("HF_HUB_DISABLE_TELEMETRY", false) &&
+                   !env::flag("DISABLE_TELEMETRY", false) && !env::flag("DO_NOT_TRACK", false);
   c.user_agent = default_user_agent(telemetry);
   c.retry = RetryPolicy::from_env();
   c.max_workers = static_cast<int>(env::integer("KHUB_DOWNLOAD_WORKERS", c.max_workers, 1, 64));
-  c.progress = isatty(STDERR_FILENO) && !env_flag("HF_HUB_DISABLE_PROGRESS_BARS");
+  c.progress = !env::flag("HF_HUB_DISABLE_PROGRESS_BARS", false) && isatty(STDERR_FILENO);
   c.durable = env::flag("KHUB_DOWNLOAD_FSYNC", c.durable);
   return c;
 }

@@ -1,12 +1,16 @@
 // Where the hub client talks to and where it caches, read from the same environment variables as
-// huggingface_hub and HF's `kernels`, so Python and C++ processes share one cache and one token:
+// huggingface_hub and HF's `kernels`, so Python and C++ processes share one cache and one token.
+// All are read through core/env.h by its one rule (an empty value is the default; the switches
+// take 1/true/on/yes and 0/false/off/no, anything else is an error naming the variable); the
+// table in docs/environment.md is the reference:
 //   HF_ENDPOINT        the hub (default https://huggingface.co)
 //   HF_TOKEN           the token; else the file HF_TOKEN_PATH, else $HF_HOME/token
-//   HF_HOME            default ~/.cache/huggingface
+//   HF_HOME            default $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface
 //   KERNELS_CACHE      cache root; else HF_HUB_CACHE; else $HF_HOME/hub
-//   HF_HUB_OFFLINE     1/true/yes/on: never touch the network, answer from the cache
-//   HF_HUB_DISABLE_TELEMETRY / DO_NOT_TRACK: user agent without platform details
-//   HF_HUB_DISABLE_PROGRESS_BARS: no progress bar even on a terminal
+//   HF_HUB_OFFLINE     on: never touch the network, answer from the cache
+//   HF_HUB_DISABLE_TELEMETRY / DISABLE_TELEMETRY / DO_NOT_TRACK on: user agent without platform
+//                      details
+//   HF_HUB_DISABLE_PROGRESS_BARS on: no progress bar even on a terminal
 //   KHUB_DOWNLOAD_WORKERS  parallel file downloads (default 8)
 //   KHUB_DOWNLOAD_FSYNC=0  skip syncing each downloaded blob to disk before it is renamed into
 //                      place (faster; a crash may then leave a blob whose bytes never reached the
@@ -42,7 +46,6 @@ struct HubConfig {
   HttpSettings http_settings() const;
 };
 
-bool env_flag(const char* name);  // 1/true/yes/on (any case)
 std::filesystem::path default_cache_root();
 std::optional<std::string> default_token();
 std::string default_user_agent(bool telemetry);
