@@ -18,8 +18,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 #include "khub/kernel_abi.h"
+#include "khub/kernel_manifest.h"
 
 namespace khub_moe {
 
@@ -176,6 +178,15 @@ inline bool read_attrs(const khub_call* call, Attrs* at, char* msg, size_t n) {
     return false;
   }
   const khub_named_value* a = call->attrs;  // the manifest's order
+  for (int i = 0; i < kNumAttrs; ++i) {
+    if (a[i].name == nullptr || std::strcmp(a[i].name, kAttrs[i].name) != 0 ||
+        a[i].value.kind != kAttrs[i].kind) {
+      std::snprintf(msg, n, "attribute %d is '%s' of kind %d, expected '%s' of kind %d", i,
+                    a[i].name ? a[i].name : "(null)", a[i].value.kind, kAttrs[i].name,
+                    kAttrs[i].kind);
+      return false;
+    }
+  }
   at->top_k = a[0].value.v.i;
   at->topk_softmax = a[1].value.v.i != 0;
   at->renormalize = a[2].value.v.i != 0;
@@ -189,5 +200,28 @@ inline bool read_attrs(const khub_call* call, Attrs* at, char* msg, size_t n) {
 }
 
 }  // namespace khub_moe
+
+// Defines, at file scope after namespace `ns` has `forward(const khub_call*, khub_error*)`: the
+// exported entry khub_moe_moe_forward (forward run inside `guard`, so no exception crosses the C
+// boundary), the function and layer tables and khub_kernel_manifest for `backend`.
+#define KHUB_MOE_DEFINE_KERNEL(backend, ns, guard, x_dtypes, weight_dtypes, arg_flags, fn_flags, \
+                               layer_flags, constraints)                                         \
+  namespace ns {                                                                                 \
+  namespace {                                                                                    \
+  KHUB_MOE_ARGS(kArgs, x_dtypes, weight_dtypes, arg_flags);                                      \
+  uint64_t workspace(const khub_call* call) { return khub_moe::workspace_bytes(call); }          \
+  const khub_function_desc kFunctions[] = {                                                      \
+      {sizeof(khub_function_desc), "moe_forward", "khub_moe_moe_forward",                        \
+       sizeof(kArgs) / sizeof(kArgs[0]), kArgs, khub_moe::kNumAttrs, khub_moe::kAttrs, x_dtypes, \
+       fn_flags, workspace, constraints}};                                                       \
+  const khub_layer_desc kLayers[] = {                                                            \
+      {sizeof(khub_layer_desc), "MoE", "moe_forward", nullptr, layer_flags}};                    \
+  }                                                                                              \
+  }                                                                                              \
+  extern "C" KHUB_KERNEL_EXPORT khub_status khub_moe_moe_forward(const khub_call* call,          \
+                                                                 khub_error* error) {            \
+    return guard("moe_forward", error, [&] { return ns::forward(call, error); });                \
+  }                                                                                              \
+  KHUB_DEFINE_KERNEL_MANIFEST("moe", backend, ns::kFunctions, ns::kLayers)
 
 #endif  // KHUB_MOE_SIGNATURE_H_

@@ -8,19 +8,8 @@
 # last; full logs go to OUT_DIR.
 set -uo pipefail
 bin=$1 out=$2 peers=${3:-}
-mkdir -p "$out"
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH="$bin/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-summary=()
-run() {  # name timeout command...
-  local name=$1 limit=$2; shift 2
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  tail -n 25 "$out/$name.log"
-}
+source "$(dirname "$0")/lib.sh"
+cuda_checks_setup "$bin" "$out" 25
 run test_core_cuda 120 "$bin/test_core_cuda"
 run test_ops_cuda 180 "$bin/test_ops_cuda"
 run test_models_cuda 180 "$bin/test_models_cuda"

@@ -13,20 +13,8 @@
 # libraries the GPU machine lacks), kernels/ (build/kernels) and hub/ (build/hub).
 set -uo pipefail
 pkg=$1 out=$2 peers=${3:-}
-mkdir -p "$out"
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH="$pkg/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
-export KHUB_HUB_PATH=$pkg/hub HF_HUB_OFFLINE=1 KHUB_TEST_KERNELS_DIR=$pkg/kernels
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-summary=()
-run() {  # name timeout command...
-  local name=$1 limit=$2; shift 2
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  tail -n 12 "$out/$name.log"
-}
+source "$(dirname "$0")/lib.sh"
+cuda_checks_setup "$pkg" "$out" 12
 # Quick tests first, then the measurements, then the slow tests (float64 references on the host),
 # so a run cut short by its time limit still has its figures.
 for t in test_core_cuda test_ops_cuda test_kernels_cuda test_compile_cuda; do

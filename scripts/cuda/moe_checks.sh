@@ -14,20 +14,9 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 pkg=$1 out=$2 models=${3:-/tmp/khub-models}
-mkdir -p "$out" "$models"
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH="$pkg/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
-export KHUB_HUB_PATH=$pkg/hub HF_HUB_OFFLINE=1 KHUB_TEST_KERNELS_DIR=$pkg/kernels
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-summary=()
-run() {  # name timeout command...
-  local name=$1 limit=$2; shift 2
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  tail -n 12 "$out/$name.log"
-}
+mkdir -p "$models"
+source "$(dirname "$0")/lib.sh"
+cuda_checks_setup "$pkg" "$out" 12
 run test_moe_cuda 300 "$pkg/bin/test_moe_cuda"
 model=$models/gpt_oss-gpt-oss-20b
 if [ ! -f "$model/config.json" ]; then

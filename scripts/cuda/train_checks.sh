@@ -7,20 +7,8 @@
 #   scripts/cuda/train_checks.sh PKG_DIR OUT_DIR [BATCHES=4] [SEQ_LEN=1024]
 set -uo pipefail
 pkg=$1 out=$2 batches=${3:-4} seq=${4:-1024}
-mkdir -p "$out"
-cublas_dir=$(dirname "$(find /usr/local /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)")
-export LD_LIBRARY_PATH="$pkg/lib:$cublas_dir:${LD_LIBRARY_PATH:-}"
-export KHUB_HUB_PATH=$pkg/hub HF_HUB_OFFLINE=1 KHUB_TEST_KERNELS_DIR=$pkg/kernels
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-summary=()
-run() {  # name timeout command...
-  local name=$1 limit=$2; shift 2
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
-  local rc=$?
-  summary+=("$(printf '%-24s rc=%-3s %4ss' "$name" "$rc" "$((SECONDS - t0))")")
-  tail -n 15 "$out/$name.log"
-}
+source "$(dirname "$0")/lib.sh"
+cuda_checks_setup "$pkg" "$out" 15
 for t in test_ops_backward_cuda test_training_cuda test_ops_cuda test_core_cuda test_models_cuda \
   test_compile_cuda; do
   [ -x "$pkg/bin/$t" ] && run "$t" 240 "$pkg/bin/$t"

@@ -12,7 +12,6 @@
 
 #include "../moe_signature.h"
 #include "khub/kernel_abi.h"
-#include "khub/kernel_manifest.h"
 #include "khub_cpu/abi_args.h"
 #include "khub_cpu/parallel.h"
 
@@ -268,41 +267,9 @@ khub_status forward(const khub_call* call, khub_error* error) {
   });
 }
 
-KHUB_MOE_ARGS(kArgs, "f32", "f32,bf16,f16", KHUB_ARG_CONTIGUOUS);
-
-uint64_t workspace(const khub_call* call) { return khub_moe::workspace_bytes(call); }
-
 }  // namespace
 }  // namespace khub_moe_cpu
 
-extern "C" KHUB_KERNEL_EXPORT khub_status khub_moe_moe_forward(const khub_call* call,
-                                                               khub_error* error) {
-  return khub_cpu::guard_boundary("moe_forward", error,
-                                  [&] { return khub_moe_cpu::forward(call, error); });
-}
-
-namespace khub_moe_cpu {
-namespace {
-
-const khub_function_desc kFunctions[] = {{
-    sizeof(khub_function_desc),
-    "moe_forward",
-    "khub_moe_moe_forward",
-    sizeof(kArgs) / sizeof(kArgs[0]),
-    kArgs,
-    khub_moe::kNumAttrs,
-    khub_moe::kAttrs,
-    "f32",
-    KHUB_FN_DETERMINISTIC,
-    workspace,
-    "{\"activations\": [\"silu\", \"clamped_swiglu\"]}",
-}};
-
-const khub_layer_desc kLayers[] = {
-    {sizeof(khub_layer_desc), "MoE", "moe_forward", nullptr, 0},
-};
-
-}  // namespace
-}  // namespace khub_moe_cpu
-
-KHUB_DEFINE_KERNEL_MANIFEST("moe", "cpu", khub_moe_cpu::kFunctions, khub_moe_cpu::kLayers)
+KHUB_MOE_DEFINE_KERNEL("cpu", khub_moe_cpu, khub_cpu::guard_boundary, "f32", "f32,bf16,f16",
+                       KHUB_ARG_CONTIGUOUS, KHUB_FN_DETERMINISTIC, 0,
+                       "{\"activations\": [\"silu\", \"clamped_swiglu\"]}")

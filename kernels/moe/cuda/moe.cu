@@ -15,7 +15,6 @@
 #include <cstring>
 
 #include "../moe_signature.h"
-#include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 
 namespace khub_moe_cuda {
@@ -334,42 +333,11 @@ khub_status forward(const khub_call* call, khub_error* error) {
   });
 }
 
-constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
-KHUB_MOE_ARGS(kArgs, "f32,bf16,f16", "same:x", kC);
-
-uint64_t workspace(const khub_call* call) { return khub_moe::workspace_bytes(call); }
-
 }  // namespace
 }  // namespace khub_moe_cuda
 
-extern "C" KHUB_KERNEL_EXPORT khub_status khub_moe_moe_forward(const khub_call* call,
-                                                               khub_error* error) {
-  return khub_cuda::guard_boundary("moe_forward", error,
-                                   [&] { return khub_moe_cuda::forward(call, error); });
-}
-
-namespace khub_moe_cuda {
-namespace {
-
-const khub_function_desc kFunctions[] = {{
-    sizeof(khub_function_desc),
-    "moe_forward",
-    "khub_moe_moe_forward",
-    sizeof(kArgs) / sizeof(kArgs[0]),
-    kArgs,
-    khub_moe::kNumAttrs,
-    khub_moe::kAttrs,
-    "f32,bf16,f16",
-    KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
-    workspace,
-    "{\"min_compute_capability\": \"8.0\", \"activations\": [\"silu\", \"clamped_swiglu\"]}",
-}};
-
-const khub_layer_desc kLayers[] = {
-    {sizeof(khub_layer_desc), "MoE", "moe_forward", nullptr, KHUB_LAYER_CAN_CAPTURE},
-};
-
-}  // namespace
-}  // namespace khub_moe_cuda
-
-KHUB_DEFINE_KERNEL_MANIFEST("moe", "cuda", khub_moe_cuda::kFunctions, khub_moe_cuda::kLayers)
+KHUB_MOE_DEFINE_KERNEL("cuda", khub_moe_cuda, khub_cuda::guard_boundary, "f32,bf16,f16", "same:x",
+                       KHUB_ARG_CONTIGUOUS, KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC,
+                       KHUB_LAYER_CAN_CAPTURE,
+                       "{\"min_compute_capability\": \"8.0\", \"activations\": [\"silu\", "
+                       "\"clamped_swiglu\"]}")
