@@ -109,6 +109,17 @@ TEST_F(KernelizeE2E, MoEModelsRunTheMoeKernel) {
       diff = std::max(diff, std::fabs(a[i] - b[i]));
     }
     EXPECT_LE(diff, 1e-4f * mx) << arch;
+    // bf16 weights on the CPU (f32 activations): the kernel reads them as they are.
+    LoadOptions bf16{.dtype = "bf16"};
+    auto ref16 = CausalLM::from_pretrained(dir, bf16);
+    bf16.use_kernels = true;
+    auto ker16 = CausalLM::from_pretrained(dir, bf16);
+    ASSERT_TRUE(ker16->kernel_report().find("MoE")->kernel.has_value()) << arch;
+    a = logits(*ref16);
+    b = logits(*ker16);
+    diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::fabs(a[i] - b[i]));
+    EXPECT_LE(diff, 1e-4f * mx) << arch << " bf16 weights";
     // Training keeps the reference MoE (the kernel has no backward; the mapping has no training
     // entry) and says why.
     if (std::string(arch) != "gpt_oss") {
