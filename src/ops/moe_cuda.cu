@@ -1,8 +1,8 @@
-// Mixture-of-experts on CUDA, the reference path (ops/moe.h): routing on the device (one thread
-// per token), read back to the host, then per expert in ascending order a row gather of its
-// tokens, the gate_up GEMM (cuBLAS through ops::linear), the gated activation, the down GEMM and a
-// weighted scatter-add into an f32 sum (one launch per expert, so every token's sum adds its
-// experts in the CPU reference's order). The host reads the routes, so this path is not
+// Mixture-of-experts on CUDA, the reference path (ops/moe.h, docs/design.md §9): routing on the
+// device (one thread per token), read back to the host, then per expert in ascending order a row
+// gather of its tokens, the gate_up GEMM (cuBLAS through ops::linear), the gated activation, the
+// down GEMM and a weighted scatter-add into an f32 sum (one launch per expert, so every token's sum
+// adds its experts in the CPU reference's order). The host reads the routes, so this path is not
 // captured into a CUDA graph (CausalLM::capture_blocker says so); the moe kernel is.
 #include <cfloat>
 
