@@ -44,6 +44,11 @@ const KernelMapping& default_kernel_mapping() {
       m.add(key, DeviceType::kCUDA, {{inference, fa}, {inference_compile, fa}},
             CapabilityRange{80, 120});
     }
+    // Mixture-of-experts MLPs: forward only, so inference; the CUDA variant can be captured.
+    KernelLayerRef moe = ref("khub-community/moe@v1:MoE");
+    m.add("MoE", DeviceType::kCPU, {{inference, moe}});
+    m.add("MoE", DeviceType::kCUDA, {{inference, moe}, {inference_compile, moe}},
+          CapabilityRange{80, 120});
     return m;
   }();
   return mapping;

@@ -11,10 +11,12 @@
 #include <optional>
 
 #include "core/stream.h"
+#include "kernelize/binding_checks.h"
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
 #include "layers/linear_cross_entropy.h"
+#include "layers/moe.h"
 #include "layers/norm.h"
 #include "layers/rotary.h"
 #include "layers/rotary_cache.h"
@@ -25,48 +27,13 @@
 namespace khub {
 namespace {
 
+using binding::check_args;
+using binding::dtype_reason;
+using binding::on_current_stream;
+using binding::supports_dtype;
 using loader::FunctionInfo;
 using loader::KernelArgs;
 using loader::KernelFunction;
-
-// Kernels launch on the host's current stream of the tensors' device (nullptr on the CPU), so
-// they are ordered with khub's own ops and can be captured with them.
-loader::ExecOptions on_current_stream(const Tensor& t) {
-  return {.stream = current_stream(t.device())};
-}
-
-// "" when f has every named argument; else which one is missing. `role`: "forward" or "backward".
-std::string check_args(const FunctionInfo& f, std::initializer_list<const char*> names,
-                       const char* role = "forward") {
-  for (const char* n : names) {
-    bool found = std::any_of(f.args.begin(), f.args.end(),
-                             [&](const loader::ArgInfo& a) { return a.name == n; });
-    if (!found) {
-      return std::string("does not match the layer contract: its ") + role + " '" + f.name +
-             "' has no argument '" + n + "' (docs/layer-contracts.md)";
-    }
-  }
-  return "";
-}
-
-bool supports_dtype(const FunctionInfo& f, const std::string& arg, DType dtype) {
-  for (const loader::ArgInfo& a : f.args) {
-    if (a.name != arg) continue;
-    if (!a.same_as.empty()) return supports_dtype(f, a.same_as, dtype);
-    return std::find(a.dtypes.begin(), a.dtypes.end(), dtype) != a.dtypes.end();
-  }
-  return false;
-}
-
-std::string dtype_reason(const FunctionInfo& f, const std::string& arg, DType dtype) {
-  for (const loader::ArgInfo& a : f.args) {
-    if (a.name == arg) {
-      return "supports " + (a.dtypes_text.empty() ? f.dtypes_text : a.dtypes_text) + " for '" +
-             arg + "', not " + std::string(dtype_name(dtype));
-    }
-  }
-  return "has no argument '" + arg + "'";
-}
 
 // The checks of a backward function in training mode: "" when `bwd` exists, has the contract's
 // arguments and takes `dtype` for `first` (the argument whose dtype the others follow); else why
@@ -571,6 +538,11 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   }
   if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {
     return bind_attention(*a, kl.forward, desc, o);
+  }
+  if (auto* m = dynamic_cast<MoELayer*>(&layer)) {
+    // The `MoE` contract has no backward (docs/layer-contracts.md): training keeps the reference.
+    if (training) return "has no backward (training mode)";
+    return bind_moe(*m, kl.forward, desc, o);
   }
   return "has no binding for layer type '" + std::string(layer.layer_key()) + "'";
 }

@@ -11,12 +11,13 @@ MoELayer::MoELayer(std::string path, MoEWeights weights, MoEOptions options_)
     : SlottedLayer(std::move(path)), w(std::move(weights)), options(options_) {}
 
 Tensor MoELayer::forward_train(const Tensor& x, MoELayerSaved* saved) const {
-  if (!x.device().is_cpu()) {
+  if (saved && !x.device().is_cpu()) {
     fail(ErrorKind::kUnsupported, path(),
-         ": the MoE layer's reference runs on the CPU only (no CUDA reference or kernel for the "
-         "'MoE' key yet); load the model with device cpu");
+         ": the MoE layer trains on the CPU only (its backward has no CUDA path yet)");
   }
+  // On CUDA the logits come in the activations' dtype; routing reads them in f32.
   Tensor logits = ops::linear(x, w.router, w.router_bias);
+  if (logits.dtype() != DType::kF32) logits = ops::cast(logits, DType::kF32);
   ops::ExpertRoutes routes =
       options.routing == MoERouting::kTopKSoftmax
           ? ops::route_topk_softmax(logits, options.top_k)

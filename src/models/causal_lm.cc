@@ -123,11 +123,6 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
   int64_t qd = c.num_attention_heads * d, kvd = c.num_key_value_heads * d;
   // Device and dtype placement. On CUDA every weight takes the activation dtype (cuBLAS multiplies
   // one dtype); on the CPU weights keep the checkpoint's dtype unless options.dtype says otherwise.
-  if (c.moe.num_experts > 0 && !device_.is_cpu()) {
-    fail(ErrorKind::kUnsupported, c.architecture, ": mixture-of-experts layers run on the CPU ",
-         "reference path only for now (no CUDA reference or kernel for the 'MoE' key yet); load ",
-         "it with device cpu");
-  }
   DType weight_dtype = c.dtype;
   if (!options.dtype.empty() && (!dtype_parse(options.dtype, &weight_dtype) ||
                                  (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16 &&

@@ -191,6 +191,10 @@ std::string CausalLM::capture_blocker(bool static_rope) const {
       return "Attention runs the reference path, which reads sequence lengths on the host " +
              std::string("(map it to a kernel, e.g. khub-community/flash-attn)");
     }
+    if (L.moe && !L.moe->kernelized()) {
+      return "MoE runs the reference path, which reads the routes on the host " +
+             std::string("(map it to a kernel, e.g. khub-community/moe)");
+    }
   }
   return "";
 }

@@ -109,6 +109,10 @@ void CausalLM::check_trainable() const {
          "fused experts are stored transposed and interleaved, or in MXFP4, so a trained ",
          "parameter is no view of a checkpoint tensor)");
   }
+  if (config_.moe.num_experts > 0 && !device_.is_cpu()) {
+    fail(ErrorKind::kUnsupported, config_.architecture, ": mixture-of-experts training runs on ",
+         "the CPU only (the MoE backward has no CUDA path yet); load the model with device cpu");
+  }
 }
 
 std::vector<Parameter>& CausalLM::parameters() {

@@ -7,18 +7,25 @@
 #include "core/error.h"
 #include "ops/indexing.h"
 #include "ops/linear.h"
+#include "ops/ops_cuda.h"
 
 namespace khub::ops {
 
 namespace {
+
+void check_logit_shape(const Tensor& logits, int64_t top_k) {
+  KHUB_CHECK_ARG(logits.dim() == 2, "router logits must be [tokens, experts], got ",
+                 logits.describe());
+  KHUB_CHECK_ARG(top_k >= 1 && top_k <= logits.size(1), "top_k ", top_k, " is outside [1, ",
+                 logits.size(1), "]");
+}
 
 void check_logits(const Tensor& logits, int64_t top_k) {
   KHUB_CHECK_ARG(logits.dim() == 2 && logits.dtype() == DType::kF32 && logits.device().is_cpu() &&
                      logits.is_contiguous(),
                  "router logits must be contiguous f32 [tokens, experts] on the CPU, got ",
                  logits.describe());
-  KHUB_CHECK_ARG(top_k >= 1 && top_k <= logits.size(1), "top_k ", top_k, " is outside [1, ",
-                 logits.size(1), "]");
+  check_logit_shape(logits, top_k);
 }
 
 // Indices of the k largest values of v (ties: the lower index first), largest first.
@@ -48,6 +55,10 @@ ExpertRoutes empty_routes(int64_t t, int64_t k) {
 }  // namespace
 
 ExpertRoutes route_softmax_topk(const Tensor& logits, int64_t top_k, bool renormalize) {
+  if (logits.device().is_cuda()) {
+    check_logit_shape(logits, top_k);
+    return cuda::moe_route(logits, top_k, true, renormalize);
+  }
   check_logits(logits, top_k);
   const int64_t t = logits.size(0), e = logits.size(1);
   ExpertRoutes r = empty_routes(t, top_k);
@@ -68,6 +79,10 @@ ExpertRoutes route_softmax_topk(const Tensor& logits, int64_t top_k, bool renorm
 }
 
 ExpertRoutes route_topk_softmax(const Tensor& logits, int64_t top_k) {
+  if (logits.device().is_cuda()) {
+    check_logit_shape(logits, top_k);
+    return cuda::moe_route(logits, top_k, false, false);
+  }
   check_logits(logits, top_k);
   const int64_t t = logits.size(0), e = logits.size(1);
   ExpertRoutes r = empty_routes(t, top_k);
@@ -108,8 +123,9 @@ Tensor clamped_swiglu(const Tensor& gu, float alpha, float limit) {
 Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& gate_up,
                    const Tensor& down, const ExpertActivation& activation,
                    const Tensor& gate_up_bias, const Tensor& down_bias, MoeSaved* saved) {
-  KHUB_CHECK_ARG(x.dim() == 2 && x.dtype() == DType::kF32 && x.device().is_cpu(),
-                 "MoE input must be f32 [tokens, hidden] on the CPU, got ", x.describe());
+  const bool on_cuda = x.device().is_cuda();
+  KHUB_CHECK_ARG(x.dim() == 2 && (on_cuda || x.dtype() == DType::kF32),
+                 "MoE input must be [tokens, hidden] (f32 on the CPU), got ", x.describe());
   KHUB_CHECK_ARG(gate_up.dim() == 3 && down.dim() == 3 && gate_up.size(0) == down.size(0) &&
                      gate_up.size(2) == x.size(1) && down.size(1) == x.size(1) &&
                      gate_up.size(1) == 2 * down.size(2),
@@ -117,6 +133,11 @@ Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& ga
                  x.size(1), ", got ", gate_up.describe(), " and ", down.describe());
   KHUB_CHECK_ARG(routes.tokens == x.size(0), "MoE routes are for ", routes.tokens,
                  " tokens, the input has ", x.size(0));
+  if (on_cuda) {
+    KHUB_CHECK_ARG(saved == nullptr, "ops::moe_experts: training keeps its activations on the ",
+                   "CPU reference only (the MoE backward runs there)");
+    return cuda::moe_experts(x, routes, gate_up, down, activation, gate_up_bias, down_bias);
+  }
   const int64_t t = x.size(0), h = x.size(1), n_experts = gate_up.size(0), k = routes.top_k;
   // Tokens (and their routing slot) per expert, in token order.
   std::vector<std::vector<int32_t>> tokens(n_experts);

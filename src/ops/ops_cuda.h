@@ -11,6 +11,7 @@
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/indexing.h"
+#include "ops/moe.h"
 
 namespace khub::ops::cuda {
 
@@ -34,6 +35,12 @@ Tensor index_rows(const Tensor& table, const Tensor& idx, DType out_dtype);
 Tensor argmax_rows(const Tensor& x, Tensor out, const PicksMirror& mirror);
 void kv_append(Tensor& k_cache, Tensor& v_cache, const Tensor& k, const Tensor& v,
                const Tensor& rows);
+// Mixture of experts (ops/moe_cuda.cu): the routing computed on the device and read back; the
+// experts on the device (x and the weights in one dtype), one cuBLAS GEMM pair per used expert.
+ExpertRoutes moe_route(const Tensor& logits, int64_t top_k, bool softmax_topk, bool renormalize);
+Tensor moe_experts(const Tensor& x, const ExpertRoutes& routes, const Tensor& gate_up,
+                   const Tensor& down, const ExpertActivation& activation,
+                   const Tensor& gate_up_bias, const Tensor& down_bias);
 // Zeroes a contiguous tensor (cudaMemsetAsync on the device's stream).
 void zero_inplace(Tensor& t);
 

@@ -28,6 +28,11 @@ Tensor attention(const Tensor&, const Tensor&, const Tensor&, const AttentionPar
   no_cuda("ops::attention");
 }
 void add_inplace(Tensor&, const Tensor&) { no_cuda("ops::add_inplace"); }
+ExpertRoutes moe_route(const Tensor&, int64_t, bool, bool) { no_cuda("ops::moe_route"); }
+Tensor moe_experts(const Tensor&, const ExpertRoutes&, const Tensor&, const Tensor&,
+                   const ExpertActivation&, const Tensor&, const Tensor&) {
+  no_cuda("ops::moe_experts");
+}
 void scale_inplace(Tensor&, float) { no_cuda("ops::scale_inplace"); }
 void softcap_inplace(Tensor&, float) { no_cuda("ops::softcap_inplace"); }
 Tensor cast(const Tensor&, DType) { no_cuda("ops::cast"); }

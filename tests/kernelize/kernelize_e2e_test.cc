@@ -54,6 +54,18 @@ std::vector<float> logits(CausalLM& m) {
   return m.forward({{0, {3, 1, 4, 1, 5, 9, 2, 6}}}, cache, true).to_float_vector();
 }
 
+// The documented tolerance: f32 kernels reorder f32 sums; |Δlogit| ≤ 1e-4 · max|logit|.
+::testing::AssertionResult logits_close(CausalLM& ref, CausalLM& ker) {
+  std::vector<float> a = logits(ref), b = logits(ker);
+  float mx = 0, diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    mx = std::max(mx, std::fabs(a[i]));
+    diff = std::max(diff, std::fabs(a[i] - b[i]));
+  }
+  if (diff <= 1e-4f * mx) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "max |Δlogit| " << diff << " > 1e-4 · " << mx;
+}
+
 TEST_F(KernelizeE2E, FiveArchitecturesSameTokensWithKernels) {
   for (const char* arch : {"llama", "mistral", "qwen2", "qwen3", "gemma3"}) {
     auto ref = CausalLM::from_pretrained(model(arch));
@@ -69,14 +81,49 @@ TEST_F(KernelizeE2E, FiveArchitecturesSameTokensWithKernels) {
       EXPECT_EQ(d->kernel->revision.size(), 40u);  // an immutable revision, not a ref name
     }
     EXPECT_EQ(greedy(*ref), greedy(*ker)) << arch;
-    // Documented tolerance: f32 kernels reorder f32 sums; |Δlogit| ≤ 1e-4 · max|logit|.
-    std::vector<float> a = logits(*ref), b = logits(*ker);
-    float mx = 0, diff = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-      mx = std::max(mx, std::fabs(a[i]));
-      diff = std::max(diff, std::fabs(a[i] - b[i]));
+    EXPECT_TRUE(logits_close(*ref, *ker)) << arch;
+  }
+}
+
+// Mixture-of-experts models: `MoE` goes to khub-community/moe's CPU variant (routing, the sort by
+// expert, the grouped expert GEMMs and the weighted unpermute in one call) next to the other
+// kernels; the same greedy tokens and logits within the documented tolerance. gpt_oss covers the
+// router bias, the expert biases, the clamped SwiGLU and MXFP4 experts dequantized at load (f32
+// experts next to the checkpoint's f32 router here).
+TEST_F(KernelizeE2E, MoEModelsRunTheMoeKernel) {
+  for (const char* arch : {"qwen3_moe", "mixtral", "gpt_oss"}) {
+    std::string dir = (root_ / (std::string("moe_") + arch)).string();
+    InitModelOptions o{.arch = arch, .preset = "tiny", .seed = 7};
+    if (std::string(arch) == "gpt_oss")
+      o.overrides = {{"quantization_config", {{"quant_method", "mxfp4"}}}};
+    write_random_checkpoint(o, dir);
+    auto ref = CausalLM::from_pretrained(dir);
+    auto ker = CausalLM::from_pretrained(dir, {.use_kernels = true});
+    const KeyDecision* d = ker->kernel_report().find("MoE");
+    ASSERT_NE(d, nullptr) << arch;
+    ASSERT_TRUE(d->kernel.has_value()) << arch << ": " << d->reason;
+    EXPECT_EQ(d->kernel->repo, "khub-community/moe") << arch;
+    EXPECT_EQ(d->kernel->variant, "khub1-cpu-x86_64-linux");
+    EXPECT_EQ(d->kernel_layer, "MoE");
+    EXPECT_GT(d->layers, 0);
+    EXPECT_EQ(greedy(*ref), greedy(*ker)) << arch;
+    EXPECT_TRUE(logits_close(*ref, *ker)) << arch;
+    // bf16 weights on the CPU (f32 activations): the kernel reads them as they are.
+    LoadOptions bf16{.dtype = "bf16"};
+    auto ref16 = CausalLM::from_pretrained(dir, bf16);
+    bf16.use_kernels = true;
+    auto ker16 = CausalLM::from_pretrained(dir, bf16);
+    ASSERT_TRUE(ker16->kernel_report().find("MoE")->kernel.has_value()) << arch;
+    EXPECT_TRUE(logits_close(*ref16, *ker16)) << arch << " bf16 weights";
+    // Training keeps the reference MoE (the kernel has no backward; the mapping has no training
+    // entry) and says why.
+    if (std::string(arch) != "gpt_oss") {
+      auto train = CausalLM::from_pretrained(dir, {.use_kernels = true, .mode = Mode::kTraining});
+      const KeyDecision* t = train->kernel_report().find("MoE");
+      ASSERT_NE(t, nullptr);
+      EXPECT_FALSE(t->kernel.has_value());
+      EXPECT_FALSE(t->reason.empty());
     }
-    EXPECT_LE(diff, 1e-4f * mx) << arch;
   }
 }
 
