@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
     } else if (a == "--repeats") {
       repeats = std::max(1, std::atoi(argv[i + 1]));
     } else {
-      std::fprintf(stderr, "unknown argument %s (expected --repos N, --repeats N, --signed)\n", argv[i]);
+      std::fprintf(stderr, "unknown argument %s (expected --repos N, --repeats N, --signed)\n",
+                   argv[i]);
       return 2;
     }
   }
@@ -65,8 +66,8 @@ int main(int argc, char** argv) {
   khub::test::write_bulk_repos(root, repos);
   if (sign) {
     auto key = khub::loader::SigningKey::generate();
-    std::ofstream(root / ".policy.toml") << "[[keys]]\npublic-key = \"" << key.public_key().text()
-                                         << "\"\nrepos = [\"bulk/*\"]\n";
+    std::ofstream(root / ".policy.toml")
+        << "[[keys]]\npublic-key = \"" << key.public_key().text() << "\"\nrepos = [\"bulk/*\"]\n";
     khub::loader::set_trust_overrides({{root / ".policy.toml"}, false});
     for (const auto& org : fs::directory_iterator(root / "bulk")) {
       for (const auto& rev : fs::directory_iterator(org.path() / "revisions")) {
@@ -125,7 +126,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("index of %d%s repos: %zu bytes of HTML, %zu bytes over the wire (%s)\n", repos,
-              sign ? " signed" : "", page.size(), wire, encoding.empty() ? "identity" : encoding.c_str());
+              sign ? " signed" : "", page.size(), wire,
+              encoding.empty() ? "identity" : encoding.c_str());
   std::printf(
       "render in-process: cold %.1f ms, warm median %.2f ms (of which listing + refs "
       "%.2f ms)\n",

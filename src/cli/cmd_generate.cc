@@ -29,13 +29,33 @@ int cmd_generate(int argc, char** argv) {
   Args args(argc, argv,
             {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
              "explain-kernels", "chat"});
-  args.reject_unknown(
-      {"model",       "prompt-ids", "max-new-tokens",  "greedy",        "sample",
-       "temperature", "top-k",      "top-p",           "min-p",         "repetition-penalty",
-       "seed",        "eos-ids",    "stop-ids",        "ignore-eos",    "stream",
-       "json",        "device",     "use-kernels",     "kernel-config", "kernels-lock", "attn-implementation",
-       "mode",        "strict",     "explain-kernels", "prompt",        "chat",
-       "dtype"});
+  args.reject_unknown({"model",
+                       "prompt-ids",
+                       "max-new-tokens",
+                       "greedy",
+                       "sample",
+                       "temperature",
+                       "top-k",
+                       "top-p",
+                       "min-p",
+                       "repetition-penalty",
+                       "seed",
+                       "eos-ids",
+                       "stop-ids",
+                       "ignore-eos",
+                       "stream",
+                       "json",
+                       "device",
+                       "use-kernels",
+                       "kernel-config",
+                       "kernels-lock",
+                       "attn-implementation",
+                       "mode",
+                       "strict",
+                       "explain-kernels",
+                       "prompt",
+                       "chat",
+                       "dtype"});
   LoadOptions load = load_options_from_args(args);
   std::optional<AutoTokenizer> tok;
   std::vector<std::vector<int32_t>> prompts;

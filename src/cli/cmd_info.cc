@@ -12,8 +12,8 @@
 #include "cli/kernel_cli.h"
 #include "core/error.h"
 #include "hub/get_kernel.h"
-#include "hub/source/revision_id.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "loader/metadata.h"
 
 namespace khub::cli {

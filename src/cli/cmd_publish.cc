@@ -40,10 +40,14 @@ int cmd_publish(int argc, char** argv) {
   }
   hub::PublishResult r = hub::publish_kernel(args.positionals()[0], where.directory, o);
   if (args.has("json")) {
-    nlohmann::json j = {{"repo", r.repo_id},          {"revision", r.revision},
-                        {"variants", r.variants},     {"refs-updated", r.refs_updated},
-                        {"created", r.created},       {"unchanged", r.unchanged},
-                        {"signatures", r.signatures}, {"dropped-signatures", r.dropped_signatures},
+    nlohmann::json j = {{"repo", r.repo_id},
+                        {"revision", r.revision},
+                        {"variants", r.variants},
+                        {"refs-updated", r.refs_updated},
+                        {"created", r.created},
+                        {"unchanged", r.unchanged},
+                        {"signatures", r.signatures},
+                        {"dropped-signatures", r.dropped_signatures},
                         {"docs", r.docs}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;

@@ -24,11 +24,6 @@ enum class ErrorKind {
 
 std::string_view error_kind_name(ErrorKind kind);
 
-// Untrusted text quoted in an error message: printable ASCII as it is, every other byte as \xNN,
-// at most `max` bytes of it and then "...". So an error never carries control characters to a
-// terminal nor invalid UTF-8 into the JSON output that reports it.
-std::string printable_excerpt(std::string_view text, size_t max = 80);
-
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}

@@ -2,8 +2,8 @@
 
 #include "core/error.h"
 #include "core/logging.h"
-#include "hub/source/revision_id.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "loader/digest.h"
 #include "loader/registry.h"
 
@@ -114,8 +114,8 @@ KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options
   std::vector<std::string> variants = r.source->list_variants(repo, rev);
   if (lock) {
     if (rev != lock->revision) {
-      fail(ErrorKind::kVerification, repo, ": ", lock->lockfile, " locks revision ",
-           lock->revision, " but ", r.source->description(), " resolved it to ", rev);
+      fail(ErrorKind::kVerification, repo, ": ", lock->lockfile, " locks revision ", lock->revision,
+           " but ", r.source->description(), " resolved it to ", rev);
     }
     std::erase_if(variants, [&](const std::string& v) { return !lock->variants.count(v); });
   }

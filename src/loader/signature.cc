@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/printable.h"
 #include "loader/digest.h"
 #include "loader/safe_path.h"
 #include "loader/variant.h"
@@ -291,7 +292,8 @@ Statement parse_statement(std::string_view text, const std::string& where) {
     size_t hex_len = f.algorithm == "sha256" ? 64 : f.algorithm == "sha512" ? 128 : 0;
     if (hex_len == 0 || !is_lower_hex(f.hex, hex_len)) {
       fail(ErrorKind::kFormat, where, ": line ", i + 1, ": \"", printable_excerpt(f.algorithm, 16),
-           " ", printable_excerpt(f.hex, 16), "\" is not a lower-case sha256 (64) or sha512 (128) hex digest");
+           " ", printable_excerpt(f.hex, 16),
+           "\" is not a lower-case sha256 (64) or sha512 (128) hex digest");
     }
     if (std::string why = check_relative_path(f.path); !why.empty()) {
       fail(ErrorKind::kFormat, where, ": line ", i + 1, ": file \"", printable_excerpt(f.path),

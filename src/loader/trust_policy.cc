@@ -12,6 +12,7 @@
 
 #include "core/env.h"
 #include "core/error.h"
+#include "core/printable.h"
 #include "core/toml_ascii.h"
 #include "loader/safe_path.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 // The public half of the khub-community release key (keys/khub-community-release.pub; a test
 // checks the two agree). Its private half is not in the repository: see docs/kernel-hub.md §8.
-constexpr const char* kReleaseKey = "ed25519:4thOCuzOvmfSQoAjLfzUuCVkLbHVItsRX45+HgUu8xM=";
+constexpr const char* kReleaseKey = "ed25519:Dv9hkcnLmADRzuhD0DpWhTQmVgAX1NsLF2qflIjfnzI=";
 
 UnsignedRule parse_rule(const toml::node& n, const std::string& where, const std::string& key) {
   auto s = n.value<std::string>();

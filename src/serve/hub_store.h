@@ -13,8 +13,8 @@
 // files, git tree ids of folders) is computed once and kept in memory — except for signature
 // files (build/<variant>/signatures/<key id>.sig, docs/kernel-hub.md §8), which `khub sign` adds
 // to a published revision without changing its id: the index is rebuilt when the folders that
-// hold them change (signature_stamp()), so a running server serves new signatures at once. Files that are not regular
-// files or folders (symlinks, devices) are never indexed nor served.
+// hold them change (signature_stamp()), so a running server serves new signatures at once. Files
+// that are not regular files or folders (symlinks, devices) are never indexed nor served.
 #pragma once
 
 #include <filesystem>
@@ -68,7 +68,7 @@ struct RevisionIndex {
   std::string revision;
   std::vector<IndexedEntry> entries;  // sorted by path
   std::map<std::string, size_t> by_path;
-  std::string last_modified;  // ISO 8601 of the revision folder's mtime
+  std::string last_modified;    // ISO 8601 of the revision folder's mtime
   std::string signature_stamp;  // HubStore::signature_stamp when indexed
   const IndexedEntry* find(const std::string& path) const;
 };

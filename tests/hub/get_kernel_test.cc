@@ -211,8 +211,8 @@ TEST_F(Hub, LocalFolderRevisionIsTheContentAddress) {
   TempDir hub;
   EXPECT_EQ(publish_kernel(t.path(), hub.path(), {.repo_id = "khub-test/scale"}).revision, rev);
   // A signature does not change it; any other file does.
-  khub::testing::write_file(t / "build" / host_cpu_variant() / "signatures" / "0123456789abcdef.sig",
-                            "x");
+  khub::testing::write_file(
+      t / "build" / host_cpu_variant() / "signatures" / "0123456789abcdef.sig", "x");
   EXPECT_EQ(local_folder_revision(t.path()), rev);
   khub::testing::write_file(t / "build" / host_cpu_variant() / "notes.txt", "new\n");
   EXPECT_NE(local_folder_revision(t.path()), rev);

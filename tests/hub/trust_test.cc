@@ -374,9 +374,7 @@ TEST_F(Trust, EverySourceTimesEveryCase) {
             EXPECT_EQ(e.kind(), ErrorKind::kVerification) << msg;
             EXPECT_NE(msg.find(host_cpu_variant()), std::string::npos) << msg;
             if (s != Source::kPath) EXPECT_NE(msg.find(kRepo), std::string::npos) << msg;
-            {
-              EXPECT_NE(msg.find(revision.substr(0, 12)), std::string::npos) << msg;
-            }
+            { EXPECT_NE(msg.find(revision.substr(0, 12)), std::string::npos) << msg; }
           }
           if (c == Case::kRevokedKey) {
             EXPECT_NE(msg.find(revoked->public_key().id), std::string::npos) << msg;

@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/toml_ascii.h"
 #include "core/logging.h"
+#include "core/toml_ascii.h"
 #include "hub/http/snapshot.h"
 #include "hub/ref/repo_names.h"
 #include "hub/store/content_hash.h"

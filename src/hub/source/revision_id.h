@@ -2,9 +2,9 @@
 // shared by every source. A published revision of a local hub has the id of its tree; a local
 // folder (a LOCAL_KERNELS entry, a path given to get_local_kernel) has no refs or history, so its
 // revision is the id of the tree it would publish — build/<variant>/<file> for each of its variant
-// folders — computed from the files as they are now. Signatures, locks and pins bind to that id like to a
-// hub revision's: a signature made for another revision is refused, and a folder whose files
-// change has a new revision (docs/kernel-hub.md §8).
+// folders — computed from the files as they are now. Signatures, locks and pins bind to that id
+// like to a hub revision's: a signature made for another revision is refused, and a folder whose
+// files change has a new revision (docs/kernel-hub.md §8).
 #pragma once
 
 #include <filesystem>

@@ -287,8 +287,8 @@ std::string render_repo_page(Catalog& catalog, const RepoOverview& repo, const s
       cell(out, v.min_runtime.empty() ? "—" : v.min_runtime);
       out += "<td class=\"signature\">";
       append_signature_badge(out, v.signature, signature_text(v), v.signature_why);
-      out += "</td><td class=\"num\">" + std::to_string(v.files.size()) + "</td><td class=\"num\">" +
-             format_bytes(v.bytes) + "</td></tr>";
+      out += "</td><td class=\"num\">" + std::to_string(v.files.size()) +
+             "</td><td class=\"num\">" + format_bytes(v.bytes) + "</td></tr>";
       if (!v.name_problem.empty() || !v.metadata_problem.empty()) {
         out += "<tr class=\"problem\"><td colspan=\"8\">";
         append_escaped(out, v.name_problem.empty() ? v.metadata_problem : v.name_problem);

@@ -2,11 +2,11 @@
 #include "serve/web/svg_chart.h"
 
 #include <algorithm>
-#include <cstdint>
-#include <map>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include "serve/web/html.h"
 
@@ -201,8 +201,8 @@ std::string render_chart(const LineChart& chart) {
   }
   out += "</svg><figcaption class=\"legend\">";
   for (size_t si = 0; si < chart.series.size(); ++si) {
-    out += "<span class=\"key s" + std::to_string(colours[si]) + "\">" + escape(chart.series[si].name) +
-           "</span>";
+    out += "<span class=\"key s" + std::to_string(colours[si]) + "\">" +
+           escape(chart.series[si].name) + "</span>";
   }
   out += "</figcaption></figure>";
   return out;
