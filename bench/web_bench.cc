@@ -4,7 +4,9 @@
 // and warm (median of the repeats), with the share spent reading refs, and (b) GET / over
 // loopback from an in-process server with Accept-Encoding: gzip (time to the last byte, bytes on
 // the wire). The issue's budget for N = 1000: < 50 ms on the server, < 200 KB over the wire.
-// Usage: khub_bench_web [--repos N] [--repeats N]
+// --signed signs every variant with a key the process's trust policy trusts, so the index shows
+// "signed" badges and each render re-checks the signature folders (HubStore::signature_stamp).
+// Usage: khub_bench_web [--repos N] [--repeats N] [--signed]
 #include <httplib.h>
 #include <unistd.h>
 
@@ -12,9 +14,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "loader/signature.h"
+#include "loader/trust_policy.h"
 #include "serve/hub_server.h"
 #include "serve/web/site.h"
 #include "web_fixture.h"
@@ -37,20 +42,45 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int repos = 1000, repeats = 21;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool sign = false;
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--repos") {
+    if (a == "--signed") {
+      sign = true;
+      --i;
+    } else if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", argv[i]);
+      return 2;
+    } else if (a == "--repos") {
       repos = std::atoi(argv[i + 1]);
     } else if (a == "--repeats") {
       repeats = std::max(1, std::atoi(argv[i + 1]));
     } else {
-      std::fprintf(stderr, "unknown argument %s (expected --repos N, --repeats N)\n", argv[i]);
+      std::fprintf(stderr, "unknown argument %s (expected --repos N, --repeats N, --signed)\n",
+                   argv[i]);
       return 2;
     }
   }
   std::string tmpl = (fs::temp_directory_path() / "khub-webbench-XXXXXX").string();
   fs::path root = ::mkdtemp(tmpl.data());
   khub::test::write_bulk_repos(root, repos);
+  if (sign) {
+    auto key = khub::loader::SigningKey::generate();
+    std::ofstream(root / ".policy.toml")
+        << "[[keys]]\npublic-key = \"" << key.public_key().text() << "\"\nrepos = [\"bulk/*\"]\n";
+    khub::loader::set_trust_overrides({{root / ".policy.toml"}, false});
+    for (const auto& org : fs::directory_iterator(root / "bulk")) {
+      for (const auto& rev : fs::directory_iterator(org.path() / "revisions")) {
+        for (const auto& v : fs::directory_iterator(rev.path() / "build")) {
+          std::string repo = "bulk/" + org.path().filename().string();
+          khub::loader::write_signature(
+              v.path(), key,
+              khub::loader::statement_for_folder(v.path(), repo, rev.path().filename().string(),
+                                                 v.path().filename().string()));
+        }
+      }
+    }
+  }
 
   khub::serve::HubStore store(root);
   khub::serve::web::Catalog catalog(store);
@@ -91,8 +121,13 @@ int main(int argc, char** argv) {
   }
   server.stop();
   fs::remove_all(root);
-  std::printf("index of %d repos: %zu bytes of HTML, %zu bytes over the wire (%s)\n", repos,
-              page.size(), wire, encoding.empty() ? "identity" : encoding.c_str());
+  if (sign && page.find("sig signed") == std::string::npos) {
+    std::fprintf(stderr, "--signed: the index shows no signed badge\n");
+    return 1;
+  }
+  std::printf("index of %d%s repos: %zu bytes of HTML, %zu bytes over the wire (%s)\n", repos,
+              sign ? " signed" : "", page.size(), wire,
+              encoding.empty() ? "identity" : encoding.c_str());
   std::printf(
       "render in-process: cold %.1f ms, warm median %.2f ms (of which listing + refs "
       "%.2f ms)\n",

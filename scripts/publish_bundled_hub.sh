@@ -13,6 +13,9 @@
 # its repo in the bundled hub is replaced (the hub is a build output; its tags would otherwise
 # forbid republishing a release with new content).
 #
+# Each kernel's README.md and bench/results/*.json (kernels/<name>/) are published with it, for the
+# repo and benchmarks pages of `khub serve` (--project; a change to them replaces the repo too).
+#
 # Every revision is signed (docs/kernel-hub.md §8). With $KHUB_SIGNING_KEY set (a release build:
 # the khub-community release key, whose public half is keys/khub-community-release.pub and which
 # khub's built-in trust policy trusts), that key signs. Otherwise a key made for this build dir,
@@ -83,6 +86,17 @@ build() {
   built_json=$("$KHUB" build "${args[@]}")
 }
 
+# docs_changed PROJECT STAMP: whether the project's README.md and bench/results/*.json (which
+# publish ships with the variants: --project) differ from the last run's; records them.
+docs_changed() {
+  local now
+  now=$(cd "$1" && find README.md bench/results -maxdepth 1 -type f 2>/dev/null | LC_ALL=C sort |
+    xargs -r -d '\n' sha256sum | sha256sum | cut -c1-64)
+  if [ -f "$2" ] && [ "$(cat "$2")" = "$now" ]; then return 1; fi
+  echo "$now" >"$2"
+  return 0
+}
+
 shopt -s nullglob
 count=0
 for project in "$KERNELS"/*/; do
@@ -97,9 +111,15 @@ for project in "$KERNELS"/*/; do
     repo=$(json_field repo-id <<<"$built_json")
     major=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
       "$(ls -d "$OUT/$name"/*/ | head -n1)metadata.json")
-    if [ "$changed0" = yes ] || [ "$changed1" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
-    "$KHUB" publish "$OUT/$name-r0" --hub "$HUB" --tag "v$major.0.0" --sign "$KEY"
-    "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0" --sign "$KEY"
+    docs=no
+    docs_changed "$project" "$OUT/$name.docs-stamp" && docs=yes
+    if [ "$changed0" = yes ] || [ "$changed1" = yes ] || [ "$docs" = yes ]; then
+      rm -rf "${HUB:?}/$repo"
+    fi
+    "$KHUB" publish "$OUT/$name-r0" --hub "$HUB" --tag "v$major.0.0" --sign "$KEY" \
+      --project "$project"
+    "$KHUB" publish "$OUT/$name" --hub "$HUB" --tag "v$major.1.0" --sign "$KEY" \
+      --project "$project"
   else
     build "$name" "$project" "$OUT/$name"
     if [ "$(json_field variants <<<"$built_json")" = 0 ]; then
@@ -108,8 +128,12 @@ for project in "$KERNELS"/*/; do
       continue
     fi
     repo=$(json_field repo-id <<<"$built_json")
-    if [ "$(json_field changed <<<"$built_json")" = yes ]; then rm -rf "${HUB:?}/$repo"; fi
-    "$KHUB" publish "$OUT/$name" --hub "$HUB" --sign "$KEY"
+    docs=no
+    docs_changed "$project" "$OUT/$name.docs-stamp" && docs=yes
+    if [ "$(json_field changed <<<"$built_json")" = yes ] || [ "$docs" = yes ]; then
+      rm -rf "${HUB:?}/$repo"
+    fi
+    "$KHUB" publish "$OUT/$name" --hub "$HUB" --sign "$KEY" --project "$project"
   fi
   count=$((count + 1))
 done

@@ -21,8 +21,8 @@ int cmd_chat(int argc, char** argv) {
             {"greedy", "no-thinking", "use-kernels", "strict", "explain-kernels", "dtype"});
   args.reject_unknown({"model", "system", "max-new-tokens", "temperature", "top-p", "top-k",
                        "min-p", "repetition-penalty", "seed", "greedy", "no-thinking", "device",
-                       "use-kernels", "kernel-config", "attn-implementation", "mode", "strict",
-                       "explain-kernels"});
+                       "use-kernels", "kernel-config", "kernels-lock", "attn-implementation",
+                       "mode", "strict", "explain-kernels"});
   std::string dir = args.get("model");
   AutoTokenizer tok = AutoTokenizer::from_pretrained(dir);
   KHUB_CHECK_ARG(tok.has_chat_template(), dir, "/tokenizer_config.json has no chat_template");

@@ -16,7 +16,7 @@ namespace khub::cli {
 int cmd_forward(int argc, char** argv) {
   Args args(argc, argv, {"use-kernels", "strict"});
   args.reject_unknown({"model", "prompt-ids", "out", "device", "dtype", "use-kernels",
-                       "kernel-config", "attn-implementation", "mode", "strict"});
+                       "kernel-config", "kernels-lock", "attn-implementation", "mode", "strict"});
   auto model = CausalLM::from_pretrained(args.get("model"), load_options_from_args(args));
   std::vector<int32_t> ids = parse_id_list(args.get("prompt-ids"));
   KVCache cache = model->make_cache(1, static_cast<int64_t>(ids.size()));

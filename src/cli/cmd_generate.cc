@@ -3,8 +3,11 @@
 //   [--temperature T] [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
 //   [--eos-ids 1,2] [--stop-ids 3] [--ignore-eos] [--stream] [--json]
 //   [--device cpu|cuda[:N]] [--dtype f32|bf16|f16] [--use-kernels] [--kernel-config FILE.json]
-//   [--attn-implementation REF] [--mode MODE]
+//   [--attn-implementation REF] [--mode MODE] [--kernels-lock FILE|none]
 //   [--strict] [--explain-kernels]
+// With kernels on, the nearest kernels.lock above the working directory (or --kernels-lock FILE)
+// pins the kernels it lists: locked revision and variants, checked against the lock (cli/
+// load_options.h).
 // Sampling is on with --sample or any sampling option, unless --greedy. --prompt encodes TEXT with
 // the model directory's tokenizer (special tokens added as HF does), or with --chat renders it as
 // one user message through the chat template; the output then carries the decoded `text`.
@@ -26,13 +29,33 @@ int cmd_generate(int argc, char** argv) {
   Args args(argc, argv,
             {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
              "explain-kernels", "chat"});
-  args.reject_unknown(
-      {"model",       "prompt-ids", "max-new-tokens",  "greedy",        "sample",
-       "temperature", "top-k",      "top-p",           "min-p",         "repetition-penalty",
-       "seed",        "eos-ids",    "stop-ids",        "ignore-eos",    "stream",
-       "json",        "device",     "use-kernels",     "kernel-config", "attn-implementation",
-       "mode",        "strict",     "explain-kernels", "prompt",        "chat",
-       "dtype"});
+  args.reject_unknown({"model",
+                       "prompt-ids",
+                       "max-new-tokens",
+                       "greedy",
+                       "sample",
+                       "temperature",
+                       "top-k",
+                       "top-p",
+                       "min-p",
+                       "repetition-penalty",
+                       "seed",
+                       "eos-ids",
+                       "stop-ids",
+                       "ignore-eos",
+                       "stream",
+                       "json",
+                       "device",
+                       "use-kernels",
+                       "kernel-config",
+                       "kernels-lock",
+                       "attn-implementation",
+                       "mode",
+                       "strict",
+                       "explain-kernels",
+                       "prompt",
+                       "chat",
+                       "dtype"});
   LoadOptions load = load_options_from_args(args);
   std::optional<AutoTokenizer> tok;
   std::vector<std::vector<int32_t>> prompts;

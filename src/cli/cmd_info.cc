@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "hub/get_kernel.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "loader/metadata.h"
 
 namespace khub::cli {
@@ -72,7 +73,7 @@ int cmd_info(int argc, char** argv) {
     sel = hub::select_local_variant(ref, opts);
     j["ref"] = ref;
     j["source"] = "path";
-    j["revision"] = "local";
+    j["revision"] = hub::local_folder_revision(ref);
     j["system"] = sel.system.describe();
     j["variants"] = sel.to_json();
     if (sel.chosen()) {

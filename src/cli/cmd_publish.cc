@@ -1,6 +1,8 @@
 // khub publish <built kernel dir> --hub DIR|http://HOST:PORT [--repo org/name] [--tag vX.Y.Z]
-//              [--branch vN] [--sign KEY[,KEY...]] [--json]
+//              [--branch vN] [--sign KEY[,KEY...]] [--project DIR] [--json]
 // --sign: each private key signs every variant of the new revision (loader/signature.h).
+// --project: the kernel project whose README.md and bench/results/*.json go with the variants
+// (default: the built dir itself when it is a kernel project; hub/store/publish.h).
 // An http(s) hub is a `khub serve` (or compatible) hub: see cli/publish_http.h (needs HF_TOKEN).
 #include <cstdio>
 
@@ -16,12 +18,12 @@ namespace khub::cli {
 
 int cmd_publish(int argc, char** argv) {
   Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"hub", "repo", "tag", "branch", "sign", "json", "help"});
+  args.reject_unknown({"hub", "repo", "tag", "branch", "sign", "project", "json", "help"});
   if (args.has("help") || args.positionals().size() != 1 || !args.has("hub")) {
     std::fprintf(
         stderr,
         "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
-        "[--branch vN] [--sign KEY[,KEY...]] [--json]\n"
+        "[--branch vN] [--sign KEY[,KEY...]] [--project DIR] [--json]\n"
         "  adds the built variants to the local hub DIR as an immutable revision and moves "
         "the branch (default v<major>), the tag and main\n");
     return args.has("help") ? 0 : 2;
@@ -30,6 +32,7 @@ int cmd_publish(int argc, char** argv) {
   o.repo_id = args.get_or("repo", "");
   o.tag = args.get_or("tag", "");
   o.branch = args.get_or("branch", "");
+  o.docs_from = args.get_or("project", "");
   for (const std::string& k : split_list(args.get_or("sign", ""), ',')) o.sign_keys.push_back(k);
   hub::HubLocation where = hub::parse_hub_location(args.get("hub"));
   if (where.is_http()) {
@@ -37,10 +40,15 @@ int cmd_publish(int argc, char** argv) {
   }
   hub::PublishResult r = hub::publish_kernel(args.positionals()[0], where.directory, o);
   if (args.has("json")) {
-    nlohmann::json j = {{"repo", r.repo_id},          {"revision", r.revision},
-                        {"variants", r.variants},     {"refs-updated", r.refs_updated},
-                        {"created", r.created},       {"unchanged", r.unchanged},
-                        {"signatures", r.signatures}, {"dropped-signatures", r.dropped_signatures}};
+    nlohmann::json j = {{"repo", r.repo_id},
+                        {"revision", r.revision},
+                        {"variants", r.variants},
+                        {"refs-updated", r.refs_updated},
+                        {"created", r.created},
+                        {"unchanged", r.unchanged},
+                        {"signatures", r.signatures},
+                        {"dropped-signatures", r.dropped_signatures},
+                        {"docs", r.docs}};
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -53,6 +61,7 @@ int cmd_publish(int argc, char** argv) {
               r.repo_id.c_str(), r.revision.c_str(), r.variants.size(),
               refs.empty() ? "" : "; moved ", refs.c_str());
   for (const auto& sig : r.signatures) std::printf("  signed %s\n", sig.c_str());
+  for (const auto& d : r.docs) std::printf("  with %s\n", d.c_str());
   if (r.dropped_signatures > 0) {
     std::printf(
         "  left out %d signature(s) of the base tree or the built folder: they name another "

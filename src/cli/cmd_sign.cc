@@ -2,7 +2,8 @@
 // khub sign PATH --key KEY --repo org/name [--revision REV] [--json]
 // Signs variants (docs/kernel-hub.md §8): in a local hub, every variant (or the named ones) of the
 // revision REV resolves to; for a local folder (a LOCAL_KERNELS folder, a build folder, one variant
-// folder), every variant folder, stating repo org/name and revision REV (default "local").
+// folder), every variant folder, stating repo org/name and revision REV (default: the folder's
+// content address, hub/source/revision_id.h, which is what a load of the folder checks).
 // Each key writes build/<variant>/signatures/<key id>.sig; the files are re-checked against their
 // digest first, so khub never vouches for files that changed.
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "hub/ref/kernel_ref.h"
 #include "hub/source/local_hub.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "hub/store/publish.h"
 #include "loader/digest.h"
 #include "loader/signature.h"
@@ -46,7 +48,7 @@ int cmd_sign(int argc, char** argv) {
     }
     repo = args.get("repo");
     hub::split_repo_id(repo);
-    revision = args.get_or("revision", "local");
+    revision = args.has("revision") ? args.get("revision") : hub::local_folder_revision(target);
     for (const auto& k : keys) {
       loader::SigningKey key = loader::SigningKey::read(k);
       for (const auto& [name, dir] : hub::local_variant_folders(target)) {

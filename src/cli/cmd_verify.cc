@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "hub/get_kernel.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "khub/kernel_abi.h"
 #include "loader/digest.h"
 #include "loader/elf_symbols.h"
@@ -79,10 +80,10 @@ int cmd_verify(int argc, char** argv) {
   std::vector<std::pair<std::string, hub::MaterializedVariant>> targets;
   std::string what = ref;
   loader::KernelIdentity identity;
-  identity.revision = "local";
   identity.source = "path " + ref;
   loader::LoadOptions lo;
   if (is_path_ref(ref)) {
+    identity.revision = hub::local_folder_revision(ref);
     auto folders = hub::local_variant_folders(ref);
     if (args.has("all-variants")) {
       for (const auto& [n, dir] : folders) targets.push_back({n, {dir, ref}});

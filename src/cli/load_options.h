@@ -1,13 +1,27 @@
 // The model-loading options every model command shares: --device, --dtype, --use-kernels,
 // --kernel-config FILE.json ({"kernel_mapping": {...}} in the user's document's forms),
-// --attn-implementation REF, --mode (inference|training[|compile]), --strict.
+// --attn-implementation REF, --mode (inference|training[|compile]), --strict, and
+// --kernels-lock FILE|none: the project's kernels.lock (default: the nearest kernels.lock above
+// the working directory, when kernels are on). A locked repo's kernels load at the locked
+// revision and variants, checked against the lock's metadata digest and signers
+// (hub::LockedKernel; docs/design.md §6.5), and never from another revision.
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
 #include "cli/args.h"
+#include "hub/get_kernel.h"
 #include "models/causal_lm.h"
 
 namespace khub::cli {
 
 LoadOptions load_options_from_args(const Args& args);
+
+// kernels.lock (hub/http/lockfile.h) as the loads apply it: the kernel repos by id.
+std::shared_ptr<const std::map<std::string, hub::LockedKernel>> read_kernel_locks(
+    const std::filesystem::path& file);
 
 }  // namespace khub::cli

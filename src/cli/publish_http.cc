@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -65,14 +66,27 @@ int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
     auto majors = hub::major_branches(refs);
     update_main = majors.empty() || major_of(branch) >= majors.front().first;
   }
+  // The project's README and results replace the branch's (hub/store/publish.h docs_from).
+  std::vector<std::string> replace;
+  for (const auto& v : staged.variants) replace.push_back("build/" + v);
+  for (const auto& d : staged.docs) {
+    if (d.rfind("bench/results/", 0) != 0) replace.push_back(d);
+  }
+  if (std::any_of(staged.docs.begin(), staged.docs.end(),
+                  [](const std::string& d) { return d.rfind("bench/results/", 0) == 0; })) {
+    replace.push_back("bench/results");
+  }
+  auto is_replaced = [&](const std::string& path) {
+    return std::any_of(replace.begin(), replace.end(), [&](const std::string& r) {
+      return path == r || path.rfind(r + "/", 0) == 0;
+    });
+  };
   if (!options.sign_keys.empty() && refs.branches.count(branch)) {
     // The signatures name the staged revision; the server's revision equals it only when the
     // branch holds nothing but the variants being replaced.
     for (const auto& e : remote.list_tree(refs.branches[branch], "", true)) {
       if (e.is_dir || hub::is_revision_signature_path(e.path)) continue;
-      bool replaced = false;
-      for (const auto& v : staged.variants) replaced |= e.path.rfind("build/" + v + "/", 0) == 0;
-      if (!replaced) {
+      if (!is_replaced(e.path)) {
         fail(ErrorKind::kInvalidArgument, "cannot sign for ", hub_url, ": branch ", branch, " of ",
              staged.repo_id, " also holds ", e.path,
              ", so the revision the hub computes is not known here; publish every variant of the "
@@ -85,7 +99,7 @@ int publish_to_http_hub(const fs::path& built, const std::string& hub_url,
   if (update_main && branch != "main") up.extra_branches = {"main"};
   if (!options.tag.empty()) up.tags = {options.tag};
   up.base_branch = branch;
-  for (const auto& v : staged.variants) up.replace.push_back("build/" + v);
+  up.replace = replace;
   UploadResult r = upload_revision(cfg, RepoRef{RepoType::kKernel, staged.repo_id}, tree, up);
   if (!options.sign_keys.empty() && r.revision != staged.revision) {
     fail(ErrorKind::kVerification, hub_url, " made revision ", r.revision, " of ", staged.repo_id,

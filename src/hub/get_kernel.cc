@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
+#include "loader/digest.h"
 #include "loader/registry.h"
 
 namespace khub::hub {
@@ -30,10 +32,17 @@ loader::LoadOptions load_options_for(const KernelOptions& options, const RepoSou
   lo.scope = source && source->remote() ? loader::TrustScope::kRemote : loader::TrustScope::kLocal;
   lo.locked_signers = options.locked_signers;
   lo.policy = options.trust_policy;
+  lo.after_checks = options.after_checks;
   return lo;
 }
 loader::LoadOptions load_options_for(const KernelOptions& options, const RepoSource& source) {
   return load_options_for(options, &source);
+}
+
+const LockedKernel* locked_entry(const KernelOptions& options, const std::string& repo_id) {
+  if (!options.locks) return nullptr;
+  auto it = options.locks->find(repo_id);
+  return it == options.locks->end() ? nullptr : &it->second;
 }
 
 loader::KernelIdentity identity_of(const KernelLookup& l) {
@@ -85,6 +94,15 @@ KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options
                            bool materialize) {
   KernelLookup out;
   out.ref = parse_kernel_ref(text);
+  const LockedKernel* lock = locked_entry(options, out.ref.repo_id());
+  if (lock) {
+    if (out.ref.rev_kind != RevKind::kDefault && out.ref.rev != lock->revision) {
+      log_info(out.ref.str(), ": @", out.ref.rev, " ignored: ", lock->lockfile, " locks ",
+               out.ref.repo_id(), " to ", lock->revision);
+    }
+    out.ref.rev_kind = RevKind::kCommit;
+    out.ref.rev = lock->revision;
+  }
   auto sources = sources_for(options);
   HubSources::Resolved r = sources->resolve(out.ref);
   out.source = r.source->description();
@@ -94,6 +112,13 @@ KernelLookup lookup_kernel(const std::string& text, const KernelOptions& options
   const std::string repo = out.ref.repo_id();
   const std::string rev = r.resolution.revision;
   std::vector<std::string> variants = r.source->list_variants(repo, rev);
+  if (lock) {
+    if (rev != lock->revision) {
+      fail(ErrorKind::kVerification, repo, ": ", lock->lockfile, " locks revision ", lock->revision,
+           " but ", r.source->description(), " resolved it to ", rev);
+    }
+    std::erase_if(variants, [&](const std::string& v) { return !lock->variants.count(v); });
+  }
   out.selection = loader::select_variant(variants, system_for(options), [&](const std::string& v) {
     std::string path = "build/" + v + "/metadata.json";
     return loader::parse_metadata(r.source->read_file(repo, rev, path),
@@ -117,6 +142,20 @@ std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref,
   loader::KernelIdentity id = identity_of(l);
   loader::LoadOptions lo = load_options_for(options, *l.repo_source);
   lo.trust_root = l.variant->trust_root;
+  if (const LockedKernel* lock = locked_entry(options, l.ref.repo_id())) {
+    const LockedKernel::Variant& v = lock->variants.at(id.variant);
+    if (!v.metadata_digest.empty()) {
+      std::string raw;
+      loader::read_metadata(id.dir, &raw);
+      std::string have = "sha256-" + loader::to_hex(loader::sha256_bytes(raw));
+      if (have != v.metadata_digest) {
+        fail(ErrorKind::kVerification, l.ref.repo_id(), "@", lock->revision, " variant ",
+             id.variant, ": metadata.json is ", have, ", ", lock->lockfile, " locks ",
+             v.metadata_digest);
+      }
+    }
+    lo.locked_signers = v.signers;
+  }
   auto kernel = loader::KernelRegistry::global().load(id, lo);
   check_name(*kernel, l.ref.name);
   return kernel;
@@ -137,7 +176,7 @@ std::shared_ptr<const loader::Kernel> get_local_kernel(const fs::path& path,
   if (!sel.chosen()) fail(ErrorKind::kNotFound, no_variant_message(path.string(), sel));
   auto folders = local_variant_folders(path);
   loader::KernelIdentity id;
-  id.revision = "local";
+  id.revision = local_folder_revision(path);
   id.variant = sel.chosen()->name;
   id.dir = folders.at(id.variant);
   id.source = "path " + path.string();
@@ -160,7 +199,7 @@ loader::TrustVerdict lookup_trust(const KernelLookup& l, const KernelOptions& op
 loader::TrustVerdict local_variant_trust(const fs::path& variant_dir, const fs::path& trust_root,
                                          const KernelOptions& options) {
   loader::KernelIdentity id;
-  id.revision = "local";
+  id.revision = local_folder_revision(trust_root);
   id.variant = variant_dir.filename().string();
   id.dir = variant_dir;
   id.source = "path " + trust_root.string();

@@ -11,9 +11,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +30,20 @@
 
 namespace khub::hub {
 
+// A project's kernels.lock entry for one repo, as a load applies it (hub/http/lockfile.h reads
+// the file; docs/design.md §6.5): the load uses the locked revision whatever the reference asks
+// for, selects among the locked variants only, and refuses a variant whose metadata.json (which
+// pins every other file through its digest) or whose signer differs from the lock.
+struct LockedKernel {
+  std::string revision;  // the locked commit
+  struct Variant {
+    std::string metadata_digest;       // "sha256-<hex>" of build/<v>/metadata.json ("" unpinned)
+    std::vector<std::string> signers;  // trusted key ids at lock time (empty: locked unsigned)
+  };
+  std::map<std::string, Variant> variants;
+  std::string lockfile;  // where it came from, for errors
+};
+
 struct KernelOptions {
   Device device = Device::cpu();  // the device to select a variant for
   // Replaces detection of the machine (tests synthesize GPUs; `khub info --device` passes one).
@@ -39,6 +56,10 @@ struct KernelOptions {
   std::vector<std::string> locked_signers;
   // The trust policy to apply; null: loader::active_trust_policy().
   std::shared_ptr<const loader::TrustPolicy> trust_policy;
+  // kernels.lock entries by repo id (LockedKernel); a repo without one loads unlocked.
+  std::shared_ptr<const std::map<std::string, LockedKernel>> locks;
+  // loader::LoadOptions::after_checks (tests: a file replaced between check and load).
+  std::function<void(const std::filesystem::path& library)> after_checks;
 };
 
 struct KernelLookup {
@@ -58,7 +79,7 @@ struct KernelLookup {
 // What the trust policy says about the lookup's selected variant (materialized), without loading:
 // signer and verdict, as the loader would decide them (`khub info`, `khub verify`).
 loader::TrustVerdict lookup_trust(const KernelLookup& lookup, const KernelOptions& options = {});
-// The same for a local folder's variant (revision "local").
+// The same for a local folder's variant (revision: the folder's content address, revision_id.h).
 loader::TrustVerdict local_variant_trust(const std::filesystem::path& variant_dir,
                                          const std::filesystem::path& trust_root,
                                          const KernelOptions& options = {});
@@ -76,7 +97,8 @@ std::shared_ptr<const loader::Kernel> get_kernel(const std::string& ref,
                                                  const KernelOptions& options = {});
 
 // Loads from a local folder (a kernel project with build/, a build folder, or one variant
-// folder), selecting among its variants like get_kernel. Revision "local".
+// folder), selecting among its variants like get_kernel. Its revision is the folder's content
+// address (hub/source/revision_id.h).
 std::shared_ptr<const loader::Kernel> get_local_kernel(const std::filesystem::path& path,
                                                        const KernelOptions& options = {});
 // The selection get_local_kernel would make, without loading.

@@ -12,10 +12,12 @@
 
 namespace khub {
 
-KernelLoadFn default_kernel_loader() {
-  return [](const KernelLayerRef& ref, Device device) {
+KernelLoadFn default_kernel_loader(
+    std::shared_ptr<const std::map<std::string, hub::LockedKernel>> locks) {
+  return [locks](const KernelLayerRef& ref, Device device) {
     hub::KernelOptions opt;
     opt.device = device;
+    opt.locks = locks;
     return ref.local ? hub::get_local_kernel(ref.repo, opt) : hub::get_kernel(ref.repo, opt);
   };
 }

@@ -17,6 +17,7 @@
 
 #include "core/device.h"
 #include "core/dtype.h"
+#include "hub/get_kernel.h"
 #include "kernelize/kernel_config.h"
 #include "kernelize/kernel_mapping.h"
 #include "layers/layer.h"
@@ -35,6 +36,9 @@ struct KernelizeOptions {
   std::optional<KernelConfig> kernel_config;
   std::string attn_implementation;       // "org/repo[@REV][:fn]": the Attention key's kernel
   DType activation_dtype = DType::kF32;  // what the layers' inputs will be
+  // A project's kernels.lock (hub::LockedKernel by repo id): mapped kernels of a locked repo load
+  // at the locked revision and variants, checked against the lock. Null: no lockfile.
+  std::shared_ptr<const std::map<std::string, hub::LockedKernel>> kernel_locks;
 };
 
 struct KeyDecision {
@@ -65,7 +69,9 @@ struct KernelReport {
 // get_local_kernel). Throws on failure; kernelize turns that into a per-key fallback.
 using KernelLoadFn =
     std::function<std::shared_ptr<const loader::Kernel>(const KernelLayerRef& ref, Device device)>;
-KernelLoadFn default_kernel_loader();
+// `locks`: KernelizeOptions::kernel_locks, applied to every load.
+KernelLoadFn default_kernel_loader(
+    std::shared_ptr<const std::map<std::string, hub::LockedKernel>> locks = nullptr);
 
 class Kernelizer {
  public:

@@ -28,7 +28,8 @@ std::string KernelRegistry::key(const KernelIdentity& id) {
   if (id.revision.empty() || id.revision == "local" || id.repo.empty()) {
     std::error_code ec;
     auto real = std::filesystem::canonical(id.dir, ec);
-    return "local:" + (ec ? id.dir.string() : real.string());
+    // A local folder: its revision (a content address) changes with its files.
+    return "local:" + (ec ? id.dir.string() : real.string()) + "@" + id.revision;
   }
   return id.repo + "@" + id.revision + "/" + id.variant;
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/printable.h"
 #include "loader/digest.h"
 #include "loader/safe_path.h"
 #include "loader/variant.h"
@@ -74,7 +75,7 @@ std::string_view field(std::string_view line, std::string_view key, const std::s
   if (line.size() < key.size() + 2 || line.substr(0, key.size()) != key ||
       line.substr(key.size(), 2) != ": ") {
     fail(ErrorKind::kFormat, where, ": line ", line_no, " must be \"", key, ": ...\", found \"",
-         std::string(line.substr(0, 80)), "\"");
+         printable_excerpt(line), "\"");
   }
   return line.substr(key.size() + 2);
 }
@@ -257,23 +258,24 @@ Statement parse_statement(std::string_view text, const std::string& where) {
   size_t slash = st.repo.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == st.repo.size() ||
       !check_relative_path(st.repo).empty() || st.repo.find('/', slash + 1) != std::string::npos) {
-    fail(ErrorKind::kFormat, where, ": line 2: repo \"", st.repo, "\" is not org/name");
+    fail(ErrorKind::kFormat, where, ": line 2: repo \"", printable_excerpt(st.repo),
+         "\" is not org/name");
   }
   st.revision = std::string(field(lines[2], "revision", where, 3));
   if (st.revision.empty() || !check_path_component(st.revision).empty() ||
       st.revision.find(' ') != std::string::npos) {
-    fail(ErrorKind::kFormat, where, ": line 3: revision \"", st.revision,
+    fail(ErrorKind::kFormat, where, ": line 3: revision \"", printable_excerpt(st.revision),
          "\" is not a revision id");
   }
   st.variant = std::string(field(lines[3], "variant", where, 4));
   if (!check_path_component(st.variant).empty() || st.variant.find(' ') != std::string::npos) {
-    fail(ErrorKind::kFormat, where, ": line 4: variant \"", st.variant,
+    fail(ErrorKind::kFormat, where, ": line 4: variant \"", printable_excerpt(st.variant),
          "\" is not a variant folder name");
   }
   std::string_view abi = field(lines[4], "abi", where, 5);
   if (abi.empty() || abi.size() > 4 || !std::all_of(abi.begin(), abi.end(), ::isdigit) ||
       (abi.size() > 1 && abi[0] == '0')) {
-    fail(ErrorKind::kFormat, where, ": line 5: abi \"", std::string(abi),
+    fail(ErrorKind::kFormat, where, ": line 5: abi \"", printable_excerpt(abi),
          "\" is not a decimal number");
   }
   st.abi = std::stoi(std::string(abi));
@@ -289,14 +291,16 @@ Statement parse_statement(std::string_view text, const std::string& where) {
                     std::string(rest.substr(b + 1))};
     size_t hex_len = f.algorithm == "sha256" ? 64 : f.algorithm == "sha512" ? 128 : 0;
     if (hex_len == 0 || !is_lower_hex(f.hex, hex_len)) {
-      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": \"", f.algorithm, " ",
-           f.hex.substr(0, 16), "...\" is not a lower-case sha256 (64) or sha512 (128) hex digest");
+      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": \"", printable_excerpt(f.algorithm, 16),
+           " ", printable_excerpt(f.hex, 16),
+           "\" is not a lower-case sha256 (64) or sha512 (128) hex digest");
     }
     if (std::string why = check_relative_path(f.path); !why.empty()) {
-      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": file \"", f.path, "\": ", why);
+      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": file \"", printable_excerpt(f.path),
+           "\": ", why);
     }
     if (!st.files.empty() && !(st.files.back().path < f.path)) {
-      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": file \"", f.path,
+      fail(ErrorKind::kFormat, where, ": line ", i + 1, ": file \"", printable_excerpt(f.path),
            "\" is out of order or repeated (files are sorted bytewise, each once)");
     }
     st.files.push_back(std::move(f));
@@ -326,7 +330,7 @@ SignatureFile parse_signature_file(std::string_view text, const std::string& whe
   std::string id(field(lines[1], "key", where, 2));
   sig.key = parse_public_key(field(lines[2], "public-key", where, 3), where + " line 3");
   if (id != sig.key.id) {
-    fail(ErrorKind::kFormat, where, ": line 2 names key ", id.substr(0, 32),
+    fail(ErrorKind::kFormat, where, ": line 2 names key ", printable_excerpt(id, 32),
          " but the public key's id is ", sig.key.id);
   }
   if (!base64_decode(std::string(field(lines[3], "signature", where, 4)), &sig.signature) ||

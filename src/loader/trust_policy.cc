@@ -12,6 +12,8 @@
 
 #include "core/env.h"
 #include "core/error.h"
+#include "core/printable.h"
+#include "core/toml_ascii.h"
 #include "loader/safe_path.h"
 
 namespace khub::loader {
@@ -21,7 +23,7 @@ namespace {
 
 // The public half of the khub-community release key (keys/khub-community-release.pub; a test
 // checks the two agree). Its private half is not in the repository: see docs/kernel-hub.md §8.
-constexpr const char* kReleaseKey = "ed25519:4thOCuzOvmfSQoAjLfzUuCVkLbHVItsRX45+HgUu8xM=";
+constexpr const char* kReleaseKey = "ed25519:Dv9hkcnLmADRzuhD0DpWhTQmVgAX1NsLF2qflIjfnzI=";
 
 UnsignedRule parse_rule(const toml::node& n, const std::string& where, const std::string& key) {
   auto s = n.value<std::string>();
@@ -99,13 +101,11 @@ std::string short_rev(const std::string& rev) { return rev.size() > 12 ? rev.sub
 std::string statement_difference(const Statement& signed_st, const Statement& actual,
                                  bool compare_revision) {
   if (signed_st.repo != actual.repo && !actual.repo.empty()) {
-    return "it was made for repo " + signed_st.repo + ", not " + actual.repo;
-  }
-  if (compare_revision && signed_st.revision != actual.revision) {
-    return "it was made for revision " + signed_st.revision + ", not " + actual.revision;
+    return "it was made for repo " + printable_excerpt(signed_st.repo) + ", not " + actual.repo;
   }
   if (signed_st.variant != actual.variant) {
-    return "it was made for variant " + signed_st.variant + ", not " + actual.variant;
+    return "it was made for variant " + printable_excerpt(signed_st.variant) + ", not " +
+           actual.variant;
   }
   if (signed_st.abi != actual.abi) {
     return "it was made for ABI " + std::to_string(signed_st.abi) + ", not " +
@@ -129,9 +129,17 @@ std::string statement_difference(const Statement& signed_st, const Statement& ac
     }
   }
   for (const auto& [path, f] : want) {
-    if (!have.count(path)) diffs.push_back("file " + path + " was signed but is missing");
+    if (!have.count(path)) {
+      diffs.push_back("file " + printable_excerpt(path) + " was signed but is missing");
+    }
   }
   diffs.insert(diffs.end(), metadata_diffs.begin(), metadata_diffs.end());
+  // The revision last: a local folder's revision is its content address, so a changed file also
+  // changes it, and the file is the news.
+  if (compare_revision && signed_st.revision != actual.revision) {
+    diffs.push_back("it was made for revision " + printable_excerpt(signed_st.revision) + ", not " +
+                    actual.revision);
+  }
   std::string all;
   for (const auto& d : diffs) all += (all.empty() ? "" : "; ") + d;
   return all;
@@ -237,7 +245,7 @@ nlohmann::json TrustPolicy::to_json() const {
 TrustPolicy parse_trust_policy(std::string_view text, const std::string& where) {
   toml::table t;
   try {
-    t = toml::parse(text, where);
+    t = toml::parse(toml_ascii(text, where), where);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
     os << e.description() << " (line " << e.source().begin.line << ")";

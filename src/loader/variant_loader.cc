@@ -132,6 +132,7 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     TrustVerdict trust = check_variant_trust(identity, raw, options, &image.bytes, lib);
     if (!trust.allowed) fail(ErrorKind::kVerification, trust.reason);
     if (trust.warning) log_warn(trust.reason);
+    if (options.after_checks) options.after_checks(lib);
 
     SharedLibrary library = SharedLibrary::from_image(image.bytes, lib);
     auto entry = reinterpret_cast<khub_manifest_fn>(library.symbol(KHUB_KERNEL_ENTRY_SYMBOL));

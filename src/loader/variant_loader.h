@@ -18,6 +18,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "loader/kernel.h"
@@ -32,6 +33,9 @@ struct LoadOptions {
   TrustScope scope = TrustScope::kLocal;      // which unsigned rule applies (trust_policy.h)
   std::vector<std::string> locked_signers;    // key ids kernels.lock recorded (a locked load)
   std::shared_ptr<const TrustPolicy> policy;  // null: active_trust_policy()
+  // Called with the library's path once every check has passed, just before the checked bytes
+  // are loaded. Tests replace the file on disk here to show that what loads is what was checked.
+  std::function<void(const std::filesystem::path& library)> after_checks;
 };
 
 // The trust check of step 4 without loading: hashes the variant's files from disk (the library's

@@ -283,6 +283,7 @@ std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir
     k.use_default_mapping = options.use_kernels || options.kernel_config.has_value();
     k.kernel_config = options.kernel_config;
     k.attn_implementation = options.attn_implementation;
+    k.kernel_locks = options.kernel_locks;
     k.activation_dtype = model->activation_dtype();  // f32 on the CPU, the load dtype on CUDA
     model->kernelize(k);
   }
@@ -290,7 +291,9 @@ std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& model_dir
 }
 
 const KernelReport& CausalLM::kernelize(const KernelizeOptions& options) {
-  if (!kernelizer_) kernelizer_ = std::make_unique<Kernelizer>();
+  if (!kernelizer_ || options.kernel_locks != kernel_options_.kernel_locks) {
+    kernelizer_ = std::make_unique<Kernelizer>(default_kernel_loader(options.kernel_locks));
+  }
   kernel_options_ = options;
   kernel_options_.training = training_;
   report_ = kernelizer_->kernelize(kernelizable_layers(), kernel_options_);

@@ -72,6 +72,8 @@ struct LoadOptions {
   std::optional<Mode> mode;  // explicit kernel mode; else from train()/eval()
   bool strict = false;       // every kernel fallback is an error
   bool use_fallback = true;
+  // kernels.lock entries (KernelizeOptions::kernel_locks); null: kernels load unlocked.
+  std::shared_ptr<const std::map<std::string, hub::LockedKernel>> kernel_locks;
 };
 
 class CausalLM {

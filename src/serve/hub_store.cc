@@ -272,10 +272,11 @@ std::optional<std::string> HubStore::default_branch(const std::string& repo_id) 
 std::shared_ptr<const RevisionIndex> HubStore::index(const std::string& repo_id,
                                                      const std::string& revision) {
   std::string key = repo_id + "@" + revision;
+  const std::string sig_stamp = signature_stamp(repo_id, revision);
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = indexes_.find(key);
-    if (it != indexes_.end()) return it->second;
+    if (it != indexes_.end() && it->second->signature_stamp == sig_stamp) return it->second;
   }
   fs::path dir = revision_dir(repo_id, revision);
   struct stat st;
@@ -285,6 +286,7 @@ std::shared_ptr<const RevisionIndex> HubStore::index(const std::string& repo_id,
   auto idx = std::make_shared<RevisionIndex>();
   idx->revision = revision;
   idx->last_modified = iso_time(st.st_mtime);
+  idx->signature_stamp = sig_stamp;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
@@ -341,8 +343,38 @@ std::shared_ptr<const RevisionIndex> HubStore::index(const std::string& repo_id,
     idx->entries[d].oid = tree_id_of(children);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = indexes_.emplace(key, idx);
-  return it->second;
+  auto& slot = indexes_[key];
+  // Two requests may index at once: keep the one of the newest folders.
+  if (!slot || slot->signature_stamp != sig_stamp) slot = idx;
+  return slot;
+}
+
+std::string HubStore::signature_stamp(const std::string& repo_id,
+                                      const std::string& revision) const {
+  // inode, size and nanosecond mtime: a file or folder replaced by rename (how signatures are
+  // written) has a new inode even within one clock tick.
+  auto stamp = [](const fs::path& p) -> std::string {
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) return "-";
+    return std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  };
+  auto names = [](const fs::path& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path().filename());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  fs::path build = revision_dir(repo_id, revision) / "build";
+  std::string out = stamp(build);
+  if (out == "-") return out;
+  for (const auto& v : names(build)) {
+    fs::path sigs = build / v / "signatures";
+    out += " " + v + "=" + stamp(build / v) + "/" + stamp(sigs);
+    for (const auto& f : names(sigs)) out += "," + f + "=" + stamp(sigs / f);
+  }
+  return out;
 }
 
 fs::path HubStore::staged_blob(const std::string& sha256) const {

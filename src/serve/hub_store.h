@@ -10,8 +10,11 @@
 //                                              {id, parent, title, message, author, date}
 //   <root>/.khub/uploads/<sha256>              blobs uploaded for a coming commit
 // Revisions are immutable, so the index of a revision (sizes, git blob ids, sha256 of LFS-style
-// files, git tree ids of folders) is computed once and kept in memory. Files that are not regular
-// files or folders (symlinks, devices) are never indexed nor served.
+// files, git tree ids of folders) is computed once and kept in memory — except for signature
+// files (build/<variant>/signatures/<key id>.sig, docs/kernel-hub.md §8), which `khub sign` adds
+// to a published revision without changing its id: the index is rebuilt when the folders that
+// hold them change (signature_stamp()), so a running server serves new signatures at once. Files
+// that are not regular files or folders (symlinks, devices) are never indexed nor served.
 #pragma once
 
 #include <filesystem>
@@ -65,7 +68,8 @@ struct RevisionIndex {
   std::string revision;
   std::vector<IndexedEntry> entries;  // sorted by path
   std::map<std::string, size_t> by_path;
-  std::string last_modified;  // ISO 8601 of the revision folder's mtime
+  std::string last_modified;    // ISO 8601 of the revision folder's mtime
+  std::string signature_stamp;  // HubStore::signature_stamp when indexed
   const IndexedEntry* find(const std::string& path) const;
 };
 
@@ -140,6 +144,10 @@ class HubStore {
   std::optional<std::string> default_branch(const std::string& repo_id) const;
   std::shared_ptr<const RevisionIndex> index(const std::string& repo_id,
                                              const std::string& revision);
+  // What changes when a signature is added to, replaced in or removed from a revision: inode, size
+  // and nanosecond mtime of build/, of each build/<variant>/, its signatures/ folder and each file
+  // in it (signature files are written by rename: a new inode). Listings and stats, no reads.
+  std::string signature_stamp(const std::string& repo_id, const std::string& revision) const;
   fs::path revision_dir(const std::string& repo_id, const std::string& revision) const;
 
   // Uploads: blobs are staged by content hash, then a commit builds a revision from them.

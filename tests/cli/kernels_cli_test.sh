@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `khub generate --use-kernels` through the CLI on the bundled hub: the JSON `kernels` list (one
 # entry per layer key: key, kernel {repo, revision, variant} or null, reason), a --kernel-config
-# file in the user's document's forms, USE_HUB_KERNELS=0, and a bad config naming its key.
+# file in the user's document's forms, USE_HUB_KERNELS=0, a project's kernels.lock pinning the
+# kernels generate loads (and refusing a variant that differs from it), and a bad config naming
+# its key.
 set -euo pipefail
 khub=$1; hub=$2
 export KHUB_HUB_PATH=$hub
@@ -55,6 +57,48 @@ for k in http["kernels"]:
     assert k["kernel"] and k["kernel"]["revision"] == l[k["key"]]["revision"], (k, l[k["key"]])
 PY
 ls "$dir/cache" | grep -q "kernels--khub-community--rmsnorm"
+
+# A project's kernels.lock pins what generate loads: rmsnorm locked to v1.0.0, although the default
+# (branch v1) is v1.1.0; found as the nearest kernels.lock above the working directory.
+mkdir -p "$dir/proj/sub"
+printf '[dependencies]\n"khub-community/rmsnorm" = "v1.0.0"\n"khub-community/activation" = 1\n' \
+  > "$dir/proj/kernels.toml"
+HF_ENDPOINT=http://127.0.0.1:$port KERNELS_CACHE=$dir/cache "$khub" lock "$dir/proj" >/dev/null
+locked=$(cd "$dir/proj/sub" && KHUB_LOG_LEVEL=info run --use-kernels 2>"$dir/locked.err")
+grep -q "applying $dir/proj/kernels.lock" "$dir/locked.err"
+unlocked=$(cd "$dir/proj/sub" && run --use-kernels --kernels-lock none)
+python3 - "$locked" "$unlocked" "$dir/proj/kernels.lock" "$hub" <<'PY'
+import json, sys
+locked, unlocked = (json.loads(a) for a in sys.argv[1:3])
+lock = {e["repo_id"]: e for e in json.load(open(sys.argv[3]))}
+v100 = open(sys.argv[4] + "/khub-community/rmsnorm/refs/tags/v1.0.0").read().strip()
+assert lock["khub-community/rmsnorm"]["sha"] == v100, lock["khub-community/rmsnorm"]
+l = {k["key"]: k["kernel"] for k in locked["kernels"]}
+u = {k["key"]: k["kernel"] for k in unlocked["kernels"]}
+assert l["RMSNorm"]["revision"] == v100, l["RMSNorm"]
+assert u["RMSNorm"]["revision"] != v100, u["RMSNorm"]  # the default is the v1 branch head
+assert l["SiluAndMul"]["revision"] == lock["khub-community/activation"]["sha"], l["SiluAndMul"]
+assert locked["ids"] == unlocked["ids"]
+PY
+# A lock whose metadata digest differs from the hub's is refused: the key falls back to the
+# reference, and the report says why, naming the lock's digest.
+python3 - "$dir/proj/kernels.lock" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+for e in j:
+    if e["repo_id"] == "khub-community/activation":
+        for v in e["khub"]["variants"].values():
+            v["metadata"] = "sha256-" + "0" * 64
+json.dump(j, open(sys.argv[1], "w"))
+PY
+tampered=$(cd "$dir/proj" && run --use-kernels 2>/dev/null)
+python3 - "$tampered" <<'PY'
+import json, sys
+k = {k["key"]: k for k in json.loads(sys.argv[1])["kernels"]}
+s = k["SiluAndMul"]
+assert s["kernel"] is None and "kernels.lock locks sha256-0000" in s["reason"], s
+assert k["RMSNorm"]["kernel"] is not None, k["RMSNorm"]  # the other locked kernel still loads
+PY
 kill $serve_pid
 
 echo '{"kernel_mapping": {"RMSNorm": 7}}' > "$dir/bad.json"

@@ -10,6 +10,8 @@
 #include "hub/source/local_hub.h"
 #include "hub/source/local_kernels.h"
 #include "hub/store/publish.h"
+#include "loader/digest.h"
+#include "loader/metadata.h"
 #include "loader/registry.h"
 #include "testutil/fixtures.h"
 #include "testutil/scoped_env.h"
@@ -167,12 +169,77 @@ TEST_F(Hub, LocalKernelsWinAndIgnoreTheRevision) {
   ScopedEnv env("LOCAL_KERNELS", value.c_str());
   KernelLookup l = lookup_kernel("khub-test/scale@v1.0.0", {}, false);
   EXPECT_EQ(l.source, "LOCAL_KERNELS");
-  EXPECT_EQ(l.resolution.revision, "local");
+  // The folder's revision is its content address: the id the same files would get as a hub
+  // revision (hub/source/revision_id.h), 40 hex digits.
+  EXPECT_EQ(l.resolution.revision, local_folder_revision(*tmp / "b2"));
+  EXPECT_TRUE(is_revision_id(l.resolution.revision)) << l.resolution.revision;
   ASSERT_EQ(l.resolution.notes.size(), 1u);
   EXPECT_NE(l.resolution.notes[0].find("@v1.0.0 ignored"), std::string::npos);
   auto k = get_kernel("khub-test/scale@v1.0.0");
-  EXPECT_EQ(k->identity().revision, "local");
+  EXPECT_EQ(k->identity().revision, l.resolution.revision);
   EXPECT_EQ(run(*k, 1), std::vector<float>{3});  // the v2 build: 2x + 1
+}
+
+TEST_F(Hub, LocalFolderRevisionIsTheContentAddress) {
+  TempDir t;
+  copy_tree(*tmp / "b1", t / "build");
+  const std::string rev = local_folder_revision(t.path());
+  // Independent of the folder's shape: project, build folder and one variant folder agree.
+  EXPECT_EQ(local_folder_revision(t / "build"), rev);
+  EXPECT_EQ(local_folder_revision(t / "build" / host_cpu_variant()), rev);
+  // The same files published to a hub get the same id (a revision holding only build/).
+  TempDir hub;
+  EXPECT_EQ(publish_kernel(t.path(), hub.path(), {.repo_id = "khub-test/scale"}).revision, rev);
+  // A signature does not change it; any other file does.
+  khub::testing::write_file(
+      t / "build" / host_cpu_variant() / "signatures" / "0123456789abcdef.sig", "x");
+  EXPECT_EQ(local_folder_revision(t.path()), rev);
+  khub::testing::write_file(t / "build" / host_cpu_variant() / "notes.txt", "new\n");
+  EXPECT_NE(local_folder_revision(t.path()), rev);
+}
+
+// A kernels.lock entry (KernelOptions::locks) pins the revision and the variants a load may use
+// and checks metadata.json against the lock; a LOCAL_KERNELS folder is no way around it.
+TEST_F(Hub, LockedLoadsUseTheLockedRevisionAndVariants) {
+  auto md_digest = [](const std::filesystem::path& v) {
+    std::string raw;
+    loader::read_metadata(v, &raw);
+    return "sha256-" + loader::to_hex(loader::sha256_bytes(raw));
+  };
+  std::filesystem::path v1 = LocalHubSource(hub_dir()).revision_dir("khub-test/scale", rev1) /
+                             "build" / host_cpu_variant();
+  auto locks = std::make_shared<std::map<std::string, LockedKernel>>();
+  (*locks)["khub-test/scale"] = {rev1, {{host_cpu_variant(), {md_digest(v1), {}}}}, "kernels.lock"};
+  KernelOptions opts;
+  opts.locks = locks;
+  // The default (branch v1) is v1.1.0, and the reference asks for it: the lock wins.
+  auto k = get_kernel("khub-test/scale@v1.1.0", opts);
+  EXPECT_EQ(k->identity().revision, rev1);
+  EXPECT_EQ(run(*k, 3), std::vector<float>{6});  // v1.0.0: 2x
+  // A metadata.json other than the locked one is refused, naming both digests.
+  (*locks)["khub-test/scale"].variants[host_cpu_variant()].metadata_digest =
+      "sha256-" + std::string(64, '0');
+  try {
+    get_kernel("khub-test/scale", opts);
+    ADD_FAILURE() << "a variant that differs from the lock loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kVerification);
+    EXPECT_NE(std::string(e.what()).find("kernels.lock locks sha256-000"), std::string::npos)
+        << e.what();
+  }
+  // Only locked variants are candidates.
+  (*locks)["khub-test/scale"].variants = {{"khub1-cpu-aarch64-linux", {}}};
+  EXPECT_FALSE(lookup_kernel("khub-test/scale", opts, false).selection.chosen());
+  // LOCAL_KERNELS overriding a locked repo with other files: refused, not silently unlocked.
+  (*locks)["khub-test/scale"].variants = {{host_cpu_variant(), {}}};
+  std::string value = "khub-test/scale=" + (*tmp / "b2").string();
+  ScopedEnv env("LOCAL_KERNELS", value.c_str());
+  try {
+    get_kernel("khub-test/scale", opts);
+    ADD_FAILURE() << "LOCAL_KERNELS bypassed the lock";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("locks revision " + rev1), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(Hub, MalformedLocalKernels) {
@@ -192,7 +259,7 @@ TEST_F(Hub, GetLocalKernelAcceptsEveryFolderShape) {
   auto a = get_local_kernel(*tmp / "b1");                       // a build folder
   auto b = get_local_kernel(*tmp / "b1" / host_cpu_variant());  // one variant folder
   EXPECT_EQ(a.get(), b.get());
-  EXPECT_EQ(a->identity().revision, "local");
+  EXPECT_EQ(a->identity().revision, local_folder_revision(*tmp / "b1"));
   TempDir project;
   copy_tree(*tmp / "b2", project / "build");  // a project with build/
   EXPECT_EQ(run(*get_local_kernel(project.path()), 1), std::vector<float>{3});

@@ -170,5 +170,59 @@ TEST(RevisionId, OrderIndependentAndContentSensitive) {
   EXPECT_EQ(a.size(), 40u);
 }
 
+// A kernel project's README.md and bench/results go with its variants (for khub serve's pages):
+// from the project itself, or from --project for a separate build folder; a later publish with
+// new results replaces the folder; bad results files and symlinks are refused, hub unchanged.
+TEST_F(Publish, ShipsTheProjectsReadmeAndBenchmarkResults) {
+  namespace fs = std::filesystem;
+  fs::path project = tmp / "project";
+  copy_tree(khub::testing::scale_v1(), project / "build" / host_cpu_variant());
+  write_file(project / "build.toml", "[general]\nname = \"scale\"\n");
+  write_file(project / "README.md", "# scale\n");
+  write_file(project / "bench/results/2026-01-01-cpu.json", "{\"results\": []}\n");
+  write_file(project / "bench/results/notes.txt", "not a results file\n");
+  PublishResult r = publish_kernel(project, hub);
+  EXPECT_EQ(r.docs, (std::vector<std::string>{"README.md", "bench/results/2026-01-01-cpu.json"}));
+  fs::path rev = hub / "khub-test/scale/revisions" / r.revision;
+  EXPECT_EQ(khub::testing::read_file(rev / "README.md"), "# scale\n");
+  EXPECT_TRUE(fs::exists(rev / "bench/results/2026-01-01-cpu.json"));
+  EXPECT_FALSE(fs::exists(rev / "bench/results/notes.txt"));
+  EXPECT_FALSE(fs::exists(rev / "build.toml"));
+  EXPECT_EQ(shell_revision_id(rev), r.revision);  // the docs are part of the content address
+  // A build folder published with --project; new results replace the old ones, not add to them.
+  fs::remove(project / "bench/results/2026-01-01-cpu.json");
+  write_file(project / "bench/results/2026-02-01-cpu.json", "{\"results\": [1]}\n");
+  PublishResult r2 = publish_kernel(v2, hub, {.docs_from = project});
+  fs::path rev2 = hub / "khub-test/scale/revisions" / r2.revision;
+  EXPECT_TRUE(fs::exists(rev2 / "bench/results/2026-02-01-cpu.json"));
+  EXPECT_FALSE(fs::exists(rev2 / "bench/results/2026-01-01-cpu.json"));
+  EXPECT_TRUE(fs::exists(rev2 / "README.md"));
+  // Without docs, a publish keeps the branch's README and results.
+  copy_tree(khub::testing::scale_v1(), tmp / "built-v1b" / host_cpu_variant());
+  write_file(tmp / "built-v1b" / host_cpu_variant() / "notes.txt", "v1b\n");
+  rewrite_metadata(tmp / "built-v1b" / host_cpu_variant(),
+                   loader::read_metadata(tmp / "built-v1b" / host_cpu_variant()));
+  PublishResult r3 = publish_kernel(tmp / "built-v1b", hub);
+  EXPECT_TRUE(r3.docs.empty());
+  EXPECT_TRUE(fs::exists(hub / "khub-test/scale/revisions" / r3.revision /
+                         "bench/results/2026-02-01-cpu.json"));
+  // Refused: a results file that is not a JSON object, a symlinked README.
+  auto refs_before = refs();
+  write_file(project / "bench/results/bad.json", "[1, 2");
+  try {
+    publish_kernel(v1, hub, {.docs_from = project});
+    ADD_FAILURE() << "a broken results file was published";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos) << e.what();
+  }
+  fs::remove(project / "bench/results/bad.json");
+  fs::remove(project / "README.md");
+  fs::create_symlink("/etc/passwd", project / "README.md");
+  EXPECT_THROW(publish_kernel(v1, hub, {.docs_from = project}), Error);
+  EXPECT_EQ(refs().branches, refs_before.branches);
+  EXPECT_THROW(publish_kernel(v1, hub, {.docs_from = tmp / "no-such-project"}), Error);
+}
+
 }  // namespace
 }  // namespace khub::hub

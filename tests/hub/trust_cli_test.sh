@@ -3,7 +3,8 @@
 # printed), `khub publish --sign` with two keys, `khub verify` / `khub info` naming the signer and
 # the verdict, `khub sign`, `--trust-policy`, `--require-signed`, revocation; then over `khub serve`
 # (an HTTP hub): unsigned and unknown-key kernels refused, the trusted one accepted, offline from
-# the cache too, and a kernels.lock that refuses a revision whose signer changed.
+# the cache too, a signature added while the server runs served at once, and a kernels.lock that
+# refuses a revision whose signer changed.
 set -euo pipefail
 KHUB=$(realpath "$1")
 FIXTURES=$2  # build/test-fixtures
@@ -111,15 +112,18 @@ grep -q "\"$A\"" "$T/proj/kernels.lock" || fail "the lock has no signer: $(cat "
 "$KHUB" download --lock "$T/proj/kernels.lock" > /dev/null || fail "locked download"
 # Offline, from the cache alone.
 HF_HUB_OFFLINE=1 "$KHUB" verify khub-test/scale@v1.1.0 > /dev/null || fail "offline verify"
-# The publisher re-signs the locked revision with key b only (khub serve indexes a revision once,
-# so it restarts to serve the new signature files).
-kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+# The publisher re-signs the locked revision with key b only, while khub serve runs: the server
+# re-indexes the revision when its signature folders change, so no restart is needed.
 rev=$(cat "$T/hub/khub-test/scale/refs/heads/v1")
 for v in "$T/hub/khub-test/scale/revisions/$rev/build/"*/; do rm -f "$v/signatures/$A.sig"; done
 printf '[[keys]]\npublic-key = "%s"\nrepos = ["khub-test/*"]\n' "$(cat "$T/b.key.pub")" \
   > "$T/trust-b.toml"
 KHUB_HUB_PATH="$T/hub" "$KHUB" sign "khub-test/scale@$rev" --hub "$T/hub" --key "$T/b.key" > /dev/null
-start_server
+# The running server serves the new signature (and not the removed one) to a fresh cache.
+KHUB_TRUST_POLICY="$T/trust-b.toml" KERNELS_CACHE="$T/cache3" "$KHUB" verify "khub-test/scale@$rev" \
+  > "$T/resigned.txt" || fail "the new signature is not served: $(cat "$T/resigned.txt")"
+grep -q "trust: signed by key $B" "$T/resigned.txt" || fail "re-signed: $(cat "$T/resigned.txt")"
+grep -q "key $A" "$T/resigned.txt" && fail "the removed signature is still served"
 if KERNELS_CACHE="$T/cache2" "$KHUB" download --lock "$T/proj/kernels.lock" \
     --trust-policy "$T/trust-b.toml" 2> "$T/changed.err"; then
   fail "a changed signer was accepted"

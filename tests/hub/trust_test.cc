@@ -1,7 +1,8 @@
 // Signed kernels and the trust policy (docs/kernel-hub.md §8): every local source (a local hub
 // folder — the bundled hub is one —, a local hub answering as a remote one, LOCAL_KERNELS, a bare
 // path) × {trusted key, unsigned, unknown key, revoked key, file changed after signing, signature
-// replayed from another revision / variant / repo, metadata swapped, symlink escaping the variant}
+// replayed from another revision / variant / repo, metadata swapped, symlink escaping the variant,
+// library replaced between check and load}
 // → loaded or refused, with the error naming repo, revision, variant, file and key. The HTTP hub
 // and its offline cache are covered end to end in tests/hub/trust_cli_test.sh.
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include "hub/get_kernel.h"
 #include "hub/source/local_hub.h"
 #include "hub/source/local_kernels.h"
+#include "hub/source/revision_id.h"
 #include "hub/store/publish.h"
 #include "loader/library_image.h"
 #include "loader/registry.h"
@@ -77,6 +79,7 @@ enum class Case {
   kReplayedRepo,
   kMetadataSwapped,
   kSymlinkEscape,
+  kReplacedBetweenCheckAndLoad,
 };
 
 struct Expect {
@@ -177,7 +180,7 @@ struct Trust : ::testing::Test {
         const SigningKey& k = c == Case::kUnknownKey   ? *unknown
                               : c == Case::kRevokedKey ? *revoked
                                                        : *trusted;
-        sign_folder(vdir, k, repo, "local", variant);
+        sign_folder(vdir, k, repo, local_folder_revision(root), variant);
       }
       if (source == Source::kLocalKernels) {
         auto sources = std::make_shared<HubSources>();
@@ -186,7 +189,9 @@ struct Trust : ::testing::Test {
         opts.sources = sources;
       }
     }
-    *revision_out = revision;
+    if (source == Source::kLocalKernels || source == Source::kPath) {
+      revision = local_folder_revision(root);
+    }
     fs::path sig = vdir / "signatures" / (trusted->public_key().id + ".sig");
     switch (c) {
       case Case::kFileChangedAfterSigning: {
@@ -199,9 +204,7 @@ struct Trust : ::testing::Test {
       }
       case Case::kReplayedRevision: {
         // The trusted signature of another revision of the same variant, copied in.
-        std::string other_rev = source == Source::kLocalHub || source == Source::kRemoteHub
-                                    ? std::string(40, 'e')
-                                    : "local-other";
+        std::string other_rev = std::string(40, 'e');
         loader::Statement st = loader::statement_for_folder(vdir, kRepo, other_rev, variant);
         replace_file(sig, loader::sign_statement(*trusted, st));
         break;
@@ -233,9 +236,23 @@ struct Trust : ::testing::Test {
         fs::create_symlink(outside, vdir / "libscale.so");
         break;
       }
+      case Case::kReplacedBetweenCheckAndLoad: {
+        // Every check passes on the signed v1 library; then, before it is loaded, the file on
+        // disk becomes scale v2 (2x + 1 instead of 2x). What loads must be the checked bytes.
+        make_writable(vdir);
+        opts.after_checks = [](const fs::path& lib) {
+          fs::remove(lib);
+          fs::copy_file(khub::testing::scale_v2() / "libscale.so", lib);
+        };
+        break;
+      }
       default:
         break;
     }
+    // The revision the load sees: a local folder's changes with its files.
+    *revision_out = source == Source::kLocalKernels || source == Source::kPath
+                        ? local_folder_revision(root)
+                        : revision;
     if (source == Source::kPath) return get_local_kernel(root, opts);
     return get_kernel(kRepo, opts);
   }
@@ -263,6 +280,8 @@ std::string case_name(Case c) {
       return "metadata swapped";
     case Case::kSymlinkEscape:
       return "symlink escaping the variant";
+    case Case::kReplacedBetweenCheckAndLoad:
+      return "file replaced between check and load";
   }
   return "?";
 }
@@ -284,9 +303,8 @@ Expect expected(Source s, Case c, bool require_signed) {
     case Case::kFileChangedAfterSigning:
       return {false, {"notes.txt", "changed after signing"}};
     case Case::kReplayedRevision:
-      // Unversioned sources have no revision to compare: the statement's files still bind it.
-      if (s == Source::kLocalKernels || s == Source::kPath) return {true, {}};
-      return {false, {"made for revision"}};
+      // Local folders too: their revision is their content address (hub/source/revision_id.h).
+      return {false, {"made for revision " + std::string(40, 'e')}};
     case Case::kReplayedVariant:
       return {false, {"made for variant khub1-cu130-x86_64-linux"}};
     case Case::kReplayedRepo:
@@ -297,6 +315,8 @@ Expect expected(Source s, Case c, bool require_signed) {
       return {false, {"metadata.json", "changed after signing"}};
     case Case::kSymlinkEscape:
       return {false, {"libscale.so", "outside"}};
+    case Case::kReplacedBetweenCheckAndLoad:
+      return {true, {}};  // loaded: the checked (signed) bytes, not the replacement
   }
   return {false, {}};
 }
@@ -313,7 +333,8 @@ TEST_F(Trust, EverySourceTimesEveryCase) {
                                    Case::kReplayedVariant,
                                    Case::kReplayedRepo,
                                    Case::kMetadataSwapped,
-                                   Case::kSymlinkEscape};
+                                   Case::kSymlinkEscape,
+                                   Case::kReplacedBetweenCheckAndLoad};
   size_t before = loader::KernelRegistry::global().loaded().size();
   int objects_before = loaded_objects();
   int loads = 0;
@@ -329,9 +350,15 @@ TEST_F(Trust, EverySourceTimesEveryCase) {
           auto k = run(s, c, require_signed, &revision);
           EXPECT_TRUE(want.loaded) << "loaded, but the policy should refuse it";
           ++loads;
-          if (c == Case::kTrusted) {
+          if (c == Case::kTrusted || c == Case::kReplacedBetweenCheckAndLoad) {
             EXPECT_EQ(k->trust().verdict, "signed");
             EXPECT_EQ(k->trust().signer, trusted->public_key().id);
+            // scale v1 computes x * alpha; the replacement (v2) would add 1.
+            Tensor in = Tensor::from_vector<float>({3}, {1}, DType::kF32);
+            Tensor out = Tensor::empty({1}, DType::kF32);
+            k->function("scale_forward")(
+                {.tensors = {{"x", in}, {"out", out}}, .attrs = {{"alpha", 2.0}}});
+            EXPECT_EQ(out.to_float_vector(), std::vector<float>{6});
           } else if (c == Case::kUnsigned || c == Case::kUnknownKey) {
             EXPECT_EQ(k->trust().verdict, "unsigned-warned");
             EXPECT_TRUE(k->trust().signer.empty());
@@ -347,9 +374,7 @@ TEST_F(Trust, EverySourceTimesEveryCase) {
             EXPECT_EQ(e.kind(), ErrorKind::kVerification) << msg;
             EXPECT_NE(msg.find(host_cpu_variant()), std::string::npos) << msg;
             if (s != Source::kPath) EXPECT_NE(msg.find(kRepo), std::string::npos) << msg;
-            if (revision != "local") {
-              EXPECT_NE(msg.find(revision.substr(0, 12)), std::string::npos) << msg;
-            }
+            { EXPECT_NE(msg.find(revision.substr(0, 12)), std::string::npos) << msg; }
           }
           if (c == Case::kRevokedKey) {
             EXPECT_NE(msg.find(revoked->public_key().id), std::string::npos) << msg;

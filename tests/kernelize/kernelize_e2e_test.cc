@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "hub/source/revision_id.h"
 #include "kernelize/kernelize.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
@@ -235,14 +236,16 @@ TEST_F(KernelizeE2E, LoadingIsLazyAndMemoized) {
 }
 
 TEST_F(KernelizeE2E, LocalKernelsOverride) {
-  // LOCAL_KERNELS points a repo at a kernel project folder; its revision is "local".
+  // LOCAL_KERNELS points a repo at a kernel project folder; its revision is the folder's content
+  // address.
   setenv("LOCAL_KERNELS",
          ("khub-community/activation=" + std::string(KHUB_TEST_KERNELS) + "/activation").c_str(),
          1);
   auto m = CausalLM::from_pretrained(model("qwen3"), {.use_kernels = true});
   const KeyDecision* d = m->kernel_report().find("SiluAndMul");
   ASSERT_TRUE(d->kernel.has_value()) << d->reason;
-  EXPECT_EQ(d->kernel->revision, "local");
+  EXPECT_EQ(d->kernel->revision,
+            hub::local_folder_revision(std::string(KHUB_TEST_KERNELS) + "/activation"));
 }
 
 TEST_F(KernelizeE2E, ConstraintsKeepKernelsOffInputsTheyCannotHonour) {

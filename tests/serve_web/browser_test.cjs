@@ -70,6 +70,9 @@ async function clickAndWait(page, selector) {
     check("two revisions with dates", (await page.$$eval("table.commits tbody tr", (rs) =>
       rs.filter((r) => /\d{4}-\d\d-\d\d \d\d:\d\d/.test(r.textContent)).length)) === 2);
     check("3 variants at main", (await page.$$("a.variant")).length === 3);
+    // The demo hub signs nothing: every variant row says so, and the badge is styled (not inline).
+    const sigs = await page.$$eval("table.variants td.signature i.sig", (is) => is.map((i) => i.textContent));
+    check("signature column", sigs.length === 3 && sigs.every((t) => t === "unsigned"), sigs);
     check("README rendered", (await page.$eval("article.markdown h1", (e) => e.textContent)) === "rmsnorm");
     // The copy button (hidden without JavaScript) copies the kernels.lock entry.
     const copy = await page.$("button[data-copy='use-lock']");

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "core/toml_ascii.h"
 #include "hub/http/snapshot.h"
 #include "hub/ref/repo_names.h"
 #include "hub/store/content_hash.h"
@@ -111,9 +112,12 @@ std::vector<std::string> lock_signers(const fs::path& variant_dir, const std::st
 }  // namespace
 
 std::vector<KernelDependency> read_kernel_list(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(ErrorKind::kNotFound, file.string(), ": no such kernel list");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   toml::table doc;
   try {
-    doc = toml::parse_file(file.string());
+    doc = toml::parse(toml_ascii(text, file.string()), file.string());  // core/toml_ascii.h
   } catch (const toml::parse_error& e) {
     fail(ErrorKind::kFormat, file.string(), ":", e.source().begin.line, ": ", e.description());
   }

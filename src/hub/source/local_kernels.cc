@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "hub/source/local_hub.h"
+#include "hub/source/revision_id.h"
 #include "loader/safe_path.h"
 
 namespace khub::hub {
@@ -61,6 +62,10 @@ fs::path LocalKernelsSource::folder(const std::string& repo_id) const {
   auto it = repos_.find(repo_id);
   if (it == repos_.end()) fail(ErrorKind::kNotFound, "LOCAL_KERNELS does not name ", repo_id);
   return it->second;
+}
+
+std::string LocalKernelsSource::current_revision(const std::string& repo_id) {
+  return local_folder_revision(folder(repo_id));
 }
 
 std::vector<TreeEntry> LocalKernelsSource::list_files(const std::string& repo_id,

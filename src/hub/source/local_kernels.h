@@ -1,8 +1,9 @@
 // LOCAL_KERNELS (HF's escape hatch, research §1.2): `org/repo=/path:org/other=/path` maps repos to
 // local folders that win over every hub. A folder may be a kernel project (holding build/), a
 // build folder (holding variant folders), or one variant folder (holding metadata.json). Local
-// folders have no refs: the revision is "local" and a REV in the reference is ignored (noted in
-// the resolution).
+// folders have no refs: a REV in the reference is ignored (noted in the resolution) and the
+// revision is the folder's content address (revision_id.h: local_folder_revision), so signatures,
+// pins and locks bind to exactly these files.
 #pragma once
 
 #include <filesystem>
@@ -24,8 +25,9 @@ class LocalKernelsSource : public RepoSource {
   bool versioned() const override { return false; }
   bool has_repo(const std::string& repo_id) override { return repos_.count(repo_id) > 0; }
   RefList list_refs(const std::string&) override { return {}; }
-  bool has_revision(const std::string&, const std::string& revision) override {
-    return revision == "local";
+  std::string current_revision(const std::string& repo_id) override;
+  bool has_revision(const std::string& repo_id, const std::string& revision) override {
+    return revision == current_revision(repo_id);
   }
   std::vector<TreeEntry> list_files(const std::string& repo_id,
                                     const std::string& revision) override;

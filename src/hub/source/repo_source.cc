@@ -18,6 +18,10 @@ std::vector<std::string> RepoSource::list_variants(const std::string& repo_id,
   return {names.begin(), names.end()};
 }
 
+std::string RepoSource::current_revision(const std::string& repo_id) {
+  fail(ErrorKind::kUnsupported, description(), " is versioned: resolve a revision of ", repo_id);
+}
+
 std::shared_ptr<RepoSource> HubSources::find_repo(const std::string& repo_id) const {
   for (const auto& src : sources_) {
     if (src->has_repo(repo_id)) return src;
@@ -34,8 +38,8 @@ HubSources::Resolved HubSources::resolve(const KernelRef& ref) const {
     }
     if (!src->versioned()) {
       Resolution r;
-      r.revision = "local";
-      r.how = "local folder from " + src->description();
+      r.revision = src->current_revision(ref.repo_id());
+      r.how = "local folder from " + src->description() + " (revision: its content address)";
       if (ref.rev_kind != RevKind::kDefault) {
         r.notes.push_back("@" + ref.rev + " ignored: " + src->description() +
                           " overrides this repo with a local folder");

@@ -39,9 +39,11 @@ class RepoSource {
 
   // "local hub /srv/khub-hub", "LOCAL_KERNELS", "https://huggingface.co"
   virtual std::string description() const = 0;
-  // Unversioned sources (LOCAL_KERNELS) map a repo to a folder: refs are empty, the revision is
-  // always "local" and REVs are ignored.
+  // Unversioned sources (LOCAL_KERNELS) map a repo to a folder: refs are empty, REVs are ignored
+  // and the revision is current_revision(), the folder's content address (revision_id.h).
   virtual bool versioned() const { return true; }
+  // The revision an unversioned source holds now; versioned sources are never asked.
+  virtual std::string current_revision(const std::string& repo_id);
   // Whether files come from the network (an HTTP hub, or the cache it filled): the trust policy's
   // "remote" unsigned rule applies to them (loader/trust_policy.h).
   virtual bool remote() const { return false; }

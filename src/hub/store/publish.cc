@@ -11,6 +11,8 @@
 #include <random>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "hub/ref/hub_location.h"
 #include "hub/ref/semver.h"
@@ -200,20 +202,41 @@ KernelTree check_kernel_tree(const fs::path& tree, const std::vector<std::string
   return out;
 }
 
-bool is_revision_signature_path(const std::string& path) {
-  if (path.rfind("build/", 0) != 0) return false;
-  size_t slash = path.find('/', 6);
-  return slash != std::string::npos && slash > 6 &&
-         loader::is_signature_path(std::string_view(path).substr(slash + 1));
-}
-
-std::string revision_id(std::vector<std::pair<std::string, std::string>> files) {
-  std::sort(files.begin(), files.end());
-  std::string listing;
-  for (const auto& [path, hex] : files) {
-    if (!is_revision_signature_path(path)) listing += hex + "  " + path + "\n";
+std::map<std::string, fs::path> kernel_project_docs(const fs::path& project) {
+  std::error_code ec;
+  if (!fs::is_directory(project, ec)) {
+    fail(ErrorKind::kNotFound, project.string(), ": no such kernel project folder");
   }
-  return loader::to_hex(loader::sha256_bytes(listing)).substr(0, 40);
+  std::map<std::string, fs::path> out;
+  auto take = [&](const fs::path& file, const std::string& rel) {
+    if (fs::is_symlink(file, ec)) {
+      fail(ErrorKind::kInvalidArgument, file.string(),
+           ": is a symlink; publish copies plain files only");
+    }
+    if (fs::is_regular_file(file, ec)) out[rel] = file;
+  };
+  take(project / "README.md", "README.md");
+  fs::path results = project / "bench" / "results";
+  if (fs::is_directory(results, ec)) {
+    for (const auto& e : fs::directory_iterator(results, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
+      if (!loader::check_path_component(name).empty()) {
+        fail(ErrorKind::kInvalidArgument, e.path().string(), ": ",
+             loader::check_path_component(name));
+      }
+      take(e.path(), "bench/results/" + name);
+      if (!out.count("bench/results/" + name)) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        fail(ErrorKind::kInvalidArgument, e.path().string(),
+             ": a benchmark results file must be a JSON object (bench/kernels_cpu's format, "
+             "docs/hub-http.md)");
+      }
+    }
+  }
+  return out;
 }
 
 PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
@@ -304,6 +327,23 @@ PublishResult publish_kernel(const fs::path& built, const fs::path& hub,
       tree["build/" + vname + "/" + rel] = {dir / rel, false};
     }
     result.variants.push_back(vname);
+  }
+  // The project's README and benchmark results, replacing the branch's.
+  fs::path docs_dir = options.docs_from;
+  if (docs_dir.empty() && fs::is_regular_file(built / "build.toml", ec)) docs_dir = built;
+  if (!docs_dir.empty()) {
+    std::map<std::string, fs::path> docs = kernel_project_docs(docs_dir);
+    bool has_results = false;
+    for (const auto& [rel, file] : docs) has_results |= rel.rfind("bench/results/", 0) == 0;
+    if (has_results) {
+      for (auto it = tree.begin(); it != tree.end();) {
+        it = it->first.rfind("bench/results/", 0) == 0 ? tree.erase(it) : std::next(it);
+      }
+    }
+    for (const auto& [rel, file] : docs) {
+      tree[rel] = {file, false};
+      result.docs.push_back(rel);
+    }
   }
   std::vector<loader::SigningKey> keys;
   for (const fs::path& k : options.sign_keys) keys.push_back(loader::SigningKey::read(k));

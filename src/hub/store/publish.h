@@ -17,10 +17,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "hub/source/revision_id.h"
 #include "loader/metadata.h"
 
 namespace khub::hub {
@@ -31,7 +33,19 @@ struct PublishOptions {
   std::string branch;   // "" -> "v<version>"
   // Private key files: each signs every variant of the new revision (loader/signature.h).
   std::vector<std::filesystem::path> sign_keys;
+  // A kernel project whose README.md and bench/results/*.json are published with the variants
+  // (what `khub serve` shows on the repo and benchmarks pages); they replace the branch's README.md
+  // and, when the project has results, its whole bench/results/ folder. Empty: `built` itself
+  // when it is a kernel project (holds build.toml), else none. Each results file must be a JSON
+  // object; symlinks are refused.
+  std::filesystem::path docs_from;
 };
+
+// The README.md and bench/results/*.json of a kernel project, as revision paths -> files, sorted;
+// empty when it has neither. Throws Error(kNotFound) when `project` is not a folder and
+// Error(kInvalidArgument) for a symlink or a results file that is not a JSON object.
+std::map<std::string, std::filesystem::path> kernel_project_docs(
+    const std::filesystem::path& project);
 
 struct PublishResult {
   std::string repo_id;
@@ -41,6 +55,7 @@ struct PublishResult {
   bool created = false;                   // the revision folder was written by this call
   bool unchanged = false;                 // the tag already named this revision: nothing moved
   std::vector<std::string> signatures;    // "build/<variant>/signatures/<key id>.sig" written
+  std::vector<std::string> docs;          // README.md, bench/results/*.json published
   int dropped_signatures = 0;  // signatures of the base tree or the built folder left out: they
                                // name another revision, so they cannot vouch for this one
 };
@@ -81,16 +96,6 @@ std::vector<std::string> sign_revision(const std::filesystem::path& hub, const s
                                        const std::filesystem::path& key_file,
                                        const std::vector<std::string>& variants = {});
 
-// Whether a path in a revision tree is a signature file (build/<variant>/signatures/<id>.sig):
-// revision ids leave them out, since a signature names the revision it signs.
-bool is_revision_signature_path(const std::string& path);
-
-// The content address of a tree: the first 40 hex digits of the SHA-256 of the `sha256sum`-style
-// listing "<sha256 hex>  <path>\n" of every file, sorted bytewise by path. Reproducible with:
-//   cd REV && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum
-//     | sha256sum | cut -c1-40          (one pipeline)
-// `files` holds (relative path, lower-case hex sha256) pairs in any order; signature files
-// (is_revision_signature_path) are left out.
-std::string revision_id(std::vector<std::pair<std::string, std::string>> files);
+// is_revision_signature_path() and revision_id(), the content address: hub/source/revision_id.h.
 
 }  // namespace khub::hub

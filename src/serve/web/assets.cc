@@ -31,7 +31,9 @@ overflow-wrap:anywhere}.repo small{color:var(--muted);font-size:13px}.repo em,.k
 border-radius:10px;padding:0 8px}.private,.repo em.private{border-color:var(--accent);
 color:var(--accent)}.repo b{background:var(--card)}.repo b.cuda{color:var(--s2)}
 .repo b.rocm{color:var(--s1)}.repo b.metal{color:var(--s7)}.repo b.xpu{color:var(--s0)}
-.repo b.cpu{color:var(--s4)}.repo small.problem{color:var(--s1)}.repo code{font-size:12px;color:var(--muted)}
+.repo b.cpu{color:var(--s4)}.sig{font-size:12px;font-style:normal;font-weight:500;border:1px solid;
+border-radius:10px;padding:0 8px}.sig.signed{color:var(--s2)}.sig.unsigned{color:var(--muted)}
+.sig.untrusted,.sig.partly-signed,.sig.unchecked{color:var(--s3)}.sig.refused{color:var(--s1)}.repo small.problem{color:var(--s1)}.repo code{font-size:12px;color:var(--muted)}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600}td.num{text-align:right;white-space:nowrap}

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -11,8 +12,11 @@
 #include "hub/http/lockfile.h"
 #include "hub/ref/repo_names.h"
 #include "hub/ref/semver.h"
+#include "hub/source/revision_id.h"
 #include "hub/store/content_hash.h"
 #include "loader/metadata.h"
+#include "loader/signature.h"
+#include "loader/trust_policy.h"
 #include "loader/variant.h"
 #include "serve/web/markdown.h"
 
@@ -63,6 +67,86 @@ void describe_name(VariantSummary& v) {
       break;
     default:
       v.abi = v.family;
+  }
+}
+
+// The trust policy's verdict on each variant's signature files, over the files as indexed (their
+// SHA-256 from the summary), and the revision's overall status (catalog.h).
+void judge_signatures(RevisionSummary& s, const std::string& repo_id, const fs::path& dir) {
+  std::shared_ptr<const loader::TrustPolicy> policy;
+  std::string policy_error;
+  try {
+    policy = loader::active_trust_policy();
+  } catch (const Error& e) {
+    policy_error = e.what();
+  }
+  int signed_count = 0, refused = 0, untrusted = 0;
+  for (auto& v : s.variants) {
+    loader::TrustSubject subject;
+    subject.repo = repo_id;
+    subject.revision = s.revision;
+    subject.variant = v.name;
+    subject.scope = loader::TrustScope::kRemote;
+    subject.source = "khub serve";
+    subject.signatures = loader::read_signature_files(dir / "build" / v.name);
+    for (const auto& [file, text] : subject.signatures) {
+      v.signature_keys.push_back(file.substr(std::strlen(loader::kSignaturesFolder) + 1,
+                                             file.size() - std::strlen(loader::kSignaturesFolder) -
+                                                 1 - std::strlen(loader::kSignatureSuffix)));
+    }
+    if (subject.signatures.empty()) {
+      v.signature = "unsigned";
+      continue;
+    }
+    if (!policy) {
+      v.signature = "unchecked";
+      v.signature_why = "the server's trust policy does not load: " + policy_error;
+      continue;
+    }
+    subject.actual.repo = repo_id;
+    subject.actual.revision = s.revision;
+    subject.actual.variant = v.name;
+    auto parsed = loader::parse_variant_name(v.name);
+    subject.actual.abi = parsed ? parsed->abi_major : 0;
+    const std::string prefix = "build/" + v.name + "/";
+    for (const auto& f : v.files) {
+      if (hub::is_revision_signature_path(f.path)) continue;
+      subject.actual.files.push_back({"sha256", f.sha256, f.path.substr(prefix.size())});
+    }
+    std::sort(subject.actual.files.begin(), subject.actual.files.end(),
+              [](const auto& a, const auto& b) { return a.path < b.path; });
+    loader::TrustVerdict verdict = loader::evaluate_trust(*policy, subject);
+    v.signature_why = verdict.reason;
+    bool evidence = std::any_of(verdict.checks.begin(), verdict.checks.end(), [](const auto& c) {
+      return c.status == loader::SignatureCheck::kRevoked ||
+             c.status == loader::SignatureCheck::kInvalid ||
+             c.status == loader::SignatureCheck::kMismatch;
+    });
+    if (verdict.verdict == "signed") {
+      v.signature = "signed";
+      v.signer = verdict.signer;
+      v.signer_name = verdict.signer_name;
+    } else {
+      v.signature = evidence ? "refused" : "untrusted";
+    }
+  }
+  for (const auto& v : s.variants) {
+    signed_count += v.signature == "signed";
+    refused += v.signature == "refused";
+    untrusted += v.signature == "untrusted" || v.signature == "unchecked";
+  }
+  if (s.variants.empty()) {
+    s.signature = "";
+  } else if (refused) {
+    s.signature = "refused";
+  } else if (signed_count == static_cast<int>(s.variants.size())) {
+    s.signature = "signed";
+  } else if (untrusted) {
+    s.signature = "untrusted";
+  } else if (signed_count > 0) {
+    s.signature = "partly signed";
+  } else {
+    s.signature = "unsigned";
   }
 }
 
@@ -254,12 +338,12 @@ std::vector<std::pair<std::string, std::string>> Catalog::revisions(
 std::shared_ptr<const RevisionSummary> Catalog::summary(const std::string& repo_id,
                                                         const std::string& revision) {
   std::string key = repo_id + "@" + revision;
+  auto idx = store_.index(repo_id, revision);  // a new index when signatures changed
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = summaries_.find(key);
-    if (it != summaries_.end()) return it->second;
+    if (it != summaries_.end() && it->second.index == idx) return it->second.summary;
   }
-  auto idx = store_.index(repo_id, revision);
   fs::path dir = store_.revision_dir(repo_id, revision);
   auto s = std::make_shared<RevisionSummary>();
   s->revision = revision;
@@ -320,9 +404,10 @@ std::shared_ptr<const RevisionSummary> Catalog::summary(const std::string& repo_
       s->readme_html = "<p class=\"note\">README.md is larger than 1 MiB and is not rendered.</p>";
     }
   }
+  judge_signatures(*s, repo_id, dir);
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = summaries_.emplace(key, s);
-  return it->second;
+  summaries_[key] = {idx, s};
+  return s;
 }
 
 }  // namespace khub::serve::web

@@ -43,6 +43,16 @@ struct VariantSummary {
   uint64_t bytes = 0;
   std::string lock_hash;        // kernels.lock variant hash (git_lfs_concat)
   std::string metadata_sha256;  // hex of metadata.json ("" when absent)
+  // The variant's signatures as the server's trust policy judges them (loader/trust_policy.h,
+  // scope remote: what a client with the same policy decides). `signature` is "signed" (a
+  // trusted key signed exactly these files), "unsigned" (no signature file), "untrusted"
+  // (signed, but by no key the policy trusts for the repo) or "refused" (a revoked key, a
+  // signature that does not verify, or one made for other files, revision, variant or repo).
+  std::string signature;
+  std::string signer;         // the trusted key id ("" when none)
+  std::string signer_name;    // its name in the policy
+  std::string signature_why;  // the verdict's reason (for the title and the repo page)
+  std::vector<std::string> signature_keys;  // key id of every signature file, in order
 };
 
 struct RevisionSummary {
@@ -55,6 +65,10 @@ struct RevisionSummary {
   std::optional<std::string> readme_html;  // README.md rendered (markdown.h)
   std::vector<std::string> bench_files;    // bench/results/*.json paths
   std::vector<std::string> layers;         // layer names over every variant's manifest
+  // Over the variants: "signed" when every one is, "refused" when any is, "untrusted" when any
+  // is signed by no trusted key, "partly signed" when some are signed and the rest unsigned, else
+  // "unsigned" ("" for a repo without variants).
+  std::string signature;
   const VariantSummary* variant(const std::string& name) const;
 };
 
@@ -83,13 +97,18 @@ class Catalog {
   RefList refs(const std::string& repo_id);
   std::shared_ptr<const RevisionSummary> summary(const std::string& repo_id,
                                                  const std::string& revision);
+  // (Summaries are rebuilt when the revision's signature files change: HubStore::index.)
   // Every revision folder of the repo with its date, newest first ("commits").
   std::vector<std::pair<std::string, std::string>> revisions(const std::string& repo_id) const;
 
  private:
   HubStore& store_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const RevisionSummary>> summaries_;
+  struct CachedSummary {
+    std::shared_ptr<const RevisionIndex> index;  // what it was built from
+    std::shared_ptr<const RevisionSummary> summary;
+  };
+  std::map<std::string, CachedSummary> summaries_;  // guarded by mu_
   struct Stamp {
     std::string path;
     uint64_t ino = 0, size = 0;

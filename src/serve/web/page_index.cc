@@ -29,6 +29,26 @@ std::string variant_badge(const VariantSummary& v) {
   return b;
 }
 
+void append_signature_badge(std::string& out, const std::string& status, const std::string& text,
+                            const std::string& title) {
+  if (status.empty()) return;
+  std::string cls = status;
+  for (char& c : cls) {
+    if (c == ' ') c = '-';
+  }
+  out += "<i class=\"sig ";
+  append_escaped(out, cls);
+  out += "\"";
+  if (!title.empty()) {
+    out += " title=\"";
+    append_escaped(out, title);
+    out += "\"";
+  }
+  out += ">";
+  append_escaped(out, text);
+  out += "</i>";
+}
+
 std::string render_index_page(Catalog& catalog, const IndexQuery& query, bool with_private) {
   struct Row {
     RepoOverview repo;
@@ -45,6 +65,7 @@ std::string render_index_page(Catalog& catalog, const IndexQuery& query, bool wi
     if (head) {
       for (const auto& v : head->variants) r.text += " " + variant_badge(v);
       for (const auto& l : head->layers) r.text += " " + l;
+      r.text += " " + head->signature;
     }
     r.text = lower(r.text);
     if (!needle.empty() && r.text.find(needle) == std::string::npos) continue;
@@ -80,7 +101,7 @@ std::string render_index_page(Catalog& catalog, const IndexQuery& query, bool wi
   }
   out += "</p><ul class=\"repos\" id=\"repos\">";
   // Rows are terse (a 1,000-repo index stays small): <em> kind, <small> org/version/date,
-  // <b> one badge per distinct backend build, <code> the layers.
+  // <b> one badge per distinct backend build, <i> the signature status, <code> the layers.
   for (const auto& r : rows) {
     const auto* head = r.repo.head.get();
     out += "<li class=\"repo\"><a href=\"/";
@@ -110,6 +131,8 @@ std::string render_index_page(Catalog& catalog, const IndexQuery& query, bool wi
         out += "</b>";
       }
     }
+    // The signature status of the head revision (all variants signed by a trusted key, ...).
+    if (head) append_signature_badge(out, head->signature, head->signature, "");
     if (!r.repo.problem.empty()) {
       out += " <small class=\"problem\">";
       append_escaped(out, r.repo.problem);

@@ -132,6 +132,32 @@ void manifest_tables(std::string& out, const json& m) {
   out += "</tbody></table></div>";
 }
 
+// "signed · acme release key", "unsigned", "untrusted key 3f2a1b09c4d2e5f6", ...
+std::string signature_text(const VariantSummary& v) {
+  if (v.signature == "signed") {
+    return "signed · " + (v.signer_name.empty() ? "key " + v.signer : v.signer_name);
+  }
+  if (v.signature == "untrusted" && !v.signature_keys.empty()) {
+    std::string keys;
+    for (const auto& k : v.signature_keys) keys += (keys.empty() ? "" : ", ") + k;
+    return "untrusted key " + keys;
+  }
+  return v.signature;
+}
+
+void signatures_section(std::string& out, const VariantSummary& v) {
+  out += "<h4>Signature</h4><p class=\"signature-detail\">";
+  append_signature_badge(out, v.signature, signature_text(v), "");
+  out += " ";
+  if (v.signature == "unsigned") {
+    out += "No signature file (build/" + escape(v.name) + "/signatures/). ";
+  } else {
+    append_escaped(out, v.signature_why);
+    if (!v.signer.empty()) out += " · key <code class=\"signer\">" + escape(v.signer) + "</code>";
+  }
+  out += "</p>";
+}
+
 void versions_section(std::string& out, Catalog& catalog, const RepoOverview& repo,
                       const std::string& shown) {
   std::map<std::string, std::string> dates;
@@ -245,8 +271,8 @@ std::string render_repo_page(Catalog& catalog, const RepoOverview& repo, const s
     out +=
         "<section id=\"variants\"><h2>Variants</h2><div class=\"scroll\"><table "
         "class=\"variants\"><thead><tr><th>variant</th><th>backend</th><th>ABI</th>"
-        "<th>compute capabilities / archs</th><th>min runtime</th><th>files</th><th>size</th>"
-        "</tr></thead><tbody>";
+        "<th>compute capabilities / archs</th><th>min runtime</th><th>signature</th><th>files</th>"
+        "<th>size</th></tr></thead><tbody>";
     for (const auto& v : s->variants) {
       out += std::string("<tr") + (v.name == variant ? " class=\"current\"" : "") +
              "><td><a class=\"variant\" href=\"" + repo_link(repo.id, rev_name, v.name) +
@@ -259,10 +285,12 @@ std::string render_repo_page(Catalog& catalog, const RepoOverview& repo, const s
       for (const auto& a : v.archs) archs += (archs.empty() ? "" : " ") + a;
       cell(out, archs.empty() ? "—" : archs, "archs");
       cell(out, v.min_runtime.empty() ? "—" : v.min_runtime);
-      out += "<td class=\"num\">" + std::to_string(v.files.size()) + "</td><td class=\"num\">" +
-             format_bytes(v.bytes) + "</td></tr>";
+      out += "<td class=\"signature\">";
+      append_signature_badge(out, v.signature, signature_text(v), v.signature_why);
+      out += "</td><td class=\"num\">" + std::to_string(v.files.size()) +
+             "</td><td class=\"num\">" + format_bytes(v.bytes) + "</td></tr>";
       if (!v.name_problem.empty() || !v.metadata_problem.empty()) {
-        out += "<tr class=\"problem\"><td colspan=\"7\">";
+        out += "<tr class=\"problem\"><td colspan=\"8\">";
         append_escaped(out, v.name_problem.empty() ? v.metadata_problem : v.name_problem);
         out += "</td></tr>";
       }
@@ -284,6 +312,7 @@ std::string render_repo_page(Catalog& catalog, const RepoOverview& repo, const s
       append_escaped(
           out, chosen->abi + (chosen->license.empty() ? "" : " · license " + chosen->license));
       out += "</p>";
+      signatures_section(out, *chosen);
       manifest_tables(out, chosen->manifest);
       out += "<h4>Files</h4>";
       files_table(out, chosen->files, "variant-files");

@@ -63,6 +63,10 @@ std::string render_bench_page(Catalog& catalog, const RepoOverview& repo,
                               const std::string& rev_name);
 // "khub1-cuda" style badge text of a variant: backend, version and archs.
 std::string variant_badge(const VariantSummary& v);
+// The signature status badge (catalog.h's VariantSummary::signature / RevisionSummary::signature):
+// <i class="sig STATUS" title="TITLE">TEXT</i>, escaped; nothing for "" (no variants).
+void append_signature_badge(std::string& out, const std::string& status, const std::string& text,
+                            const std::string& title);
 
 extern const char* const kStyleCss;
 extern const char* const kSiteJs;

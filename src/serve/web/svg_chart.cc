@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include "serve/web/html.h"
 
@@ -65,6 +67,33 @@ std::vector<double> nice_ticks(double lo, double hi) {
   long last = static_cast<long>(std::ceil(hi / step - 1e-9));
   for (long k = first; k <= last; ++k) t.push_back(k == 0 ? 0 : k * step);
   return t;
+}
+
+std::vector<int> series_colours(const std::vector<std::string>& names) {
+  constexpr int kColours = 8;
+  std::vector<size_t> order(names.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
+  std::vector<int> out(names.size(), 0);
+  std::map<std::string, int> given;
+  bool taken[kColours] = {};
+  int used = 0;
+  for (size_t i : order) {
+    if (auto it = given.find(names[i]); it != given.end()) {  // the same name twice
+      out[i] = it->second;
+      continue;
+    }
+    uint32_t h = 2166136261u;  // FNV-1a, 32 bit
+    for (unsigned char c : names[i]) h = (h ^ c) * 16777619u;
+    int c = static_cast<int>(h % kColours);
+    if (used < kColours) {
+      while (taken[c]) c = (c + 1) % kColours;
+      taken[c] = true;
+      ++used;
+    }
+    out[i] = given[names[i]] = c;
+  }
+  return out;
 }
 
 size_t drawn_points(const LineChart& chart) {
@@ -147,6 +176,9 @@ std::string render_chart(const LineChart& chart) {
            "\" y=\"" + num(py(*chart.reference_y) - 4) + "\" text-anchor=\"end\">" +
            escape(chart.reference_label) + "</text>";
   }
+  std::vector<std::string> names;
+  for (const auto& se : chart.series) names.push_back(se.name);
+  const std::vector<int> colours = series_colours(names);
   for (size_t si = 0; si < chart.series.size(); ++si) {
     std::vector<ChartPoint> pts;
     for (const auto& p : chart.series[si].points) {
@@ -154,7 +186,7 @@ std::string render_chart(const LineChart& chart) {
     }
     std::sort(pts.begin(), pts.end(),
               [](const ChartPoint& a, const ChartPoint& b) { return a.x < b.x; });
-    std::string cls = "s" + std::to_string(si % 8);
+    std::string cls = "s" + std::to_string(colours[si]);
     std::string name = escape(chart.series[si].name);
     out += "<g class=\"series " + cls + "\" data-series=\"" + name + "\"><polyline points=\"";
     for (const auto& p : pts) out += num(px(p.x)) + "," + num(py(p.y)) + " ";
@@ -169,8 +201,8 @@ std::string render_chart(const LineChart& chart) {
   }
   out += "</svg><figcaption class=\"legend\">";
   for (size_t si = 0; si < chart.series.size(); ++si) {
-    out += "<span class=\"key s" + std::to_string(si % 8) + "\">" + escape(chart.series[si].name) +
-           "</span>";
+    out += "<span class=\"key s" + std::to_string(colours[si]) + "\">" +
+           escape(chart.series[si].name) + "</span>";
   }
   out += "</figcaption></figure>";
   return out;
