@@ -19,6 +19,8 @@ DEBIAN_PACKAGES=(
   chromium                 # the browser test of the web pages (tests/serve_web, headless)
   libssl-dev               # sha256 digests
   libsodium-dev            # ed25519 signatures of kernel revisions (loader/trust)
+  libcli11-dev             # the khub CLI's parser, from one definition per command (src/cli/spec.h)
+  zsh                      # the test that the generated zsh completion script parses
   python3
 )
 

@@ -366,7 +366,9 @@ BuiltVariant build_backend(const BackendBuild& b, const std::string& backend,
   if (objects.empty())
     fail(ErrorKind::kInvalidArgument, cfg.project.string(), ": backend ", backend,
          " has no sources to compile");
-  run_commands(compiles, b.jobs);
+  run_commands(compiles, b.jobs, [&](const Command& c, size_t done, size_t total) {
+    if (b.opts.on_progress) b.opts.on_progress(backend, c.label, done, total);
+  });
 
   // Link twice: once to read the manifest, once with the exact export list.
   const std::string lib_name = "lib" + py_name + ".so";

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct BuildOptions {
   std::vector<std::string> defines;   // NAME or NAME=VALUE, passed as -D to every compile
   bool force = false;                 // rebuild even when up to date
   int jobs = 0;                       // parallel compiles; 0 -> the number of CPUs
+  // Progress: each compile of a variant that finished (its label, count so far, count in all).
+  std::function<void(const std::string& variant, const std::string& step, size_t done,
+                     size_t total)>
+      on_progress = nullptr;
 };
 
 struct BuiltVariant {

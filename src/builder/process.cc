@@ -53,8 +53,9 @@ std::string command_line(const std::vector<std::string>& argv) {
   return s;
 }
 
-void run_commands(const std::vector<Command>& commands, int jobs) {
+void run_commands(const std::vector<Command>& commands, int jobs, const CommandDoneFn& on_done) {
   if (jobs < 1) jobs = 1;
+  size_t finished = 0;
   std::map<pid_t, size_t> running;
   size_t next = 0;
   std::string first_error;
@@ -83,6 +84,8 @@ void run_commands(const std::vector<Command>& commands, int jobs) {
       const Command& c = commands[it->second];
       first_error = c.label + " failed (exit " + std::to_string(st) +
                     (st == 127 ? ", program not found" : "") + "): " + command_line(c.argv);
+    } else if (st == 0 && on_done) {
+      on_done(commands[it->second], ++finished, commands.size());
     }
     running.erase(it);
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,11 @@ struct Command {
 };
 
 // Runs commands, at most `jobs` at a time; waits for all started ones. Throws Error(kIo) naming the
-// first failed command (with its command line) after the running ones finish.
-void run_commands(const std::vector<Command>& commands, int jobs);
+// first failed command (with its command line) after the running ones finish. `on_done`, when set,
+// hears of each command that finished well (the count so far and in all), for progress.
+using CommandDoneFn = std::function<void(const Command& done, size_t finished, size_t total)>;
+void run_commands(const std::vector<Command>& commands, int jobs,
+                  const CommandDoneFn& on_done = nullptr);
 
 // Runs one command and returns its stdout (its stderr is discarded); `*status` gets the exit
 // status (-1 when it could not start). Never throws for a failing command.

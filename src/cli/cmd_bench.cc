@@ -21,6 +21,7 @@
 #include "cli/bench_report.h"
 #include "cli/commands.h"
 #include "cli/load_options.h"
+#include "cli/progress.h"
 #include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
@@ -107,17 +108,13 @@ void compare_with_peers(nlohmann::json& report) {
   }
 }
 
-int bench_decode(int argc, char** argv) {
-  Args args(argc, argv, {"use-kernels", "strict"});
-  args.reject_unknown({"arch", "presets", "batches", "tokens", "prompt-len", "models-dir", "out",
-                       "device", "dtype", "prefill", "peers", "use-kernels", "kernel-config",
-                       "attn-implementation", "mode", "strict", "lookahead"});
-  std::string arch = args.get_or("arch", "qwen3");
-  std::string lookahead = args.get_or("lookahead", "auto");
+int bench_decode(const Args& args) {
+  std::string arch = args.get("arch");
+  std::string lookahead = args.get("lookahead");
   KHUB_CHECK_ARG(lookahead == "auto" || lookahead == "on" || lookahead == "off", "--lookahead ",
                  lookahead, ": expected auto (on with CUDA graphs), on or off");
-  int64_t tokens = args.get_int_or("tokens", 32), prompt_len = args.get_int_or("prompt-len", 16);
-  std::string models_dir = args.get_or("models-dir", "build/models");
+  int64_t tokens = args.get_int("tokens"), prompt_len = args.get_int("prompt-len");
+  std::string models_dir = args.get("models-dir");
   LoadOptions load = load_options_from_args(args);
   Device device = Device::parse(load.device);
   nlohmann::json report = bench_environment();
@@ -133,15 +130,21 @@ int bench_decode(int argc, char** argv) {
   report["lookahead"] = lookahead;
   report["results"] = nlohmann::json::array();
   std::printf("%-8s %6s %12s %10s %12s\n", "preset", "batch", "params(M)", "tok/s", "ms/token");
-  for (const std::string& preset : split_list(args.get_or("presets", "tiny,small"), ',')) {
+  std::fflush(stdout);
+  ProgressLine progress(progress_enabled(args));
+  for (const std::string& preset : split_list(args.get("presets"), ',')) {
     std::string dir = models_dir + "/" + arch + "-" + preset;
     if (!std::filesystem::exists(dir + "/config.json")) {
       write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
     }
+    progress.show("bench decode: loading " + preset, true);
     auto model = CausalLM::from_pretrained(dir, load);
     if (model->kernels_enabled()) report["kernels"] = model->kernel_report().to_json();
-    for (const std::string& b : split_list(args.get_or("batches", "1,8"), ',')) {
+    for (const std::string& b : split_list(args.get("batches"), ',')) {
       int64_t batch = std::stoll(b);
+      progress.show(
+          "bench decode: " + preset + ", batch " + b + ", " + std::to_string(tokens) + " tokens",
+          true);
       std::vector<std::vector<int32_t>> prompts(batch);
       for (int64_t s = 0; s < batch; ++s)
         for (int64_t i = 0; i < prompt_len; ++i)
@@ -158,6 +161,7 @@ int bench_decode(int argc, char** argv) {
       GenerationResult r = generate(*model, prompts, g);
       double tps = r.decode_tokens_per_second();
       double ms_per_step = r.decode_seconds * 1e3 / std::max<int64_t>(r.decode_steps, 1);
+      progress.clear();
       std::printf("%-8s %6lld %12.1f %10.1f %12.2f\n", preset.c_str(), (long long)batch,
                   model->config().num_parameters() / 1e6, tps, ms_per_step);
       report["results"].push_back({{"preset", preset},
@@ -174,6 +178,7 @@ int bench_decode(int argc, char** argv) {
       for (const std::string& l : split_list(args.get("prefill"), ',')) {
         int64_t len = std::stoll(l);
         double sec = time_prefill(*model, len, 3);
+        progress.clear();
         std::printf("%-8s prefill %6lld tokens: %10.1f tok/s %10.2f ms\n", preset.c_str(),
                     (long long)len, len / sec, sec * 1e3);
         report["prefill"].push_back({{"preset", preset},
@@ -213,12 +218,12 @@ std::string run_capture(const std::string& cmd) {
 // Kernels against the reference path on one model, in one run: decode tokens/s at each batch and
 // the speedup; then the time kernelize adds at load in fresh processes, cold (no verification
 // receipts: every kernel file is hashed) and warm (receipts present).
-int bench_kernels(int argc, char** argv, const char* self) {
-  Args args(argc, argv, {});
-  args.reject_unknown({"arch", "preset", "batches", "tokens", "models-dir", "out", "repeats"});
-  std::string arch = args.get_or("arch", "qwen3"), preset = args.get_or("preset", "small");
-  int64_t tokens = args.get_int_or("tokens", 32), repeats = args.get_int_or("repeats", 3);
-  std::string dir = args.get_or("models-dir", "build/models") + "/" + arch + "-" + preset;
+int bench_kernels(const Args& args) {
+  const std::string self_path = std::filesystem::read_symlink("/proc/self/exe").string();
+  const char* self = self_path.c_str();
+  std::string arch = args.get("arch"), preset = args.get("preset");
+  int64_t tokens = args.get_int("tokens"), repeats = args.get_int("repeats");
+  std::string dir = args.get("models-dir") + "/" + arch + "-" + preset;
   if (!std::filesystem::exists(dir + "/config.json")) {
     write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
   }
@@ -230,7 +235,7 @@ int bench_kernels(int argc, char** argv, const char* self) {
   report["kernels"] = ker->kernel_report().to_json();
   report["params"] = ref->config().num_parameters();
   std::printf("%-6s %12s %12s %8s\n", "batch", "ref tok/s", "kern tok/s", "speedup");
-  for (const std::string& b : split_list(args.get_or("batches", "1,8"), ',')) {
+  for (const std::string& b : split_list(args.get("batches"), ',')) {
     int64_t batch = std::stoll(b);
     std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(16));
     for (int64_t s = 0; s < batch; ++s)
@@ -281,18 +286,71 @@ int bench_kernels(int argc, char** argv, const char* self) {
   return 0;
 }
 
+// The options bench decode and bench kernels share.
+std::vector<OptionSpec> bench_model_options(const char* batches) {
+  return {opt("arch", OptType::kText, "ARCH", "the architecture of the models khub creates")
+              .with_default("qwen3")
+              .eg("llama"),
+          opt("batches", OptType::kList, "B[,B]", "batch sizes").with_default(batches).eg("1,16"),
+          opt("tokens", OptType::kInt, "N", "decode steps per run").with_default("32").eg("64"),
+          opt("models-dir", OptType::kPath, "DIR", "where the random-weight models are kept")
+              .with_default("build/models")
+              .eg("/tmp/models"),
+          opt("out", OptType::kPath, "FILE", "the JSON report")
+              .default_doc("bench/results/DATE-NAME.json")
+              .eg("/tmp/decode.json")};
+}
+
+const CommandSpec& bench_decode_spec() {
+  static const CommandSpec s{
+      .name = "bench decode",
+      .summary = "decode (and prefill) tokens/s of random-weight models khub creates",
+      .synopsis = "[--presets tiny,small] [--batches 1,8] [options]",
+      .options = join(
+          join(bench_model_options("1,8"),
+               {opt("presets", OptType::kList, "P[,P]", "model presets")
+                    .with_default("tiny,small")
+                    .eg("qwen3-0.6b"),
+                opt("prompt-len", OptType::kInt, "N", "prompt tokens").with_default("16").eg("128"),
+                opt("prefill", OptType::kList, "L[,L]",
+                    "also time one forward over prompts this long")
+                    .eg("4096"),
+                opt("peers", OptType::kPath, "FILE", "a peers JSON to embed for context")
+                    .eg("shared/bench/peers-h100.json"),
+                opt("lookahead", OptType::kChoice, "MODE",
+                    "greedy look-ahead (auto: with CUDA graphs)")
+                    .with_default("auto")
+                    .one_of({"auto", "on", "off"})
+                    .eg("off")}),
+          load_option_specs()),
+      .run = bench_decode};
+  return s;
+}
+
+const CommandSpec& bench_kernels_spec() {
+  static const CommandSpec s{
+      .name = "bench kernels",
+      .summary = "kernels against the reference path: decode speedup and kernelize time at load",
+      .synopsis = "[--preset small] [--batches 1,8] [--repeats 3] [options]",
+      .options = join(
+          bench_model_options("1,8"),
+          {opt("preset", OptType::kText, "P", "the model preset").with_default("small").eg("tiny"),
+           opt("repeats", OptType::kInt, "N", "fresh processes per load timing")
+               .with_default("3")
+               .eg("5")}),
+      .run = bench_kernels};
+  return s;
+}
+
 }  // namespace
 
-int cmd_bench(int argc, char** argv) {
-  std::string what = argc > 0 ? argv[0] : "";
-  if (what == "decode") return bench_decode(argc - 1, argv + 1);
-  if (what == "kernels") {
-    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    return bench_kernels(argc - 1, argv + 1, self.c_str());
-  }
-  if (what == "train") return cmd_bench_train(argc - 1, argv + 1);
-  fail(ErrorKind::kInvalidArgument, "khub bench: unknown benchmark '", what,
-       "' (available: decode, kernels, train)");
+const CommandSpec& bench_spec() {
+  static const CommandSpec s{
+      .name = "bench",
+      .summary = "run a benchmark; writes JSON under bench/results/",
+      .synopsis = "decode|kernels|train [options]",
+      .subcommands = {&bench_decode_spec(), &bench_kernels_spec(), &bench_train_spec()}};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -19,6 +19,7 @@
 #include "cli/args.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "core/cuda.h"
 #include "models/causal_lm.h"
 #include "models/init_weights.h"
@@ -74,21 +75,18 @@ double sgemm_gflops(int64_t m, int64_t k, int64_t n, Device device, DType dtype)
   return 2.0 * m * k * n / median(times) / 1e9;
 }
 
-int bench_train(int argc, char** argv) {
-  Args args(argc, argv, {"checkpoint-activations", "use-kernels"});
-  args.reject_unknown({"arch", "preset", "batches", "seq-len", "steps", "models-dir",
-                       "checkpoint-activations", "use-kernels", "device", "dtype", "out"});
-  const Device device = Device::parse(args.get_or("device", "cpu"));
-  const std::string dtype = args.get_or("dtype", "f32");
+int bench_train(const Args& args) {
+  const Device device = Device::parse(args.get("device"));
+  const std::string dtype = args.get("dtype");
   KHUB_CHECK_ARG(dtype == "f32" || (device.is_cuda() && (dtype == "bf16" || dtype == "f16")),
                  "--dtype ", dtype, ": expected f32 (or bf16/f16 over f32 masters on CUDA)");
   DType gemm_dtype = DType::kF32;
   dtype_parse(dtype, &gemm_dtype);
-  std::string arch = args.get_or("arch", "qwen3"), preset = args.get_or("preset", "small");
-  int64_t seq_len = args.get_int_or("seq-len", 128), steps = args.get_int_or("steps", 3);
+  std::string arch = args.get("arch"), preset = args.get("preset");
+  int64_t seq_len = args.get_int("seq-len"), steps = args.get_int("steps");
   KHUB_CHECK_ARG(seq_len >= 2, "--seq-len ", seq_len, ": expected at least 2 tokens");
   KHUB_CHECK_ARG(steps >= 1, "--steps ", steps, ": expected at least 1");
-  std::string dir = args.get_or("models-dir", "build/models") + "/" + arch + "-" + preset;
+  std::string dir = args.get("models-dir") + "/" + arch + "-" + preset;
   if (!std::filesystem::exists(dir + "/config.json"))
     write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
 
@@ -109,9 +107,12 @@ int bench_train(int argc, char** argv) {
   report["results"] = nlohmann::json::array();
   std::printf("%-6s %8s %10s %12s %12s %10s %10s\n", "batch", "tokens", "tok/s", "bound tok/s",
               "of bound", "s/step", "peak GiB");
-  for (const std::string& b : split_list(args.get_or("batches", "1,4"), ',')) {
+  std::fflush(stdout);
+  ProgressLine progress(progress_enabled(args));
+  for (const std::string& b : split_list(args.get("batches"), ',')) {
     int64_t batch = std::stoll(b);
     KHUB_CHECK_ARG(batch >= 1, "--batches: ", b, " is not a batch size");
+    progress.show("bench train: batch " + b + ", " + std::to_string(steps + 1) + " steps", true);
     LoadOptions load;
     load.device = device.str();
     load.dtype = dtype;
@@ -157,6 +158,7 @@ int bench_train(int argc, char** argv) {
     const double gflops =
         sgemm_gflops(batch * seq_len, c.hidden_size, c.intermediate_size, device, gemm_dtype);
     const double tps = tokens / sec, bound = gflops * 1e9 / flops;
+    progress.clear();
     std::printf("%-6lld %8.0f %10.1f %12.1f %11.0f%% %10.3f %10.2f\n", (long long)batch, tokens,
                 tps, bound, 100 * tps / bound, sec, peak / (1 << 30));
     report["results"].push_back({{"batch", batch},
@@ -179,6 +181,36 @@ int bench_train(int argc, char** argv) {
 
 }  // namespace
 
-int cmd_bench_train(int argc, char** argv) { return bench_train(argc, argv); }
+const CommandSpec& bench_train_spec() {
+  static const CommandSpec s{
+      .name = "bench train",
+      .summary = "training tokens/s of a model khub creates, the GEMM bound, peak memory",
+      .synopsis = "[--preset small] [--batches 1,4] [--seq-len 128] [options]",
+      .options =
+          {opt("arch", OptType::kText, "ARCH", "the architecture")
+               .with_default("qwen3")
+               .eg("llama"),
+           opt("preset", OptType::kText, "P", "the model preset").with_default("small").eg("tiny"),
+           opt("batches", OptType::kList, "B[,B]", "batch sizes").with_default("1,4").eg("1,8"),
+           opt("seq-len", OptType::kInt, "T", "tokens per row").with_default("128").eg("256"),
+           opt("steps", OptType::kInt, "N", "timed steps after a warm-up")
+               .with_default("3")
+               .eg("5"),
+           opt("models-dir", OptType::kPath, "DIR", "where the random-weight models are kept")
+               .with_default("build/models")
+               .eg("/tmp/models"),
+           flag("checkpoint-activations", "recompute activations in the backward"),
+           flag("use-kernels", "train through the hub's kernels (forward and backward)"),
+           opt("device", OptType::kText, "DEV", "cpu or cuda[:N]").with_default("cpu").eg("cuda"),
+           opt("dtype", OptType::kChoice, "DTYPE", "compute dtype (bf16/f16 over f32 masters)")
+               .with_default("f32")
+               .one_of({"f32", "bf16", "f16"})
+               .eg("bf16"),
+           opt("out", OptType::kPath, "FILE", "the JSON report")
+               .default_doc("bench/results/DATE-DEVICE-train.json")
+               .eg("/tmp/train.json")},
+      .run = bench_train};
+  return s;
+}
 
 }  // namespace khub::cli

@@ -7,6 +7,7 @@
 #include "builder/kernel_builder.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "core/error.h"
 
 namespace khub::cli {
@@ -26,24 +27,32 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 }  // namespace
 
-int cmd_build(int argc, char** argv) {
-  Args args(argc, argv, {"json", "force", "help"});
-  args.reject_unknown({"out", "backend", "define", "force", "jobs", "json", "help"});
-  if (args.has("help") || args.positionals().size() != 1) {
+int cmd_build(const Args& args) {
+  if (args.positionals().size() != 1) {
     std::fprintf(stderr,
                  "usage: khub build <kernel dir> [--out DIR] [--backend cpu|cuda] [--define "
                  "A=1,B=2] [--force] [--jobs N] [--json]\n"
                  "  compiles the project's build.toml into <out>/khub<ABI>-<backend>-<cpu>-<os>/ "
                  "(default out: <kernel dir>/build)\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   builder::BuildOptions o;
   o.out = args.get_or("out", "");
   o.backends = split_commas(args.get_or("backend", ""));
   o.defines = split_commas(args.get_or("define", ""));
   o.force = args.has("force");
-  o.jobs = static_cast<int>(args.get_int_or("jobs", 0));
+  o.jobs = static_cast<int>(args.get_int("jobs"));
+  ProgressLine progress(progress_enabled(args));
+  if (progress.enabled()) {
+    o.on_progress = [&](const std::string& backend, const std::string& step, size_t done,
+                        size_t total) {
+      progress.show("build " + backend + ": " + std::to_string(done) + "/" + std::to_string(total) +
+                        " compiled (" + step + ")",
+                    done == total);
+    };
+  }
   builder::BuildResult r = builder::build_kernel(args.positionals()[0], o);
+  progress.end();
   if (args.has("json")) {
     nlohmann::json j;
     j["name"] = r.name;
@@ -69,6 +78,31 @@ int cmd_build(int argc, char** argv) {
                 v.variant.c_str(), v.dir.string().c_str(), v.id.c_str(), archs.c_str());
   }
   return 0;
+}
+
+const CommandSpec& build_spec() {
+  static const CommandSpec s{
+      .name = "build",
+      .summary = "compile a kernel project (build.toml) into variant folders",
+      .synopsis =
+          "DIR [--out DIR] [--backend cpu|cuda] [--define A=1,B] [--force] [--jobs N] [--json]",
+      .details = "Compiles DIR/build.toml into OUT/khub<ABI>-<backend>-<cpu>-<os>/.",
+      .positionals = {{"DIR", "the kernel project (holds build.toml)"}},
+      .options = {opt("out", OptType::kPath, "DIR", "where the variant folders go")
+                      .default_doc("DIR/build")
+                      .eg("/tmp/rmsnorm-build"),
+                  opt("backend", OptType::kList, "B[,B]", "build only these backends")
+                      .default_doc("every backend build.toml lists that this machine can build")
+                      .eg("cpu"),
+                  opt("define", OptType::kList, "A=1,B", "preprocessor definitions for the kernel")
+                      .eg("KHUB_FAST=1"),
+                  flag("force", "rebuild variants that are up to date"),
+                  opt("jobs", OptType::kInt, "N", "parallel compile jobs (0: one per core)")
+                      .with_default("0")
+                      .eg("4"),
+                  flag("json", "print the built variants as JSON")},
+      .run = cmd_build};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -16,13 +16,7 @@
 
 namespace khub::cli {
 
-int cmd_chat(int argc, char** argv) {
-  Args args(argc, argv,
-            {"greedy", "no-thinking", "use-kernels", "strict", "explain-kernels", "dtype"});
-  args.reject_unknown({"model", "system", "max-new-tokens", "temperature", "top-p", "top-k",
-                       "min-p", "repetition-penalty", "seed", "greedy", "no-thinking", "device",
-                       "use-kernels", "kernel-config", "kernels-lock", "attn-implementation",
-                       "mode", "strict", "explain-kernels"});
+int cmd_chat(const Args& args) {
   std::string dir = args.get("model");
   AutoTokenizer tok = AutoTokenizer::from_pretrained(dir);
   KHUB_CHECK_ARG(tok.has_chat_template(), dir, "/tokenizer_config.json has no chat_template");
@@ -31,14 +25,14 @@ int cmd_chat(int argc, char** argv) {
     std::fprintf(stderr, "%s", model->kernel_report().table().c_str());
 
   GenerationOptions g;
-  g.max_new_tokens = args.get_int_or("max-new-tokens", 256);
+  g.max_new_tokens = args.get_int("max-new-tokens");
   g.sampling.do_sample = !args.has("greedy");
-  g.sampling.temperature = static_cast<float>(args.get_double_or("temperature", 0.7));
-  g.sampling.top_p = static_cast<float>(args.get_double_or("top-p", 0.9));
-  g.sampling.top_k = args.get_int_or("top-k", 0);
-  g.sampling.min_p = static_cast<float>(args.get_double_or("min-p", 0.0));
-  g.sampling.repetition_penalty = static_cast<float>(args.get_double_or("repetition-penalty", 1.0));
-  g.seed = static_cast<uint64_t>(args.get_int_or("seed", 0));
+  g.sampling.temperature = static_cast<float>(args.get_double("temperature"));
+  g.sampling.top_p = static_cast<float>(args.get_double("top-p"));
+  g.sampling.top_k = args.get_int("top-k");
+  g.sampling.min_p = static_cast<float>(args.get_double("min-p"));
+  g.sampling.repetition_penalty = static_cast<float>(args.get_double("repetition-penalty"));
+  g.seed = static_cast<uint64_t>(args.get_int("seed"));
   if (auto eos = tok.eos_token_id()) g.stop_token_ids.push_back(*eos);
 
   ChatTemplateOptions t;
@@ -76,6 +70,29 @@ int cmd_chat(int argc, char** argv) {
     messages.push_back({{"role", "assistant"}, {"content", reply}});
   }
   return 0;
+}
+
+const CommandSpec& chat_spec() {
+  static const CommandSpec s{
+      .name = "chat",
+      .summary = "an interactive, streaming chat with a model directory's chat template",
+      .synopsis = "--model DIR [options]",
+      .details =
+          "Each line on stdin is a user turn; /reset forgets the conversation, /exit ends it.",
+      .options = join(
+          {opt("model", OptType::kPath, "DIR", "the model directory (with tokenizer files)")
+               .default_doc("required")
+               .eg("models/q"),
+           opt("system", OptType::kText, "TEXT", "a system message first").eg("'Answer briefly.'"),
+           opt("max-new-tokens", OptType::kInt, "N", "tokens per reply at most")
+               .with_default("256")
+               .eg("128"),
+
+           flag("no-thinking", "render the template with enable_thinking=false"),
+           flag("explain-kernels", "print the kernel report on stderr after loading")},
+          join(sampling_option_specs("0.7", "0.9"), load_option_specs())),
+      .run = cmd_chat};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -38,10 +38,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 }  // namespace
 
-int cmd_download(int argc, char** argv) {
-  Args args(argc, argv, {"json", "all-variants"});
-  args.reject_unknown(
-      {"json", "all-variants", "variant", "lock", "endpoint", "repo-type", "device"});
+int cmd_download(const Args& args) {
   HubConfig config = HubConfig::from_env();
   if (args.has("endpoint")) config.endpoint = args.get("endpoint");
   bool as_json = args.has("json");
@@ -77,7 +74,7 @@ int cmd_download(int argc, char** argv) {
            "usage: khub download org/name[@REV] [--variant V] | --lock kernels.lock");
     }
     hub::KernelRef kref = hub::parse_kernel_ref(args.positionals()[0]);
-    RepoType type = parse_repo_type(args.get_or("repo-type", "kernel"));
+    RepoType type = parse_repo_type(args.get("repo-type"));
     // Only the HTTP hub: downloading is about filling the cache, not about local hubs.
     auto http = std::make_shared<HttpHubSource>(config);
     auto sources = std::make_shared<hub::HubSources>();
@@ -92,7 +89,7 @@ int cmd_download(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", kref.str().c_str(), res.resolution.how.c_str());
       }
       if (chosen.empty() && !args.has("all-variants")) {
-        hub::KernelOptions opts = options_for_device(args.get_or("device", "cpu"));
+        hub::KernelOptions opts = options_for_device(args.get("device"));
         opts.sources = sources;
         hub::KernelLookup look = hub::lookup_kernel(kref.str(), opts, false);
         const auto* pick = look.selection.chosen();
@@ -135,6 +132,36 @@ int cmd_download(int argc, char** argv) {
   }
   if (as_json) std::printf("%s\n", report.dump(2).c_str());
   return 0;
+}
+
+const CommandSpec& download_spec() {
+  static const CommandSpec s{
+      .name = "download",
+      .summary = "pre-fetch kernels (REF or --lock FILE) into the cache",
+      .synopsis = "REF [--variant V[,V]|--all-variants] | --lock FILE  [--json]",
+      .details =
+          "REF: org/name[@REV][:layer] (docs/design.md §3). The cache: KERNELS_CACHE, "
+          "HF_HUB_CACHE or $HF_HOME/hub; the hub: HF_ENDPOINT.",
+      .positionals = {{"REF", "the kernel (or, with --repo-type, model/dataset) to fetch", true}},
+      .options = {opt("variant", OptType::kList, "V[,V]", "fetch these variants")
+                      .default_doc("the variant selected for --device")
+                      .eg("khub1-cpu-x86_64-linux"),
+                  flag("all-variants", "fetch every variant of the revision"),
+                  opt("lock", OptType::kPath, "FILE", "fetch every kernel of a kernels.lock")
+                      .eg("kernels.lock"),
+                  opt("endpoint", OptType::kText, "URL", "the hub")
+                      .default_doc("$HF_ENDPOINT or https://huggingface.co")
+                      .eg("http://127.0.0.1:8080"),
+                  opt("repo-type", OptType::kChoice, "TYPE", "what REF names")
+                      .with_default("kernel")
+                      .one_of({"kernel", "model", "dataset"})
+                      .eg("model"),
+                  opt("device", OptType::kText, "DEV", "the device the variant is selected for")
+                      .with_default("cpu")
+                      .eg("cuda"),
+                  flag("json", "print what was fetched as JSON")},
+      .run = cmd_download};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -13,10 +13,7 @@
 
 namespace khub::cli {
 
-int cmd_forward(int argc, char** argv) {
-  Args args(argc, argv, {"use-kernels", "strict"});
-  args.reject_unknown({"model", "prompt-ids", "out", "device", "dtype", "use-kernels",
-                       "kernel-config", "kernels-lock", "attn-implementation", "mode", "strict"});
+int cmd_forward(const Args& args) {
   auto model = CausalLM::from_pretrained(args.get("model"), load_options_from_args(args));
   std::vector<int32_t> ids = parse_id_list(args.get("prompt-ids"));
   KVCache cache = model->make_cache(1, static_cast<int64_t>(ids.size()));
@@ -24,6 +21,25 @@ int cmd_forward(int argc, char** argv) {
   write_safetensors(args.get("out"), {{"logits", logits}});
   std::printf("wrote %s: logits %s\n", args.get("out").c_str(), shape_str(logits.shape()).c_str());
   return 0;
+}
+
+const CommandSpec& forward_spec() {
+  static const CommandSpec s{
+      .name = "forward",
+      .summary = "run one forward pass; write logits to a safetensors file",
+      .synopsis = "--model DIR --prompt-ids IDS --out FILE [options]",
+      .options = join({opt("model", OptType::kPath, "DIR", "the model directory")
+                           .default_doc("required")
+                           .eg("models/q"),
+                       opt("prompt-ids", OptType::kList, "IDS", "the prompt's token ids")
+                           .default_doc("required")
+                           .eg("1,2,3"),
+                       opt("out", OptType::kPath, "FILE", "the safetensors file to write (logits)")
+                           .default_doc("required")
+                           .eg("logits.safetensors")},
+                      load_option_specs()),
+      .run = cmd_forward};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -25,37 +25,7 @@
 
 namespace khub::cli {
 
-int cmd_generate(int argc, char** argv) {
-  Args args(argc, argv,
-            {"greedy", "sample", "json", "stream", "ignore-eos", "use-kernels", "strict",
-             "explain-kernels", "chat"});
-  args.reject_unknown({"model",
-                       "prompt-ids",
-                       "max-new-tokens",
-                       "greedy",
-                       "sample",
-                       "temperature",
-                       "top-k",
-                       "top-p",
-                       "min-p",
-                       "repetition-penalty",
-                       "seed",
-                       "eos-ids",
-                       "stop-ids",
-                       "ignore-eos",
-                       "stream",
-                       "json",
-                       "device",
-                       "use-kernels",
-                       "kernel-config",
-                       "kernels-lock",
-                       "attn-implementation",
-                       "mode",
-                       "strict",
-                       "explain-kernels",
-                       "prompt",
-                       "chat",
-                       "dtype"});
+int cmd_generate(const Args& args) {
   LoadOptions load = load_options_from_args(args);
   std::optional<AutoTokenizer> tok;
   std::vector<std::vector<int32_t>> prompts;
@@ -72,19 +42,19 @@ int cmd_generate(int argc, char** argv) {
     prompts = parse_id_batches(args.get("prompt-ids"));
   }
   GenerationOptions opt;
-  opt.max_new_tokens = args.get_int_or("max-new-tokens", 32);
+  opt.max_new_tokens = args.get_int("max-new-tokens");
   SamplingOptions& s = opt.sampling;
-  s.temperature = static_cast<float>(args.get_double_or("temperature", 1.0));
-  s.top_k = args.get_int_or("top-k", 0);
-  s.top_p = static_cast<float>(args.get_double_or("top-p", 1.0));
-  s.min_p = static_cast<float>(args.get_double_or("min-p", 0.0));
-  s.repetition_penalty = static_cast<float>(args.get_double_or("repetition-penalty", 1.0));
+  s.temperature = static_cast<float>(args.get_double("temperature"));
+  s.top_k = args.get_int("top-k");
+  s.top_p = static_cast<float>(args.get_double("top-p"));
+  s.min_p = static_cast<float>(args.get_double("min-p"));
+  s.repetition_penalty = static_cast<float>(args.get_double("repetition-penalty"));
   bool sampling_option =
       args.has("temperature") || args.has("top-k") || args.has("top-p") || args.has("min-p");
   KHUB_CHECK_ARG(!(args.has("greedy") && args.has("sample")),
                  "--greedy and --sample exclude each other");
   s.do_sample = !args.has("greedy") && (args.has("sample") || sampling_option);
-  opt.seed = static_cast<uint64_t>(args.get_int_or("seed", 0));
+  opt.seed = static_cast<uint64_t>(args.get_int("seed"));
   if (args.has("eos-ids")) opt.eos_token_ids = parse_id_list(args.get("eos-ids"));
   if (args.has("stop-ids")) opt.stop_token_ids = parse_id_list(args.get("stop-ids"));
   opt.ignore_eos = args.has("ignore-eos");
@@ -151,6 +121,38 @@ int cmd_generate(int argc, char** argv) {
                 r.decode_tokens_per_second(), static_cast<long long>(r.decode_tokens));
   }
   return 0;
+}
+
+const CommandSpec& generate_spec() {
+  static const CommandSpec s{
+      .name = "generate",
+      .summary = "generate tokens from a model directory",
+      .synopsis = "--model DIR (--prompt-ids IDS | --prompt TEXT [--chat]) [options]",
+      .details = "Sampling is on with --sample or any sampling option, unless --greedy.",
+      .options = join(
+          {opt("model", OptType::kPath, "DIR", "the model directory (config.json, safetensors)")
+               .default_doc("required")
+               .eg("models/q"),
+           opt("prompt-ids", OptType::kList, "IDS", "token ids; ';' separates a batch's prompts")
+               .eg("'1,2,3;4,5'"),
+           opt("prompt", OptType::kText, "TEXT", "text, encoded with DIR's tokenizer").eg("Hello"),
+           flag("chat", "render --prompt as one user message through the chat template"),
+           opt("max-new-tokens", OptType::kInt, "N", "tokens to generate per prompt at most")
+               .with_default("32")
+               .eg("64"),
+           flag("sample", "sample (temperature 1 unless given)"),
+
+           opt("eos-ids", OptType::kList, "IDS", "end-of-sequence ids")
+               .default_doc("config.json's eos_token_id")
+               .eg("2"),
+           opt("stop-ids", OptType::kList, "IDS", "more ids that stop a sequence").eg("3,4"),
+           flag("ignore-eos", "generate --max-new-tokens whatever comes"),
+           flag("stream", "print tokens as they come (on stderr with --json)"),
+           flag("json", "print one JSON object (ids, timings, kernels) on stdout"),
+           flag("explain-kernels", "print the kernel report on stderr after loading")},
+          join(sampling_option_specs("1.0", "1.0"), load_option_specs())),
+      .run = cmd_generate};
+  return s;
 }
 
 }  // namespace khub::cli

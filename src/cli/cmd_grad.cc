@@ -17,11 +17,7 @@
 
 namespace khub::cli {
 
-int cmd_grad(int argc, char** argv) {
-  Args args(argc, argv, {"use-kernels", "strict", "json", "checkpoint-activations"});
-  args.reject_unknown({"model", "prompt-ids", "labels-ids", "device", "dtype", "use-kernels",
-                       "kernel-config", "attn-implementation", "mode", "strict", "json",
-                       "checkpoint-activations"});
+int cmd_grad(const Args& args) {
   auto model = load_model_for_training(args);
   TrainBatch batch;
   batch.input_ids = parse_id_batches(args.get("prompt-ids"));
@@ -40,6 +36,27 @@ int cmd_grad(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+const CommandSpec& grad_spec() {
+  static const CommandSpec s{
+      .name = "grad",
+      .summary = "one forward and backward on a batch: loss and per-parameter grad norms",
+      .synopsis = "--model DIR --prompt-ids IDS [--labels-ids IDS] [--json] [options]",
+      .options = join({opt("model", OptType::kPath, "DIR", "the model directory")
+                           .default_doc("required")
+                           .eg("models/q"),
+                       opt("prompt-ids", OptType::kList, "IDS", "the batch; ';' separates rows")
+                           .default_doc("required")
+                           .eg("'1,2,3;4,5,6'"),
+                       opt("labels-ids", OptType::kList, "IDS", "labels (-100 ignored)")
+                           .default_doc("the prompt ids")
+                           .eg("'2,3,-100;5,6,-100'"),
+                       flag("checkpoint-activations", "recompute activations in the backward"),
+                       flag("json", "print the loss and the norms as JSON")},
+                      load_option_specs()),
+      .run = cmd_grad};
+  return s;
 }
 
 }  // namespace khub::cli

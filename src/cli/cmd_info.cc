@@ -54,16 +54,14 @@ void print_manifest(const nlohmann::json& m) {
 
 }  // namespace
 
-int cmd_info(int argc, char** argv) {
-  Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"device", "json", "help"});
-  if (args.has("help") || args.positionals().size() != 1) {
+int cmd_info(const Args& args) {
+  if (args.positionals().size() != 1) {
     std::fprintf(stderr, "usage: khub info REF|PATH [--device cpu|cuda[:N]] [--json]\n%s\n",
                  hub::kernel_ref_grammar());
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   const std::string ref = args.positionals()[0];
-  hub::KernelOptions opts = options_for_device(args.get_or("device", "cpu"));
+  hub::KernelOptions opts = options_for_device(args.get("device"));
   nlohmann::json j;
   loader::Selection sel;
   std::optional<loader::VariantMetadata> md;
@@ -128,6 +126,20 @@ int cmd_info(int argc, char** argv) {
   }
   print_manifest(md->manifest);
   return 0;
+}
+
+const CommandSpec& info_spec() {
+  static const CommandSpec s{
+      .name = "info",
+      .summary = "how a kernel reference resolves; variants, metadata, manifest",
+      .synopsis = "REF|PATH [--device cpu|cuda[:N]] [--json]",
+      .positionals = {{"REF", "org/name[@REV][:layer], or a local folder (./kernels/x/build)"}},
+      .options = {opt("device", OptType::kText, "DEV", "the device variants are selected for")
+                      .with_default("cpu")
+                      .eg("cuda:0"),
+                  flag("json", "print everything as JSON")},
+      .run = cmd_info};
+  return s;
 }
 
 }  // namespace khub::cli

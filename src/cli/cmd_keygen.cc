@@ -11,15 +11,13 @@
 
 namespace khub::cli {
 
-int cmd_keygen(int argc, char** argv) {
-  Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"out", "json", "help"});
-  if (args.has("help") || !args.has("out") || !args.positionals().empty()) {
+int cmd_keygen(const Args& args) {
+  if (!args.has("out") || !args.positionals().empty()) {
     std::fprintf(stderr,
                  "usage: khub keygen --out FILE [--json]\n"
                  "  writes a new ed25519 private key to FILE (mode 0600) and its public key to "
                  "FILE.pub\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   std::string out = args.get("out");
   loader::SigningKey key = loader::SigningKey::generate();
@@ -39,6 +37,22 @@ int cmd_keygen(int argc, char** argv) {
       "trust it with a policy entry:\n  [[keys]]\n  public-key = \"%s\"\n  repos = [\"org/*\"]\n",
       pub.text().c_str());
   return 0;
+}
+
+const CommandSpec& keygen_spec() {
+  static const CommandSpec s{
+      .name = "keygen",
+      .summary = "create an ed25519 key for signing kernels (private half mode 0600)",
+      .synopsis = "--out FILE [--json]",
+      .details =
+          "Writes the private key to FILE (0600, never overwritten) and the public key to "
+          "FILE.pub.",
+      .options = {opt("out", OptType::kPath, "FILE", "the private key file to create")
+                      .default_doc("required")
+                      .eg("~/.khub/acme.key"),
+                  flag("json", "print the key id and public key as JSON")},
+      .run = cmd_keygen};
+  return s;
 }
 
 }  // namespace khub::cli

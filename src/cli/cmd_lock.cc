@@ -37,10 +37,8 @@ std::string resolve_spec(const std::string& repo_id, const hub::net::RefList& re
 
 }  // namespace
 
-int cmd_lock(int argc, char** argv) {
+int cmd_lock(const Args& args) {
   using namespace khub::hub::net;
-  Args args(argc, argv, {"json"});
-  args.reject_unknown({"json", "output", "endpoint"});
   if (args.positionals().size() > 1) {
     fail(ErrorKind::kInvalidArgument, "usage: khub lock [kernels.toml|pyproject.toml|DIR]");
   }
@@ -77,6 +75,24 @@ int cmd_lock(int argc, char** argv) {
     std::printf("wrote %s\n", output.c_str());
   }
   return 0;
+}
+
+const CommandSpec& lock_spec() {
+  static const CommandSpec s{
+      .name = "lock",
+      .summary = "resolve the project's kernels.toml into kernels.lock",
+      .synopsis = "[kernels.toml|pyproject.toml|DIR] [--output FILE] [--json]",
+      .positionals = {{"PROJECT", "kernels.toml, pyproject.toml or their directory (default .)",
+                       true}},
+      .options = {opt("output", OptType::kPath, "FILE", "the lockfile to write")
+                      .default_doc("kernels.lock next to the project file")
+                      .eg("kernels.lock"),
+                  opt("endpoint", OptType::kText, "URL", "the hub")
+                      .default_doc("$HF_ENDPOINT or https://huggingface.co")
+                      .eg("http://127.0.0.1:8080"),
+                  flag("json", "print the locked kernels as JSON")},
+      .run = cmd_lock};
+  return s;
 }
 
 }  // namespace khub::cli

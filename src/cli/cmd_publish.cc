@@ -16,17 +16,15 @@
 
 namespace khub::cli {
 
-int cmd_publish(int argc, char** argv) {
-  Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"hub", "repo", "tag", "branch", "sign", "project", "json", "help"});
-  if (args.has("help") || args.positionals().size() != 1 || !args.has("hub")) {
+int cmd_publish(const Args& args) {
+  if (args.positionals().size() != 1 || !args.has("hub")) {
     std::fprintf(
         stderr,
         "usage: khub publish <built kernel dir> --hub DIR [--repo org/name] [--tag vX.Y.Z] "
         "[--branch vN] [--sign KEY[,KEY...]] [--project DIR] [--json]\n"
         "  adds the built variants to the local hub DIR as an immutable revision and moves "
         "the branch (default v<major>), the tag and main\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   hub::PublishOptions o;
   o.repo_id = args.get_or("repo", "");
@@ -69,6 +67,35 @@ int cmd_publish(int argc, char** argv) {
         r.dropped_signatures);
   }
   return 0;
+}
+
+const CommandSpec& publish_spec() {
+  static const CommandSpec s{
+      .name = "publish",
+      .summary = "add built variants to a local hub as an immutable revision",
+      .synopsis =
+          "DIR --hub DIR|URL [--repo org/name] [--tag vX.Y.Z] [--branch vN] [--sign KEY] [--project DIR] [--json]",
+      .positionals = {{"DIR", "the built kernel project (after khub build)"}},
+      .options =
+          {opt("hub", OptType::kPath, "DIR|URL", "a local hub folder or a khub serve URL")
+               .default_doc("required")
+               .eg("/srv/hub"),
+           opt("repo", OptType::kText, "ORG/NAME", "the repo to publish to")
+               .default_doc("build.toml's repo-id, else khub-community/NAME")
+               .eg("acme/rmsnorm"),
+           opt("tag", OptType::kText, "vX.Y.Z", "the version tag of the revision").eg("v1.2.0"),
+           opt("branch", OptType::kText, "vN", "the branch to move")
+               .default_doc("vMAJOR of --tag")
+               .eg("v1"),
+           opt("sign", OptType::kList, "KEY[,KEY]", "private keys that sign every variant")
+               .eg("~/.khub/acme.key"),
+           opt("project", OptType::kPath, "DIR",
+               "the kernel project whose README.md and bench/results/*.json ship with it")
+               .default_doc("DIR itself when it is a kernel project")
+               .eg("kernels/rmsnorm"),
+           flag("json", "print the new revision as JSON")},
+      .run = cmd_publish};
+  return s;
 }
 
 }  // namespace khub::cli

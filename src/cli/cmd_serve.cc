@@ -20,14 +20,11 @@
 
 namespace khub::cli {
 
-int cmd_serve(int argc, char** argv) {
-  Args args(argc, argv, {});
-  args.reject_unknown(
-      {"root", "port", "host", "token-file", "faults", "threads", "page-size", "log"});
+int cmd_serve(const Args& args) {
   serve::ServeOptions opts;
   opts.root = args.get("root");
-  opts.host = args.get_or("host", "127.0.0.1");
-  long long port = args.get_int_or("port", 8080);
+  opts.host = args.get("host");
+  long long port = args.get_int("port");
   if (port < 0 || port > 65535) {
     fail(ErrorKind::kInvalidArgument, "--port ", port, " is not in 0..65535");
   }
@@ -37,8 +34,8 @@ int cmd_serve(int argc, char** argv) {
   if (opts.faults.empty()) {
     if (std::optional<std::string> f = env::get("KHUB_SERVE_FAULTS")) opts.faults = *f;
   }
-  opts.threads = static_cast<int>(args.get_int_or("threads", 64));
-  opts.page_size = static_cast<size_t>(args.get_int_or("page-size", 1000));
+  opts.threads = static_cast<int>(args.get_int("threads"));
+  opts.page_size = static_cast<size_t>(args.get_int("page-size"));
   if (opts.threads < 2 || opts.threads > 1024) {
     fail(ErrorKind::kInvalidArgument, "--threads must be in 2..1024");
   }
@@ -74,6 +71,38 @@ int cmd_serve(int argc, char** argv) {
   std::fprintf(stderr, "khub serve: stopping (signal %d)\n", sig);
   server.stop();
   return 0;
+}
+
+const CommandSpec& serve_spec() {
+  static const CommandSpec s{
+      .name = "serve",
+      .summary = "serve a local hub directory over the Hugging Face Hub API",
+      .synopsis = "--root DIR [--port P] [--host H] [options]",
+      .details =
+          "Runs until SIGINT or SIGTERM; prints \"khub serve: listening on URL\" once ready.",
+      .options = {opt("root", OptType::kPath, "DIR", "the local hub directory")
+                      .default_doc("required")
+                      .eg("build/hub"),
+                  opt("port", OptType::kInt, "P", "the port (0: any free port)")
+                      .with_default("8080")
+                      .eg("0"),
+                  opt("host", OptType::kText, "H", "the address to listen on")
+                      .with_default("127.0.0.1")
+                      .eg("0.0.0.0"),
+                  opt("token-file", OptType::kPath, "FILE", "TOKEN [read|write] lines")
+                      .default_doc("no tokens: private repos refused")
+                      .eg("tokens.txt"),
+                  opt("faults", OptType::kText, "SPEC", "inject faults for tests (serve/faults.h)")
+                      .eg("drop=0.1"),
+                  opt("threads", OptType::kInt, "N", "worker threads").with_default("64").eg("8"),
+                  opt("page-size", OptType::kInt, "N", "entries per listing page")
+                      .with_default("1000")
+                      .eg("100"),
+                  opt("log", OptType::kPath, "FILE", "append request logs to FILE")
+                      .default_doc("stderr")
+                      .eg("serve.log")},
+      .run = cmd_serve};
+  return s;
 }
 
 }  // namespace khub::cli

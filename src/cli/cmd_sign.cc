@@ -26,14 +26,12 @@
 
 namespace khub::cli {
 
-int cmd_sign(int argc, char** argv) {
-  Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"hub", "key", "variant", "repo", "revision", "json", "help"});
-  if (args.has("help") || args.positionals().size() != 1 || !args.has("key")) {
+int cmd_sign(const Args& args) {
+  if (args.positionals().size() != 1 || !args.has("key")) {
     std::fprintf(stderr,
                  "usage: khub sign org/name[@REV] --hub DIR --key KEY[,KEY...] [--variant V,...]\n"
                  "       khub sign PATH --key KEY[,KEY...] --repo org/name [--revision REV]\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   const std::string target = args.positionals()[0];
   std::vector<std::string> keys = split_list(args.get("key"), ',');
@@ -94,6 +92,29 @@ int cmd_sign(int argc, char** argv) {
   std::printf("signed %s@%s:\n", repo.c_str(), revision.c_str());
   for (const auto& w : written) std::printf("  %s\n", w.c_str());
   return 0;
+}
+
+const CommandSpec& sign_spec() {
+  static const CommandSpec s{
+      .name = "sign",
+      .summary = "sign a published revision's variants (or a local folder's) with a key",
+      .synopsis = "org/name[@REV] --hub DIR --key KEY | PATH --key KEY --repo org/name  [options]",
+      .positionals = {{"REF|PATH", "a revision in --hub, or a local folder of variants"}},
+      .options = {opt("key", OptType::kList, "KEY[,KEY]", "private keys to sign with")
+                      .default_doc("required")
+                      .eg("~/.khub/acme.key"),
+                  opt("hub", OptType::kPath, "DIR", "the local hub holding REF").eg("/srv/hub"),
+                  opt("variant", OptType::kList, "V[,V]", "sign only these variants")
+                      .default_doc("every variant")
+                      .eg("khub1-cpu-x86_64-linux"),
+                  opt("repo", OptType::kText, "ORG/NAME", "the repo a PATH's variants belong to")
+                      .eg("acme/rmsnorm"),
+                  opt("revision", OptType::kText, "REV", "the revision a PATH's signatures state")
+                      .default_doc("the content hash of PATH's files (its local revision id)")
+                      .eg("v1.2.0"),
+                  flag("json", "print the signatures as JSON")},
+      .run = cmd_sign};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -16,19 +16,7 @@
 
 namespace khub::cli {
 
-int cmd_tokenize(int argc, char** argv) {
-  Args args(argc, argv,
-            {"add-special-tokens", "skip-special-tokens", "tokens", "chat", "add-generation-prompt",
-             "help"});
-  if (args.has("help")) {
-    std::fprintf(stderr,
-                 "usage: khub tokenize --tokenizer DIR --input FILE.jsonl [--add-special-tokens]\n"
-                 "       [--skip-special-tokens] [--tokens] [--chat [--add-generation-prompt]\n"
-                 "       [--template-vars JSON]]\n");
-    return 0;
-  }
-  args.reject_unknown({"tokenizer", "input", "add-special-tokens", "skip-special-tokens", "tokens",
-                       "chat", "add-generation-prompt", "template-vars", "help"});
+int cmd_tokenize(const Args& args) {
   const std::string dir = args.get("tokenizer");
   const std::string input = args.get("input");
   const bool add_special = args.has("add-special-tokens");
@@ -82,6 +70,31 @@ int cmd_tokenize(int argc, char** argv) {
     std::fputc('\n', stdout);
   }
   return 0;
+}
+
+const CommandSpec& tokenize_spec() {
+  static const CommandSpec s{
+      .name = "tokenize",
+      .summary = "encode JSON-lines text (or chat messages) with a tokenizer.json",
+      .synopsis = "--tokenizer DIR --input FILE.jsonl [options]",
+      .details =
+          "Each input line is a JSON string (with --chat, an array of messages); each output "
+          "line is {\"ids\", \"decoded\"}.",
+      .options = {opt("tokenizer", OptType::kPath, "DIR", "the directory with tokenizer.json")
+                      .default_doc("required")
+                      .eg("models/q"),
+                  opt("input", OptType::kPath, "FILE", "JSON lines to encode (- reads stdin)")
+                      .default_doc("required")
+                      .eg("texts.jsonl"),
+                  flag("add-special-tokens", "add BOS/EOS as the tokenizer's post-processor says"),
+                  flag("skip-special-tokens", "leave special tokens out of \"decoded\""),
+                  flag("tokens", "add the token strings (\"tokens\")"),
+                  flag("chat", "each line is a JSON array of chat messages"),
+                  flag("add-generation-prompt", "with --chat: end with the assistant's prompt"),
+                  opt("template-vars", OptType::kText, "JSON", "extra chat template variables")
+                      .eg("'{\"enable_thinking\": false}'")},
+      .run = cmd_tokenize};
+  return s;
 }
 
 }  // namespace khub::cli

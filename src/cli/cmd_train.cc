@@ -7,10 +7,8 @@
 //
 // Trains with train/trainer.h. --json: one JSON object per step on stdout ({"step", "loss",
 // "grad_norm", "lr", "tokens_per_s"}; evaluations {"step", "eval_loss"}; saves {"step", "saved"});
-// otherwise a progress line on stderr. --out is an HF checkpoint (plus optimizer state) that
-// `khub generate`, transformers and --resume read.
-#include <unistd.h>
-
+// otherwise a progress line on stderr when it is a terminal (cli/progress.h). --out is an HF
+// checkpoint (plus optimizer state) that `khub generate`, transformers and --resume read.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +16,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/load_options.h"
+#include "cli/progress.h"
 #include "cli/train_common.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -35,48 +35,9 @@ std::pair<double, double> parse_betas(const std::string& text) {
   }
 }
 
-std::string eta(double seconds) {
-  long s = static_cast<long>(seconds + 0.5);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  return buf;
-}
-
 }  // namespace
 
-int cmd_train(int argc, char** argv) {
-  Args args(argc, argv, {"use-kernels", "strict", "json", "checkpoint-activations"});
-  args.reject_unknown({"model",
-                       "data",
-                       "data-ids",
-                       "out",
-                       "steps",
-                       "batch",
-                       "seq-len",
-                       "lr",
-                       "optimizer",
-                       "betas",
-                       "eps",
-                       "weight-decay",
-                       "momentum",
-                       "schedule",
-                       "warmup",
-                       "clip",
-                       "grad-accum",
-                       "seed",
-                       "device",
-                       "dtype",
-                       "use-kernels",
-                       "kernel-config",
-                       "attn-implementation",
-                       "mode",
-                       "strict",
-                       "checkpoint-activations",
-                       "save-every",
-                       "resume",
-                       "eval-data",
-                       "eval-every",
-                       "json"});
+int cmd_train(const Args& args) {
   KHUB_CHECK_ARG(args.has("data") != args.has("data-ids"),
                  "train: give exactly one of --data FILE and --data-ids \"1,2,3;4,5,6\"");
   KHUB_CHECK_ARG(args.has("model") || args.has("resume"), "train: --model DIR is required");
@@ -86,32 +47,32 @@ int cmd_train(int argc, char** argv) {
   o.model_dir = args.has("model") ? args.get("model") : o.resume_dir.string();
   o.out_dir = args.get("out");
   recover_checkpoint_dir(o.out_dir);
-  o.steps = args.get_int_or("steps", 100);
-  o.grad_accum = args.get_int_or("grad-accum", 1);
-  o.clip = args.get_double_or("clip", 0.0);
-  o.save_every = args.get_int_or("save-every", 0);
-  o.eval_every = args.get_int_or("eval-every", 0);
-  std::string opt = args.get_or("optimizer", "adamw");
-  double lr = args.get_double_or("lr", 1e-4);
+  o.steps = args.get_int("steps");
+  o.grad_accum = args.get_int("grad-accum");
+  o.clip = args.get_double("clip");
+  o.save_every = args.get_int("save-every");
+  o.eval_every = args.get_int("eval-every");
+  std::string opt = args.get("optimizer");
+  double lr = args.get_double("lr");
   if (opt == "adamw") {
-    auto [b1, b2] = parse_betas(args.get_or("betas", "0.9,0.999"));
+    auto [b1, b2] = parse_betas(args.get("betas"));
     o.optimizer = {{"type", "adamw"},
                    {"beta1", b1},
                    {"beta2", b2},
-                   {"eps", args.get_double_or("eps", 1e-8)},
+                   {"eps", args.get_double("eps")},
                    {"weight_decay", args.get_double_or("weight-decay", 0.01)}};
   } else if (opt == "sgd") {
     KHUB_CHECK_ARG(!args.has("betas") && !args.has("eps"),
                    "train: --betas and --eps are AdamW's; --optimizer sgd takes --momentum");
     o.optimizer = {{"type", "sgd"},
-                   {"momentum", args.get_double_or("momentum", 0.0)},
+                   {"momentum", args.get_double("momentum")},
                    {"weight_decay", args.get_double_or("weight-decay", 0.0)}};
   } else {
     fail(ErrorKind::kInvalidArgument, "train: --optimizer '", opt, "' is not adamw or sgd");
   }
-  o.schedule.kind = parse_lr_schedule_kind(args.get_or("schedule", "constant"));
+  o.schedule.kind = parse_lr_schedule_kind(args.get("schedule"));
   o.schedule.base_lr = lr;
-  o.schedule.warmup_steps = args.get_int_or("warmup", 0);
+  o.schedule.warmup_steps = args.get_int("warmup");
   o.schedule.total_steps = o.steps;
 
   // The weights: the resumed checkpoint's (its master copies are restored by the trainer).
@@ -122,7 +83,7 @@ int cmd_train(int argc, char** argv) {
       info.max_position_embeddings > 0 ? std::min<int64_t>(128, info.max_position_embeddings) : 128;
   int64_t seq_len = args.get_int_or("seq-len", default_len);
   TokenRows rows;
-  int64_t batch = args.get_int_or("batch", 1);
+  int64_t batch = args.get_int("batch");
   bool fixed = args.has("data-ids");
   if (fixed) {
     rows = parse_token_rows(args.get("data-ids"), info);
@@ -133,12 +94,11 @@ int cmd_train(int argc, char** argv) {
   KHUB_CHECK_ARG(batch >= 1, "train: --batch ", batch, " must be at least 1");
   TokenRows eval_rows;
   if (args.has("eval-data")) eval_rows = load_token_rows(args.get("eval-data"), seq_len, info);
-  DataLoader loader(std::move(rows), batch, static_cast<uint64_t>(args.get_int_or("seed", 0)),
-                    !fixed);
+  DataLoader loader(std::move(rows), batch, static_cast<uint64_t>(args.get_int("seed")), !fixed);
   Trainer trainer(*model, loader, eval_rows.empty() ? nullptr : &eval_rows, o);
 
   bool json = args.has("json");
-  bool tty = isatty(fileno(stderr));
+  ProgressLine progress(!json && progress_enabled(args));
   int64_t first = trainer.step();
   auto start = std::chrono::steady_clock::now();
   auto on_event = [&](const TrainEvent& e) {
@@ -164,19 +124,23 @@ int cmd_train(int argc, char** argv) {
       double elapsed =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double left = done > 0 ? elapsed / done * static_cast<double>(o.steps - e.step) : 0.0;
-      std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  |g| %.3g  lr %.3g  %.0f tok/s  ETA %s%s",
-                   tty ? "\r" : "", static_cast<long long>(e.step), static_cast<long long>(o.steps),
-                   e.loss, e.grad_norm, e.lr, e.tokens_per_s, eta(left).c_str(),
-                   tty ? "   " : "\n");
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "step %lld/%lld  loss %.4f  |g| %.3g  lr %.3g  %.0f tok/s  ETA %s",
+                    static_cast<long long>(e.step), static_cast<long long>(o.steps), e.loss,
+                    e.grad_norm, e.lr, e.tokens_per_s, format_eta(left).c_str());
+      progress.show(line, e.step == o.steps);
     } else if (e.kind == TrainEvent::Kind::kEval) {
-      std::fprintf(stderr, "%sstep %lld  eval loss %.4f\n", tty ? "\n" : "",
-                   static_cast<long long>(e.step), e.loss);
+      progress.end();
+      std::fprintf(stderr, "step %lld  eval loss %.4f\n", static_cast<long long>(e.step), e.loss);
     } else {
-      std::fprintf(stderr, "%ssaved step %lld to %s\n", tty ? "\n" : "",
-                   static_cast<long long>(e.step), e.path.c_str());
+      progress.end();
+      std::fprintf(stderr, "saved step %lld to %s\n", static_cast<long long>(e.step),
+                   e.path.c_str());
     }
   };
   int64_t reached = trainer.run(on_event);
+  progress.end();
   if (reached < o.steps) {
     std::fprintf(stderr,
                  "train: interrupted after step %lld; checkpoint in %s (resume with "
@@ -185,6 +149,71 @@ int cmd_train(int argc, char** argv) {
     return 130;
   }
   return 0;
+}
+
+const CommandSpec& train_spec() {
+  static const CommandSpec s{
+      .name = "train",
+      .summary = "train a model directory on a text or token file; writes a checkpoint",
+      .synopsis = "--model DIR (--data FILE | --data-ids IDS) --out DIR [options]",
+      .details = "--json: one JSON object per step on stdout; otherwise progress on the terminal.",
+      .options = join(
+          {opt("model", OptType::kPath, "DIR", "the model directory to start from")
+               .default_doc("the --resume checkpoint")
+               .eg("models/q"),
+           opt("data", OptType::kPath, "FILE",
+               ".txt (tokenized, packed) or .jsonl (text/input_ids)")
+               .eg("corpus.txt"),
+           opt("data-ids", OptType::kList, "IDS", "one fixed batch of token rows, ';' between rows")
+               .eg("'1,2,3;4,5,6'"),
+           opt("out", OptType::kPath, "DIR", "the checkpoint directory to write")
+               .default_doc("required")
+               .eg("out/"),
+           opt("steps", OptType::kInt, "N", "optimizer steps in all").with_default("100").eg("200"),
+           opt("batch", OptType::kInt, "B", "rows per step").with_default("1").eg("4"),
+           opt("seq-len", OptType::kInt, "T", "tokens per row")
+               .default_doc("128, or the model's max_position_embeddings if smaller")
+               .eg("256"),
+           opt("lr", OptType::kNumber, "X", "peak learning rate").with_default("1e-4").eg("3e-4"),
+           opt("optimizer", OptType::kChoice, "OPT", "the optimizer")
+               .with_default("adamw")
+               .one_of({"adamw", "sgd"})
+               .eg("sgd"),
+           opt("betas", OptType::kList, "A,B", "AdamW betas")
+               .with_default("0.9,0.999")
+               .eg("0.9,0.95"),
+           opt("eps", OptType::kNumber, "E", "AdamW epsilon").with_default("1e-8").eg("1e-6"),
+           opt("weight-decay", OptType::kNumber, "W", "decoupled weight decay")
+               .default_doc("0.01 for adamw, 0 for sgd")
+               .eg("0.1"),
+           opt("momentum", OptType::kNumber, "M", "SGD momentum").with_default("0.0").eg("0.9"),
+           opt("schedule", OptType::kChoice, "S", "learning-rate schedule after warm-up")
+               .with_default("constant")
+               .one_of({"constant", "cosine"})
+               .eg("cosine"),
+           opt("warmup", OptType::kInt, "N", "linear warm-up steps").with_default("0").eg("20"),
+           opt("clip", OptType::kNumber, "X", "clip the global gradient norm (0: off)")
+               .with_default("0.0")
+               .eg("1.0"),
+           opt("grad-accum", OptType::kInt, "N", "micro-batches per step")
+               .with_default("1")
+               .eg("2"),
+           opt("seed", OptType::kInt, "S", "data order seed").with_default("0").eg("42"),
+           flag("checkpoint-activations", "recompute activations in the backward"),
+           opt("save-every", OptType::kInt, "N", "save a checkpoint every N steps (0: at the end)")
+               .with_default("0")
+               .eg("50"),
+           opt("resume", OptType::kPath, "DIR", "continue bit-identically from a checkpoint")
+               .eg("out/"),
+           opt("eval-data", OptType::kPath, "FILE", "held-out data for --eval-every")
+               .eg("eval.txt"),
+           opt("eval-every", OptType::kInt, "N", "evaluate every N steps (0: never)")
+               .with_default("0")
+               .eg("25"),
+           flag("json", "one JSON object per step on stdout")},
+          load_option_specs()),
+      .run = cmd_train};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -67,16 +67,14 @@ std::vector<std::string> verify_folder(const hub::MaterializedVariant& mv, const
 
 }  // namespace
 
-int cmd_verify(int argc, char** argv) {
-  Args args(argc, argv, {"json", "all-variants", "help"});
-  args.reject_unknown({"all-variants", "device", "json", "help"});
-  if (args.has("help") || args.positionals().size() != 1) {
+int cmd_verify(const Args& args) {
+  if (args.positionals().size() != 1) {
     std::fprintf(stderr,
                  "usage: khub verify REF|PATH [--all-variants] [--device cpu|cuda[:N]] [--json]\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   const std::string ref = args.positionals()[0];
-  hub::KernelOptions opts = options_for_device(args.get_or("device", "cpu"));
+  hub::KernelOptions opts = options_for_device(args.get("device"));
   std::vector<std::pair<std::string, hub::MaterializedVariant>> targets;
   std::string what = ref;
   loader::KernelIdentity identity;
@@ -148,6 +146,24 @@ int cmd_verify(int argc, char** argv) {
   j["ok"] = ok;
   if (args.has("json")) std::printf("%s\n", j.dump(2).c_str());
   return ok ? 0 : 1;
+}
+
+const CommandSpec& verify_spec() {
+  static const CommandSpec s{
+      .name = "verify",
+      .summary = "re-hash a kernel's files against its metadata digest",
+      .synopsis = "REF|PATH [--all-variants] [--device cpu|cuda[:N]] [--json]",
+      .details =
+          "Also checks exported symbols against the manifest and signatures against the "
+          "trust policy; exit 1 on any mismatch.",
+      .positionals = {{"REF", "org/name[@REV], or a local folder"}},
+      .options = {flag("all-variants", "verify every variant, not only the selected one"),
+                  opt("device", OptType::kText, "DEV", "the device the variant is selected for")
+                      .with_default("cpu")
+                      .eg("cuda"),
+                  flag("json", "print the verdicts as JSON")},
+      .run = cmd_verify};
+  return s;
 }
 
 }  // namespace khub::cli

@@ -62,12 +62,10 @@ std::vector<VariantFit> fits_for(hub::RepoSource& src, const std::string& repo,
 
 }  // namespace
 
-int cmd_versions(int argc, char** argv) {
-  Args args(argc, argv, {"json", "help"});
-  args.reject_unknown({"json", "help"});
-  if (args.has("help") || args.positionals().size() != 1) {
+int cmd_versions(const Args& args) {
+  if (args.positionals().size() != 1) {
     std::fprintf(stderr, "usage: khub versions org/repo [--json]\n");
-    return args.has("help") ? 0 : 2;
+    return 2;
   }
   hub::KernelRef ref = hub::parse_kernel_ref(args.positionals()[0]);
   hub::HubSources sources = hub::HubSources::from_environment();
@@ -137,6 +135,16 @@ int cmd_versions(int argc, char** argv) {
                 l.revision.c_str(), vs.empty() ? "(no variants)" : vs.c_str());
   }
   return 0;
+}
+
+const CommandSpec& versions_spec() {
+  static const CommandSpec s{.name = "versions",
+                             .summary = "list a kernel repo's versions and which variants fit here",
+                             .synopsis = "REF [--json]",
+                             .positionals = {{"REF", "org/name"}},
+                             .options = {flag("json", "print the versions as JSON")},
+                             .run = cmd_versions};
+  return s;
 }
 
 }  // namespace khub::cli

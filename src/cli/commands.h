@@ -1,37 +1,40 @@
-// The CLI's command registry: one entry per `khub <command>`, each implemented in cmd_<name>.cc.
-// A command gets the arguments after its name and returns the process exit code.
+// The CLI's command registry: one definition (spec.h) per `khub <command>`, each defined with its
+// implementation in cmd_<name>.cc; the definition's run gets the parsed arguments and returns the
+// process exit code (0 ok, 1 failure, 2 usage).
 #pragma once
+
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/spec.h"
 
 namespace khub::cli {
 
-using CommandFn = int (*)(int argc, char** argv);
-
-struct Command {
-  const char* name;
-  CommandFn run;
-  const char* summary;
-};
+// Every top-level command, alphabetical (main.cc).
+const std::vector<const CommandSpec*>& all_commands();
 
 // Declared here, defined in cmd_<name>.cc. Keep alphabetical.
-int cmd_bench(int argc, char** argv);
-int cmd_bench_train(int argc, char** argv);  // khub bench train
-int cmd_build(int argc, char** argv);
-int cmd_chat(int argc, char** argv);
-int cmd_download(int argc, char** argv);
-int cmd_forward(int argc, char** argv);
-int cmd_generate(int argc, char** argv);
-int cmd_grad(int argc, char** argv);
-int cmd_info(int argc, char** argv);
-int cmd_init_model(int argc, char** argv);
-int cmd_keygen(int argc, char** argv);
-int cmd_lock(int argc, char** argv);
-int cmd_publish(int argc, char** argv);
-int cmd_serve(int argc, char** argv);
-int cmd_sign(int argc, char** argv);
-int cmd_tokenize(int argc, char** argv);
-int cmd_train(int argc, char** argv);
-int cmd_verify(int argc, char** argv);
-int cmd_version(int argc, char** argv);
-int cmd_versions(int argc, char** argv);
+const CommandSpec& bench_spec();
+const CommandSpec& bench_train_spec();  // khub bench train (cmd_bench_train.cc)
+const CommandSpec& build_spec();
+const CommandSpec& chat_spec();
+const CommandSpec& completion_spec();
+const CommandSpec& download_spec();
+const CommandSpec& forward_spec();
+const CommandSpec& generate_spec();
+const CommandSpec& grad_spec();
+const CommandSpec& help_spec();
+const CommandSpec& info_spec();
+const CommandSpec& init_model_spec();
+const CommandSpec& keygen_spec();
+const CommandSpec& lock_spec();
+const CommandSpec& publish_spec();
+const CommandSpec& serve_spec();
+const CommandSpec& sign_spec();
+const CommandSpec& tokenize_spec();
+const CommandSpec& train_spec();
+const CommandSpec& verify_spec();
+const CommandSpec& version_spec();
+const CommandSpec& versions_spec();
 
 }  // namespace khub::cli

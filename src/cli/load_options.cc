@@ -42,9 +42,30 @@ std::shared_ptr<const std::map<std::string, hub::LockedKernel>> read_kernel_lock
   return out;
 }
 
+std::vector<OptionSpec> sampling_option_specs(const std::string& temperature,
+                                              const std::string& top_p) {
+  return {
+      opt("temperature", OptType::kNumber, "T", "sampling temperature")
+          .with_default(temperature)
+          .eg("0.8"),
+      opt("top-p", OptType::kNumber, "P", "nucleus sampling mass").with_default(top_p).eg("0.95"),
+      opt("top-k", OptType::kInt, "K", "sample from the K likeliest tokens (0: all)")
+          .with_default("0")
+          .eg("40"),
+      opt("min-p", OptType::kNumber, "P", "drop tokens below P times the top probability")
+          .with_default("0.0")
+          .eg("0.05"),
+      opt("repetition-penalty", OptType::kNumber, "R", "penalty for tokens already seen")
+          .with_default("1.0")
+          .eg("1.1"),
+      opt("seed", OptType::kInt, "S", "sampling seed").with_default("0").eg("42"),
+      flag("greedy", "always pick the likeliest token"),
+  };
+}
+
 LoadOptions load_options_from_args(const Args& args) {
   LoadOptions o;
-  o.device = args.get_or("device", "cpu");
+  o.device = args.get("device");
   o.dtype = args.get_or("dtype", "");
   o.use_kernels = args.has("use-kernels");
   if (args.has("kernel-config"))
@@ -65,6 +86,34 @@ LoadOptions load_options_from_args(const Args& args) {
     }
   }
   return o;
+}
+
+const std::vector<OptionSpec>& load_option_specs() {
+  static const std::vector<OptionSpec> kLoad = {
+      opt("device", OptType::kText, "DEV", "where the model runs: cpu, cuda or cuda:N")
+          .with_default("cpu")
+          .eg("cuda:0"),
+      opt("dtype", OptType::kChoice, "DTYPE", "compute and weight dtype")
+          .default_doc("the checkpoint's dtype")
+          .one_of({"f32", "bf16", "f16"})
+          .eg("bf16"),
+      flag("use-kernels", "swap layers for hub kernels (the default mapping, docs/design.md §8.1)"),
+      opt("kernel-config", OptType::kPath, "FILE.json",
+          "per-layer kernel choices: {\"kernel_mapping\": {...}}")
+          .eg("cfg.json"),
+      opt("attn-implementation", OptType::kText, "REF", "the attention kernel, a kernel reference")
+          .default_doc("the reference attention")
+          .eg("'khub-community/flash-attn@>=1,<2'"),
+      opt("mode", OptType::kText, "MODE", "kernelize mode: inference, training, compile (a,b)")
+          .default_doc("inference (training for train and grad)")
+          .eg("inference,compile"),
+      flag("strict", "every fallback to the reference path is an error"),
+      opt("kernels-lock", OptType::kPath, "FILE|none",
+          "the kernels.lock whose revisions, variants and signers kernels load at")
+          .default_doc("the nearest kernels.lock above the working directory, when kernels are on")
+          .eg("kernels.lock"),
+  };
+  return kLoad;
 }
 
 }  // namespace khub::cli

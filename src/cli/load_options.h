@@ -18,6 +18,14 @@
 
 namespace khub::cli {
 
+// The definitions of those options, for the commands that load a model (spec.h).
+const std::vector<OptionSpec>& load_option_specs();
+
+// The sampling options of generate and chat (--temperature, --top-p, --top-k, --min-p,
+// --repetition-penalty, --seed, --greedy), with the command's own temperature and top-p defaults.
+std::vector<OptionSpec> sampling_option_specs(const std::string& temperature,
+                                              const std::string& top_p);
+
 LoadOptions load_options_from_args(const Args& args);
 
 // kernels.lock (hub/http/lockfile.h) as the loads apply it: the kernel repos by id.

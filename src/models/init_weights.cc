@@ -1,5 +1,6 @@
 #include "models/init_weights.h"
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <tuple>
@@ -202,6 +203,16 @@ ModelConfig write_random_checkpoint(const InitModelOptions& o, const std::string
   }
   uint64_t total = 0;
   for (const auto& t : tensors) total += t.nbytes();
+  if (o.on_progress) {
+    auto done = std::make_shared<std::atomic<uint64_t>>(0);
+    for (auto& t : tensors) {
+      t.produce = [inner = std::move(t.produce), n = t.nbytes(), done, total, cb = o.on_progress] {
+        Tensor v = inner();
+        cb(*done += n, total);
+        return v;
+      };
+    }
+  }
   SafetensorsMetadata meta{{"format", "pt"}};
   if (total <= o.max_shard_bytes) {
     write_safetensors(std::filesystem::path(out_dir) / "model.safetensors", std::move(tensors),

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -20,6 +21,8 @@ struct InitModelOptions {
   uint64_t seed = 0;
   uint64_t max_shard_bytes = 2ull << 30;
   bool byte_tokenizer = true;  // write the byte-level tokenizer.json where it fits (below)
+  // Called after each tensor is produced for writing: weight bytes so far and in all (progress).
+  std::function<void(uint64_t done, uint64_t total)> on_progress = nullptr;
 };
 
 // The config.json document for the options (validated by parsing it).

@@ -186,8 +186,15 @@ void Progress::add_bytes(int64_t bytes) {
   draw(false);
 }
 
-void Progress::file_done() {
+void Progress::file_done(const std::string& name, uint64_t bytes, double seconds) {
   ++files_done_;
+  if (enabled_ && !name.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string line = "\r  " + name + "  " + human_bytes(bytes) + "  " +
+                       human_bytes(seconds > 0 ? bytes / seconds : 0) + "/s\x1b[K\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    last_draw_ = {};
+  }
   draw(false);
 }
 
@@ -214,7 +221,14 @@ void Progress::draw(bool) {
   std::string line = "\r" + label_ + ": " + human_bytes(done_) + " / " + human_bytes(total_) +
                      "  " + std::to_string(files_done_.load()) + "/" +
                      std::to_string(files_total_.load()) + " files  " +
-                     human_bytes(secs > 0 ? done_ / secs : 0) + "/s\x1b[K";
+                     human_bytes(secs > 0 ? done_ / secs : 0) + "/s";
+  if (secs > 0 && done_ > 0 && total_ > done_) {
+    long left = static_cast<long>((total_ - done_) / (done_ / secs) + 0.5);
+    char eta[32];
+    std::snprintf(eta, sizeof eta, "  ETA %ld:%02ld", left / 60, left % 60);
+    line += eta;
+  }
+  line += "\x1b[K";
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

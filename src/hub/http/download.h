@@ -28,14 +28,17 @@ struct ExpectedContent {
 
 ExpectedContent expected_for(const TreeEntry& entry);
 
-// Aggregated progress of a group of downloads; draws one line on stderr when enabled.
+// Aggregated progress of a group of downloads; when enabled (stderr a terminal,
+// HubConfig::progress) draws one line on stderr — bytes, files, rate and ETA in total — and one
+// line per file fetched (its size and rate).
 class Progress {
  public:
   Progress(bool enabled, std::string label);
   ~Progress();
   void add_total(uint64_t bytes, int files);
   void add_bytes(int64_t bytes);  // negative when a restarted download discards bytes
-  void file_done();
+  // A file is in place: `name` was fetched (bytes in seconds), or, with no name, was cached.
+  void file_done(const std::string& name = "", uint64_t bytes = 0, double seconds = 0.0);
   void finish();
   uint64_t bytes_done() const { return done_.load(); }
 

@@ -1,5 +1,6 @@
 #include "hub/http/snapshot.h"
 
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -172,6 +173,7 @@ SnapshotResult snapshot_download(RemoteRepo& repo, const SnapshotRequest& req) {
       return;
     }
     std::string etag = e.etag();
+    double fetch_seconds = -1.0;  // >= 0: this call fetched the file
     {
       FileLock blob_lock(cache.blob_lock_path(ref, etag));
       if (!cache.has_blob(ref, etag)) {
@@ -181,15 +183,22 @@ SnapshotResult snapshot_download(RemoteRepo& repo, const SnapshotRequest& req) {
           want.digest = d->second.first;
           want.digest_source = d->second.second;
         }
+        auto t0 = std::chrono::steady_clock::now();
         download_verified(repo.http(), repo.file_url(result.commit, e.path),
                           cache.blob_path(ref, etag), want, ref.display() + "/" + e.path,
                           result.commit, &progress, repo.config().durable);
         ++downloaded;
         bytes += e.size;
+        fetch_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     }
     cache.link_snapshot_file(ref, result.commit, e.path, etag);
-    progress.file_done();
+    if (fetch_seconds >= 0) {
+      progress.file_done(e.path, e.size, fetch_seconds);
+    } else {
+      progress.file_done();
+    }
   };
 
   uint64_t total = 0;
