@@ -74,7 +74,8 @@ const CommandSpec& publish_spec() {
       .name = "publish",
       .summary = "add built variants to a local hub as an immutable revision",
       .synopsis =
-          "DIR --hub DIR|URL [--repo org/name] [--tag vX.Y.Z] [--branch vN] [--sign KEY] [--project DIR] [--json]",
+          "DIR --hub DIR|URL [--repo org/name] [--tag vX.Y.Z] [--branch vN] [--sign KEY] "
+          "[--project DIR] [--json]",
       .positionals = {{"DIR", "the built kernel project (after khub build)"}},
       .options =
           {opt("hub", OptType::kPath, "DIR|URL", "a local hub folder or a khub serve URL")
