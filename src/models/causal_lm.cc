@@ -199,7 +199,9 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
                                load(a + "v_proj.bias", {kvd})});
     }
     L.o_weight = load(a + "o_proj.weight", {h, qd});
-    if (c.attention_sinks) L.sinks = load(a + "sinks", {c.num_attention_heads}).to(DType::kF32);
+    if (c.attention_sinks) {
+      L.sinks = ops::cast(load(a + "sinks", {c.num_attention_heads}), DType::kF32);  // CUDA too
+    }
     if (c.o_bias) L.o_bias = load(a + "o_proj.bias", {h});
     if (c.layer_is_moe(i)) {
       L.moe = load_moe(p, w, load, place, act, c);
