@@ -41,7 +41,10 @@ cmake_ex() {  # name [extra cmake args]
 }
 for ex in generate get_kernel train; do cmake_ex $ex; done
 # The examples load libkhub from the prefix, not from the build tree.
-ldd "$t/ex-generate/generate" | grep -q "$p/lib/libkhub.so.0.1" || fail "generate links $(ldd "$t/ex-generate/generate" | grep khub)"
+# (ldd's output is captured first: `ldd | grep -q` under pipefail fails when grep exits early and
+# ldd dies of SIGPIPE, which is what made this check flaky.)
+links=$(ldd "$t/ex-generate/generate")
+grep -q "$p/lib/libkhub.so.0.1" <<< "$links" || fail "generate links $(grep khub <<< "$links")"
 
 # generate: the kernels the KernelConfig names run, and the ids are the CLI's for the same config.
 "$t/ex-generate/generate" "$t/m" 6 > "$t/gen.txt" 2> "$t/gen.err" || { cat "$t/gen.err"; fail "generate ran"; }
@@ -79,6 +82,7 @@ cp examples/train/main.cc "$t/static/"
 sed 's/khub::khub)/khub::khub_static)/' examples/train/CMakeLists.txt > "$t/static/CMakeLists.txt"
 cmake -S "$t/static" -B "$t/static/b" -G Ninja -DCMAKE_PREFIX_PATH="$p" > "$t/static.log" 2>&1 &&
   cmake --build "$t/static/b" >> "$t/static.log" 2>&1 || { cat "$t/static.log"; fail "static build"; }
-! ldd "$t/static/b/train" | grep -q libkhub || fail "static train still needs libkhub.so"
+static_links=$(ldd "$t/static/b/train")
+! grep -q libkhub <<< "$static_links" || fail "static train still needs libkhub.so"
 "$t/static/b/train" "$t/m" 3 > /dev/null || fail "static train runs"
 echo "ok: installed tree, 3 examples (find_package), pkg-config, static"
