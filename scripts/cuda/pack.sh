@@ -12,9 +12,9 @@ out=${2:-.devout/pkg.tar.xz}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
-bins=(khub bench_kernels_cuda bench_flash_decode)
+bins=(khub bench_kernels_cuda bench_flash_decode bench_decode_step)
 for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
-for b in "${bins[@]}"; do cp "$build/bin/$b" "$stage/bin/"; done
+for b in "${bins[@]}"; do [ -x "$build/bin/$b" ] && cp "$build/bin/$b" "$stage/bin/"; done
 for d in decode_breakdown step_overhead; do [ -x "$build/dev/$d" ] && cp "$build/dev/$d" "$stage/bin/"; done
 for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $1, $3}' | sort -u |
   grep -v -E '^(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudart)\.' |

@@ -11,6 +11,7 @@
 namespace khub {
 
 class MoELayer;
+class DecodeStepLayer;
 
 namespace binding {
 
@@ -60,5 +61,9 @@ inline std::string dtype_reason(const loader::FunctionInfo& f, const std::string
 // kernel_bindings_moe.cc: the `MoE` layer (inference only).
 std::string bind_moe(MoELayer& m, const loader::KernelFunction& fwd, const std::string& desc,
                      const KernelizeOptions& o);
+
+// kernel_bindings_decode_step.cc: the `DecodeStep` layer (inference only).
+std::string bind_decode_step(DecodeStepLayer& s, const loader::KernelFunction& fwd,
+                             const std::string& desc, const KernelizeOptions& o);
 
 }  // namespace khub

@@ -49,6 +49,12 @@ const KernelMapping& default_kernel_mapping() {
     m.add("MoE", DeviceType::kCPU, {{inference, moe}});
     m.add("MoE", DeviceType::kCUDA, {{inference, moe}, {inference_compile, moe}},
           CapabilityRange{80, 120});
+    // The whole decoder stack of a batch-1 decode step in one persistent launch: CUDA, Hopper
+    // only (TMA bulk copies; built for sm_90a), inference; prefill and larger batches keep the
+    // per-layer keys above (docs/layer-contracts.md, `DecodeStep`).
+    KernelLayerRef step = ref("khub-community/decode-step@v1:DecodeStep");
+    m.add("DecodeStep", DeviceType::kCUDA, {{inference, step}, {inference_compile, step}},
+          CapabilityRange{90, 90});
     return m;
   }();
   return mapping;

@@ -15,6 +15,7 @@
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
+#include "layers/decode_step.h"
 #include "layers/linear_cross_entropy.h"
 #include "layers/moe.h"
 #include "layers/norm.h"
@@ -538,6 +539,11 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   }
   if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {
     return bind_attention(*a, kl.forward, desc, o);
+  }
+  if (auto* s = dynamic_cast<DecodeStepLayer*>(&layer)) {
+    // The `DecodeStep` contract has no backward: training keeps the per-layer path.
+    if (training) return "has no backward (training mode)";
+    return bind_decode_step(*s, kl.forward, desc, o);
   }
   if (auto* m = dynamic_cast<MoELayer*>(&layer)) {
     // The `MoE` contract has no backward (docs/layer-contracts.md): training keeps the reference.

@@ -230,6 +230,50 @@ CausalLM::CausalLM(ModelConfig config, const WeightSource& w, const LoadOptions&
     has_local_layers_ |= L.attention_type == LayerAttention::kSliding;
     layers_.push_back(std::move(L));
   }
+  make_decode_step();
+}
+
+void CausalLM::make_decode_step() {
+  const ModelConfig& c = config_;
+  decode_step_ = std::make_unique<DecodeStepLayer>("model.layers");
+  DecodeStackFeatures& f = decode_step_->features;
+  f.hidden = c.hidden_size;
+  f.heads = c.num_attention_heads;
+  f.kv_heads = c.num_key_value_heads;
+  f.head_dim = c.head_dim;
+  f.intermediate = c.intermediate_size;
+  f.vocab = c.vocab_size;
+  f.eps = c.rms_norm_eps;
+  f.activation = c.hidden_act;
+  f.qk_norm = c.qk_norm;
+  f.bias = c.qkv_bias || c.o_bias || c.mlp_bias;
+  f.softcap = c.attn_logit_softcapping > 0 || c.final_logit_softcapping > 0;
+  f.sinks = c.attention_sinks;
+  f.sandwich_norm = c.sandwich_norm;
+  f.gemma_norm = c.gemma_norm;
+  f.scale_embeddings = c.scale_embeddings;
+  for (DecoderLayer& L : layers_) {
+    f.sliding_window |= L.attention_type == LayerAttention::kSliding;
+    f.moe |= L.moe != nullptr;
+    f.interleaved_rotary |= L.rotary->interleaved;
+    f.rotary_dim = L.rotary->rotary_dim;
+    f.scale = attention_params(L).scale;
+  }
+  if (f.moe || f.sandwich_norm) return;  // no dense, fused-norm stack to describe
+  for (DecoderLayer& L : layers_) {
+    DecodeStackLayer s{&L.qkv_weight,  &L.o_weight, &L.gate_up_weight,
+                       &L.down_weight, nullptr,     nullptr};
+    s.input_norm = L.input_add_norm ? &L.input_add_norm->weight : &L.input_norm->weight;
+    s.post_norm = L.post_attention_add_norm ? &L.post_attention_add_norm->weight
+                                            : &L.post_attention_norm->weight;
+    if (L.q_norm) {
+      s.q_norm = &L.q_norm->weight;
+      s.k_norm = &L.k_norm->weight;
+    }
+    decode_step_->layers.push_back(s);
+  }
+  decode_step_->final_norm = &final_norm_->weight;
+  decode_step_->lm_head = &lm_head_;
 }
 
 KVCache CausalLM::make_cache(int64_t slots, int64_t capacity) const {
@@ -258,6 +302,9 @@ std::vector<KernelizableLayer*> CausalLM::kernelizable_layers() {
     add(L.post_feedforward_norm.get());
   }
   add(final_norm_.get());
+  // The whole-stack decode step: CUDA inference only (its kernel has no backward and no CPU
+  // variant); the per-layer keys above stay bound for prefill and larger batches.
+  if (!training_ && device_.is_cuda()) add(decode_step_.get());
   // The loss layer exists for training: generation never calls it, so an inference kernelize
   // neither loads its kernel nor reports it (an evaluation loss in eval mode runs the reference).
   if (training_) add(lm_loss_.get());

@@ -11,6 +11,7 @@
 #include "kernelize/kernelize.h"
 #include "layers/activation.h"
 #include "layers/attention.h"
+#include "layers/decode_step.h"
 #include "layers/linear_cross_entropy.h"
 #include "layers/moe.h"
 #include "layers/norm.h"
@@ -129,6 +130,9 @@ class CausalLM {
   // Decode steps replayed from CUDA graphs so far, and graphs captured (Mode Compile).
   int64_t graph_replays() const { return graph_replays_; }
   int64_t graphs_captured() const { return graphs_captured_; }
+  // Steps the bound `DecodeStep` kernel ran (one launch for the whole stack; a captured graph
+  // counts once, at its capture), and why a step would not use it ("" when it is bound).
+  int64_t fused_decode_steps() const { return fused_decode_steps_; }
 
   // Every kernel-replaceable layer instance, in module order (kernelize walks these).
   std::vector<KernelizableLayer*> kernelizable_layers();
@@ -177,6 +181,10 @@ class CausalLM {
   Tensor embed_tokens_;  // [V, H]
   Tensor lm_head_;       // [V, H] (the embedding when tied)
   std::unique_ptr<RMSNormLayer> final_norm_;
+  // The whole stack of a batch-1 decode step as one kernel-replaceable layer (CUDA, inference).
+  std::unique_ptr<DecodeStepLayer> decode_step_;
+  int64_t fused_decode_steps_ = 0;
+  void make_decode_step();
   std::unique_ptr<LinearCrossEntropyLayer> lm_loss_;  // the LM head and the training loss
   std::vector<DecoderLayer> layers_;
   float embed_scale_ = 1.0f;

@@ -146,6 +146,13 @@ Tensor CausalLM::run_step(const StepInputs& in, const Tensor& meta, KVCache& cac
     for (Tensor* table : {&cos_g, &sin_g, &cos_l, &sin_l}) *table = table->to(device_);
   }
 
+  // One sequence, one token: the whole stack in one kernel call when `DecodeStep` is bound
+  // (prefill, batches and the reference keep the per-layer path below).
+  if (t == 1 && n == 1 && decode_step_->kernelized()) {
+    ++fused_decode_steps_;
+    Tensor kv = cache.storage();
+    return decode_step_->forward(x, cos_g, sin_g, cache_rows, batch.seqs, kv);
+  }
   Tensor h;  // the current layer's normed input, when the previous layer's fused add made it
   for (size_t i = 0; i < layers_.size(); ++i) {
     DecoderLayer& L = layers_[i];

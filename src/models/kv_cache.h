@@ -26,6 +26,8 @@ class KVCache {
   Tensor layer_values(int64_t layer) const { return v_[layer]; }
   // The one allocation every layer's keys and values live in (a captured step bakes it in).
   const void* data() const { return storage_.data(); }
+  // That allocation as a tensor [layers, 2, slots, capacity, kv_heads, head_dim] (DecodeStep).
+  const Tensor& storage() const { return storage_; }
   size_t nbytes() const;
 
  private:
