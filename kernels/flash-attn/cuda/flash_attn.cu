@@ -7,6 +7,7 @@
 //   longer query runs (prefill, chunked prefill, mixed batches): prefill.cu, tensor-core tiles.
 // The choice depends on the attribute only, so a captured graph replays the same launches.
 #include "flash_attn.h"
+#include "flash_attn_backward.h"
 #include "khub/kernel_manifest.h"
 #include "khub_cuda/abi_cuda.cuh"
 
@@ -286,6 +287,131 @@ khub_status rotary_cache_forward(const khub_call* call, khub_error* error) {
   return c.launched();
 }
 
+// `attention_backward`: the forward's inputs and output, the output's gradient; writes grad_q and
+// adds into the f32 cache gradients (backward.cu). Sinks are not supported (not an argument).
+enum BwdArg { kBQ, kBK, kBV, kBSeqs, kBWs, kBOut, kBDout, kBDq, kBDk, kBDv, kBNumArgs };
+
+khub_status backward(const khub_call* call, khub_error* error) {
+  Call c("attention_backward", call, error);
+  ElemType tq, t;
+  if (!c.check_call(kBNumArgs, 5) || !c.float_tensor(kBQ, "q", &tq) || !c.rank(kBQ, "q", 3))
+    return c.status();
+  if (tq == ElemType::kF32) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
+    return c.status();
+  }
+  const int64_t T = c.dim(kBQ, 0), hq = c.dim(kBQ, 1), d = c.dim(kBQ, 2);
+  if (!c.float_tensor(kBK, "k_cache", &t) || !c.same_type(t, tq, "k_cache", "q") ||
+      !c.rank(kBK, "k_cache", 4) || !c.float_tensor(kBV, "v_cache", &t) ||
+      !c.same_type(t, tq, "v_cache", "q") || !c.shape_like(kBV, "v_cache", kBK, "k_cache", d) ||
+      !c.i32_tensor(kBSeqs, "seqs") || !c.rank(kBSeqs, "seqs", 2) ||
+      !c.float_tensor(kBWs, "workspace", &t, true) || !c.rank(kBWs, "workspace", 1) ||
+      !c.float_tensor(kBOut, "out", &t) || !c.same_type(t, tq, "out", "q") ||
+      !c.shape_like(kBOut, "out", kBQ, "q", d) || !c.float_tensor(kBDout, "grad_out", &t) ||
+      !c.same_type(t, tq, "grad_out", "q") || !c.shape_like(kBDout, "grad_out", kBQ, "q", d) ||
+      !c.float_tensor(kBDq, "grad_q", &t) || !c.same_type(t, tq, "grad_q", "q") ||
+      !c.shape_like(kBDq, "grad_q", kBQ, "q", d) ||
+      !c.float_tensor(kBDk, "grad_k_cache", &t, true) ||
+      !c.shape_like(kBDk, "grad_k_cache", kBK, "k_cache", d) ||
+      !c.float_tensor(kBDv, "grad_v_cache", &t, true) ||
+      !c.shape_like(kBDv, "grad_v_cache", kBK, "k_cache", d))
+    return c.status();
+  const int64_t S = c.dim(kBK, 0), C = c.dim(kBK, 1), hk = c.dim(kBK, 2);
+  if (d != 64 && d != 128 && d != 256) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
+           static_cast<long long>(d));
+    return c.status();
+  }
+  if (c.dim(kBK, 3) != d) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "k_cache has head_dim %lld, expected q's %lld",
+           static_cast<long long>(c.dim(kBK, 3)), static_cast<long long>(d));
+    return c.status();
+  }
+  if (hk <= 0 || hq % hk != 0) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "q has %lld heads and the caches %lld, expected a positive multiple",
+           static_cast<long long>(hq), static_cast<long long>(hk));
+    return c.status();
+  }
+  if (c.dim(kBSeqs, 1) != 4) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "seqs is [%lld, %lld], expected [N, 4] (slot, q_start, q_len, kv_len)",
+           static_cast<long long>(c.dim(kBSeqs, 0)), static_cast<long long>(c.dim(kBSeqs, 1)));
+    return c.status();
+  }
+  const int64_t N = c.dim(kBSeqs, 0);
+  const int64_t ws_need = khub_flash::backward_workspace(T, hq, d);
+  if (c.dim(kBWs, 0) < ws_need) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "workspace has %lld elements, expected at least %lld (T x Hq x (D + 2))",
+           static_cast<long long>(c.dim(kBWs, 0)), static_cast<long long>(ws_need));
+    return c.status();
+  }
+  float scale = 1.f, softcap = 0.f;
+  int64_t window = 0, max_q_len = 0, max_kv_len = 0;
+  if (!float_attr(c, "scale", false, &scale) || !int_attr(c, "window", 0, INT64_MAX, &window) ||
+      !float_attr(c, "softcap", true, &softcap) ||
+      !int_attr(c, "max_q_len", 0, 0x7fffffff, &max_q_len) ||
+      !int_attr(c, "max_kv_len", 0, INT64_MAX, &max_kv_len))
+    return c.status();
+  if (T > 0x7fffffff || N > 65535 || hq > 0xffff || C > 0x7fffffff) {
+    c.fail(KHUB_STATUS_UNSUPPORTED, "the tensors are too large (T %lld, N %lld, Hq %lld)",
+           static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(hq));
+    return c.status();
+  }
+  constexpr const char* kNames[kBNumArgs] = {
+      "q",   "k_cache",  "v_cache", "seqs",         "workspace",
+      "out", "grad_out", "grad_q",  "grad_k_cache", "grad_v_cache"};
+  for (int a : {kBQ, kBK, kBV, kBWs, kBOut, kBDout, kBDq, kBDk, kBDv}) {
+    if (!khub_cuda::aligned16(c.data(a))) {
+      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned", kNames[a]);
+      return c.status();
+    }
+  }
+  int dev = 0, optin = 0;
+  if (cudaGetDevice(&dev) == cudaSuccess &&
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
+      static_cast<size_t>(optin) < khub_flash::backward_smem_bytes(static_cast<int>(d))) {
+    c.fail(KHUB_STATUS_UNSUPPORTED,
+           "head_dim %lld needs %zu bytes of shared memory per block, the device has %d",
+           static_cast<long long>(d), khub_flash::backward_smem_bytes(static_cast<int>(d)), optin);
+    return c.status();
+  }
+  if (T == 0) return KHUB_STATUS_OK;
+
+  khub_flash::BwdParams b;
+  khub_flash::Params& p = b.fwd;
+  p.q = c.data(kBQ);
+  p.k_cache = c.data(kBK);
+  p.v_cache = c.data(kBV);
+  p.seqs = static_cast<const int32_t*>(c.data(kBSeqs));
+  p.out = c.data(kBOut);
+  p.total_q = T;
+  p.num_seqs = static_cast<int>(N);
+  p.hq = static_cast<int>(hq);
+  p.hk = static_cast<int>(hk);
+  p.d = static_cast<int>(d);
+  p.slots = S;
+  p.capacity = C;
+  p.max_q_len = static_cast<int>(max_q_len);
+  p.max_kv_len = max_kv_len;
+  p.scale = scale;
+  p.window = window;
+  p.softcap = softcap;
+  b.dout = c.data(kBDout);
+  b.dq = c.data(kBDq);
+  b.dk_cache = static_cast<float*>(c.data(kBDk));
+  b.dv_cache = static_cast<float*>(c.data(kBDv));
+  b.workspace = static_cast<float*>(c.data(kBWs));
+  const cudaError_t e = khub_flash::launch_backward(
+      b, tq == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16, c.stream());
+  if (e != cudaSuccess) {
+    c.fail(KHUB_STATUS_DEVICE_ERROR, "backward kernel launch failed: %s", cudaGetErrorString(e));
+    return c.status();
+  }
+  return c.launched();
+}
+
 constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
 constexpr khub_arg_desc kArgs[] = {
     {"q", KHUB_ARG_INPUT, "bf16,f16", 3, kC},
@@ -315,6 +441,13 @@ constexpr khub_arg_desc kCacheArgs[] = {
     {"q_weight", KHUB_ARG_PARAM, "same:q", 1, kC | KHUB_ARG_OPTIONAL},
     {"k_weight", KHUB_ARG_PARAM, "same:q", 1, kC | KHUB_ARG_OPTIONAL},
 };
+constexpr khub_arg_desc kBwdArgs[] = {
+    {"q", KHUB_ARG_INPUT, "bf16,f16", 3, kC},       {"k_cache", KHUB_ARG_INPUT, "same:q", 4, kC},
+    {"v_cache", KHUB_ARG_INPUT, "same:q", 4, kC},   {"seqs", KHUB_ARG_INPUT, "i32", 2, kC},
+    {"workspace", KHUB_ARG_OUTPUT, "f32", 1, kC},   {"out", KHUB_ARG_INPUT, "same:q", 3, kC},
+    {"grad_out", KHUB_ARG_INPUT, "same:q", 3, kC},  {"grad_q", KHUB_ARG_OUTPUT, "same:q", 3, kC},
+    {"grad_k_cache", KHUB_ARG_INOUT, "f32", 4, kC}, {"grad_v_cache", KHUB_ARG_INOUT, "f32", 4, kC},
+};
 constexpr khub_attr_desc kCacheAttrs[] = {
     {"rotary_dim", KHUB_VALUE_INT, 0, {KHUB_VALUE_INT, {.i = 0}}},
     {"interleaved", KHUB_VALUE_BOOL, 0, {KHUB_VALUE_BOOL, {.i = 0}}},
@@ -329,6 +462,12 @@ extern "C" KHUB_KERNEL_EXPORT khub_status khub_flash_attn_attention_forward(cons
                                                                             khub_error* error) {
   return khub_cuda::guard_boundary("attention_forward", error,
                                    [&] { return khub_flash_cuda::forward(call, error); });
+}
+
+extern "C" KHUB_KERNEL_EXPORT khub_status khub_flash_attn_attention_backward(const khub_call* call,
+                                                                             khub_error* error) {
+  return khub_cuda::guard_boundary("attention_backward", error,
+                                   [&] { return khub_flash_cuda::backward(call, error); });
 }
 
 extern "C" KHUB_KERNEL_EXPORT khub_status
@@ -358,6 +497,20 @@ const khub_function_desc kFunctions[] = {
     },
     {
         sizeof(khub_function_desc),
+        "attention_backward",
+        "khub_flash_attn_attention_backward",
+        sizeof(kBwdArgs) / sizeof(kBwdArgs[0]),
+        kBwdArgs,
+        sizeof(kAttrs) / sizeof(kAttrs[0]),
+        kAttrs,
+        "bf16,f16",
+        KHUB_FN_CAN_CAPTURE,
+        nullptr,
+        "{\"min_compute_capability\": \"8.0\", \"head_dim\": [64, 128, 256], \"sliding_window\": "
+        "true, \"softcap\": true, \"sinks\": false}",
+    },
+    {
+        sizeof(khub_function_desc),
         "rotary_kv_cache_forward",
         "khub_flash_attn_rotary_kv_cache_forward",
         sizeof(kCacheArgs) / sizeof(kCacheArgs[0]),
@@ -371,6 +524,8 @@ const khub_function_desc kFunctions[] = {
     }};
 
 const khub_layer_desc kLayers[] = {
+    // attention_backward is not yet verified on a GPU: the layer does not name it, so kernelize
+    // keeps the reference backward in training mode ("has no backward (training mode)").
     {sizeof(khub_layer_desc), "Attention", "attention_forward", nullptr, KHUB_LAYER_CAN_CAPTURE},
     {sizeof(khub_layer_desc), "RotaryKVCache", "rotary_kv_cache_forward", nullptr,
      KHUB_LAYER_CAN_CAPTURE},
