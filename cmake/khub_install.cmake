@@ -8,7 +8,7 @@ include(GNUInstallDirs)
 # The parts libkhub holds: everything a program using the public API needs. The CLI-only parts
 # (builder, serve, cli) stay in the khub binary.
 set(KHUB_LIBRARY_PARTS khub_core khub_io khub_ops khub_layers khub_models khub_loader khub_hub_ref
-    khub_hub_source khub_hub_store khub_hub khub_hub_net khub_hub_http khub_kernelize
+    khub_hub_source khub_hub_store khub_hub khub_hub_net khub_hub_locks khub_hub_http khub_kernelize
     khub_tokenizer khub_train)
 set(khub_objects)
 set(khub_static_parts)

@@ -22,6 +22,10 @@ DEBIAN_PACKAGES=(
   libcli11-dev             # the khub CLI's parser, from one definition per command (src/cli/spec.h)
   zsh                      # the test that the generated zsh completion script parses
   python3
+  python3-dev              # Python.h for the khub Python module (python/, docs/python.md)
+  pybind11-dev             # the module's C++/Python binding layer (header-only)
+  python3-numpy            # the Python tests' tensors and float64 reference math
+  python3-torch            # torch CPU tensors through DLPack in the Python tests (Debian's 1.13)
 )
 
 missing=()

@@ -28,8 +28,4 @@ std::vector<OptionSpec> sampling_option_specs(const std::string& temperature,
 
 LoadOptions load_options_from_args(const Args& args);
 
-// kernels.lock (hub/http/lockfile.h) as the loads apply it: the kernel repos by id.
-std::shared_ptr<const std::map<std::string, hub::LockedKernel>> read_kernel_locks(
-    const std::filesystem::path& file);
-
 }  // namespace khub::cli

@@ -13,6 +13,7 @@
 #include "core/env.h"
 #include "core/error.h"
 #include "core/printable.h"
+#include "core/program_dir.h"
 #include "core/toml_ascii.h"
 #include "loader/safe_path.h"
 
@@ -59,12 +60,6 @@ void check_repo_pattern(const std::string& p, const std::string& where) {
     fail(ErrorKind::kFormat, where, ": repo pattern \"", p,
          "\" must be \"org/name\", \"org/*\" or \"*\"");
   }
-}
-
-fs::path executable_dir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : exe.parent_path();
 }
 
 // kernels.trust.toml beside the nearest kernels.lock / kernels.toml above the working directory.
@@ -387,7 +382,7 @@ std::vector<fs::path> trust_policy_files() {
   auto add_if_exists = [&](const fs::path& p) {
     if (!p.empty() && fs::is_regular_file(p, ec)) out.push_back(p);
   };
-  if (fs::path exe = executable_dir(); !exe.empty()) {
+  if (fs::path exe = program_dir(); !exe.empty()) {
     add_if_exists(exe.parent_path() / "share" / "khub" / "trust-policy.toml");
   }
   if (fs::path home = env::hf_home(); !home.empty())

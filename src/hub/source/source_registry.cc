@@ -7,6 +7,7 @@
 
 #include "core/env.h"
 #include "core/error.h"
+#include "core/program_dir.h"
 #include "hub/source/local_hub.h"
 #include "hub/source/local_kernels.h"
 
@@ -24,13 +25,6 @@ std::vector<SourceProvider>& providers() {
   return p;
 }
 
-fs::path executable_dir() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return exe.parent_path();
-}
-
 }  // namespace
 
 void register_source_provider(SourceProvider provider) {
@@ -39,7 +33,7 @@ void register_source_provider(SourceProvider provider) {
 }
 
 std::vector<fs::path> bundled_hub_candidates() {
-  fs::path dir = executable_dir();
+  fs::path dir = program_dir();
   if (dir.empty()) return {};
   return {(dir / ".." / "hub").lexically_normal(),
           (dir / ".." / "share" / "khub" / "hub").lexically_normal()};
@@ -67,12 +61,14 @@ std::vector<fs::path> hub_search_path() {
   return out;
 }
 
-HubSources HubSources::from_environment() {
+HubSources HubSources::from_environment() { return hub_sources_with(hub_search_path()); }
+
+HubSources hub_sources_with(const std::vector<fs::path>& local_hubs) {
   HubSources s;
   if (std::optional<std::string> lk = env::get("LOCAL_KERNELS")) {
     s.add(std::make_shared<LocalKernelsSource>(LocalKernelsSource::parse(*lk)));
   }
-  for (const fs::path& dir : hub_search_path()) s.add(std::make_shared<LocalHubSource>(dir));
+  for (const fs::path& dir : local_hubs) s.add(std::make_shared<LocalHubSource>(dir));
   std::vector<SourceProvider> ps;
   {
     std::lock_guard<std::mutex> lock(providers_mu());

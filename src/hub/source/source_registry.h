@@ -20,8 +20,11 @@ void register_source_provider(SourceProvider provider);
 // Local hub directories: $KHUB_HUB_PATH split on ':' when set (even empty: then none), else the
 // bundled hubs that exist (bundled_hub_candidates()).
 std::vector<std::filesystem::path> hub_search_path();
-// The bundled hub next to this executable: <exe>/../hub (build/bin/khub -> build/hub), then
-// <exe>/../share/khub/hub (an installed prefix).
+// What from_environment() gives with `local_hubs` in place of hub_search_path(): LOCAL_KERNELS,
+// these hub folders, then the providers (the Python module's get_kernel(hub=...)).
+HubSources hub_sources_with(const std::vector<std::filesystem::path>& local_hubs);
+// The bundled hub next to this executable (core/program_dir.h): <exe>/../hub (build/bin/khub ->
+// build/hub), then <exe>/../share/khub/hub (an installed prefix).
 std::vector<std::filesystem::path> bundled_hub_candidates();
 
 }  // namespace khub::hub
