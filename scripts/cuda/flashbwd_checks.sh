@@ -13,6 +13,7 @@
 # 3. `khub bench train` on Qwen3-0.6B shapes, bf16, BATCHES × SEQ_LEN: --use-kernels with
 #    Attention on the reference (before; 28,649 tok/s measured on an H100 on 2026-12-07) and
 #    --use-kernels (after): OUT_DIR/bench_table.txt.
+# MEMCHECK=1 adds a compute-sanitizer memcheck of the float64 cases.
 # Success: every `run` line of OUT_DIR/summary.txt says rc=0 (grad_table exits 1 when a parameter's
 # gradient norm under the kernels is more than 5e-2 off the reference's), and bench_table.txt
 # shows Attention on flash-attn in the "after" run.
@@ -27,6 +28,12 @@ khub=$pkg/bin/khub
 
 run test_flash_attn_backward_cuda 600 "$pkg/bin/test_flash_attn_backward_cuda"
 run test_flash_attn_cuda 300 "$pkg/bin/test_flash_attn_cuda"
+# MEMCHECK=1: the float64 cases again under compute-sanitizer (out-of-bounds and misaligned
+# accesses of the four backward launches); slow, so opt-in.
+if [ "${MEMCHECK:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
+  run memcheck_backward 600 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    "$pkg/bin/test_flash_attn_backward_cuda" --gtest_filter='*MatchesFloat64*'
+fi
 
 # Attention on the reference, every other key as the default mapping has it.
 no_attn=$out/no-attention.json

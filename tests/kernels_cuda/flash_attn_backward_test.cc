@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 #include <tuple>
 
 #include "../ops/cuda_test_util.h"
@@ -31,6 +30,7 @@
 #include "core/error.h"
 #include "core/stream.h"
 #include "kernels_dir.h"
+#include "varlen_batch.h"
 
 namespace khub {
 namespace {
@@ -52,9 +52,7 @@ struct Case {
   double q_scale = 1.5;  // q ~ N(0, q_scale²): the logits' spread (k ~ N(0, 1), scale 1/√D)
 };
 
-struct Seq {
-  int64_t slot, q_start, q_len, kv_len;
-};
+using Seq = testing::VarlenSeq;
 
 struct Grads {
   std::vector<double> dq, dk, dv;  // [T, Hq, D]; [S, C, Hk, D] (gradients only, no initial value)
@@ -147,28 +145,12 @@ Tensor f32_tensor(const std::vector<double>& v, const Shape& shape) {
 }
 
 void FlashAttnBackward::run(const Case& c) {
-  const int64_t n = static_cast<int64_t>(c.q_lens.size());
-  ASSERT_EQ(c.kv_lens.size(), c.q_lens.size());
-  const int64_t max_kv = *std::max_element(c.kv_lens.begin(), c.kv_lens.end());
-  const int64_t max_q = *std::max_element(c.q_lens.begin(), c.q_lens.end());
-  const int64_t cap = max_kv + 5;  // rows past every kv_len: their gradients stay as they were
-  const int64_t slots = n + 2;     // two slots of no sequence
-  std::vector<int64_t> perm(slots);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng_);
-  // One row of no sequence before each sequence and two after the last.
-  std::vector<Seq> seqs;
-  int64_t T = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    T += 1;
-    seqs.push_back({perm[i], T, c.q_lens[i], c.kv_lens[i]});
-    T += c.q_lens[i];
-  }
-  T += 2;
-  const std::string what = c.name + " " + std::string(dtype_name(c.dtype)) +
-                           " D=" + std::to_string(c.d) + " Hq=" + std::to_string(c.hq) +
-                           " Hk=" + std::to_string(c.hk) + " T=" + std::to_string(T) + " (seed " +
-                           std::to_string(seed_) + ")";
+  // Slots permuted; rows of q of no sequence and cache rows past kv_len, whose gradients are 0 /
+  // left as they were.
+  const testing::VarlenBatch b = testing::varlen_batch(c.q_lens, c.kv_lens, rng_);
+  const std::vector<Seq>& seqs = b.seqs;
+  const int64_t T = b.rows, cap = b.capacity, slots = b.slots;
+  const std::string what = b.describe(c.name, c.dtype, c.d, c.hq, c.hk, seed_);
   SCOPED_TRACE(what);
 
   Tensor q = randn_host({T, c.hq, c.d}, rng_, c.dtype, c.q_scale);
@@ -177,20 +159,14 @@ void FlashAttnBackward::run(const Case& c) {
   Tensor dout = randn_host({T, c.hq, c.d}, rng_, c.dtype);
   Tensor dk_init = randn_host({slots, cap, c.hk, c.d}, rng_, DType::kF32, 0.5);
   Tensor dv_init = randn_host({slots, cap, c.hk, c.d}, rng_, DType::kF32, 0.5);
-  Tensor seq_t = Tensor::empty({n, 4}, DType::kI32);
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t* r = seq_t.data_as<int32_t>() + 4 * i;
-    r[0] = static_cast<int32_t>(seqs[i].slot);
-    r[1] = static_cast<int32_t>(seqs[i].q_start);
-    r[2] = static_cast<int32_t>(seqs[i].q_len);
-    r[3] = static_cast<int32_t>(seqs[i].kv_len);
-  }
+  Tensor seq_t = b.table();
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
-  const std::vector<std::pair<std::string, loader::AttrValue>> attrs = {{"scale", scale},
-                                                                        {"window", c.window},
-                                                                        {"softcap", c.softcap},
-                                                                        {"max_q_len", max_q},
-                                                                        {"max_kv_len", max_kv}};
+  const std::vector<std::pair<std::string, loader::AttrValue>> attrs = {
+      {"scale", scale},
+      {"window", c.window},
+      {"softcap", c.softcap},
+      {"max_q_len", b.max_q_len},
+      {"max_kv_len", b.max_kv_len}};
   Tensor q_dev = q.to(kGpu), kc_dev = kc.to(kGpu), vc_dev = vc.to(kGpu), seqs_dev = seq_t.to(kGpu);
 
   // The forward, as training runs it: `out` rows of no sequence stay NaN (poisoned, never written).
@@ -224,9 +200,7 @@ void FlashAttnBackward::run(const Case& c) {
 
   // The reference reads `out` on the rows of sequences only; elsewhere it is NaN, so 0 here.
   std::vector<double> out_h = as_f64(out);
-  std::vector<char> owned(T, 0);
-  for (const Seq& s : seqs)
-    for (int64_t i = 0; i < s.q_len; ++i) owned[s.q_start + i] = 1;
+  const std::vector<char>& owned = b.owned;
   const int64_t row_q = c.hq * c.d;
   for (int64_t t = 0; t < T; ++t)
     if (!owned[t]) std::fill(out_h.begin() + t * row_q, out_h.begin() + (t + 1) * row_q, 0.0);
@@ -339,7 +313,7 @@ TEST_F(FlashAttnBackward, BadInputsAreClearErrors) {
   expect_error({.hk = 3}, "expected a positive multiple");
   expect_error({.ws = 100}, "workspace has 100 elements, expected at least 528");
   expect_error({.n = 65536}, "at most 65535 sequences");
-  expect_error({.grad_cache = DType::kBF16}, "grad_k_cache");
+  expect_error({.grad_cache = DType::kBF16}, "'grad_k_cache' has dtype bf16, expected f32");
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "layers/attention.h"
 #include "models/causal_lm.h"
 #include "models/init_weights.h"
+#include "testutil/bundled_hub.h"
 
 namespace khub {
 namespace {
@@ -37,12 +38,8 @@ class FlashAttnTraining : public ::testing::TestWithParam<ModelCase> {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device: " << cuda_status();
     if (cuda_device_properties(0).major < 9)
       GTEST_SKIP() << "flash-attn's backward serves sm_90 and newer";
-    const char* env = std::getenv("KHUB_HUB_PATH");
-    std::string hub = env != nullptr ? env : KHUB_TEST_HUB;
-    ASSERT_TRUE(fs::exists(fs::path(hub) / "khub-community/flash-attn"))
-        << hub << " has no khub-community/flash-attn: run `make build` first";
-    setenv("KHUB_HUB_PATH", hub.c_str(), 1);
-    setenv("HF_HUB_OFFLINE", "1", 1);
+    testing::use_bundled_hub(KHUB_TEST_HUB, "khub-community/flash-attn");
+    if (HasFatalFailure()) return;
     const ModelCase& c = GetParam();
     dir_ = fs::temp_directory_path() / ("khub_fa_train_" + c.arch + std::to_string(c.head_dim) +
                                         "_" + std::to_string(getpid()));
