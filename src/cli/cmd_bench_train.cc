@@ -3,7 +3,10 @@
 // it and, on CUDA, the peak device memory of a step.
 //   khub bench train [--arch qwen3] [--preset small] [--batches 1,4] [--seq-len 128]
 //                    [--steps 3] [--models-dir build/models] [--checkpoint-activations]
-//                    [--device cpu|cuda] [--dtype f32|bf16] [--out FILE]
+//                    [--device cpu|cuda] [--dtype f32|bf16] [--use-kernels]
+//                    [--kernel-config FILE.json] [--out FILE]
+// --kernel-config is the A/B of one kernel: {"kernel_mapping": {"Attention": ""}} with
+// --use-kernels trains everything but attention through the hub's kernels.
 // One step is what `khub train` does per step: forward with the loss, backward, AdamW update,
 // zero_grad. The first step is a warm-up (it allocates the optimizer state); the median of the
 // next --steps is reported. The bound: the step's floating-point work (6 flops per parameter of
@@ -14,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "cli/args.h"
@@ -91,7 +95,12 @@ int bench_train(const Args& args) {
     write_random_checkpoint(InitModelOptions{.arch = arch, .preset = preset}, dir);
 
   nlohmann::json report = bench_environment();
-  const bool use_kernels = args.has("use-kernels");
+  std::optional<KernelConfig> kernel_config;
+  if (args.has("kernel-config")) {
+    kernel_config = KernelConfig::from_file(args.get("kernel-config"));
+    report["kernel_config"] = args.get("kernel-config");
+  }
+  const bool use_kernels = args.has("use-kernels") || kernel_config.has_value();
   report["benchmark"] = device.str() + " training step (forward + loss, backward, AdamW), " +
                         dtype +
                         (use_kernels ? " with the hub's training kernels" : " reference path");
@@ -117,6 +126,7 @@ int bench_train(const Args& args) {
     load.device = device.str();
     load.dtype = dtype;
     load.use_kernels = use_kernels;
+    load.kernel_config = kernel_config;
     auto model = CausalLM::from_pretrained(dir, load);
     const ModelConfig& c = model->config();
     model->train();
@@ -201,6 +211,9 @@ const CommandSpec& bench_train_spec() {
                .eg("/tmp/models"),
            flag("checkpoint-activations", "recompute activations in the backward"),
            flag("use-kernels", "train through the hub's kernels (forward and backward)"),
+           opt("kernel-config", OptType::kPath, "FILE.json",
+               "per-layer kernel choices: {\"kernel_mapping\": {...}} (implies --use-kernels)")
+               .eg("no-attention.json"),
            opt("device", OptType::kText, "DEV", "cpu or cuda[:N]").with_default("cpu").eg("cuda"),
            opt("dtype", OptType::kChoice, "DTYPE", "compute dtype (bf16/f16 over f32 masters)")
                .with_default("f32")

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "core/stream.h"
@@ -10,6 +12,7 @@
 
 namespace khub {
 
+class AttentionLayer;
 class MoELayer;
 class DecodeStepLayer;
 
@@ -56,7 +59,37 @@ inline std::string dtype_reason(const loader::FunctionInfo& f, const std::string
   return "has no argument '" + arg + "'";
 }
 
+// The checks of a backward function in training mode: "" when `bwd` exists, has the contract's
+// arguments and takes `dtype` for `first` (the argument whose dtype the others follow); else why
+// not, naming the backward function.
+inline std::string check_backward(const std::optional<loader::KernelFunction>& bwd,
+                                  std::initializer_list<const char*> names, const char* first,
+                                  DType dtype) {
+  if (!bwd) return "has no backward (training mode)";
+  if (auto r = check_args(bwd->info(), names, "backward"); !r.empty()) return r;
+  if (!supports_dtype(bwd->info(), first, dtype)) {
+    return "backward '" + bwd->info().name + "' " + dtype_reason(bwd->info(), first, dtype);
+  }
+  return "";
+}
+
+// "" when the kernel's "head_dim" constraint (a list, when it declares one) has head_dim.
+inline std::string check_head_dim(const loader::FunctionInfo& f, int64_t head_dim) {
+  const nlohmann::json& c = f.constraints;
+  if (c.contains("head_dim") && c["head_dim"].is_array()) {
+    bool ok = false;
+    for (const auto& v : c["head_dim"]) ok |= v.is_number_integer() && v.get<int64_t>() == head_dim;
+    if (!ok)
+      return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(head_dim);
+  }
+  return "";
+}
+
 }  // namespace binding
+
+// kernel_bindings_attention.cc: the `Attention` layer (its backward in training mode).
+std::string bind_attention(AttentionLayer& a, const loader::KernelLayer& kl,
+                           const std::string& desc, const KernelizeOptions& o, bool training);
 
 // kernel_bindings_moe.cc: the `MoE` layer (inference only).
 std::string bind_moe(MoELayer& m, const loader::KernelFunction& fwd, const std::string& desc,

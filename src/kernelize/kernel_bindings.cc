@@ -29,26 +29,14 @@ namespace khub {
 namespace {
 
 using binding::check_args;
+using binding::check_backward;
+using binding::check_head_dim;
 using binding::dtype_reason;
 using binding::on_current_stream;
 using binding::supports_dtype;
 using loader::FunctionInfo;
 using loader::KernelArgs;
 using loader::KernelFunction;
-
-// The checks of a backward function in training mode: "" when `bwd` exists, has the contract's
-// arguments and takes `dtype` for `first` (the argument whose dtype the others follow); else why
-// not, naming the backward function.
-std::string check_backward(const std::optional<KernelFunction>& bwd,
-                           std::initializer_list<const char*> names, const char* first,
-                           DType dtype) {
-  if (!bwd) return "has no backward (training mode)";
-  if (auto r = check_args(bwd->info(), names, "backward"); !r.empty()) return r;
-  if (!supports_dtype(bwd->info(), first, dtype)) {
-    return "backward '" + bwd->info().name + "' " + dtype_reason(bwd->info(), first, dtype);
-  }
-  return "";
-}
 
 // The dtype a norm backward's `grad_weight` is allocated in: the activations' when the kernel
 // takes it (the shipped kernels write it in x's dtype), else f32; nullopt when it takes neither.
@@ -92,34 +80,6 @@ class NormWeight {
   DType dtype_;
   Device device_;
 };
-
-// "" when the kernel's "head_dim" constraint (a list, when it declares one) has head_dim.
-std::string check_head_dim(const FunctionInfo& f, int64_t head_dim) {
-  const nlohmann::json& c = f.constraints;
-  if (c.contains("head_dim") && c["head_dim"].is_array()) {
-    bool ok = false;
-    for (const auto& v : c["head_dim"]) ok |= v.is_number_integer() && v.get<int64_t>() == head_dim;
-    if (!ok)
-      return "supports head_dim " + c["head_dim"].dump() + ", not " + std::to_string(head_dim);
-  }
-  return "";
-}
-
-// Constraint check for attention: the kernel's JSON constraints against the layer's needs.
-std::string check_attention_constraints(const FunctionInfo& f, const AttentionLayer& a) {
-  const nlohmann::json& c = f.constraints;
-  if (auto r = check_head_dim(f, a.head_dim); !r.empty()) return r;
-  auto needs = [&](const char* feature, bool used) -> std::string {
-    if (used && !(c.contains(feature) && c[feature].is_boolean() && c[feature].get<bool>())) {
-      return std::string("does not declare support for ") + feature;
-    }
-    return "";
-  };
-  if (auto r = needs("sliding_window", a.window > 0); !r.empty()) return r;
-  if (auto r = needs("softcap", a.softcap > 0); !r.empty()) return r;
-  if (auto r = needs("sinks", a.sinks); !r.empty()) return r;
-  return "";
-}
 
 std::string bind_norm(RMSNormLayer& n, const loader::KernelLayer& kl, const std::string& desc,
                       const KernelizeOptions& o, bool training) {
@@ -467,47 +427,6 @@ std::string bind_rotary_cache(RotaryKVCacheLayer& r, const KernelFunction& fwd,
   return "";
 }
 
-std::string bind_attention(AttentionLayer& a, const KernelFunction& fwd, const std::string& desc,
-                           const KernelizeOptions& o) {
-  if (auto e = check_args(fwd.info(), {"q", "k_cache", "v_cache", "seqs", "workspace", "out"});
-      !e.empty()) {
-    return e;
-  }
-  if (!supports_dtype(fwd.info(), "q", o.activation_dtype)) {
-    return dtype_reason(fwd.info(), "q", o.activation_dtype);
-  }
-  if (auto e = check_attention_constraints(fwd.info(), a); !e.empty()) return e;
-  a.set_forward(
-      [fwd, dt = o.activation_dtype, dev = o.device](
-          const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-          const AttentionBatch& batch, const ops::AttentionParams& p, const Tensor& sinks) {
-        if (q.dtype() != dt || q.device() != dev) {
-          return AttentionLayer::reference_forward(q, k_cache, v_cache, batch, p, sinks);
-        }
-        int64_t t = q.size(0), hq = q.size(1), d = q.size(2);
-        // The contract's scratch: room for a split-KV decode (16 partials per row and head).
-        int64_t ws = t <= 64 ? 16 * t * hq * (d + 2) : 0;
-        Tensor workspace = Tensor::empty({ws}, DType::kF32, q.device());
-        Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
-        KernelArgs args{{{"q", q},
-                         {"k_cache", k_cache},
-                         {"v_cache", v_cache},
-                         {"seqs", batch.seqs},
-                         {"workspace", workspace},
-                         {"out", out}},
-                        {{"scale", static_cast<double>(p.scale)},
-                         {"window", p.window},
-                         {"softcap", static_cast<double>(p.softcap)},
-                         {"max_q_len", batch.max_q_len},
-                         {"max_kv_len", batch.max_kv_len}}};
-        if (sinks.defined()) args.tensors.push_back({"sinks", sinks});
-        fwd(args, on_current_stream(q));
-        return out;
-      },
-      desc);
-  return "";
-}
-
 }  // namespace
 
 std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& kernel,
@@ -525,20 +444,17 @@ std::string bind_kernel_layer(KernelizableLayer& layer, const loader::Kernel& ke
   if (auto* l = dynamic_cast<LinearCrossEntropyLayer*>(&layer)) {
     return bind_linear_cross_entropy(*l, kl, desc, o, training);
   }
-  // No contract defines a backward for these two (docs/layer-contracts.md) and no shipped kernel
-  // declares one, so kernelize falls back on has-backward before binding; a kernel that does
-  // declare one still gets no forward here, since khub could not call its backward.
-  if (training && (dynamic_cast<RotaryKVCacheLayer*>(&layer) != nullptr ||
-                   dynamic_cast<AttentionLayer*>(&layer) != nullptr)) {
+  if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {
+    return bind_attention(*a, kl, desc, o, training);
+  }
+  // No contract defines a backward for RotaryKVCache (docs/layer-contracts.md) and no shipped
+  // kernel declares one, so kernelize falls back on has-backward before binding; a kernel that
+  // does declare one still gets no forward here, since khub could not call its backward.
+  if (auto* r = dynamic_cast<RotaryKVCacheLayer*>(&layer)) {
+    if (!training) return bind_rotary_cache(*r, kl.forward, desc, o);
     if (!kl.backward) return "has no backward (training mode)";
     return "has a backward, but khub has no backward binding for layer key '" +
            std::string(layer.layer_key()) + "' (training mode)";
-  }
-  if (auto* r = dynamic_cast<RotaryKVCacheLayer*>(&layer)) {
-    return bind_rotary_cache(*r, kl.forward, desc, o);
-  }
-  if (auto* a = dynamic_cast<AttentionLayer*>(&layer)) {
-    return bind_attention(*a, kl.forward, desc, o);
   }
   if (auto* s = dynamic_cast<DecodeStepLayer*>(&layer)) {
     // The `DecodeStep` contract has no backward: training keeps the per-layer path.

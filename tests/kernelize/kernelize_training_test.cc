@@ -115,7 +115,7 @@ TEST_F(KernelizeTraining, TrainingBindsBackwardsAndEvalClearsThem) {
         EXPECT_TRUE(kernel_backward(l)) << l->path();
       }
     }
-    // Attention and RotaryKVCache are mapped on CUDA only (flash-attn, which has no backward).
+    // Attention and RotaryKVCache are mapped on CUDA only (flash-attn).
     for (const char* key : {"Attention", "RotaryKVCache"}) {
       const KeyDecision* d = r.find(key);
       ASSERT_NE(d, nullptr) << arch << " " << key;
@@ -306,8 +306,44 @@ TEST_F(KernelizeTraining, BackwardOutsideTheContractKeepsTheKeyOnTheReference) {
   }
 }
 
-// Kernel layers that declare no backward (the test kernels' Attention and RotaryKVCache, like
-// flash-attn's): training mode keeps the reference and says why; strict makes that an error.
+// An Attention kernel whose backward breaks the backward contract (the mismatch fixture's: one
+// serves head_dim 256 only, the tiny model's is 16; one has no grad_v_cache) binds in inference
+// and keeps the reference for both directions in training, the report naming the backward.
+TEST_F(KernelizeTraining, AttentionBackwardOutsideTheContractKeepsTheReference) {
+  const std::string k = KHUB_TEST_MISMATCH;
+  struct Case {
+    const char* layer;
+    const char* reason;
+  };
+  for (Case c : {Case{"Attention", "backward 'attention_backward' supports head_dim [256], not 16"},
+                 Case{"AttentionNoGradV",
+                      "its backward 'attention_backward_no_grad_v' has no "
+                      "argument 'grad_v_cache'"}}) {
+    KernelConfig config{{{"Attention", k + ":" + c.layer}}};
+    auto inf = CausalLM::from_pretrained(model("qwen3"), {.kernel_config = config});
+    const KeyDecision* di = inf->kernel_report().find("Attention");
+    ASSERT_NE(di, nullptr);
+    EXPECT_TRUE(di->kernel.has_value()) << c.layer << ": " << di->reason;
+    auto tr = CausalLM::from_pretrained(model("qwen3"), {.kernel_config = config});
+    tr->train();
+    const KeyDecision* d = tr->kernel_report().find("Attention");
+    ASSERT_NE(d, nullptr);
+    EXPECT_FALSE(d->kernel.has_value()) << c.layer;
+    EXPECT_NE(d->reason.find(c.reason), std::string::npos) << d->reason;
+    for (KernelizableLayer* l : layers_of(*tr, "Attention")) {
+      EXPECT_FALSE(l->kernelized()) << l->path();
+      EXPECT_FALSE(kernel_backward(l)) << l->path();
+    }
+    // The fixture's functions refuse every call: a training step works, so none of them runs.
+    Loss loss = tr->loss({{{3, 1, 4, 1, 5, 9}}, {}});
+    EXPECT_TRUE(std::isfinite(loss.item()));
+    loss.backward();
+  }
+}
+
+// Kernel layers that declare no backward (the test kernels' Attention and RotaryKVCache; the
+// shipped flash-attn's RotaryKVCache): training mode keeps the reference and says why; strict
+// makes that an error.
 TEST_F(KernelizeTraining, LayersWithoutBackwardFallBackInTraining) {
   auto m = CausalLM::from_pretrained(model("qwen3"));
   struct Case {

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/stream.h"
 #include "kernels_dir.h"
+#include "varlen_batch.h"
 #ifdef KHUB_TEST_LATE_WRITER
 #include "late_writer.h"
 #endif
@@ -51,9 +52,7 @@ struct Case {
   bool late_step_rows = false;
 };
 
-struct Seq {
-  int64_t slot, q_start, q_len, kv_len;
-};
+using Seq = testing::VarlenSeq;
 
 class FlashAttn : public testing::KernelProjectTest {
  protected:
@@ -102,51 +101,24 @@ std::vector<double> reference(const Case& c, const std::vector<Seq>& seqs, int64
 }
 
 void FlashAttn::run(const Case& c) {
-  const int64_t n = static_cast<int64_t>(c.q_lens.size());
-  ASSERT_EQ(c.kv_lens.size(), c.q_lens.size());
-  const int64_t max_kv = *std::max_element(c.kv_lens.begin(), c.kv_lens.end());
-  const int64_t cap = max_kv + 7;  // room the sequences do not use: never read
-  const int64_t slots = n + 3;
-  // Slots permuted; one free row before each sequence and two after the last, never written.
-  std::vector<int64_t> perm(slots);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng_);
-  std::vector<Seq> seqs;
-  int64_t T = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    T += 1;
-    seqs.push_back({perm[i], T, c.q_lens[i], c.kv_lens[i]});
-    T += c.q_lens[i];
-  }
-  T += 2;
-  const std::string what = c.name + " " + std::string(dtype_name(c.dtype)) +
-                           " D=" + std::to_string(c.d) + " Hq=" + std::to_string(c.hq) +
-                           " Hk=" + std::to_string(c.hk) + " T=" + std::to_string(T) + " (seed " +
-                           std::to_string(seed_) + ")";
+  // Slots permuted; rows of q/out of no sequence and cache rows past kv_len, never written/read.
+  const testing::VarlenBatch b = testing::varlen_batch(c.q_lens, c.kv_lens, rng_);
+  const std::vector<Seq>& seqs = b.seqs;
+  const int64_t n = static_cast<int64_t>(seqs.size()), T = b.rows, cap = b.capacity;
+  const int64_t slots = b.slots, max_kv = b.max_kv_len;
+  const std::string what = b.describe(c.name, c.dtype, c.d, c.hq, c.hk, seed_);
   SCOPED_TRACE(what);
 
   Tensor q = randn_host({T, c.hq, c.d}, rng_, c.dtype, 1.5);
   Tensor kc = randn_host({slots, cap, c.hk, c.d}, rng_, c.dtype);
   Tensor vc = randn_host({slots, cap, c.hk, c.d}, rng_, c.dtype);
   Tensor sinks = randn_host({c.hq}, rng_, DType::kF32, 2.0);
-  Tensor seq_t = Tensor::empty({n, 4}, DType::kI32);
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t* r = seq_t.data_as<int32_t>() + 4 * i;
-    r[0] = static_cast<int32_t>(seqs[i].slot);
-    r[1] = static_cast<int32_t>(seqs[i].q_start);
-    r[2] = static_cast<int32_t>(seqs[i].q_len);
-    r[3] = static_cast<int32_t>(seqs[i].kv_len);
-  }
+  Tensor seq_t = b.table();
   // out starts as random values on the rows of no sequence, NaN (poisoned) on the others.
   Tensor out_init = randn_host({T, c.hq, c.d}, rng_, c.dtype);
   Tensor out = Tensor::empty({T, c.hq, c.d}, c.dtype, kGpu);
-  {
-    std::vector<char> owned(T, 0);
-    for (const Seq& s : seqs)
-      for (int64_t i = 0; i < s.q_len; ++i) owned[s.q_start + i] = 1;
-    for (int64_t t = 0; t < T; ++t)
-      if (!owned[t]) out.slice(0, t, t + 1).copy_from(out_init.slice(0, t, t + 1).to(kGpu));
-  }
+  for (int64_t t = 0; t < T; ++t)
+    if (!b.owned[t]) out.slice(0, t, t + 1).copy_from(out_init.slice(0, t, t + 1).to(kGpu));
   const bool ws = c.workspace && T <= kWorkspaceMaxRows;
   Tensor workspace = Tensor::empty({ws ? kMaxSplits * T * c.hq * (c.d + 2) : 0}, DType::kF32, kGpu);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.d));
@@ -199,12 +171,9 @@ void FlashAttn::run(const Case& c) {
   expect_close(out, want, dtype_rtol(c.dtype), what);
   // Rows of no sequence: bit for bit what they were (the reference copied them unchanged).
   Tensor got = out.to(Device::cpu()), ref = out_init;
-  std::vector<char> owned(T, 0);
-  for (const Seq& s : seqs)
-    for (int64_t i = 0; i < s.q_len; ++i) owned[s.q_start + i] = 1;
   const size_t row_bytes = static_cast<size_t>(c.hq * c.d) * dtype_size(c.dtype);
   for (int64_t t = 0; t < T; ++t) {
-    if (owned[t]) continue;
+    if (b.owned[t]) continue;
     EXPECT_EQ(std::memcmp(static_cast<const char*>(got.data()) + t * row_bytes,
                           static_cast<const char*>(ref.data()) + t * row_bytes, row_bytes),
               0)

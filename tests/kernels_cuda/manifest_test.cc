@@ -4,8 +4,9 @@
 // backward exactly when the CPU layer has one, and the same functions with the same signatures
 // (argument names, roles, dtypes; attributes; a workspace query where the CPU function has one),
 // so kernelize binds both through one layer contract (docs/layer-contracts.md).
-// CUDA-only kernels (flash-attn) have no CPU variant to compare with: their layers are checked
-// against the contract's signature instead.
+// CUDA-only kernels (flash-attn) have no CPU variant to compare with: their layers (and the
+// backward where the contract defines one: Attention's) are checked against the contract's
+// signature instead.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,6 +42,7 @@ struct ContractLayer {
   const char* name;
   std::vector<Arg> args;
   std::vector<const char*> attrs;
+  std::vector<Arg> backward_args = {};  // empty: the layer has no backward
 };
 // Signatures of the layers whose kernels have no CPU variant (docs/layer-contracts.md).
 const std::vector<ContractLayer> kCudaOnlyLayers = {
@@ -52,7 +54,18 @@ const std::vector<ContractLayer> kCudaOnlyLayers = {
       {"workspace", "output", "f32"},
       {"out", "output", "same:q"},
       {"sinks", "input", "f32"}},
-     {"scale", "window", "softcap", "max_q_len", "max_kv_len"}},
+     {"scale", "window", "softcap", "max_q_len", "max_kv_len"},
+     // The backward contract: the forward's arguments (out now an input), then the gradients.
+     {{"q", "input", "bf16,f16"},
+      {"k_cache", "input", "same:q"},
+      {"v_cache", "input", "same:q"},
+      {"seqs", "input", "i32"},
+      {"workspace", "output", "f32"},
+      {"out", "input", "same:q"},
+      {"grad_out", "input", "same:q"},
+      {"grad_q", "output", "same:q"},
+      {"grad_k_cache", "inout", "f32"},
+      {"grad_v_cache", "inout", "f32"}}},
     {"RotaryKVCache",
      {{"q", "inout", "bf16,f16"},
       {"k", "inout", "same:q"},
@@ -78,23 +91,33 @@ void PrintTo(const Kernel& k, std::ostream* os) { *os << k.name; }
 
 class CudaVariant : public ::testing::TestWithParam<Kernel> {};
 
+// Function `fn` has exactly `args` (names, roles, dtypes, in order) and the attributes `attrs`.
+void expect_signature(const json& fns, const std::string& fn, const std::vector<Arg>& args,
+                      const std::vector<const char*>& attrs) {
+  const json* f = find_named(fns, fn);
+  ASSERT_NE(f, nullptr) << fn;
+  ASSERT_EQ((*f)["args"].size(), args.size()) << fn;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const json& a = (*f)["args"][i];
+    EXPECT_EQ(a["name"], args[i].name) << fn << " arg " << i;
+    EXPECT_EQ(a["role"], args[i].role) << fn << " arg " << i;
+    EXPECT_EQ(a["dtypes"], args[i].dtypes) << fn << " arg " << i;
+  }
+  ASSERT_EQ((*f)["attrs"].size(), attrs.size()) << fn;
+  for (size_t i = 0; i < attrs.size(); ++i)
+    EXPECT_EQ((*f)["attrs"][i]["name"], attrs[i]) << fn << " attr " << i;
+}
+
 void expect_contract(const json& fns, const json& layer) {
   const std::string name = layer["name"];
   auto it = std::find_if(kCudaOnlyLayers.begin(), kCudaOnlyLayers.end(),
                          [&](const ContractLayer& c) { return name == c.name; });
   ASSERT_NE(it, kCudaOnlyLayers.end()) << name << " is not a known CUDA-only layer";
-  const json* f = find_named(fns, layer["forward"].get<std::string>());
-  ASSERT_NE(f, nullptr) << name;
-  ASSERT_EQ((*f)["args"].size(), it->args.size()) << name;
-  for (size_t i = 0; i < it->args.size(); ++i) {
-    const json& a = (*f)["args"][i];
-    EXPECT_EQ(a["name"], it->args[i].name) << name << " arg " << i;
-    EXPECT_EQ(a["role"], it->args[i].role) << name << " arg " << i;
-    EXPECT_EQ(a["dtypes"], it->args[i].dtypes) << name << " arg " << i;
-  }
-  ASSERT_EQ((*f)["attrs"].size(), it->attrs.size()) << name;
-  for (size_t i = 0; i < it->attrs.size(); ++i)
-    EXPECT_EQ((*f)["attrs"][i]["name"], it->attrs[i]) << name << " attr " << i;
+  expect_signature(fns, layer["forward"].get<std::string>(), it->args, it->attrs);
+  ASSERT_EQ(layer["has-backward"].get<bool>(), !it->backward_args.empty()) << name;
+  if (it->backward_args.empty()) return;
+  // The backward takes the forward's attributes.
+  expect_signature(fns, layer["backward"].get<std::string>(), it->backward_args, it->attrs);
 }
 
 TEST_P(CudaVariant, CapturableWithTheCpuSignatures) {
@@ -122,10 +145,7 @@ TEST_P(CudaVariant, CapturableWithTheCpuSignatures) {
     EXPECT_TRUE(l["can-capture"].get<bool>()) << l["name"];
   if (!GetParam().has_cpu) {
     EXPECT_FALSE(fs::exists(cpu)) << cpu << " exists for a kernel listed as CUDA-only";
-    for (const json& l : m["manifest"]["layers"]) {
-      EXPECT_FALSE(l["has-backward"].get<bool>()) << l["name"];
-      expect_contract(fns, l);
-    }
+    for (const json& l : m["manifest"]["layers"]) expect_contract(fns, l);
     return;
   }
   ASSERT_TRUE(fs::exists(cpu / "metadata.json")) << cpu;

@@ -15,6 +15,7 @@
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
+#include "testutil/bundled_hub.h"
 
 namespace khub {
 namespace {
@@ -25,12 +26,8 @@ class CudaCompile : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device: " << cuda_status();
-    const char* env = std::getenv("KHUB_HUB_PATH");
-    std::string hub = env != nullptr ? env : KHUB_TEST_HUB;
-    ASSERT_TRUE(fs::exists(fs::path(hub) / "khub-community/flash-attn"))
-        << hub << " has no khub-community/flash-attn: run `make build` first";
-    setenv("KHUB_HUB_PATH", hub.c_str(), 1);
-    setenv("HF_HUB_OFFLINE", "1", 1);
+    testing::use_bundled_hub(KHUB_TEST_HUB, "khub-community/flash-attn");
+    if (HasFatalFailure()) return;
     dir_ =
         fs::temp_directory_path() / ("khub_compile_" + GetParam() + "_" + std::to_string(getpid()));
     InitModelOptions o;

@@ -15,6 +15,7 @@
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
+#include "testutil/bundled_hub.h"
 
 namespace khub {
 namespace {
@@ -37,12 +38,8 @@ class DecodeStepCuda : public ::testing::TestWithParam<Case> {
     if (!cuda_available()) GTEST_SKIP() << "no CUDA device: " << cuda_status();
     CudaDeviceProperties p = cuda_device_properties(0);
     if (p.major != 9) GTEST_SKIP() << "the decode-step kernel is built for sm_90a, not " << p.name;
-    const char* env = std::getenv("KHUB_HUB_PATH");
-    std::string hub = env != nullptr ? env : KHUB_TEST_HUB;
-    ASSERT_TRUE(fs::exists(fs::path(hub) / "khub-community/decode-step"))
-        << hub << " has no khub-community/decode-step: run `make build` first";
-    setenv("KHUB_HUB_PATH", hub.c_str(), 1);
-    setenv("HF_HUB_OFFLINE", "1", 1);
+    testing::use_bundled_hub(KHUB_TEST_HUB, "khub-community/decode-step");
+    if (HasFatalFailure()) return;
     setenv("KHUB_DECODE_STEP", "1", 1);  // opt-in (kernel_bindings_decode_step.cc)
     setenv("KHUB_DECODE_STEP_BLOCKS", std::to_string(GetParam().blocks).c_str(), 1);
     dir_ = fs::temp_directory_path() /

@@ -423,7 +423,10 @@ cudaError_t launch_d(const BwdParams& bp, cudaStream_t stream) {
   if (e != cudaSuccess) return e;
   row_dot_kernel<T><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(
       static_cast<const T*>(p.out), static_cast<const T*>(bp.dout), dd, p.total_q, p.hq, D);
-  const int64_t kv = std::min(p.max_kv_len, p.capacity);
+  // Key blocks over the whole capacity: max_kv_len is a size hint (docs/layer-contracts.md), never
+  // a length, so it may not bound the keys that get gradients; blocks past a sequence's kv_len
+  // return at once.
+  const int64_t kv = p.capacity;
   if (p.num_seqs > 0 && p.max_q_len > 0 && kv > 0) {
     constexpr size_t kLseSmem = size_t{3} * kBM * D * 2;
     auto lk = lse_kernel<T, D>;

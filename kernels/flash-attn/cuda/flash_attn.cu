@@ -6,6 +6,8 @@
 //     workspace, bandwidth-bound;
 //   longer query runs (prefill, chunked prefill, mixed batches): prefill.cu, tensor-core tiles.
 // The choice depends on the attribute only, so a captured graph replays the same launches.
+// `attention_backward` (training) validates the same arguments through the same check and runs
+// backward.cu.
 #include "flash_attn.h"
 #include "flash_attn_backward.h"
 #include "khub/kernel_manifest.h"
@@ -21,8 +23,6 @@ using khub_cuda::ElemType;
 // row and reads the keys once per row (from L2 after the first), which is cheapest for a few rows
 // and loses to the prefill tiles, which share each key tile among many rows, beyond that.
 constexpr int64_t kDecodeMaxQLen = 4;
-
-enum Arg { kQ, kKCache, kVCache, kSeqs, kWorkspace, kOut, kSinks, kNumArgs };
 
 bool int_attr(Call& c, const char* name, int64_t lo, int64_t hi, int64_t* v) {
   const khub_value* a = c.attr(name, KHUB_VALUE_INT);
@@ -45,15 +45,26 @@ bool float_attr(Call& c, const char* name, bool positive_or_zero, float* v) {
   return true;
 }
 
-khub_status forward(const khub_call* call, khub_error* error) {
-  Call c("attention_forward", call, error);
-  ElemType tq, tk, tv, to, tw;
-  if (!c.check_call(kNumArgs, 5) || !c.float_tensor(kQ, "q", &tq) || !c.rank(kQ, "q", 3))
-    return c.status();
-  if (tq == ElemType::kF32) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
-    return c.status();
+// What `attention_forward` and `attention_backward` share: the first six arguments, in the same
+// order in both signatures, and the attributes. check_attention validates them (everything but
+// the workspace's size, which differs) and fills `p` with the forward's view of the call.
+enum Arg { kQ, kKCache, kVCache, kSeqs, kWorkspace, kOut, kSinks, kNumArgs };
+
+struct Checked {
+  khub_flash::Params p;
+  ElemType type = ElemType::kBF16;  // q's
+  int64_t workspace = 0;            // the workspace's elements
+  khub_flash::Dtype dtype() const {
+    return type == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16;
   }
+};
+
+bool check_attention(Call& c, int num_args, Checked* out) {
+  ElemType tq, tk, tv, to, tw;
+  if (!c.check_call(num_args, 5) || !c.float_tensor(kQ, "q", &tq) || !c.rank(kQ, "q", 3))
+    return false;
+  if (tq == ElemType::kF32)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
   if (!c.float_tensor(kKCache, "k_cache", &tk) || !c.same_type(tk, tq, "k_cache", "q") ||
       !c.rank(kKCache, "k_cache", 4) || !c.float_tensor(kVCache, "v_cache", &tv) ||
       !c.same_type(tv, tq, "v_cache", "q") || !c.rank(kVCache, "v_cache", 4) ||
@@ -61,98 +72,63 @@ khub_status forward(const khub_call* call, khub_error* error) {
       !c.float_tensor(kWorkspace, "workspace", &tw, true) || !c.rank(kWorkspace, "workspace", 1) ||
       !c.float_tensor(kOut, "out", &to) || !c.same_type(to, tq, "out", "q") ||
       !c.shape_like(kOut, "out", kQ, "q", c.dim(kQ, 2)))
-    return c.status();
+    return false;
   const int64_t T = c.dim(kQ, 0), hq = c.dim(kQ, 1), d = c.dim(kQ, 2);
   const int64_t S = c.dim(kKCache, 0), C = c.dim(kKCache, 1), hk = c.dim(kKCache, 2);
-  if (d != 64 && d != 128 && d != 256) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
-           static_cast<long long>(d));
-    return c.status();
-  }
+  if (d != 64 && d != 128 && d != 256)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
+                  static_cast<long long>(d));
   for (int i = 0; i < 4; ++i) {
-    if (c.dim(kVCache, i) != c.dim(kKCache, i)) {
-      c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-             "v_cache is [%lld, %lld, %lld, %lld], expected k_cache's shape [%lld, %lld, %lld, "
-             "%lld]",
-             static_cast<long long>(c.dim(kVCache, 0)), static_cast<long long>(c.dim(kVCache, 1)),
-             static_cast<long long>(c.dim(kVCache, 2)), static_cast<long long>(c.dim(kVCache, 3)),
-             static_cast<long long>(S), static_cast<long long>(C), static_cast<long long>(hk),
-             static_cast<long long>(c.dim(kKCache, 3)));
-      return c.status();
-    }
+    if (c.dim(kVCache, i) != c.dim(kKCache, i))
+      return c.fail(
+          KHUB_STATUS_INVALID_ARGUMENT,
+          "v_cache is [%lld, %lld, %lld, %lld], expected k_cache's shape [%lld, %lld, %lld, %lld]",
+          static_cast<long long>(c.dim(kVCache, 0)), static_cast<long long>(c.dim(kVCache, 1)),
+          static_cast<long long>(c.dim(kVCache, 2)), static_cast<long long>(c.dim(kVCache, 3)),
+          static_cast<long long>(S), static_cast<long long>(C), static_cast<long long>(hk),
+          static_cast<long long>(c.dim(kKCache, 3)));
   }
-  if (c.dim(kKCache, 3) != d) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "k_cache has head_dim %lld, expected q's %lld",
-           static_cast<long long>(c.dim(kKCache, 3)), static_cast<long long>(d));
-    return c.status();
-  }
-  if (hk <= 0 || hq % hk != 0) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "q has %lld heads and the caches %lld, expected a positive multiple",
-           static_cast<long long>(hq), static_cast<long long>(hk));
-    return c.status();
-  }
-  if (c.dim(kSeqs, 1) != 4) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "seqs is [%lld, %lld], expected [N, 4] (slot, q_start, q_len, kv_len)",
-           static_cast<long long>(c.dim(kSeqs, 0)), static_cast<long long>(c.dim(kSeqs, 1)));
-    return c.status();
-  }
+  if (c.dim(kKCache, 3) != d)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT, "k_cache has head_dim %lld, expected q's %lld",
+                  static_cast<long long>(c.dim(kKCache, 3)), static_cast<long long>(d));
+  if (hk <= 0 || hq % hk != 0)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+                  "q has %lld heads and the caches %lld, expected a positive multiple",
+                  static_cast<long long>(hq), static_cast<long long>(hk));
+  if (c.dim(kSeqs, 1) != 4)
+    return c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+                  "seqs is [%lld, %lld], expected [N, 4] (slot, q_start, q_len, kv_len)",
+                  static_cast<long long>(c.dim(kSeqs, 0)), static_cast<long long>(c.dim(kSeqs, 1)));
   const int64_t N = c.dim(kSeqs, 0);
-  const int64_t ws_need = khub_flash::kMaxSplits * T * hq * (d + 2);
-  const int64_t ws = c.dim(kWorkspace, 0);
-  if (ws != 0 && ws < ws_need) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "workspace has %lld elements, expected 0 or at least %lld (16 x T x Hq x (D + 2))",
-           static_cast<long long>(ws), static_cast<long long>(ws_need));
-    return c.status();
-  }
-  const bool has_sinks = !c.absent(kSinks);
-  if (has_sinks) {
-    ElemType ts;
-    if (!c.float_tensor(kSinks, "sinks", &ts, true) || !c.rank(kSinks, "sinks", 1))
-      return c.status();
-    if (c.dim(kSinks, 0) != hq) {
-      c.fail(KHUB_STATUS_INVALID_ARGUMENT, "sinks has %lld elements, expected %lld (q's heads)",
-             static_cast<long long>(c.dim(kSinks, 0)), static_cast<long long>(hq));
-      return c.status();
-    }
-  }
-  float scale = 1.f, softcap = 0.f;
+  khub_flash::Params& p = out->p;
   int64_t window = 0, max_q_len = 0, max_kv_len = 0;
-  if (!float_attr(c, "scale", false, &scale) || !int_attr(c, "window", 0, INT64_MAX, &window) ||
-      !float_attr(c, "softcap", true, &softcap) ||
+  if (!float_attr(c, "scale", false, &p.scale) || !int_attr(c, "window", 0, INT64_MAX, &window) ||
+      !float_attr(c, "softcap", true, &p.softcap) ||
       !int_attr(c, "max_q_len", 0, 0x7fffffff, &max_q_len) ||
       !int_attr(c, "max_kv_len", 0, INT64_MAX, &max_kv_len))
-    return c.status();
-  if (T > 0x7fffffff || N > 0x7fffffff || hq > 0xffff) {
-    c.fail(KHUB_STATUS_UNSUPPORTED, "the tensors are too large (T %lld, N %lld, Hq %lld)",
-           static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(hq));
-    return c.status();
-  }
+    return false;
+  if (T > 0x7fffffff || N > 0x7fffffff || hq > 0xffff || C > 0x7fffffff)
+    return c.fail(KHUB_STATUS_UNSUPPORTED,
+                  "the tensors are too large (T %lld, N %lld, Hq %lld, capacity %lld)",
+                  static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(hq),
+                  static_cast<long long>(C));
+  out->workspace = c.dim(kWorkspace, 0);
   for (int a : {kQ, kKCache, kVCache, kOut}) {
-    if (!khub_cuda::aligned16(c.data(a))) {
-      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned",
-             a == kQ        ? "q"
-             : a == kKCache ? "k_cache"
-             : a == kVCache ? "v_cache"
-                            : "out");
-      return c.status();
-    }
+    if (!khub_cuda::aligned16(c.data(a)))
+      return c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned",
+                    a == kQ        ? "q"
+                    : a == kKCache ? "k_cache"
+                    : a == kVCache ? "v_cache"
+                                   : "out");
   }
-  if (ws > 0 && !khub_cuda::aligned16(c.data(kWorkspace))) {
-    c.fail(KHUB_STATUS_UNSUPPORTED, "workspace is not 16-byte aligned");
-    return c.status();
-  }
-  if (T == 0 || N == 0 || max_q_len == 0 || S == 0 || C == 0) return KHUB_STATUS_OK;
-
-  khub_flash::Params p;
+  if (out->workspace > 0 && !khub_cuda::aligned16(c.data(kWorkspace)))
+    return c.fail(KHUB_STATUS_UNSUPPORTED, "workspace is not 16-byte aligned");
+  out->type = tq;
   p.q = c.data(kQ);
   p.k_cache = c.data(kKCache);
   p.v_cache = c.data(kVCache);
   p.seqs = static_cast<const int32_t*>(c.data(kSeqs));
-  p.sinks = has_sinks ? static_cast<const float*>(c.data(kSinks)) : nullptr;
-  p.workspace = ws > 0 ? static_cast<float*>(c.data(kWorkspace)) : nullptr;
+  p.workspace = out->workspace > 0 ? static_cast<float*>(c.data(kWorkspace)) : nullptr;
   p.out = c.data(kOut);
   p.total_q = T;
   p.num_seqs = static_cast<int>(N);
@@ -163,14 +139,38 @@ khub_status forward(const khub_call* call, khub_error* error) {
   p.capacity = C;
   p.max_q_len = static_cast<int>(max_q_len);
   p.max_kv_len = max_kv_len;
-  p.scale = scale;
   p.window = window;
-  p.softcap = softcap;
-  const khub_flash::Dtype dt =
-      tq == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16;
-  const bool decode = max_q_len <= kDecodeMaxQLen;
-  const cudaError_t e = decode ? khub_flash::launch_decode(p, dt, c.stream())
-                               : khub_flash::launch_prefill(p, dt, c.stream());
+  return true;
+}
+
+khub_status forward(const khub_call* call, khub_error* error) {
+  Call c("attention_forward", call, error);
+  Checked ck;
+  if (!check_attention(c, kNumArgs, &ck)) return c.status();
+  khub_flash::Params& p = ck.p;
+  const int64_t ws_need = khub_flash::kMaxSplits * p.total_q * p.hq * (p.d + 2);
+  if (ck.workspace != 0 && ck.workspace < ws_need) {
+    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
+           "workspace has %lld elements, expected 0 or at least %lld (16 x T x Hq x (D + 2))",
+           static_cast<long long>(ck.workspace), static_cast<long long>(ws_need));
+    return c.status();
+  }
+  if (!c.absent(kSinks)) {
+    ElemType ts;
+    if (!c.float_tensor(kSinks, "sinks", &ts, true) || !c.rank(kSinks, "sinks", 1))
+      return c.status();
+    if (c.dim(kSinks, 0) != p.hq) {
+      c.fail(KHUB_STATUS_INVALID_ARGUMENT, "sinks has %lld elements, expected %lld (q's heads)",
+             static_cast<long long>(c.dim(kSinks, 0)), static_cast<long long>(p.hq));
+      return c.status();
+    }
+    p.sinks = static_cast<const float*>(c.data(kSinks));
+  }
+  if (p.total_q == 0 || p.num_seqs == 0 || p.max_q_len == 0 || p.slots == 0 || p.capacity == 0)
+    return KHUB_STATUS_OK;
+  const bool decode = p.max_q_len <= kDecodeMaxQLen;
+  const cudaError_t e = decode ? khub_flash::launch_decode(p, ck.dtype(), c.stream())
+                               : khub_flash::launch_prefill(p, ck.dtype(), c.stream());
   if (e != cudaSuccess) {
     c.fail(KHUB_STATUS_DEVICE_ERROR, "%s kernel launch failed: %s", decode ? "decode" : "prefill",
            cudaGetErrorString(e));
@@ -287,124 +287,71 @@ khub_status rotary_cache_forward(const khub_call* call, khub_error* error) {
   return c.launched();
 }
 
-// `attention_backward`: the forward's inputs and output, the output's gradient; writes grad_q and
-// adds into the f32 cache gradients (backward.cu). Sinks are not supported (not an argument).
-enum BwdArg { kBQ, kBK, kBV, kBSeqs, kBWs, kBOut, kBDout, kBDq, kBDk, kBDv, kBNumArgs };
+// `attention_backward`: the forward's first six arguments (`out` now its input: the forward's
+// output), the output's gradient; writes grad_q and adds into the f32 cache gradients
+// (backward.cu). Sinks are not supported (not an argument).
+enum BwdArg { kBDout = kSinks, kBDq, kBDk, kBDv, kBNumArgs };
 
 khub_status backward(const khub_call* call, khub_error* error) {
   Call c("attention_backward", call, error);
-  ElemType tq, t;
-  if (!c.check_call(kBNumArgs, 5) || !c.float_tensor(kBQ, "q", &tq) || !c.rank(kBQ, "q", 3))
-    return c.status();
-  if (tq == ElemType::kF32) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q is f32, expected bf16 or f16");
-    return c.status();
-  }
-  const int64_t T = c.dim(kBQ, 0), hq = c.dim(kBQ, 1), d = c.dim(kBQ, 2);
-  if (!c.float_tensor(kBK, "k_cache", &t) || !c.same_type(t, tq, "k_cache", "q") ||
-      !c.rank(kBK, "k_cache", 4) || !c.float_tensor(kBV, "v_cache", &t) ||
-      !c.same_type(t, tq, "v_cache", "q") || !c.shape_like(kBV, "v_cache", kBK, "k_cache", d) ||
-      !c.i32_tensor(kBSeqs, "seqs") || !c.rank(kBSeqs, "seqs", 2) ||
-      !c.float_tensor(kBWs, "workspace", &t, true) || !c.rank(kBWs, "workspace", 1) ||
-      !c.float_tensor(kBOut, "out", &t) || !c.same_type(t, tq, "out", "q") ||
-      !c.shape_like(kBOut, "out", kBQ, "q", d) || !c.float_tensor(kBDout, "grad_out", &t) ||
-      !c.same_type(t, tq, "grad_out", "q") || !c.shape_like(kBDout, "grad_out", kBQ, "q", d) ||
-      !c.float_tensor(kBDq, "grad_q", &t) || !c.same_type(t, tq, "grad_q", "q") ||
-      !c.shape_like(kBDq, "grad_q", kBQ, "q", d) ||
+  Checked ck;
+  if (!check_attention(c, kBNumArgs, &ck)) return c.status();
+  khub_flash::Params& p = ck.p;
+  const int d = p.d;
+  ElemType t;
+  if (!c.float_tensor(kBDout, "grad_out", &t) || !c.same_type(t, ck.type, "grad_out", "q") ||
+      !c.shape_like(kBDout, "grad_out", kQ, "q", d) || !c.float_tensor(kBDq, "grad_q", &t) ||
+      !c.same_type(t, ck.type, "grad_q", "q") || !c.shape_like(kBDq, "grad_q", kQ, "q", d) ||
       !c.float_tensor(kBDk, "grad_k_cache", &t, true) ||
-      !c.shape_like(kBDk, "grad_k_cache", kBK, "k_cache", d) ||
+      !c.shape_like(kBDk, "grad_k_cache", kKCache, "k_cache", d) ||
       !c.float_tensor(kBDv, "grad_v_cache", &t, true) ||
-      !c.shape_like(kBDv, "grad_v_cache", kBK, "k_cache", d))
+      !c.shape_like(kBDv, "grad_v_cache", kKCache, "k_cache", d))
     return c.status();
-  const int64_t S = c.dim(kBK, 0), C = c.dim(kBK, 1), hk = c.dim(kBK, 2);
-  if (d != 64 && d != 128 && d != 256) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "q has head_dim %lld, expected 64, 128 or 256",
-           static_cast<long long>(d));
-    return c.status();
-  }
-  if (c.dim(kBK, 3) != d) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT, "k_cache has head_dim %lld, expected q's %lld",
-           static_cast<long long>(c.dim(kBK, 3)), static_cast<long long>(d));
-    return c.status();
-  }
-  if (hk <= 0 || hq % hk != 0) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "q has %lld heads and the caches %lld, expected a positive multiple",
-           static_cast<long long>(hq), static_cast<long long>(hk));
-    return c.status();
-  }
-  if (c.dim(kBSeqs, 1) != 4) {
-    c.fail(KHUB_STATUS_INVALID_ARGUMENT,
-           "seqs is [%lld, %lld], expected [N, 4] (slot, q_start, q_len, kv_len)",
-           static_cast<long long>(c.dim(kBSeqs, 0)), static_cast<long long>(c.dim(kBSeqs, 1)));
-    return c.status();
-  }
-  const int64_t N = c.dim(kBSeqs, 0);
-  const int64_t ws_need = khub_flash::backward_workspace(T, hq, d);
-  if (c.dim(kBWs, 0) < ws_need) {
+  const int64_t ws_need = khub_flash::backward_workspace(p.total_q, p.hq, d);
+  if (ck.workspace < ws_need) {
     c.fail(KHUB_STATUS_INVALID_ARGUMENT,
            "workspace has %lld elements, expected at least %lld (T x Hq x (D + 2))",
-           static_cast<long long>(c.dim(kBWs, 0)), static_cast<long long>(ws_need));
+           static_cast<long long>(ck.workspace), static_cast<long long>(ws_need));
     return c.status();
   }
-  float scale = 1.f, softcap = 0.f;
-  int64_t window = 0, max_q_len = 0, max_kv_len = 0;
-  if (!float_attr(c, "scale", false, &scale) || !int_attr(c, "window", 0, INT64_MAX, &window) ||
-      !float_attr(c, "softcap", true, &softcap) ||
-      !int_attr(c, "max_q_len", 0, 0x7fffffff, &max_q_len) ||
-      !int_attr(c, "max_kv_len", 0, INT64_MAX, &max_kv_len))
-    return c.status();
-  if (T > 0x7fffffff || N > 65535 || hq > 0xffff || C > 0x7fffffff) {
-    c.fail(KHUB_STATUS_UNSUPPORTED, "the tensors are too large (T %lld, N %lld, Hq %lld)",
-           static_cast<long long>(T), static_cast<long long>(N), static_cast<long long>(hq));
+  // Grid limits of the launches: sequences and query tiles of 64 rows on grid.y / grid.z.
+  if (p.num_seqs > 65535 || (int64_t{p.max_q_len} + 63) / 64 > 65535) {
+    c.fail(KHUB_STATUS_UNSUPPORTED,
+           "%d sequences with max_q_len %d: the backward takes at most 65535 sequences and "
+           "65535 x 64 query rows per sequence",
+           p.num_seqs, p.max_q_len);
     return c.status();
   }
-  constexpr const char* kNames[kBNumArgs] = {
-      "q",   "k_cache",  "v_cache", "seqs",         "workspace",
-      "out", "grad_out", "grad_q",  "grad_k_cache", "grad_v_cache"};
-  for (int a : {kBQ, kBK, kBV, kBWs, kBOut, kBDout, kBDq, kBDk, kBDv}) {
+  for (int a : {kBDout, kBDq, kBDk, kBDv}) {
     if (!khub_cuda::aligned16(c.data(a))) {
-      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned", kNames[a]);
+      c.fail(KHUB_STATUS_UNSUPPORTED, "%s is not 16-byte aligned",
+             a == kBDout ? "grad_out"
+             : a == kBDq ? "grad_q"
+             : a == kBDk ? "grad_k_cache"
+                         : "grad_v_cache");
       return c.status();
     }
   }
   int dev = 0, optin = 0;
+  const size_t smem = khub_flash::backward_smem_bytes(d);
   if (cudaGetDevice(&dev) == cudaSuccess &&
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess &&
-      static_cast<size_t>(optin) < khub_flash::backward_smem_bytes(static_cast<int>(d))) {
+      static_cast<size_t>(optin) < smem) {
     c.fail(KHUB_STATUS_UNSUPPORTED,
-           "head_dim %lld needs %zu bytes of shared memory per block, the device has %d",
-           static_cast<long long>(d), khub_flash::backward_smem_bytes(static_cast<int>(d)), optin);
+           "head_dim %d needs %zu bytes of shared memory per block, the device has %d", d, smem,
+           optin);
     return c.status();
   }
-  if (T == 0) return KHUB_STATUS_OK;
+  if (p.total_q == 0) return KHUB_STATUS_OK;
 
   khub_flash::BwdParams b;
-  khub_flash::Params& p = b.fwd;
-  p.q = c.data(kBQ);
-  p.k_cache = c.data(kBK);
-  p.v_cache = c.data(kBV);
-  p.seqs = static_cast<const int32_t*>(c.data(kBSeqs));
-  p.out = c.data(kBOut);
-  p.total_q = T;
-  p.num_seqs = static_cast<int>(N);
-  p.hq = static_cast<int>(hq);
-  p.hk = static_cast<int>(hk);
-  p.d = static_cast<int>(d);
-  p.slots = S;
-  p.capacity = C;
-  p.max_q_len = static_cast<int>(max_q_len);
-  p.max_kv_len = max_kv_len;
-  p.scale = scale;
-  p.window = window;
-  p.softcap = softcap;
+  b.fwd = p;
   b.dout = c.data(kBDout);
   b.dq = c.data(kBDq);
   b.dk_cache = static_cast<float*>(c.data(kBDk));
   b.dv_cache = static_cast<float*>(c.data(kBDv));
-  b.workspace = static_cast<float*>(c.data(kBWs));
-  const cudaError_t e = khub_flash::launch_backward(
-      b, tq == ElemType::kBF16 ? khub_flash::Dtype::kBF16 : khub_flash::Dtype::kF16, c.stream());
+  b.workspace = static_cast<float*>(c.data(kWorkspace));
+  const cudaError_t e = khub_flash::launch_backward(b, ck.dtype(), c.stream());
   if (e != cudaSuccess) {
     c.fail(KHUB_STATUS_DEVICE_ERROR, "backward kernel launch failed: %s", cudaGetErrorString(e));
     return c.status();
@@ -524,9 +471,11 @@ const khub_function_desc kFunctions[] = {
     }};
 
 const khub_layer_desc kLayers[] = {
-    // attention_backward is not yet verified on a GPU: the layer does not name it, so kernelize
-    // keeps the reference backward in training mode ("has no backward (training mode)").
-    {sizeof(khub_layer_desc), "Attention", "attention_forward", nullptr, KHUB_LAYER_CAN_CAPTURE},
+    // In training mode kernelize binds attention_backward with the forward
+    // (docs/layer-contracts.md,
+    // `Attention` backward); a layer with sinks keeps the reference for both (it takes none).
+    {sizeof(khub_layer_desc), "Attention", "attention_forward", "attention_backward",
+     KHUB_LAYER_HAS_BACKWARD | KHUB_LAYER_CAN_CAPTURE},
     {sizeof(khub_layer_desc), "RotaryKVCache", "rotary_kv_cache_forward", nullptr,
      KHUB_LAYER_CAN_CAPTURE},
 };

@@ -22,15 +22,15 @@ constexpr int kMaxSplits = 16;
 constexpr int64_t kWorkspaceMaxRows = 64;
 
 struct Params {
-  const void* q;        // [T, Hq, D]
-  const void* k_cache;  // [S, C, Hk, D]
-  const void* v_cache;  // [S, C, Hk, D]
-  const int32_t* seqs;  // [N, 4]: slot, q_start, q_len, kv_len (device memory)
-  const float* sinks;   // [Hq] or nullptr
-  float* workspace;     // kMaxSplits * T * Hq * (D + 2) f32, or nullptr when T > 64
-  void* out;            // [T, Hq, D]
-  int64_t total_q = 0;  // T
-  int num_seqs = 0;     // N
+  const void* q = nullptr;        // [T, Hq, D]
+  const void* k_cache = nullptr;  // [S, C, Hk, D]
+  const void* v_cache = nullptr;  // [S, C, Hk, D]
+  const int32_t* seqs = nullptr;  // [N, 4]: slot, q_start, q_len, kv_len (device memory)
+  const float* sinks = nullptr;   // [Hq] or nullptr
+  float* workspace = nullptr;     // kMaxSplits * T * Hq * (D + 2) f32, or nullptr when T > 64
+  void* out = nullptr;            // [T, Hq, D]
+  int64_t total_q = 0;            // T
+  int num_seqs = 0;               // N
   int hq = 0, hk = 0, d = 0;
   int64_t slots = 0, capacity = 0;  // S, C
   int max_q_len = 0;                // >= every q_len (grid size)

@@ -10,12 +10,17 @@
 namespace khub_flash {
 
 struct BwdParams {
-  Params fwd;        // the forward's inputs (q, caches, seqs, out = its output) and attrs
-  const void* dout;  // [T, Hq, D], q's dtype: the output's gradient
-  void* dq;          // [T, Hq, D], q's dtype: written, every row (0 for rows of no sequence)
-  float* dk_cache;   // [S, C, Hk, D] f32: added into, rows 0 … kv_len − 1 of each sequence
-  float* dv_cache;   // [S, C, Hk, D] f32: added into
-  float* workspace;  // backward_workspace(T, Hq, D) f32: dq accumulator, lse, rowsum(dO·O)
+  // The forward's inputs (q, caches, seqs; out = its output) and attributes.
+  Params fwd;
+  // [T, Hq, D], q's dtype: the output's gradient.
+  const void* dout = nullptr;
+  // [T, Hq, D], q's dtype: written, every row (0 for rows of no sequence).
+  void* dq = nullptr;
+  // [S, C, Hk, D] f32: added into, rows 0 … kv_len − 1 of each sequence's slot.
+  float* dk_cache = nullptr;
+  float* dv_cache = nullptr;
+  // backward_workspace(T, Hq, D) f32: the dq accumulator, log-sum-exp, rowsum(dO·O).
+  float* workspace = nullptr;
 };
 
 // f32 elements of the workspace: T·Hq·(D + 2).
