@@ -26,7 +26,7 @@ variant its curve, the per-step relative and absolute differences, their maxima 
 and over the logged steps (every 10th and the last), and within_2pct_every_logged_step.
 --keep DIR keeps the initial checkpoint (DIR/init), the rows (DIR/rows.jsonl) and each variant's
 trained checkpoint (DIR/out-VARIANT) for scripts/cuda/grad_diag.py.
-  loss_curve.py KHUB MODEL_DIR OUT [--steps 200] [--batch 16] [--seq-len 128] [--lr 3e-4]
+  loss_curve.py KHUB MODEL_DIR OUT [--steps 200] [--batch 16] [--seq-len 128] [--lr 5e-5]
                 [--dtype f32|bf16] [--variants ref,kernels] [--keep DIR] [--repo .]
 """
 import argparse, datetime, glob, hashlib, json, os, re, shutil, subprocess, tempfile, time
@@ -38,7 +38,7 @@ from transformers import AutoModelForCausalLM
 ap = argparse.ArgumentParser()
 for a in ("khub", "model", "out"): ap.add_argument(a)
 ap.add_argument("--steps", type=int, default=200); ap.add_argument("--batch", type=int, default=16)
-ap.add_argument("--seq-len", type=int, default=128); ap.add_argument("--lr", type=float, default=3e-4)
+ap.add_argument("--seq-len", type=int, default=128); ap.add_argument("--lr", type=float, default=5e-5)
 ap.add_argument("--dtype", default="bf16", choices=["f32", "bf16"])
 ap.add_argument("--variants", default="ref,kernels", help="comma-separated: ref, kernels")
 ap.add_argument("--keep", help="keep the checkpoints and rows here (for grad_diag.py)")

@@ -45,7 +45,7 @@ small=$m/qwen3-small
 keep=$(mktemp -d)
 run_tail=45 run loss_curve_bf16 420 python3 "$here/loss_curve.py" "$pkg/bin/khub" "$small" \
   "$out/loss_curve_bf16.json" --dtype bf16 --variants ref,kernels --steps 200 --batch 16 \
-  --seq-len 128 --lr 3e-4 --keep "$keep" --commit "$commit"
+  --seq-len 128 --lr 5e-5 --keep "$keep" --commit "$commit"
 run_tail=40 run grad_diag 300 python3 "$here/grad_diag.py" "$pkg/bin/khub" "$keep/rows.jsonl" \
   "$out/grad_diag.json" "$keep/init" "$keep/out-ref" --batch 8 --commit "$commit"
 python3 - "$out" <<'PY'
