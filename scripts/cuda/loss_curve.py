@@ -96,7 +96,8 @@ def khub_curve(variant):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 0, f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr[-3000:]}"
-    losses = [json.loads(l)["loss"] for l in p.stdout.splitlines() if l.startswith("{") and '"loss"' in l]
+    events = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+    losses = [e["loss"] for e in events if "loss" in e]
     assert len(losses) == a.steps, f"khub {variant}: {len(losses)} steps logged, expected {a.steps}"
     return losses, time.time() - t0
 
