@@ -157,6 +157,7 @@ if "transformers_bf16_vs_f32" in res:
 for v in variants:
     losses, secs = khub_curve(v)
     res[v] = {"use_kernels": v == "kernels", "khub_losses": losses, "seconds": secs, **compare(losses, ref)}
+    json.dump(res, open(a.out, "w"), indent=1)  # what is done so far, should a later run fail
     c = res[v]
     print(f"  khub {v:8s} {losses[0]:.4f} -> {losses[-1]:.4f}  max rel {c['max_rel_diff']:.2e} "
           f"(step {c['max_rel_diff_step']}), max abs {c['max_abs_diff']:.3e}; logged: max rel "
