@@ -2,7 +2,8 @@
 # Packs what the GPU machine needs to run khub's GPU checks from binaries built here into one
 # xz tarball (the device tool ships at most 64 MiB): bin/ (khub, the gpu-labelled tests, the CUDA
 # benches), lib/ (shared libraries the GPU machine's image lacks: every non-glibc, non-CUDA library
-# the binaries link), kernels/ (build/kernels) and hub/ (build/hub).
+# the binaries link), kernels/ (build/kernels), hub/ (build/hub) and commit.txt (the commit the
+# results the GPU scripts write are stamped with; "+dirty" when the working tree had changes).
 #   scripts/cuda/pack.sh [BUILD_DIR=build] [OUT=.devout/pkg.tar.xz]
 # On the GPU machine: mkdir -p /tmp/pkg && tar xJf OUT -C /tmp/pkg; then scripts/cuda/*.sh.
 set -euo pipefail
@@ -24,5 +25,7 @@ cp -r "$build/hub" "$stage/hub"
 # The install-level trust policy that trusts this build's signing key for the bundled hub
 # (scripts/publish_bundled_hub.sh): found next to the binaries, as bin/../share/khub/.
 [ -d "$build/share" ] && cp -r "$build/share" "$stage/share"
+{ git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$stage/commit.txt"
+git diff --quiet HEAD 2>/dev/null || printf '+dirty' >>"$stage/commit.txt"
 tar -C "$stage" -cf - . | xz -T2 -6 >"$out"
 echo "pack: $out $(du -h "$out" | cut -f1) ($(ls "$stage/bin" | wc -l) binaries, $(ls "$stage/lib" | wc -l) libraries)"

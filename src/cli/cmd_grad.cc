@@ -3,9 +3,12 @@
 // gives them, -100 ignored), printing the loss and the L2 norm of every parameter's gradient under
 // the checkpoint's tensor names (a tied lm_head is the embedding's entry). Takes the model-loading
 // options (--device, --dtype, --use-kernels, --kernel-config, --strict) and
-// --checkpoint-activations.
+// --checkpoint-activations. --save-grads FILE also writes every gradient (f32, on the CPU) to a
+// safetensors file under the same names, for comparing whole gradients between paths
+// (scripts/cuda/grad_diag.py).
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
@@ -13,6 +16,7 @@
 #include "cli/load_options.h"
 #include "cli/prompt_ids.h"
 #include "cli/train_common.h"
+#include "io/safetensors_writer.h"
 #include "models/causal_lm.h"
 
 namespace khub::cli {
@@ -26,6 +30,13 @@ int cmd_grad(const Args& args) {
   loss.backward();
   nlohmann::json norms = nlohmann::json::object();
   for (const Parameter& p : model->parameters()) norms[p.name] = l2_norm(p.grad);
+  if (args.has("save-grads")) {
+    std::map<std::string, Tensor> grads;
+    for (const Parameter& p : model->parameters()) {
+      grads.emplace(p.name, p.grad.to(Device::cpu()).contiguous());
+    }
+    write_safetensors(args.get("save-grads"), grads, {{"loss", std::to_string(loss.item())}});
+  }
   if (args.has("json")) {
     nlohmann::json out = {{"loss", loss.item()}, {"tokens", loss.tokens()}, {"grad_norms", norms}};
     std::printf("%s\n", out.dump().c_str());
@@ -53,6 +64,9 @@ const CommandSpec& grad_spec() {
                            .default_doc("the prompt ids")
                            .eg("'2,3,-100;5,6,-100'"),
                        flag("checkpoint-activations", "recompute activations in the backward"),
+                       opt("save-grads", OptType::kPath, "FILE",
+                           "also write every gradient (f32) to a safetensors file")
+                           .eg("grads.safetensors"),
                        flag("json", "print the loss and the norms as JSON")},
                       load_option_specs()),
       .run = cmd_grad};

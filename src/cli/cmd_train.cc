@@ -1,7 +1,8 @@
 // khub train --model DIR (--data FILE | --data-ids "1,2,3;4,5,6") --out DIR [--steps N]
 // [--batch B] [--seq-len T] [--lr X] [--optimizer adamw|sgd] [--betas a,b] [--eps e]
 // [--weight-decay w] [--momentum m] [--schedule constant|cosine] [--warmup N] [--clip X]
-// [--grad-accum N] [--seed S] [--device cpu] [--dtype f32] [--use-kernels] [--kernel-config F]
+// [--grad-accum N] [--seed S] [--no-shuffle] [--device cpu] [--dtype f32] [--use-kernels]
+// [--kernel-config F]
 // [--strict] [--checkpoint-activations] [--save-every N] [--resume DIR]
 // [--eval-data FILE --eval-every N] [--json]
 //
@@ -94,7 +95,10 @@ int cmd_train(const Args& args) {
   KHUB_CHECK_ARG(batch >= 1, "train: --batch ", batch, " must be at least 1");
   TokenRows eval_rows;
   if (args.has("eval-data")) eval_rows = load_token_rows(args.get("eval-data"), seq_len, info);
-  DataLoader loader(std::move(rows), batch, static_cast<uint64_t>(args.get_int("seed")), !fixed);
+  // --data-ids is one fixed batch; --no-shuffle serves --data's rows in the file's order every
+  // epoch (give it again with --resume: the position a checkpoint saves holds no order flag).
+  const bool shuffle = !fixed && !args.has("no-shuffle");
+  DataLoader loader(std::move(rows), batch, static_cast<uint64_t>(args.get_int("seed")), shuffle);
   Trainer trainer(*model, loader, eval_rows.empty() ? nullptr : &eval_rows, o);
 
   bool json = args.has("json");
@@ -199,6 +203,7 @@ const CommandSpec& train_spec() {
                .with_default("1")
                .eg("2"),
            opt("seed", OptType::kInt, "S", "data order seed").with_default("0").eg("42"),
+           flag("no-shuffle", "serve the rows in the file's order every epoch"),
            flag("checkpoint-activations", "recompute activations in the backward"),
            opt("save-every", OptType::kInt, "N", "save a checkpoint every N steps (0: at the end)")
                .with_default("0")

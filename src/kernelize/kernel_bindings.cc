@@ -38,11 +38,18 @@ using loader::FunctionInfo;
 using loader::KernelArgs;
 using loader::KernelFunction;
 
-// The dtype a norm backward's `grad_weight` is allocated in: the activations' when the kernel
-// takes it (the shipped kernels write it in x's dtype), else f32; nullopt when it takes neither.
+// The dtype a norm backward's `grad_weight` is allocated in: f32 when the kernel lists f32 for it
+// explicitly (not through "same:x"; the CUDA rmsnorm does) — the sum over every token then reaches
+// the f32 parameter gradient unrounded; else the activations' when it takes them (the CPU rmsnorm
+// writes it in x's dtype); nullopt when it takes neither.
 std::optional<DType> grad_weight_dtype(const FunctionInfo& f, DType activation) {
+  for (const loader::ArgInfo& a : f.args) {
+    if (a.name == "grad_weight" && a.same_as.empty() &&
+        std::find(a.dtypes.begin(), a.dtypes.end(), DType::kF32) != a.dtypes.end()) {
+      return DType::kF32;
+    }
+  }
   if (supports_dtype(f, "grad_weight", activation)) return activation;
-  if (supports_dtype(f, "grad_weight", DType::kF32)) return DType::kF32;
   return std::nullopt;
 }
 

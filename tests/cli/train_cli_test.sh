@@ -45,6 +45,50 @@ assert len(n) == 1 + 12 * 11 + 1, len(n)  # embed, 12 × (q,k,v,o, q/k norm, 3 M
 assert g["loss"] > 0 and all(v > 0 for v in n.values())
 PY
 
+# grad --save-grads: every gradient under its checkpoint name, f32, whose L2 norms are the JSON's.
+"$khub" grad --model "$dir/m" --prompt-ids "1,5,9,13;2,6,10,14" --json \
+  --save-grads "$dir/grads.safetensors" > "$dir/grad2.json"
+python3 - "$dir/grad2.json" "$dir/grads.safetensors" <<'PY'
+import array, json, math, struct, sys
+norms = json.load(open(sys.argv[1]))["grad_norms"]
+raw = open(sys.argv[2], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+head = json.loads(raw[8:8 + n])
+meta = head.pop("__metadata__")
+assert float(meta["loss"]) > 0, meta
+assert sorted(head) == sorted(norms), (sorted(head)[:3], sorted(norms)[:3])
+for name, t in head.items():
+    assert t["dtype"] == "F32", (name, t)
+    b, e = t["data_offsets"]
+    v = array.array("f", raw[8 + n + b:8 + n + e])
+    assert len(v) == math.prod(t["shape"]), (name, t)
+    l2 = math.sqrt(sum(float(x) * x for x in v))
+    assert abs(l2 - norms[name]) <= 1e-5 * norms[name], (name, l2, norms[name])
+PY
+
+# --no-shuffle: the rows in the file's order. With --lr 0 the weights never change, so step i's
+# loss is the loss `khub grad` gives row i alone; the default order is the seeded shuffle.
+rows=("3,17,29,41,53,67" "101,113,127,139,151,163" "211,223,239,251,263,277"
+  "307,311,331,347,359,373" "401,419,431,443,457,467")
+: > "$dir/rows.jsonl"
+for r in "${rows[@]}"; do echo "{\"input_ids\": [$r]}" >> "$dir/rows.jsonl"; done
+for r in "${rows[@]}"; do "$khub" grad --model "$dir/m" --prompt-ids "$r" --json; done > "$dir/alone.jsonl"
+order_args=(--data "$dir/rows.jsonl" --seq-len 6 --batch 1 --steps 5 --lr 0 --seed 3 --json)
+"$khub" train --model "$dir/m" "${order_args[@]}" --no-shuffle --out "$dir/ordered" > "$dir/ordered.jsonl"
+"$khub" train --model "$dir/m" "${order_args[@]}" --out "$dir/shuffled" > "$dir/shuffled.jsonl"
+python3 - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+losses = lambda f: [json.loads(l)["loss"] for l in open(f"{d}/{f}") if '"loss"' in l]
+alone, ordered, shuffled = losses("alone.jsonl"), losses("ordered.jsonl"), losses("shuffled.jsonl")
+assert len(set(round(x, 6) for x in alone)) == 5, alone  # the rows are told apart by their loss
+close = lambda a, b: abs(a - b) <= 1e-6 * abs(b)
+assert len(ordered) == 5 and all(map(close, ordered, alone)), (ordered, alone)
+pos = [min(range(5), key=lambda i: abs(alone[i] - x)) for x in shuffled]
+assert sorted(pos) == [0, 1, 2, 3, 4] and all(close(x, alone[i]) for x, i in zip(shuffled, pos)), (shuffled, alone)
+assert pos != [0, 1, 2, 3, 4], pos  # seed 3 shuffles 5 rows out of the file's order
+PY
+
 # Bad input: a clear error, and the good checkpoint stays byte-identical.
 sha=$(sha256sum "$dir/full/model.safetensors")
 expect_fail() {  # expect_fail PATTERN ARGS...

@@ -201,6 +201,17 @@ TEST_F(CudaKernels, RmsNormFamilyBackwardMatchesFloat64) {
           EXPECT_EQ(bitwise_differ(gx, gx2), 0u) << what << ": grad_x differs between two calls";
           EXPECT_EQ(bitwise_differ(gw, gw2), 0u) << what << ": grad_weight differs between calls";
         }
+        if (dt != DType::kF32) {
+          // grad_weight in f32 (what khub allocates for this kernel): the same sums unrounded, so
+          // rounded to dt they are the dt result bit for bit, and within f32's tolerance of
+          // float64.
+          Tensor gw32 = Tensor::empty({h}, DType::kF32, kGpu);
+          args.tensors[4].second = gw32;
+          (*kl.backward)(args, on_stream());
+          EXPECT_EQ(bitwise_differ(gw32.to(Device::cpu()).to(dt), gw), 0u)
+              << what << ": the f32 grad_weight rounded to " << dtype_name(dt);
+          expect_close(gw32, want.grad_w, dtype_rtol(DType::kF32), what + " grad_weight (f32)");
+        }
       }
     }
   }

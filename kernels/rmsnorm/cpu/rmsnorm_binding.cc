@@ -158,7 +158,7 @@ uint64_t backward_workspace(const khub_call* call) {
 
 // ---- manifest ------------------------------------------------------------------------------
 
-KHUB_RMSNORM_ARG_TABLES(0);
+KHUB_RMSNORM_ARG_TABLES(0, "same:x", "same:residual");
 
 }  // namespace
 }  // namespace khub_rmsnorm

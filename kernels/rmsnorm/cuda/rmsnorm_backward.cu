@@ -7,6 +7,7 @@
 // row has at most 8 vectors per thread, else in the group's row of the workspace. Each group writes
 // its f32 sums to its workspace row [groups, H]; a second kernel adds the rows in group order, so
 // grad_weight does not depend on scheduling (no atomics) and the functions stay deterministic.
+// grad_weight is f32 (the sums as they are) or x's dtype (rounded once).
 #include "../rmsnorm_backward_plan.h"
 #include "rmsnorm_cuda.cuh"
 
@@ -155,16 +156,16 @@ __global__ void __launch_bounds__(VPT == 0 ? 1024 : 256) rms_backward_groups(Bac
 }
 
 // grad_weight[i] = the sum of partials[g][i] over the groups, in group order (zero when there
-// are no groups, i.e. no rows).
-template <typename T>
+// are no groups, i.e. no rows), written as G: f32, or x's dtype (rounded once, at the end).
+template <typename G>
 __global__ void __launch_bounds__(256)
-    rms_backward_weight(const float* partials, int64_t groups, int hidden, T* grad_weight) {
+    rms_backward_weight(const float* partials, int64_t groups, int hidden, G* grad_weight) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= hidden) return;
   float s = 0.f;
 #pragma unroll 8
   for (int64_t g = 0; g < groups; ++g) s += partials[g * hidden + i];
-  grad_weight[i] = from_f32<T>(s);
+  grad_weight[i] = from_f32<G>(s);
 }
 
 template <typename T, int N, Scale S, bool kFused>
@@ -187,8 +188,8 @@ void launch_backward_groups(const BackwardParams& p, int64_t groups, cudaStream_
     rms_backward_groups<T, N, 8, S, kFused><<<blocks, threads, 0, stream>>>(p);
 }
 
-template <typename T, Scale S, bool kFused>
-void launch_backward(const BackwardParams& p, const BackwardPlan& plan, T* grad_weight,
+template <typename T, Scale S, bool kFused, typename G>
+void launch_backward(const BackwardParams& p, const BackwardPlan& plan, G* grad_weight,
                      cudaStream_t stream) {
   constexpr int N = khub_cuda::kVec16<T>;
   if (plan.groups > 0) {
@@ -201,7 +202,7 @@ void launch_backward(const BackwardParams& p, const BackwardPlan& plan, T* grad_
     else
       launch_backward_groups<T, 1, S, kFused>(p, plan.groups, stream);
   }
-  rms_backward_weight<T><<<static_cast<unsigned>((p.hidden + 255) / 256), 256, 0, stream>>>(
+  rms_backward_weight<G><<<static_cast<unsigned>((p.hidden + 255) / 256), 256, 0, stream>>>(
       p.partials, plan.groups, p.hidden, grad_weight);
 }
 
@@ -234,7 +235,8 @@ khub_status backward(const char* fn, Scale scale, bool fused, const khub_call* c
       !c.float_tensor(s.grad_x, "grad_x", &tgx) || !c.same_type(tgx, tx, "grad_x", s.x_name) ||
       !c.shape_like(s.grad_x, "grad_x", s.x, s.x_name, hidden) ||
       !c.float_tensor(s.grad_weight, "grad_weight", &tgw) ||
-      !c.same_type(tgw, tx, "grad_weight", s.x_name) || !c.rank(s.grad_weight, "grad_weight", 1))
+      (tgw != ElemType::kF32 && !c.same_type(tgw, tx, "grad_weight", s.x_name)) ||
+      !c.rank(s.grad_weight, "grad_weight", 1))
     return c.status();
   if (c.dim(s.weight, 0) != hidden || c.dim(s.grad_weight, 0) != hidden) {
     c.fail(KHUB_STATUS_INVALID_ARGUMENT,
@@ -276,13 +278,18 @@ khub_status backward(const char* fn, Scale scale, bool fused, const khub_call* c
                    eps};
   return khub_cuda::dispatch(tx, [&](auto zero) {
     using T = decltype(zero);
-    T* gw = static_cast<T*>(c.data(s.grad_weight));
-    if (scale == Scale::kOnePlusWeight)
-      launch_backward<T, Scale::kOnePlusWeight, false>(p, plan, gw, c.stream());
-    else if (fused)
-      launch_backward<T, Scale::kWeight, true>(p, plan, gw, c.stream());
+    auto go = [&](auto* gw) {
+      if (scale == Scale::kOnePlusWeight)
+        launch_backward<T, Scale::kOnePlusWeight, false>(p, plan, gw, c.stream());
+      else if (fused)
+        launch_backward<T, Scale::kWeight, true>(p, plan, gw, c.stream());
+      else
+        launch_backward<T, Scale::kWeight, false>(p, plan, gw, c.stream());
+    };
+    if (tgw == ElemType::kF32)
+      go(static_cast<float*>(c.data(s.grad_weight)));
     else
-      launch_backward<T, Scale::kWeight, false>(p, plan, gw, c.stream());
+      go(static_cast<T*>(c.data(s.grad_weight)));
     return c.launched();
   });
 }

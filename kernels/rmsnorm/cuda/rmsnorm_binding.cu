@@ -13,7 +13,8 @@ constexpr const char* kDtypes = "f32,bf16,f16";
 constexpr uint32_t kFnFlags = KHUB_FN_CAN_CAPTURE | KHUB_FN_DETERMINISTIC;
 constexpr uint32_t kC = KHUB_ARG_CONTIGUOUS;
 
-KHUB_RMSNORM_ARG_TABLES(kC);
+// grad_weight in f32 (preferred by khub: the sum over every token stays unrounded) or x's dtype.
+KHUB_RMSNORM_ARG_TABLES(kC, "f32,bf16,f16", "f32,bf16,f16");
 
 }  // namespace
 }  // namespace khub_rmsnorm_cuda
