@@ -35,6 +35,7 @@
 #include <cstring>
 
 #include "decode_step.h"
+#include "khub_env.h"
 
 namespace khub_decode_step {
 namespace {
@@ -516,9 +517,10 @@ __global__ void __launch_bounds__(kThreads, 1) decode_step_kernel(Params p) {
   }
 }
 
+// Read once (khub_env's rule: 0/false/off/no turn it off).
 bool cooperative() {
-  const char* v = std::getenv("KHUB_DECODE_STEP_COOPERATIVE");
-  return v == nullptr || std::strcmp(v, "0") != 0;
+  static const bool on = khub_env::flag("KHUB_DECODE_STEP_COOPERATIVE", true);
+  return on;
 }
 
 }  // namespace
