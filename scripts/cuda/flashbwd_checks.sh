@@ -35,9 +35,13 @@ if [ "${MEMCHECK:-0}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     "$pkg/bin/test_flash_attn_backward_cuda" --gtest_filter='*MatchesFloat64*'
 fi
 
-# Attention on the reference, every other key as the default mapping has it.
+# Attention on the reference, every other key as the default mapping has it (what the default
+# mapping trains with while the backward is opt-in); and Attention mapped to flash-attn, which
+# KernelConfig entries do in every mode, so training binds its backward.
 no_attn=$out/no-attention.json
 echo '{"kernel_mapping": {"Attention": ""}}' >"$no_attn"
+with_attn=$out/attention.json
+echo '{"kernel_mapping": {"Attention": "khub-community/flash-attn@v1:Attention"}}' >"$with_attn"
 
 m=/tmp/khub-flashbwd-models
 [ -f "$m/qwen3-small/config.json" ] ||
@@ -55,7 +59,7 @@ grad() {  # NAME [OPTIONS...]: the JSON line of `khub grad` into OUT_DIR/NAME.js
 }
 grad grad_reference
 grad grad_kernels_no_attention --use-kernels --kernel-config "$no_attn"
-grad grad_kernels --use-kernels
+grad grad_kernels --use-kernels --kernel-config "$with_attn"
 run grad_table 60 python3 - "$out" <<'EOF'
 import json, sys
 out = sys.argv[1]
@@ -94,7 +98,7 @@ bench() {  # NAME [OPTIONS...]
     --out "$out/$name.json" "$@"
 }
 bench bench_train_kernels_no_attention --use-kernels --kernel-config "$no_attn"
-bench bench_train_kernels --use-kernels
+bench bench_train_kernels --use-kernels --kernel-config "$with_attn"
 run bench_table 60 python3 - "$out" <<'EOF'
 import json, sys
 out = sys.argv[1]

@@ -36,22 +36,16 @@ const KernelMapping& default_kernel_mapping() {
       m.add("LinearCrossEntropy", DeviceType::kCUDA, {{training, lce}}, CapabilityRange{80, 120});
     }
     // Attention and the q/k-norm + rotary + cache-append layer before it: CUDA only, Ampere and
-    // newer, inference. Attention trains through the kernel's backward on Hopper and newer (the
-    // narrower interval wins there): the backward was written for sm_90 and needs more shared
-    // memory per block for head_dim 128 and 256 than Ada's 99 KiB, so older GPUs train through the
-    // reference attention backward. RotaryKVCache has no backward.
+    // newer, inference. flash-attn's attention backward is bound in training only when a
+    // KernelConfig maps Attention (entries apply in every mode): it has not yet run on a GPU, so
+    // the default keeps training on the reference attention backward until its gpu tests pass
+    // (tests/kernels_cuda/flash_attn_backward_test.cc). RotaryKVCache has no backward.
     for (auto [key, text] :
          {std::pair{"Attention", "khub-community/flash-attn@v1:Attention"},
           std::pair{"RotaryKVCache", "khub-community/flash-attn@v1:RotaryKVCache"}}) {
       KernelLayerRef fa = ref(text);
       m.add(key, DeviceType::kCUDA, {{inference, fa}, {inference_compile, fa}},
             CapabilityRange{80, 120});
-    }
-    {
-      KernelLayerRef fa = ref("khub-community/flash-attn@v1:Attention");
-      m.add("Attention", DeviceType::kCUDA,
-            {{inference, fa}, {inference_compile, fa}, {training, fa}, {training_compile, fa}},
-            CapabilityRange{90, 120});
     }
     // Mixture-of-experts MLPs: forward only, so inference; the CUDA variant can be captured.
     KernelLayerRef moe = ref("khub-community/moe@v1:MoE");
