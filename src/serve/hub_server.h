@@ -27,6 +27,7 @@
 // refused. Every request is logged as one line.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -49,6 +50,9 @@ struct ServeOptions {
   size_t page_size = 1000;                      // tree entries per page
   std::function<void(const std::string&)> log;  // one line per request (default: stderr)
   RevisionIdFn revision_id;                     // for uploads (default: git tree id)
+  // How long the web pages use what they read from the hub folder before looking again (changes
+  // made through this server show at once: serve/web/catalog.h, "Freshness"); 0 = every request.
+  std::chrono::milliseconds web_revalidate{250};  // as web::Catalog::kRevalidateAfter
 };
 
 class HubServer {

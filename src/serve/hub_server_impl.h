@@ -79,7 +79,7 @@ struct HubServer::Impl {
   std::atomic<int> in_flight{0};
   std::mutex tickets_mu;
   std::map<std::string, LfsTicket> tickets;
-  web::Site site{store};  // the web pages (serve/web/site.h)
+  web::Site site{store, opts.web_revalidate};  // the web pages (serve/web/site.h)
 
   explicit Impl(ServeOptions o);
 

@@ -438,6 +438,7 @@ CommitOutcome HubStore::commit(const std::string& repo_id, const CommitRequest& 
   }
 
   std::lock_guard<std::mutex> guard(commit_mu_);
+  GenerationBump bump{generation_};  // declared after the lock: bumped before it is released
   CommitOutcome out;
   fs::path rdir = repo_dir(repo_id);
   fs::create_directories(rdir);

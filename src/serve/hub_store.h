@@ -15,8 +15,11 @@
 // to a published revision without changing its id: the index is rebuilt when the folders that
 // hold them change (signature_stamp()), so a running server serves new signatures at once. Files
 // that are not regular files or folders (symlinks, devices) are never indexed nor served.
+// generation() counts the changes made through the store, so caches of what it holds (the web
+// pages' catalog, serve/web/catalog.h) see them at once without looking at the folder.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -168,6 +171,11 @@ class HubStore {
   // without a parent.
   std::vector<CommitLogEntry> history(const std::string& repo_id, const std::string& revision,
                                       size_t limit);
+  // Incremented when commit, create_repo, create_branch or create_tag returns or throws (after
+  // its writes): a cache that read the folder at generation g and still sees g saw every change
+  // made through this store. Changes made behind its back (`khub publish --hub DIR`, `khub sign`)
+  // do not count.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   fs::path repo_dir(const std::string& repo_id) const;
@@ -183,6 +191,12 @@ class HubStore {
   std::mutex mu_;         // guards indexes_
   std::mutex commit_mu_;  // one commit at a time (plus a file lock across processes)
   std::map<std::string, std::shared_ptr<const RevisionIndex>> indexes_;
+  std::atomic<uint64_t> generation_{0};
+  // Bumps generation_ when the write that holds it ends, however it ends.
+  struct GenerationBump {
+    std::atomic<uint64_t>& g;
+    ~GenerationBump() { g.fetch_add(1, std::memory_order_acq_rel); }
+  };
 };
 
 }  // namespace khub::serve

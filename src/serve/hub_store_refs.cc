@@ -135,6 +135,7 @@ std::vector<CommitLogEntry> HubStore::history(const std::string& repo_id,
 bool HubStore::create_repo(const std::string& repo_id, bool is_private) {
   check_repo_id(repo_id);
   std::lock_guard<std::mutex> guard(commit_mu_);
+  GenerationBump bump{generation_};
   fs::path rdir = repo_dir(repo_id);
   fs::create_directories(rdir);
   FileLock lock(rdir / ".lock");
@@ -152,6 +153,7 @@ void HubStore::create_branch(const std::string& repo_id, const std::string& bran
     throw StoreError(400, "", "'" + branch + "' is not a valid branch name");
   }
   std::lock_guard<std::mutex> guard(commit_mu_);
+  GenerationBump bump{generation_};
   fs::path rdir = repo_dir(repo_id);
   FileLock lock(rdir / ".lock");
   if (resolve(repo_id, "refs/heads/" + branch) && !overwrite) {
@@ -182,6 +184,7 @@ void HubStore::create_tag(const std::string& repo_id, const std::string& tag,
     throw StoreError(400, "", "'" + tag + "' is not a valid tag name");
   }
   std::lock_guard<std::mutex> guard(commit_mu_);
+  GenerationBump bump{generation_};
   fs::path rdir = repo_dir(repo_id);
   FileLock lock(rdir / ".lock");
   if (auto existing = resolve(repo_id, "refs/tags/" + tag)) {

@@ -216,13 +216,14 @@ TEST_F(WebPages, ApiRoutesStayJson) {
 }
 
 // The catalog keeps listings and refs between requests: a new repo, a new tag, a moved branch
-// and a private marker written after a render all show at the next one.
+// and a private marker written after a render all show at the next one that looks at the folder
+// (every one here: revalidation interval 0; web_freshness_test.cc tests the interval).
 TEST(WebCatalog, SeesChangesMadeAfterARender) {
   std::string tmpl = (fs::temp_directory_path() / "khub-webtest-XXXXXX").string();
   fs::path root = ::mkdtemp(tmpl.data());
   write_revision(root, "org/one", {{"README.md", "# one\n"}}, {"main"}, {});
   serve::HubStore store(root);
-  serve::web::Catalog catalog(store);
+  serve::web::Catalog catalog(store, std::chrono::milliseconds(0));
   auto index = [&] { return serve::web::render_index_page(catalog, {}, false); };
   EXPECT_EQ(count(index(), "<li class=\"repo\">"), 1u);
   write_revision(root, "org/two", {{"README.md", "# two\n"}}, {"main"}, {});

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "loader/signature.h"
@@ -57,7 +58,7 @@ TEST_F(WebSignatures, BadgesFollowTheSignaturesWithoutARestart) {
                                     {"README.md", "# k\n"}};
   std::string rev = write_revision(root / "hub", "acme/k", files, {"main"}, {});
   serve::HubStore store(root / "hub");
-  serve::web::Site site(store);
+  serve::web::Site site(store, std::chrono::milliseconds(0));  // `khub sign` is behind its back
   auto index = [&] { return serve::web::render_index_page(site.catalog(), {}, false); };
   auto repo_page = [&] {
     auto& c = site.catalog();

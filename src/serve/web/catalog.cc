@@ -215,10 +215,16 @@ std::string latest_version_tag(const RefList& refs) {
 }
 
 std::vector<std::string> Catalog::repo_ids(bool with_private) {
+  const Clock::time_point now = now_();
+  const uint64_t generation = store_.generation();  // before anything is read
   std::unique_lock<std::mutex> lock(mu_);
-  bool fresh = !listing_stamps_.empty();
-  for (const auto& s : listing_stamps_) fresh = fresh && stamp(s.path) == s;
-  for (const auto& r : listing_) fresh = fresh && stamp(r.dir.path) == r.dir;
+  bool fresh = recent(listing_checked_, now, generation);
+  if (!fresh) {
+    fresh = !listing_stamps_.empty();
+    for (const auto& s : listing_stamps_) fresh = fresh && stamp(s.path) == s;
+    for (const auto& r : listing_) fresh = fresh && stamp(r.dir.path) == r.dir;
+    listing_checked_ = {now, generation, true};
+  }
   if (!fresh) {
     listing_stamps_ = {stamp(store_.root())};
     listing_.clear();
@@ -249,6 +255,15 @@ std::vector<std::string> Catalog::repo_ids(bool with_private) {
 }
 
 RepoOverview Catalog::overview(const std::string& repo_id) {
+  const Clock::time_point now = now_();
+  const uint64_t generation = store_.generation();  // before anything is read
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = overviews_.find(repo_id);
+    if (it != overviews_.end() && recent(it->second.checked, now, generation)) {
+      return it->second.overview;
+    }
+  }
   RepoOverview o;
   o.id = repo_id;
   o.is_private = store_.is_private(repo_id);
@@ -267,6 +282,10 @@ RepoOverview Catalog::overview(const std::string& repo_id) {
       o.problem = e.what();
     }
   }
+  // Two requests may read at once; either result is good for its own `checked` (a newer
+  // generation overwritten by an older one only means one more check).
+  std::lock_guard<std::mutex> lock(mu_);
+  overviews_[repo_id] = {o, {now, generation, true}};
   return o;
 }
 

@@ -3,10 +3,19 @@
 // repo ids are never listed), their refs, and per revision a summary — kernel, model or other
 // repo, the variants under build/ with what their metadata.json says (backend, ABI, archs,
 // manifest), every file with its size and SHA-256, README.md and bench/results/*.json. Revisions
-// are immutable, so a summary is built once per revision and kept; refs are re-read on every
-// request (they move).
+// are immutable, so a summary is built once per revision and kept (rebuilt when its signature
+// files change); refs move and are re-read when their files change.
+//
+// Freshness: what the catalog read (the listing, each repo's overview) is used without looking at
+// the folder again for `revalidate_after` (250 ms by default) and while HubStore::generation() is
+// unchanged. So a commit, repo, branch or tag made through the server shows on the very next page,
+// and a change made behind the server's back (`khub publish --hub DIR`, `khub sign`, a file edited
+// by hand) within the interval. Checking is stats and listings (the stamps below), so a warm
+// index of 1,000 repos costs no file system access at all inside the interval.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,12 +93,20 @@ struct RepoOverview {
 
 class Catalog {
  public:
-  explicit Catalog(HubStore& store) : store_(store) {}
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::milliseconds kRevalidateAfter{250};
+  // revalidate_after 0: look at the folder on every call (tests that change it between calls).
+  explicit Catalog(HubStore& store, std::chrono::milliseconds revalidate_after = kRevalidateAfter)
+      : store_(store), revalidate_after_(revalidate_after) {}
   HubStore& store() { return store_; }
+  // The clock the interval is measured on (tests step it by hand); set before any other call.
+  void set_clock(std::function<Clock::time_point()> now) { now_ = std::move(now); }
 
   // Every repo id in the hub, sorted (private ones only when `with_private`). The listing is kept
   // while the hub folder, the org folders and the repo folders keep their stamps (a repo's
   // `private` marker, refs/ and revisions/ folders are entries of its folder).
+  // Both are kept for the interval above (repo_ids's folder stamps, and overview's refs and
+  // summary checks, are skipped within it).
   std::vector<std::string> repo_ids(bool with_private);
   RepoOverview overview(const std::string& repo_id);
   // HubStore::refs, kept while no file or folder under <repo>/refs changed (each one's inode,
@@ -102,7 +119,18 @@ class Catalog {
   std::vector<std::pair<std::string, std::string>> revisions(const std::string& repo_id) const;
 
  private:
+  // When a cached value was read: it is used again while recent().
+  struct Checked {
+    Clock::time_point at;
+    uint64_t generation = 0;  // HubStore::generation() before the folder was read
+    bool valid = false;
+  };
+  bool recent(const Checked& c, Clock::time_point now, uint64_t generation) const {
+    return c.valid && c.generation == generation && now - c.at < revalidate_after_;
+  }
   HubStore& store_;
+  std::chrono::milliseconds revalidate_after_;
+  std::function<Clock::time_point()> now_ = [] { return Clock::now(); };
   std::mutex mu_;
   struct CachedSummary {
     std::shared_ptr<const RevisionIndex> index;  // what it was built from
@@ -129,6 +157,12 @@ class Catalog {
   };
   std::vector<Stamp> listing_stamps_;  // the hub and org folders; guarded by mu_
   std::vector<ListedRepo> listing_;    // guarded by mu_
+  Checked listing_checked_;            // guarded by mu_
+  struct CachedOverview {
+    RepoOverview overview;
+    Checked checked;
+  };
+  std::map<std::string, CachedOverview> overviews_;  // guarded by mu_
 };
 
 // "main" if present, else the highest vN branch, else "" (HubStore::default_branch on a RefList).

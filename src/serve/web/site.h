@@ -10,6 +10,7 @@
 // Content-Security-Policy (html.h) and escapes everything that comes from the hub.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,7 +39,10 @@ struct WebResponse {
 
 class Site {
  public:
-  explicit Site(HubStore& store) : catalog_(store) {}
+  // revalidate_after: how long the catalog trusts what it read (catalog.h, "Freshness").
+  explicit Site(HubStore& store,
+                std::chrono::milliseconds revalidate_after = Catalog::kRevalidateAfter)
+      : catalog_(store, revalidate_after) {}
   // Whether a path (decoded segments) is one of the pages above; others stay with the API.
   static bool is_page_path(const std::vector<std::string>& segments);
   // Answers a page request (is_page_path must hold): 200, or 404/400 with an HTML error page.

@@ -1,0 +1,179 @@
+// How fresh the web pages are (serve/web/catalog.h, "Freshness"): within the revalidation
+// interval the catalog does not look at the hub folder, past it a change made on disk shows, and
+// a change made through the HubStore (a commit, repo, branch or tag, as the server's API makes
+// them) shows on the next page at once, interval or not.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "hub/store/content_hash.h"
+#include "serve/hub_server.h"
+#include "serve/web/site.h"
+#include "web_fixture.h"
+
+namespace khub::test {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using std::chrono::milliseconds;
+
+size_t rows(const std::string& page) {
+  size_t n = 0;
+  for (size_t p = page.find("<li class=\"repo\">"); p != std::string::npos;
+       p = page.find("<li class=\"repo\">", p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool has(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+class WebFreshness : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "khub-webfresh-XXXXXX").string();
+    root = ::mkdtemp(tmpl.data());
+    rev_one = write_revision(root / "hub", "org/one", {{"README.md", "# one\n"}}, {"main"}, {});
+  }
+  void TearDown() override { fs::remove_all(root); }
+  fs::path root;
+  std::string rev_one;
+};
+
+// The catalog's clock stepped by hand: what it read is used for exactly the interval.
+TEST_F(WebFreshness, DiskChangesShowOncePastTheInterval) {
+  serve::HubStore store(root / "hub");
+  serve::web::Catalog catalog(store, milliseconds(250));
+  auto now = serve::web::Catalog::Clock::now();
+  catalog.set_clock([&now] { return now; });
+  auto index = [&] { return serve::web::render_index_page(catalog, {}, false); };
+  EXPECT_EQ(rows(index()), 1u);
+
+  // Behind the store's back: a new repo, a new tag and a private marker on an existing one.
+  write_revision(root / "hub", "org/two", {{"README.md", "# two\n"}}, {"main"}, {});
+  write_revision(root / "hub", "org/one", {{"README.md", "# one\n"}}, {}, {"v2.0.0"});
+  now += milliseconds(249);
+  std::string page = index();
+  EXPECT_EQ(rows(page), 1u) << "within the interval the folder is not looked at";
+  EXPECT_FALSE(has(page, "v2.0.0"));
+  now += milliseconds(1);
+  page = index();
+  EXPECT_EQ(rows(page), 2u) << page;
+  EXPECT_TRUE(has(page, "<span class=\"ver\">v2.0.0</span>")) << page;
+  EXPECT_EQ(catalog.overview("org/one").latest_tag, "v2.0.0");
+
+  std::ofstream(root / "hub/org/two/private");
+  EXPECT_EQ(rows(index()), 2u);
+  now += milliseconds(250);
+  EXPECT_EQ(rows(index()), 1u);
+  EXPECT_EQ(rows(serve::web::render_index_page(catalog, {}, true)), 2u);  // with the token
+}
+
+TEST_F(WebFreshness, ChangesThroughTheStoreShowAtOnce) {
+  serve::HubStore store(root / "hub");
+  serve::web::Catalog catalog(store, milliseconds(250));
+  auto now = serve::web::Catalog::Clock::now();
+  catalog.set_clock([&now] { return now; });  // never moves: only the store's changes count
+  auto index = [&] { return serve::web::render_index_page(catalog, {}, false); };
+  EXPECT_EQ(rows(index()), 1u);
+  uint64_t g = store.generation();
+
+  store.create_tag("org/one", "v1.4.0", rev_one);
+  EXPECT_GT(store.generation(), g);
+  EXPECT_TRUE(has(index(), "<span class=\"ver\">v1.4.0</span>"));
+  EXPECT_TRUE(store.create_repo("org/three", false));
+  store.create_branch("org/three", "main", "", false);
+  std::string page = index();
+  EXPECT_EQ(rows(page), 2u) << page;
+  EXPECT_TRUE(has(page, "href=\"/org/three\""));
+
+  // A failed write may have changed something before it failed: it counts as well.
+  g = store.generation();
+  EXPECT_THROW(store.create_tag("org/one", "v1.4.0", rev_one), serve::StoreError);
+  EXPECT_GT(store.generation(), g);
+}
+
+// Through HTTP: a server whose pages would keep what they read for an hour still shows a
+// publish (the Hub's NDJSON commit), a tag and a new repo made through its API on the next page.
+TEST_F(WebFreshness, PublishThroughTheApiShowsOnTheNextIndex) {
+  std::ofstream(root / "tokens") << "writer-token-123 write\n";
+  serve::ServeOptions o;
+  o.root = root / "hub";
+  o.token_file = root / "tokens";
+  o.log = [](const std::string&) {};
+  o.web_revalidate = std::chrono::hours(1);
+  serve::HubServer server(o);
+  server.start();
+  httplib::Client c("127.0.0.1", server.port());
+  httplib::Headers auth = {{"Authorization", "Bearer writer-token-123"}};
+  auto page = [&] {
+    auto r = c.Get("/");
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? r->body : "";
+  };
+  std::string before = page();
+  EXPECT_TRUE(has(before, "<em>repo</em>")) << before;  // README only
+
+  // A repo written behind the server's back: not looked for within the hour...
+  write_revision(root / "hub", "org/two", {{"README.md", "# two\n"}}, {"main"}, {});
+  EXPECT_EQ(rows(page()), 1u);
+
+  // ... but a commit through the API makes the next page read the folder again.
+  std::string ndjson =
+      json({{"key", "header"}, {"value", {{"summary", "add a config"}}}}).dump() + "\n" +
+      json({{"key", "file"},
+            {"value",
+             {{"path", "config.json"},
+              {"content", hub::net::base64_encode("{\"model_type\": \"llama\"}\n")},
+              {"encoding", "base64"}}}})
+          .dump() +
+      "\n";
+  auto commit = c.Post("/api/models/org/one/commit/main", auth, ndjson, "application/x-ndjson");
+  ASSERT_TRUE(commit);
+  ASSERT_EQ(commit->status, 200) << commit->body;
+  std::string after = page();
+  EXPECT_TRUE(has(after, "<em>model</em>")) << after;  // config.json makes it a model repo
+  EXPECT_EQ(rows(after), 2u) << after;                 // and org/two is seen too
+  auto repo_page = c.Get("/org/one");
+  ASSERT_TRUE(repo_page);
+  EXPECT_TRUE(has(repo_page->body, json::parse(commit->body)["commitOid"].get<std::string>()));
+
+  auto tag =
+      c.Post("/api/models/org/one/tag/main", auth, R"({"tag": "v0.3.0"})", "application/json");
+  ASSERT_TRUE(tag);
+  ASSERT_EQ(tag->status, 200) << tag->body;
+  EXPECT_TRUE(has(page(), "<span class=\"ver\">v0.3.0</span>"));
+  auto create =
+      c.Post("/api/repos/create", auth,
+             R"({"name": "four", "organization": "org", "type": "model"})", "application/json");
+  ASSERT_TRUE(create);
+  ASSERT_EQ(create->status, 200) << create->body;
+  EXPECT_TRUE(has(page(), "href=\"/org/four\""));
+  server.stop();
+}
+
+// In real time, with the server's default interval: a tag written on disk shows once it passed.
+TEST_F(WebFreshness, DiskChangeShowsWithinTheServersInterval) {
+  serve::ServeOptions o;
+  o.root = root / "hub";
+  o.log = [](const std::string&) {};
+  serve::HubServer server(o);
+  server.start();
+  httplib::Client c("127.0.0.1", server.port());
+  ASSERT_FALSE(has(c.Get("/")->body, "v5.0.0"));
+  write_revision(root / "hub", "org/one", {{"README.md", "# one\n"}}, {}, {"v5.0.0"});
+  std::this_thread::sleep_for(o.web_revalidate + milliseconds(10));
+  EXPECT_TRUE(has(c.Get("/")->body, "<span class=\"ver\">v5.0.0</span>"));
+  server.stop();
+}
+
+}  // namespace
+}  // namespace khub::test
