@@ -32,7 +32,8 @@ for f in __init__.py "_khub$ext" "$soname"; do [ -f "$pkg/$f" ] || fail "khub/$f
 runpath=$(readelf -d "$pkg/_khub$ext" | sed -n 's/.*\(RUNPATH\|RPATH\).*\[\(.*\)\]/\2/p')
 [ "$runpath" = '$ORIGIN' ] || fail "_khub's run path is '$runpath', not \$ORIGIN (the build tree leaks)"
 want_version=$(sed -n 's/^project(khub VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
-"$py" -m pip show khub | grep -qx "Version: $want_version" || fail "pip show: $("$py" -m pip show khub)"
+shown=$("$py" -m pip show khub)  # captured first: grep -q would end the pipe early (pipefail)
+grep -qx "Version: $want_version" <<< "$shown" || fail "pip show: $shown"
 
 # From the venv, in a folder far from the build tree; the hub and its trust policy named.
 mkdir "$t/run"
@@ -46,6 +47,12 @@ assert os.path.dirname(os.path.abspath(khub.__file__)) == pkg, khub.__file__
 maps = [l.split()[-1] for l in open("/proc/self/maps") if "libkhub.so" in l]
 assert maps and all(m == os.path.join(pkg, soname) for m in maps), sorted(set(maps))
 assert khub.program_dir() != os.path.dirname(pkg), khub.program_dir()  # no bundled hub here
+# Without the build's policy its signing key is unknown here (first: a loaded kernel is cached).
+try:
+    khub.get_kernel("khub-community/rmsnorm@^1", require_signed=True)
+    raise SystemExit("an untrusted signature passed require_signed without the policy")
+except khub.VerificationError as e:
+    assert "is not trusted for khub-community/rmsnorm" in str(e), str(e)
 k = khub.get_kernel("khub-community/rmsnorm@^1", trust_policy=policy)
 assert k.trust["verdict"] == "signed", k.trust
 rng = np.random.default_rng(3)
@@ -56,11 +63,6 @@ assert k.rms_norm_forward(x, w, out, eps=1e-6) is out
 xd = x.astype(np.float64)
 ref = xd / np.sqrt((xd * xd).mean(-1, keepdims=True) + 1e-6) * w
 np.testing.assert_allclose(out, ref, rtol=2e-5, atol=2e-6)
-try:
-    khub.get_kernel("khub-community/rmsnorm@^1", require_signed=True)
-    raise SystemExit("an untrusted signature passed require_signed without the policy")
-except khub.VerificationError as e:
-    assert "khub-community/rmsnorm" in str(e), str(e)
 print("venv ok:", k, khub.__version__)
 PY
 # The example, against the installed package, with a model (the hub as the CLI's: program dir).
