@@ -82,7 +82,7 @@ cd "$src"
 if [ "$mode" != --no-prefix ]; then
   # 2. From an installed khub: python/CMakeLists.txt standalone, into a --target folder.
   cmake --install "$build" --prefix "$t/prefix" > "$t/install.log"
-  KHUB_PREFIX=$t/prefix "$python" -m pip install --no-build-isolation --no-index --no-deps \
+  KHUB_PREFIX=$t/prefix "$python" -m pip install -v --no-build-isolation --no-index --no-deps \
     --target "$t/site" "$src" > "$t/pip-prefix.log" 2>&1 ||
     { cat "$t/pip-prefix.log"; fail "pip install --target with KHUB_PREFIX"; }
   grep -q -- "-S $src/python " "$t/pip-prefix.log" || fail "KHUB_PREFIX did not build python/ alone"
