@@ -26,6 +26,7 @@ DEBIAN_PACKAGES=(
   pybind11-dev             # the module's C++/Python binding layer (header-only)
   python3-numpy            # the Python tests' tensors and float64 reference math
   python3-torch            # torch CPU tensors through DLPack in the Python tests (Debian's 1.13)
+  python3-pip python3-setuptools python3-wheel python3-venv  # `pip install .` offline (pyproject.toml)
 )
 
 missing=()

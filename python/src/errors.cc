@@ -55,7 +55,7 @@ void register_errors(py::module_& m) {
   py::dict base_ns;
   base_ns["__doc__"] =
       "A khub error. str(e) is the C++ message (the text the khub CLI prints after "
-      "'khub COMMAND: KIND: '); e.kind is the kind's name ('not-found', 'verification', ...).";
+      "'khub COMMAND: KIND: '); e.kind is KIND ('not found', 'verification failed', ...).";
   base_ns["__module__"] = "khub";
   base_ns["kind"] = py::none();
   py::object base = type("KhubError", py::make_tuple(builtins.attr("Exception")), base_ns);

@@ -9,20 +9,6 @@ namespace khub::python {
 
 namespace {
 
-const char* role_name(khub_arg_role role) {
-  switch (role) {
-    case KHUB_ARG_INPUT:
-      return "input";
-    case KHUB_ARG_PARAM:
-      return "param";
-    case KHUB_ARG_OUTPUT:
-      return "output";
-    case KHUB_ARG_INOUT:
-      return "inout";
-  }
-  return "?";
-}
-
 std::string value_text(const khub_value& v, const std::string& s) {
   switch (v.kind) {
     case KHUB_VALUE_INT:
@@ -43,17 +29,16 @@ std::string value_text(const khub_value& v, const std::string& s) {
 // "rms_norm_forward(x: input f32,bf16,f16, weight: param same:x 1-d, out: output same:x, *,
 // eps: float = 1e-06)"
 std::string signature_text(const loader::FunctionInfo& fn) {
-  static const char* kKinds[] = {"none", "int", "float", "bool", "str"};
   std::string s = fn.name + "(";
   for (size_t i = 0; i < fn.args.size(); ++i) {
     const loader::ArgInfo& a = fn.args[i];
-    s += (i ? ", " : "") + a.name + ": " + role_name(a.role) + " " + a.dtypes_text;
+    s += (i ? ", " : "") + a.name + ": " + loader::arg_role_name(a.role) + " " + a.dtypes_text;
     if (a.ndim >= 0) s += " " + std::to_string(a.ndim) + "-d";
     if (a.optional()) s += " optional";
   }
   if (!fn.attrs.empty()) s += fn.args.empty() ? "*" : ", *";
   for (const loader::AttrInfo& a : fn.attrs) {
-    s += ", " + a.name + ": " + kKinds[a.kind];
+    s += ", " + a.name + ": " + loader::value_kind_name(a.kind);
     if (!a.required) s += " = " + value_text(a.default_value, a.default_string);
   }
   return s + ")";
@@ -235,7 +220,7 @@ void register_kernels(py::module_& m) {
                                for (const loader::ArgInfo& a : f.fn().info().args) {
                                  py::dict d;
                                  d["name"] = a.name;
-                                 d["role"] = role_name(a.role);
+                                 d["role"] = loader::arg_role_name(a.role);
                                  d["dtypes"] = a.dtypes_text;
                                  d["ndim"] = a.ndim;
                                  d["optional"] = a.optional();

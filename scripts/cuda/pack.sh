@@ -2,8 +2,12 @@
 # Packs what the GPU machine needs to run khub's GPU checks from binaries built here into one
 # xz tarball (the device tool ships at most 64 MiB): bin/ (khub, the gpu-labelled tests, the CUDA
 # benches), lib/ (shared libraries the GPU machine's image lacks: every non-glibc, non-CUDA library
-# the binaries link), kernels/ (build/kernels), hub/ (build/hub) and commit.txt (the commit the
-# results the GPU scripts write are stamped with; "+dirty" when the working tree had changes).
+# the binaries link), kernels/ (build/kernels), hub/ (build/hub), commit.txt (the commit the
+# results the GPU scripts write are stamped with; "+dirty" when the working tree had changes) and
+# sdk/ for building the Python module there (scripts/cuda/python_cuda.sh): libkhub.so and the
+# installed headers (cmake --install), the system headers those include (nlohmann/, dlpack/, ...:
+# sdk/third-party/) and pybind11's headers and CMake package (sdk/pybind11/, used when the
+# machine's Python has no pybind11).
 #   scripts/cuda/pack.sh [BUILD_DIR=build] [OUT=.devout/pkg.tar.xz]
 # On the GPU machine: mkdir -p /tmp/pkg && tar xJf OUT -C /tmp/pkg; then scripts/cuda/*.sh.
 set -euo pipefail
@@ -11,13 +15,32 @@ cd "$(dirname "$0")/../.."
 build=${1:-build}
 out=${2:-.devout/pkg.tar.xz}
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+inst=$(mktemp -d)
+trap 'rm -rf "$stage" "$inst"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
 bins=(khub bench_kernels_cuda bench_flash_decode bench_decode_step)
 for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
 for b in "${bins[@]}"; do [ -x "$build/bin/$b" ] && cp "$build/bin/$b" "$stage/bin/"; done
 for d in decode_breakdown step_overhead; do [ -x "$build/dev/$d" ] && cp "$build/dev/$d" "$stage/bin/"; done
-for b in "$stage"/bin/*; do ldd "$b"; done | awk '$3 ~ /^\// {print $1, $3}' | sort -u |
+if [ -e "$build/lib/libkhub.so" ]; then
+  cmake --install "$build" --prefix "$inst" > /dev/null
+  mkdir -p "$stage/sdk/lib" "$stage/sdk/third-party"
+  cp -r "$inst/include" "$stage/sdk/include"
+  cp "$(readlink -f "$inst/lib/libkhub.so")" "$stage/sdk/lib/"
+  # The system headers the installed ones include (<nlohmann/json.hpp>, <dlpack/dlpack.h>, ...).
+  grep -rhoE '^#include <[A-Za-z0-9_+]+/' "$inst/include" | sed 's/^#include <//; s|/$||' |
+    sort -u | while read -r d; do
+      if [ "$d" != khub ] && [ -d "/usr/include/$d" ]; then cp -rL "/usr/include/$d" "$stage/sdk/third-party/"; fi
+    done
+  if [ -d /usr/include/pybind11 ] && [ -d /usr/lib/cmake/pybind11 ]; then
+    mkdir -p "$stage/sdk/pybind11/include" "$stage/sdk/pybind11/lib/cmake"
+    cp -r /usr/include/pybind11 "$stage/sdk/pybind11/include/"
+    cp -r /usr/lib/cmake/pybind11 "$stage/sdk/pybind11/lib/cmake/"
+  fi
+else
+  echo "pack: $build/lib/libkhub.so not built: no sdk/ (scripts/cuda/python_cuda.sh needs it)" >&2
+fi
+for b in "$stage"/bin/* "$stage"/sdk/lib/*; do if [ -e "$b" ]; then ldd "$b"; fi; done | awk '$3 ~ /^\// {print $1, $3}' | sort -u |
   grep -v -E '^(libc|libm|libpthread|libdl|librt|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudart)\.' |
   while read -r name path; do cp -L "$path" "$stage/lib/$name"; done
 cp -r "$build/kernels" "$stage/kernels"

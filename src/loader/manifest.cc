@@ -41,36 +41,6 @@ bool is_identifier(const char* s, bool allow_dot = false) {
 
 std::string quoted(const char* s) { return s ? "'" + std::string(s) + "'" : "NULL"; }
 
-const char* role_name(int32_t role) {
-  switch (role) {
-    case KHUB_ARG_INPUT:
-      return "input";
-    case KHUB_ARG_PARAM:
-      return "param";
-    case KHUB_ARG_OUTPUT:
-      return "output";
-    case KHUB_ARG_INOUT:
-      return "inout";
-  }
-  return nullptr;
-}
-
-const char* kind_name(int32_t kind) {
-  switch (kind) {
-    case KHUB_VALUE_NONE:
-      return "none";
-    case KHUB_VALUE_INT:
-      return "int";
-    case KHUB_VALUE_FLOAT:
-      return "float";
-    case KHUB_VALUE_BOOL:
-      return "bool";
-    case KHUB_VALUE_STRING:
-      return "string";
-  }
-  return nullptr;
-}
-
 json flag_list(uint32_t flags, std::initializer_list<std::pair<uint32_t, const char*>> names) {
   json out = json::array();
   for (const auto& [bit, name] : names) {
@@ -105,7 +75,7 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
     for (const ArgInfo& prev : info.args) {
       if (prev.name == arg.name) bad(fw, "argument '" + arg.name + "' is declared twice");
     }
-    if (!role_name(a.role))
+    if (!arg_role_name(a.role))
       bad(fw, "argument '" + arg.name + "' has unknown role " + std::to_string(a.role));
     arg.role = static_cast<khub_arg_role>(a.role);
     writes |= arg.role == KHUB_ARG_OUTPUT || arg.role == KHUB_ARG_INOUT;
@@ -151,7 +121,7 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
       if (arg.name == attr.name)
         bad(fw, "'" + attr.name + "' is both an argument and an attribute");
     }
-    if (!kind_name(a.kind) || a.kind == KHUB_VALUE_NONE) {
+    if (!value_kind_name(a.kind) || a.kind == KHUB_VALUE_NONE) {
       bad(fw, "attribute '" + attr.name + "' has invalid kind " + std::to_string(a.kind));
     }
     attr.kind = static_cast<khub_value_kind>(a.kind);
@@ -160,9 +130,10 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
       bad(fw, "attribute '" + attr.name + "' required must be 0 or 1");
     if (!attr.required) {
       if (a.default_value.kind != a.kind) {
-        bad(fw,
-            "attribute '" + attr.name + "' is " + kind_name(a.kind) + " but its default is " +
-                (kind_name(a.default_value.kind) ? kind_name(a.default_value.kind) : "invalid"));
+        bad(fw, "attribute '" + attr.name + "' is " + value_kind_name(a.kind) +
+                    " but its default is " +
+                    (value_kind_name(a.default_value.kind) ? value_kind_name(a.default_value.kind)
+                                                           : "invalid"));
       }
       attr.default_value = a.default_value;
       if (a.kind == KHUB_VALUE_STRING) {
@@ -192,6 +163,36 @@ FunctionInfo validate_function(const khub_function_desc& f, const std::string& w
 }
 
 }  // namespace
+
+const char* arg_role_name(int32_t role) {
+  switch (role) {
+    case KHUB_ARG_INPUT:
+      return "input";
+    case KHUB_ARG_PARAM:
+      return "param";
+    case KHUB_ARG_OUTPUT:
+      return "output";
+    case KHUB_ARG_INOUT:
+      return "inout";
+  }
+  return nullptr;
+}
+
+const char* value_kind_name(int32_t kind) {
+  switch (kind) {
+    case KHUB_VALUE_NONE:
+      return "none";
+    case KHUB_VALUE_INT:
+      return "int";
+    case KHUB_VALUE_FLOAT:
+      return "float";
+    case KHUB_VALUE_BOOL:
+      return "bool";
+    case KHUB_VALUE_STRING:
+      return "string";
+  }
+  return nullptr;
+}
 
 std::vector<DType> parse_dtype_list(const std::string& text, const std::string& where) {
   std::vector<DType> out;
@@ -341,7 +342,7 @@ json manifest_to_json(const ManifestInfo& m) {
     fj["args"] = json::array();
     for (const ArgInfo& a : f.args) {
       fj["args"].push_back({{"name", a.name},
-                            {"role", role_name(a.role)},
+                            {"role", arg_role_name(a.role)},
                             {"dtypes", a.dtypes_text},
                             {"ndim", a.ndim},
                             {"flags", flag_list(a.flags, {{KHUB_ARG_CONTIGUOUS, "contiguous"},
@@ -369,7 +370,7 @@ json manifest_to_json(const ManifestInfo& m) {
         }
       }
       fj["attrs"].push_back({{"name", a.name},
-                             {"kind", kind_name(a.kind)},
+                             {"kind", value_kind_name(a.kind)},
                              {"required", a.required},
                              {"default", def}});
     }

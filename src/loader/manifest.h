@@ -84,6 +84,12 @@ nlohmann::json manifest_to_json(const ManifestInfo& m);
 std::set<std::string> manifest_json_symbols(const nlohmann::json& manifest,
                                             const std::string& where);
 
+// The manifest's names of an argument role ("input", "param", "output", "inout") and of a value
+// kind ("none", "int", "float", "bool", "string"), as metadata.json and signatures print them;
+// nullptr for a number outside the enum.
+const char* arg_role_name(int32_t role);
+const char* value_kind_name(int32_t kind);
+
 // "f32,bf16" -> {kF32, kBF16}; throws Error(kVerification) naming an unknown dtype.
 std::vector<DType> parse_dtype_list(const std::string& text, const std::string& where);
 
