@@ -62,13 +62,15 @@ std::string KernelIdentity::label() const {
 }
 
 Kernel::Kernel(KernelIdentity identity, VariantMetadata metadata, SharedLibrary library,
-               ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust)
+               ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust,
+               TrustSubject trust_subject)
     : identity_(std::move(identity)),
       metadata_(std::move(metadata)),
       library_(std::move(library)),
       manifest_(std::move(manifest)),
       functions_(std::move(functions)),
-      trust_(std::move(trust)) {}
+      trust_(std::move(trust)),
+      trust_subject_(std::move(trust_subject)) {}
 
 KernelFunction Kernel::function(const std::string& name) const {
   for (size_t i = 0; i < manifest_.functions.size(); ++i) {

@@ -75,7 +75,8 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
  public:
   // Only the loader constructs kernels (load_kernel_variant), after every check passed.
   Kernel(KernelIdentity identity, VariantMetadata metadata, SharedLibrary library,
-         ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust = {});
+         ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust = {},
+         TrustSubject trust_subject = {});
 
   const KernelIdentity& identity() const { return identity_; }
   const VariantMetadata& metadata() const { return metadata_; }
@@ -83,6 +84,8 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
   const SharedLibrary& library() const { return library_; }
   // What the trust policy decided before the library was loaded (signer, verdict).
   const TrustVerdict& trust() const { return trust_; }
+  // What that decision was made on: the statement of the loaded bytes and the signature files.
+  const TrustSubject& trust_subject() const { return trust_subject_; }
 
   bool has_function(const std::string& name) const { return manifest_.function(name) != nullptr; }
   bool has_layer(const std::string& name) const { return manifest_.layer(name) != nullptr; }
@@ -97,6 +100,7 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
   ManifestInfo manifest_;
   std::vector<khub_kernel_fn> functions_;  // parallel to manifest_.functions
   TrustVerdict trust_;
+  TrustSubject trust_subject_;
 };
 
 }  // namespace khub::loader

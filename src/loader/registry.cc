@@ -2,14 +2,27 @@
 
 #include <map>
 #include <mutex>
+#include <set>
+
+#include "core/error.h"
+#include "core/logging.h"
 
 namespace khub::loader {
 namespace {
 
+// One memoized variant: the load whose digests were checked, and one made with verification off
+// (a developer's build folder). A verified load serves both kinds of request; an unverified one
+// never serves a request that asks for verification.
+struct Entry {
+  std::shared_ptr<const Kernel> verified;
+  std::shared_ptr<const Kernel> unverified;
+};
+
 struct State {
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<const Kernel>> by_key;
+  std::map<std::string, Entry> by_key;
   std::vector<std::shared_ptr<const Kernel>> order;
+  std::set<std::pair<const Kernel*, std::string>> warned;  // (kernel, reason) already logged
 };
 
 State& state() {
@@ -40,11 +53,23 @@ std::shared_ptr<const Kernel> KernelRegistry::load(const KernelIdentity& identit
   std::string k = key(identity);
   // Loading holds the lock: a kernel loads once even when threads race for it, and loads are rare.
   std::lock_guard<std::mutex> lock(s.mu);
-  if (auto it = s.by_key.find(k); it != s.by_key.end()) return it->second;
-  auto kernel = load_kernel_variant(identity, options);
-  s.by_key.emplace(k, kernel);
-  s.order.push_back(kernel);
-  return kernel;
+  Entry& e = s.by_key[k];
+  std::shared_ptr<const Kernel> hit = e.verified;
+  if (!hit && !options.verify) hit = e.unverified;
+  if (!hit) {
+    auto kernel = load_kernel_variant(identity, options);
+    (options.verify ? e.verified : e.unverified) = kernel;
+    s.order.push_back(kernel);
+    s.warned.insert({kernel.get(), kernel->trust().reason});
+    return kernel;
+  }
+  // A hit is a load this call's trust policy has not seen: decide again, on what was loaded. A
+  // refusal throws what a fresh load would and leaves the kernel to those who already hold it.
+  TrustVerdict trust = recheck_trust(*hit, identity, options);
+  if (!trust.allowed)
+    fail(ErrorKind::kVerification, "cannot load ", identity.label(), ": ", trust.reason);
+  if (trust.warning && s.warned.insert({hit.get(), trust.reason}).second) log_warn(trust.reason);
+  return hit;
 }
 
 std::vector<std::shared_ptr<const Kernel>> KernelRegistry::loaded() const {

@@ -42,9 +42,9 @@ fs::path find_kernel_library(const fs::path& variant_dir, const VariantMetadata&
   return found.front();
 }
 
-TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::string& metadata_bytes,
-                                 const LoadOptions& options, const std::string* library_bytes,
-                                 const fs::path& library) {
+TrustSubject trust_subject(const KernelIdentity& identity, const std::string& metadata_bytes,
+                           const LoadOptions& options, const std::string* library_bytes,
+                           const fs::path& library) {
   const fs::path& dir = identity.dir;
   TrustSubject subject;
   subject.repo = identity.repo;
@@ -72,6 +72,23 @@ TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::stri
       subject.actual.files.push_back({"sha256", hex, f});
     }
   }
+  return subject;
+}
+
+TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::string& metadata_bytes,
+                                 const LoadOptions& options, const std::string* library_bytes,
+                                 const fs::path& library) {
+  auto policy = options.policy ? options.policy : active_trust_policy();
+  return evaluate_trust(*policy,
+                        trust_subject(identity, metadata_bytes, options, library_bytes, library));
+}
+
+TrustVerdict recheck_trust(const Kernel& kernel, const KernelIdentity& identity,
+                           const LoadOptions& options) {
+  TrustSubject subject = kernel.trust_subject();
+  subject.scope = options.scope;
+  subject.source = identity.source;
+  subject.locked_signers = options.locked_signers;
   auto policy = options.policy ? options.policy : active_trust_policy();
   return evaluate_trust(*policy, subject);
 }
@@ -129,7 +146,9 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     }
 
     // The one trust decision of every source, on the bytes about to be loaded.
-    TrustVerdict trust = check_variant_trust(identity, raw, options, &image.bytes, lib);
+    TrustSubject subject = trust_subject(identity, raw, options, &image.bytes, lib);
+    auto policy = options.policy ? options.policy : active_trust_policy();
+    TrustVerdict trust = evaluate_trust(*policy, subject);
     if (!trust.allowed) fail(ErrorKind::kVerification, trust.reason);
     if (trust.warning) log_warn(trust.reason);
     if (options.after_checks) options.after_checks(lib);
@@ -166,7 +185,8 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
       fns.push_back(fn);
     }
     return std::make_shared<Kernel>(std::move(identity), std::move(md), std::move(library),
-                                    std::move(manifest), std::move(fns), std::move(trust));
+                                    std::move(manifest), std::move(fns), std::move(trust),
+                                    std::move(subject));
   } catch (const Error& e) {
     throw Error(e.kind(), "cannot load " + where + ": " + e.what());
   }

@@ -14,7 +14,8 @@
 //      major equals ours (both numbers in the error), every field validates, and it equals the
 //      metadata.json manifest;
 //   6. every function symbol resolves.
-// Variants are memoized in a process-wide registry (registry.h), so this runs once per variant.
+// Variants are memoized in a process-wide registry (registry.h), so this runs once per variant;
+// a later request for a memoized variant re-runs step 4 under its own policy (recheck_trust).
 #pragma once
 
 #include <filesystem>
@@ -45,6 +46,12 @@ TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::stri
                                  const LoadOptions& options,
                                  const std::string* library_bytes = nullptr,
                                  const std::filesystem::path& library = {});
+
+// Step 4 again for a kernel already loaded, under another call's options: the policy
+// (options.policy, else the active one), scope, source and locked signers of that call, on the
+// statement and signatures the kernel was loaded with (not the files on disk now).
+TrustVerdict recheck_trust(const Kernel& kernel, const KernelIdentity& identity,
+                           const LoadOptions& options);
 
 // Runs every check above and returns the loaded kernel. Throws khub::Error (kNotFound, kFormat,
 // kVerification, kIo) naming the variant and the check that failed.
