@@ -214,41 +214,129 @@ std::string latest_version_tag(const RefList& refs) {
   return name;
 }
 
+Catalog::~Catalog() {
+  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_.notify_all();
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void Catalog::ask_refresh(Clock::time_point at) {
+  if (refresh_asked_ || refreshing_ || stopping_) return;
+  refresh_asked_ = true;
+  refresh_at_ = at;
+  if (!worker_.joinable()) worker_ = std::thread([this] { refresh_loop(); });
+  wake_.notify_one();
+}
+
+void Catalog::refresh_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    wake_.wait(lock, [this] { return refresh_asked_ || stopping_; });
+    if (stopping_) break;
+    refresh_asked_ = false;
+    refreshing_ = true;
+    const Clock::time_point at = refresh_at_;
+    std::shared_ptr<const Listing> old = listing_;
+    std::vector<std::string> ids;
+    for (const auto& [id, cached] : overviews_) ids.push_back(id);
+    lock.unlock();
+    const uint64_t generation = store_.generation();  // before anything is read
+    try {
+      auto fresh = check_listing(old);
+      std::lock_guard<std::mutex> relock(mu_);
+      listing_ = std::move(fresh);
+      listing_checked_ = {at, generation, true};
+    } catch (...) {
+      // The next request past the interval reads it itself (and answers with what failed).
+      std::lock_guard<std::mutex> relock(mu_);
+      listing_checked_.valid = false;
+    }
+    for (const auto& id : ids) {
+      if (stopping_) break;
+      try {
+        read_overview(id, at, generation);
+      } catch (...) {
+        std::lock_guard<std::mutex> relock(mu_);
+        overviews_.erase(id);
+      }
+    }
+    lock.lock();
+    refreshing_ = false;
+    ++refreshes_;
+    idle_.notify_all();
+  }
+  refreshing_ = false;
+  idle_.notify_all();
+}
+
+bool Catalog::wait_for_refresh(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return idle_.wait_for(lock, timeout, [this] { return !refresh_asked_ && !refreshing_; });
+}
+
+uint64_t Catalog::refreshes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refreshes_;
+}
+
+std::shared_ptr<const Catalog::Listing> Catalog::check_listing(
+    std::shared_ptr<const Listing> old) const {
+  if (old && !old->stamps.empty()) {
+    bool same = true;
+    for (const auto& s : old->stamps) same = same && stamp(s.path) == s;
+    for (const auto& r : old->repos) same = same && stamp(r.dir.path) == r.dir;
+    if (same) return old;
+  }
+  auto fresh = std::make_shared<Listing>();
+  fresh->stamps = {stamp(store_.root())};
+  std::error_code ec;
+  for (auto org = fs::directory_iterator(store_.root(), ec); !ec && org != fs::end(org);
+       org.increment(ec)) {
+    if (org->is_symlink() || !org->is_directory()) continue;
+    fresh->stamps.push_back(stamp(org->path()));
+    std::error_code ec2;
+    for (auto repo = fs::directory_iterator(org->path(), ec2); !ec2 && repo != fs::end(repo);
+         repo.increment(ec2)) {
+      std::string id = org->path().filename().string() + "/" + repo->path().filename().string();
+      if (!hub::net::is_valid_repo_id(id)) continue;
+      ListedRepo r{id, stamp(repo->path())};  // stamped before it is looked at
+      r.exists = store_.repo_exists(id);
+      r.is_private = r.exists && store_.is_private(id);
+      fresh->repos.push_back(std::move(r));
+    }
+  }
+  std::sort(fresh->repos.begin(), fresh->repos.end(),
+            [](const ListedRepo& a, const ListedRepo& b) { return a.id < b.id; });
+  return fresh;
+}
+
 std::vector<std::string> Catalog::repo_ids(bool with_private) {
   const Clock::time_point now = now_();
   const uint64_t generation = store_.generation();  // before anything is read
-  std::unique_lock<std::mutex> lock(mu_);
-  bool fresh = recent(listing_checked_, now, generation);
-  if (!fresh) {
-    fresh = !listing_stamps_.empty();
-    for (const auto& s : listing_stamps_) fresh = fresh && stamp(s.path) == s;
-    for (const auto& r : listing_) fresh = fresh && stamp(r.dir.path) == r.dir;
+  std::shared_ptr<const Listing> listing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listing = listing_;
+    Age a = age(listing_checked_, now, generation);
+    if (a == Age::kStale) ask_refresh(now);
+    if (a == Age::kExpired) listing.reset();
+  }
+  if (!listing) {
+    std::shared_ptr<const Listing> old;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      old = listing_;
+    }
+    listing = check_listing(old);
+    std::lock_guard<std::mutex> lock(mu_);
+    listing_ = listing;
     listing_checked_ = {now, generation, true};
   }
-  if (!fresh) {
-    listing_stamps_ = {stamp(store_.root())};
-    listing_.clear();
-    std::error_code ec;
-    for (auto org = fs::directory_iterator(store_.root(), ec); !ec && org != fs::end(org);
-         org.increment(ec)) {
-      if (org->is_symlink() || !org->is_directory()) continue;
-      listing_stamps_.push_back(stamp(org->path()));
-      std::error_code ec2;
-      for (auto repo = fs::directory_iterator(org->path(), ec2); !ec2 && repo != fs::end(repo);
-           repo.increment(ec2)) {
-        std::string id = org->path().filename().string() + "/" + repo->path().filename().string();
-        if (!hub::net::is_valid_repo_id(id)) continue;
-        ListedRepo r{id, stamp(repo->path())};  // stamped before it is looked at
-        r.exists = store_.repo_exists(id);
-        r.is_private = r.exists && store_.is_private(id);
-        listing_.push_back(std::move(r));
-      }
-    }
-    std::sort(listing_.begin(), listing_.end(),
-              [](const ListedRepo& a, const ListedRepo& b) { return a.id < b.id; });
-  }
   std::vector<std::string> out;
-  for (const auto& r : listing_) {
+  for (const auto& r : listing->repos) {
     if (r.exists && (with_private || !r.is_private)) out.push_back(r.id);
   }
   return out;
@@ -260,10 +348,17 @@ RepoOverview Catalog::overview(const std::string& repo_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = overviews_.find(repo_id);
-    if (it != overviews_.end() && recent(it->second.checked, now, generation)) {
-      return it->second.overview;
+    if (it != overviews_.end()) {
+      Age a = age(it->second.checked, now, generation);
+      if (a == Age::kStale) ask_refresh(now);
+      if (a != Age::kExpired) return it->second.overview;
     }
   }
+  return read_overview(repo_id, now, generation);
+}
+
+RepoOverview Catalog::read_overview(const std::string& repo_id, Clock::time_point at,
+                                    uint64_t generation) {
   RepoOverview o;
   o.id = repo_id;
   o.is_private = store_.is_private(repo_id);
@@ -282,10 +377,10 @@ RepoOverview Catalog::overview(const std::string& repo_id) {
       o.problem = e.what();
     }
   }
-  // Two requests may read at once; either result is good for its own `checked` (a newer
-  // generation overwritten by an older one only means one more check).
+  // Two readers (requests, the refresh thread) may read at once; either result is good for its
+  // own `checked` (a newer generation overwritten by an older one only means one more check).
   std::lock_guard<std::mutex> lock(mu_);
-  overviews_[repo_id] = {o, {now, generation, true}};
+  overviews_[repo_id] = {o, {at, generation, true}};
   return o;
 }
 
@@ -303,19 +398,21 @@ Catalog::Stamp Catalog::stamp(const fs::path& p) {
 
 RefList Catalog::refs(const std::string& repo_id) {
   fs::path base = store_.root() / repo_id / "refs";
+  std::optional<CachedRefs> kept;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = refs_.find(repo_id);
-    if (it != refs_.end()) {
-      bool same = true;
-      for (const auto& s : it->second.stamps) {
-        if (!(stamp(s.path) == s)) {
-          same = false;
-          break;
-        }
+    if (it != refs_.end()) kept = it->second;
+  }
+  if (kept) {  // stats without the lock: requests do not wait for the refresh thread's
+    bool same = true;
+    for (const auto& s : kept->stamps) {
+      if (!(stamp(s.path) == s)) {
+        same = false;
+        break;
       }
-      if (same) return it->second.refs;
     }
+    if (same) return kept->refs;
   }
   // Stamps first, then the listing: a change between the two shows up at the next check.
   CachedRefs fresh;

@@ -8,19 +8,28 @@
 //
 // Freshness: what the catalog read (the listing, each repo's overview) is used without looking at
 // the folder again for `revalidate_after` (250 ms by default) and while HubStore::generation() is
-// unchanged. So a commit, repo, branch or tag made through the server shows on the very next page,
-// and a change made behind the server's back (`khub publish --hub DIR`, `khub sign`, a file edited
-// by hand) within the interval. Checking is stats and listings (the stamps below), so a warm
-// index of 1,000 repos costs no file system access at all inside the interval.
+// unchanged. So a commit, repo, branch or tag made through the server shows on the very next page
+// (a generation change is checked synchronously, by the request). Past the interval the request
+// is still answered from what was read (stale-while-revalidate) and wakes the catalog's one
+// refresh thread, which checks the folder again and swaps in what it finds; only what is older
+// than interval + `stale_for` (10 s by default: a server nobody asked for a while), and a first
+// request (nothing read yet), wait for the check. So a change made behind the server's back
+// (`khub publish --hub DIR`, `khub sign`, a file edited by hand) shows within the interval plus
+// one refresh while pages are requested, and no page shows a check older than interval +
+// stale_for. Checking is stats and listings (the stamps below), so a warm index of 1,000 repos
+// costs no file system access on the request's path at all.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -95,9 +104,15 @@ class Catalog {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kRevalidateAfter{250};
+  static constexpr std::chrono::milliseconds kStaleFor{10000};
   // revalidate_after 0: look at the folder on every call (tests that change it between calls).
-  explicit Catalog(HubStore& store, std::chrono::milliseconds revalidate_after = kRevalidateAfter)
-      : store_(store), revalidate_after_(revalidate_after) {}
+  explicit Catalog(HubStore& store, std::chrono::milliseconds revalidate_after = kRevalidateAfter,
+                   std::chrono::milliseconds stale_for = kStaleFor)
+      : store_(store), revalidate_after_(revalidate_after), stale_for_(stale_for) {}
+  // Stops the refresh thread (a refresh under way stops after the repo it is reading) and joins.
+  ~Catalog();
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
   HubStore& store() { return store_; }
   // The clock the interval is measured on (tests step it by hand); set before any other call.
   void set_clock(std::function<Clock::time_point()> now) { now_ = std::move(now); }
@@ -117,19 +132,32 @@ class Catalog {
   // (Summaries are rebuilt when the revision's signature files change: HubStore::index.)
   // Every revision folder of the repo with its date, newest first ("commits").
   std::vector<std::pair<std::string, std::string>> revisions(const std::string& repo_id) const;
+  // Waits until no background refresh is asked for or running (tests and the benchmark); false
+  // when `timeout` passed first. refreshes(): how many have finished.
+  bool wait_for_refresh(std::chrono::milliseconds timeout);
+  uint64_t refreshes();
 
  private:
-  // When a cached value was read: it is used again while recent().
+  // When a cached value was read: it is used again while fresh (age()).
   struct Checked {
     Clock::time_point at;
     uint64_t generation = 0;  // HubStore::generation() before the folder was read
     bool valid = false;
   };
-  bool recent(const Checked& c, Clock::time_point now, uint64_t generation) const {
-    return c.valid && c.generation == generation && now - c.at < revalidate_after_;
+  // fresh: used as it is; stale: used, and a background refresh is asked for; expired: read again
+  // by the caller (nothing read, another generation, or older than interval + stale_for).
+  enum class Age { kFresh, kStale, kExpired };
+  Age age(const Checked& c, Clock::time_point now, uint64_t generation) const {
+    if (!c.valid || c.generation != generation) return Age::kExpired;
+    if (now - c.at < revalidate_after_) return Age::kFresh;
+    if (revalidate_after_.count() > 0 && now - c.at < revalidate_after_ + stale_for_) {
+      return Age::kStale;
+    }
+    return Age::kExpired;
   }
   HubStore& store_;
   std::chrono::milliseconds revalidate_after_;
+  std::chrono::milliseconds stale_for_;
   std::function<Clock::time_point()> now_ = [] { return Clock::now(); };
   std::mutex mu_;
   struct CachedSummary {
@@ -155,14 +183,34 @@ class Catalog {
     bool exists = false;  // has refs/ or revisions/ (folders without are watched, not listed)
     bool is_private = false;
   };
-  std::vector<Stamp> listing_stamps_;  // the hub and org folders; guarded by mu_
-  std::vector<ListedRepo> listing_;    // guarded by mu_
-  Checked listing_checked_;            // guarded by mu_
+  struct Listing {
+    std::vector<Stamp> stamps;  // the hub and org folders
+    std::vector<ListedRepo> repos;
+  };
+  // `old` when every stamp in it still matches, else the hub folder listed again (no lock held).
+  std::shared_ptr<const Listing> check_listing(std::shared_ptr<const Listing> old) const;
+  std::shared_ptr<const Listing> listing_;  // guarded by mu_
+  Checked listing_checked_;                 // guarded by mu_
   struct CachedOverview {
     RepoOverview overview;
     Checked checked;
   };
   std::map<std::string, CachedOverview> overviews_;  // guarded by mu_
+  // Reads the overview from the folder and keeps it as checked at (at, generation).
+  RepoOverview read_overview(const std::string& repo_id, Clock::time_point at, uint64_t generation);
+
+  // The refresh thread: started by the first stale use, woken by each one while no refresh is
+  // asked for or running; it checks the listing and every kept overview, as checked at the time
+  // of the request that asked (earlier than the reads, so nothing is trusted for longer).
+  void ask_refresh(Clock::time_point at);  // mu_ held
+  void refresh_loop();
+  std::thread worker_;
+  std::condition_variable wake_, idle_;  // with mu_
+  bool refresh_asked_ = false;           // guarded by mu_
+  bool refreshing_ = false;              // guarded by mu_
+  Clock::time_point refresh_at_;         // guarded by mu_
+  uint64_t refreshes_ = 0;               // guarded by mu_
+  std::atomic<bool> stopping_{false};
 };
 
 // "main" if present, else the highest vN branch, else "" (HubStore::default_branch on a RefList).
