@@ -160,8 +160,7 @@ std::shared_ptr<const loader::TrustPolicy> trust_from_python(py::handle policy_f
   auto policy = std::make_shared<loader::TrustPolicy>(*loader::active_trust_policy());
   if (!policy_file.is_none()) {
     std::string path = py::str(py::module_::import("os").attr("fspath")(policy_file));
-    policy->merge(loader::read_trust_policy(path));
-    policy->layers.push_back(path);
+    policy->merge(loader::read_trust_policy(path));  // names its file among the layers
   }
   if (require_signed) policy->require_signed();
   return policy;

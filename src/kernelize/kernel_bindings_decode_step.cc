@@ -115,11 +115,6 @@ std::string bind_decode_step(DecodeStepLayer& s, const loader::KernelFunction& f
   if (s.layers.empty() || s.final_norm == nullptr || s.lm_head == nullptr) {
     return "has no decoder layers to run";
   }
-  // Opt-in for now: correct (tests/models/decode_step_cuda_test.cc) but slower than the
-  // per-layer graphs on an H100 (bench/results/2026-12-07-decode-megakernel-h100.json).
-  if (!env::flag("KHUB_DECODE_STEP", false)) {
-    return "is opt-in (KHUB_DECODE_STEP=1) while it is slower than the per-layer path";
-  }
   const DType dt = o.activation_dtype;
   const Device dev = o.device;
   std::vector<Tensor*> qkv, ow, gu, down;

@@ -153,10 +153,16 @@ KernelReport Kernelizer::kernelize(const std::vector<KernelizableLayer*>& layers
       fallback("USE_HUB_KERNELS disables hub kernels", true);
     } else {
       MappingLookup m = mapping.lookup(key, o.device.type, capability, mode);
+      std::string declined;
+      for (KernelizableLayer* l : by_key[key]) {
+        if (declined = l->declines_kernels(); !declined.empty()) break;
+      }
       if (m.ref == nullptr) {
         fallback(m.reason);
       } else if (m.ref->disabled) {
         fallback("disabled by kernel_config (\"\")", true);
+      } else if (!declined.empty()) {
+        fallback(m.ref->str() + " " + declined, true);
       } else {
         d.kernel_ref = m.ref->str();
         d.matched_mode = m.matched_mode;

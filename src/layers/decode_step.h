@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "layers/layer.h"
@@ -54,6 +55,13 @@ class DecodeStepLayer : public SlottedLayer<DecodeStepForward> {
  public:
   using SlottedLayer::SlottedLayer;
   std::string_view layer_key() const override { return "DecodeStep"; }
+  // Opt-in: correct (tests/models/decode_step_cuda_test.cc) but slower than the per-layer CUDA
+  // graphs on an H100 (bench/results/2026-12-07-decode-megakernel-h100.json), so without
+  // KHUB_DECODE_STEP=1 kernelize neither loads nor binds its kernel.
+  std::string declines_kernels() const override {
+    if (env::flag("KHUB_DECODE_STEP", false)) return "";
+    return "is opt-in (KHUB_DECODE_STEP=1) while it is slower than the per-layer path";
+  }
   Tensor forward(Tensor& x, const Tensor& cos, const Tensor& sin, const Tensor& rows,
                  const Tensor& seqs, Tensor& kv_cache) const {
     KHUB_ICHECK(static_cast<bool>(slot_),

@@ -25,6 +25,9 @@ class KernelizableLayer {
   const std::string& kernel_description() const { return kernel_description_; }
   bool kernelized() const { return !kernel_description_.empty(); }
   virtual void reset_forward() = 0;
+  // Why this layer takes no kernel at all right now, asked before kernelize loads one ("" by
+  // default): the reason goes to the report, and no kernel is loaded for the key.
+  virtual std::string declines_kernels() const { return ""; }
 
  protected:
   std::string kernel_description_;

@@ -10,6 +10,7 @@
 
 #include "hub/source/revision_id.h"
 #include "kernelize/kernelize.h"
+#include "layers/decode_step.h"
 #include "models/causal_lm.h"
 #include "models/generation.h"
 #include "models/init_weights.h"
@@ -233,6 +234,33 @@ TEST_F(KernelizeE2E, LoadingIsLazyAndMemoized) {
   EXPECT_EQ(loads,
             (std::vector<std::string>{"khub-community/activation@v1", "khub-community/rmsnorm@v1",
                                       "khub-community/rotary@v1"}));
+}
+
+// A layer that declines kernels (DecodeStep while KHUB_DECODE_STEP is off) falls back with its
+// reason and its kernel is never loaded; once it accepts, the mapped kernel is loaded.
+TEST_F(KernelizeE2E, ALayerThatDeclinesKernelsLoadsNone) {
+  std::vector<std::string> loads;
+  Kernelizer k([&](const KernelLayerRef& ref, Device) -> std::shared_ptr<const loader::Kernel> {
+    loads.push_back(ref.repo);
+    fail(ErrorKind::kNotFound, "no GPU in this test");
+  });
+  DecodeStepLayer step("model.layers");
+  KernelizeOptions o{.device = Device::cuda(0), .capability = 90, .activation_dtype = DType::kBF16};
+  unsetenv("KHUB_DECODE_STEP");
+  KernelReport r = k.kernelize({&step}, o);
+  ASSERT_NE(r.find("DecodeStep"), nullptr);
+  EXPECT_NE(r.find("DecodeStep")
+                ->reason.find("khub-community/decode-step@v1:DecodeStep is opt-in "
+                              "(KHUB_DECODE_STEP=1)"),
+            std::string::npos)
+      << r.find("DecodeStep")->reason;
+  EXPECT_TRUE(loads.empty());
+  setenv("KHUB_DECODE_STEP", "1", 1);
+  r = k.kernelize({&step}, o);
+  unsetenv("KHUB_DECODE_STEP");
+  EXPECT_EQ(loads, std::vector<std::string>{"khub-community/decode-step@v1"});
+  EXPECT_NE(r.find("DecodeStep")->reason.find("no GPU in this test"), std::string::npos)
+      << r.find("DecodeStep")->reason;
 }
 
 TEST_F(KernelizeE2E, LocalKernelsOverride) {
