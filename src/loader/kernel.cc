@@ -64,32 +64,34 @@ std::string KernelIdentity::label() const {
 Kernel::Kernel(KernelIdentity identity, VariantMetadata metadata, SharedLibrary library,
                ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust,
                TrustSubject trust_subject)
-    : identity_(std::move(identity)),
-      metadata_(std::move(metadata)),
-      library_(std::move(library)),
-      manifest_(std::move(manifest)),
-      functions_(std::move(functions)),
-      trust_(std::move(trust)),
-      trust_subject_(std::move(trust_subject)) {}
+    : image_(std::make_shared<const Image>(Image{std::move(identity), std::move(metadata),
+                                                 std::move(library), std::move(manifest),
+                                                 std::move(functions), std::move(trust_subject)})),
+      trust_(std::move(trust)) {}
+
+std::shared_ptr<const Kernel> Kernel::with_trust(TrustVerdict trust) const {
+  return std::shared_ptr<const Kernel>(new Kernel(image_, std::move(trust)));
+}
 
 KernelFunction Kernel::function(const std::string& name) const {
-  for (size_t i = 0; i < manifest_.functions.size(); ++i) {
-    if (manifest_.functions[i].name == name) {
-      return KernelFunction(shared_from_this(), &manifest_.functions[i], functions_[i]);
+  const ManifestInfo& m = image_->manifest;
+  for (size_t i = 0; i < m.functions.size(); ++i) {
+    if (m.functions[i].name == name) {
+      return KernelFunction(shared_from_this(), &m.functions[i], image_->functions[i]);
     }
   }
   std::string names;
-  for (const FunctionInfo& f : manifest_.functions) names += (names.empty() ? "" : ", ") + f.name;
-  fail(ErrorKind::kNotFound, identity_.label(), " has no function '", name, "' (it has: ", names,
+  for (const FunctionInfo& f : m.functions) names += (names.empty() ? "" : ", ") + f.name;
+  fail(ErrorKind::kNotFound, identity().label(), " has no function '", name, "' (it has: ", names,
        ")");
 }
 
 KernelLayer Kernel::layer(const std::string& name) const {
-  const LayerInfo* l = manifest_.layer(name);
+  const LayerInfo* l = manifest().layer(name);
   if (!l) {
     std::string names;
-    for (const LayerInfo& x : manifest_.layers) names += (names.empty() ? "" : ", ") + x.name;
-    fail(ErrorKind::kNotFound, identity_.label(), " has no layer '", name,
+    for (const LayerInfo& x : manifest().layers) names += (names.empty() ? "" : ", ") + x.name;
+    fail(ErrorKind::kNotFound, identity().label(), " has no layer '", name,
          "' (it has: ", names.empty() ? "no layers" : names, ")");
   }
   KernelLayer out{l, function(l->forward), std::nullopt};

@@ -78,29 +78,41 @@ class Kernel : public std::enable_shared_from_this<Kernel> {
          ManifestInfo manifest, std::vector<khub_kernel_fn> functions, TrustVerdict trust = {},
          TrustSubject trust_subject = {});
 
-  const KernelIdentity& identity() const { return identity_; }
-  const VariantMetadata& metadata() const { return metadata_; }
-  const ManifestInfo& manifest() const { return manifest_; }
-  const SharedLibrary& library() const { return library_; }
-  // What the trust policy decided before the library was loaded (signer, verdict).
+  const KernelIdentity& identity() const { return image_->identity; }
+  const VariantMetadata& metadata() const { return image_->metadata; }
+  const ManifestInfo& manifest() const { return image_->manifest; }
+  const SharedLibrary& library() const { return image_->library; }
+  // What the trust policy of the call that returned this handle decided (signer, verdict). A
+  // memoized kernel handed to a later call under another policy is the same library behind a
+  // handle carrying that call's verdict (with_trust).
   const TrustVerdict& trust() const { return trust_; }
   // What that decision was made on: the statement of the loaded bytes and the signature files.
-  const TrustSubject& trust_subject() const { return trust_subject_; }
+  const TrustSubject& trust_subject() const { return image_->trust_subject; }
+  // The same loaded library (one dlopen, one manifest) under another call's verdict.
+  std::shared_ptr<const Kernel> with_trust(TrustVerdict trust) const;
 
-  bool has_function(const std::string& name) const { return manifest_.function(name) != nullptr; }
-  bool has_layer(const std::string& name) const { return manifest_.layer(name) != nullptr; }
+  bool has_function(const std::string& name) const {
+    return image_->manifest.function(name) != nullptr;
+  }
+  bool has_layer(const std::string& name) const { return image_->manifest.layer(name) != nullptr; }
   // Throw Error(kNotFound) listing what the manifest has.
   KernelFunction function(const std::string& name) const;
   KernelLayer layer(const std::string& name) const;
 
  private:
-  KernelIdentity identity_;
-  VariantMetadata metadata_;
-  SharedLibrary library_;
-  ManifestInfo manifest_;
-  std::vector<khub_kernel_fn> functions_;  // parallel to manifest_.functions
+  // What one load produced; shared by every handle of it, never changed.
+  struct Image {
+    KernelIdentity identity;
+    VariantMetadata metadata;
+    SharedLibrary library;
+    ManifestInfo manifest;
+    std::vector<khub_kernel_fn> functions;  // parallel to manifest.functions
+    TrustSubject trust_subject;
+  };
+  Kernel(std::shared_ptr<const Image> image, TrustVerdict trust)
+      : image_(std::move(image)), trust_(std::move(trust)) {}
+  std::shared_ptr<const Image> image_;
   TrustVerdict trust_;
-  TrustSubject trust_subject_;
 };
 
 }  // namespace khub::loader

@@ -69,7 +69,14 @@ std::shared_ptr<const Kernel> KernelRegistry::load(const KernelIdentity& identit
   if (!trust.allowed)
     fail(ErrorKind::kVerification, "cannot load ", identity.label(), ": ", trust.reason);
   if (trust.warning && s.warned.insert({hit.get(), trust.reason}).second) log_warn(trust.reason);
-  return hit;
+  // The caller sees its own verdict (who signed what it trusts, or why unsigned was allowed), not
+  // the first load's: the same library behind a handle that carries this call's decision.
+  const TrustVerdict& first = hit->trust();
+  if (trust.verdict == first.verdict && trust.signers == first.signers &&
+      trust.reason == first.reason && trust.warning == first.warning) {
+    return hit;
+  }
+  return hit->with_trust(std::move(trust));
 }
 
 std::vector<std::shared_ptr<const Kernel>> KernelRegistry::loaded() const {

@@ -1,7 +1,8 @@
 // The process-wide kernel memo (loader/registry.h) never bypasses trust: a kernel loaded under a
 // permissive policy is refused to a later call with a stricter one (require-signed, another
 // trusted key, a locked signer, verification on), with the error a fresh load gives, and stays
-// usable for those who hold it and for permissive calls.
+// usable for those who hold it and for permissive calls. Each call's handle reports its own
+// verdict (Kernel::trust()), over the one loaded library.
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -140,6 +141,42 @@ TEST(TrustCache, UnverifiedLoadNeverServesAVerifiedCall) {
   make_build(u.path(), "verified first");
   auto good = get_local_kernel(u.path(), checked);
   EXPECT_EQ(get_local_kernel(u.path(), {.verify = false, .trust_policy = trusting({})}), good);
+}
+
+TEST(TrustCache, EachCallSeesItsOwnVerdictOverOneLibrary) {
+  SigningKey a = SigningKey::generate(), b = SigningKey::generate();
+  TempDir t;
+  make_build(t / "src", "signed by A and B");
+  a.write(t / "a.key");
+  b.write(t / "b.key");
+  publish_kernel(t / "src", t / "hub", {.repo_id = kRepo, .sign_keys = {t / "a.key", t / "b.key"}});
+  auto sources = std::make_shared<HubSources>();
+  sources->add(std::make_shared<LocalHubSource>(t / "hub"));
+  KernelOptions trust_a{.sources = sources, .trust_policy = trusting({&a}, true)};
+  KernelOptions trust_b{.sources = sources, .trust_policy = trusting({&b}, true)};
+  KernelOptions lax{.sources = sources, .trust_policy = trusting({})};
+  auto ka = get_kernel(kRepo, trust_a);
+  size_t loaded = loader::KernelRegistry::global().loaded().size();
+  auto kb = get_kernel(kRepo, trust_b);
+  auto kl = get_kernel(kRepo, lax);
+  // What a fresh load under each policy would report.
+  loader::TrustVerdict fresh_b = lookup_trust(lookup_kernel(kRepo, trust_b, true), trust_b);
+  loader::TrustVerdict fresh_l = lookup_trust(lookup_kernel(kRepo, lax, true), lax);
+  EXPECT_EQ(ka->trust().signer, a.public_key().id);
+  EXPECT_EQ(kb->trust().signer, b.public_key().id);
+  EXPECT_EQ(kb->trust().signer, fresh_b.signer);
+  EXPECT_EQ(kb->trust().reason, fresh_b.reason);
+  EXPECT_EQ(kl->trust().verdict, fresh_l.verdict);
+  EXPECT_EQ(kl->trust().reason, fresh_l.reason);
+  EXPECT_NE(kl->trust().verdict, "signed") << kl->trust().reason;
+  // The first handle keeps its own verdict; no second load happened; the library is the same.
+  EXPECT_EQ(ka->trust().signer, a.public_key().id);
+  EXPECT_EQ(loader::KernelRegistry::global().loaded().size(), loaded);
+  EXPECT_EQ(&ka->library(), &kb->library());
+  EXPECT_EQ(&ka->manifest(), &kl->manifest());
+  EXPECT_FLOAT_EQ(scale(*kb, 1.5f), 3.0f);
+  // A call under the first policy again gets the first handle itself.
+  EXPECT_EQ(get_kernel(kRepo, trust_a), ka);
 }
 
 }  // namespace
