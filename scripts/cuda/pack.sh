@@ -9,6 +9,8 @@
 # sdk/third-party/) and pybind11's headers and CMake package (sdk/pybind11/, used when the
 # machine's Python has no pybind11).
 #   scripts/cuda/pack.sh [BUILD_DIR=build] [OUT=.devout/pkg.tar.xz]
+# PACK_SLIM=1 packs only what scripts/cuda/house_bench.sh runs (khub, bench_kernels_cuda, lib/,
+# kernels/, hub/, share/; no tests, no sdk/), so that two builds fit one device call.
 # On the GPU machine: mkdir -p /tmp/pkg && tar xJf OUT -C /tmp/pkg; then scripts/cuda/*.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,11 +20,18 @@ stage=$(mktemp -d)
 inst=$(mktemp -d)
 trap 'rm -rf "$stage" "$inst"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$(dirname "$out")"
-bins=(khub bench_kernels_cuda bench_flash_decode bench_decode_step)
-for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
+slim=${PACK_SLIM:-0}
+if [ "$slim" = 1 ]; then
+  bins=(khub bench_kernels_cuda)
+else
+  bins=(khub bench_kernels_cuda bench_flash_decode bench_decode_step)
+  for b in "$build"/bin/test_*_cuda; do bins+=("$(basename "$b")"); done
+  for d in decode_breakdown step_overhead; do [ -x "$build/dev/$d" ] && cp "$build/dev/$d" "$stage/bin/"; done
+fi
 for b in "${bins[@]}"; do [ -x "$build/bin/$b" ] && cp "$build/bin/$b" "$stage/bin/"; done
-for d in decode_breakdown step_overhead; do [ -x "$build/dev/$d" ] && cp "$build/dev/$d" "$stage/bin/"; done
-if [ -e "$build/lib/libkhub.so" ]; then
+if [ "$slim" = 1 ]; then
+  :
+elif [ -e "$build/lib/libkhub.so" ]; then
   cmake --install "$build" --prefix "$inst" > /dev/null
   mkdir -p "$stage/sdk/lib" "$stage/sdk/third-party"
   cp -r "$inst/include" "$stage/sdk/include"
@@ -48,7 +57,8 @@ cp -r "$build/hub" "$stage/hub"
 # The install-level trust policy that trusts this build's signing key for the bundled hub
 # (scripts/publish_bundled_hub.sh): found next to the binaries, as bin/../share/khub/.
 [ -d "$build/share" ] && cp -r "$build/share" "$stage/share"
-{ git rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$stage/commit.txt"
-git diff --quiet HEAD 2>/dev/null || printf '+dirty' >>"$stage/commit.txt"
+# The commit of the tree the build folder belongs to (another worktree's build names its own).
+{ git -C "$build" rev-parse --short HEAD 2>/dev/null || echo unknown; } | tr -d '\n' >"$stage/commit.txt"
+git -C "$build" diff --quiet HEAD 2>/dev/null || printf '+dirty' >>"$stage/commit.txt"
 tar -C "$stage" -cf - . | xz -T2 -6 >"$out"
 echo "pack: $out $(du -h "$out" | cut -f1) ($(ls "$stage/bin" | wc -l) binaries, $(ls "$stage/lib" | wc -l) libraries)"

@@ -4,7 +4,9 @@
 //   khub bench train [--arch qwen3] [--preset small] [--batches 1,4] [--seq-len 128]
 //                    [--steps 3] [--models-dir build/models] [--checkpoint-activations]
 //                    [--device cpu|cuda] [--dtype f32|bf16] [--use-kernels]
-//                    [--kernel-config FILE.json] [--out FILE]
+//                    [--kernel-config FILE.json] [--compile] [--out FILE]
+// --compile (CUDA, with the kernels) chooses them in mode training|compile and times steps
+// captured into CUDA graphs (train/step_graph.h), as `khub train --mode training,compile` runs.
 // --kernel-config is the A/B of one kernel: {"kernel_mapping": {"Attention": ""}} with
 // --use-kernels trains everything but attention through the hub's kernels.
 // One step is what `khub train` does per step: forward with the loss, backward, AdamW update,
@@ -30,6 +32,7 @@
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "train/optimizer.h"
+#include "train/step_graph.h"
 
 namespace khub::cli {
 namespace {
@@ -100,7 +103,10 @@ int bench_train(const Args& args) {
     kernel_config = KernelConfig::from_file(args.get("kernel-config"));
     report["kernel_config"] = args.get("kernel-config");
   }
-  const bool use_kernels = args.has("use-kernels") || kernel_config.has_value();
+  const bool compile = args.has("compile");
+  const bool use_kernels = args.has("use-kernels") || kernel_config.has_value() || compile;
+  KHUB_CHECK_ARG(!compile || device.is_cuda(), "--compile: steps are captured on CUDA only (got ",
+                 "--device ", device.str(), ")");
   report["benchmark"] = device.str() + " training step (forward + loss, backward, AdamW), " +
                         dtype +
                         (use_kernels ? " with the hub's training kernels" : " reference path");
@@ -113,6 +119,7 @@ int bench_train(const Args& args) {
   report["seq_len"] = seq_len;
   report["timed_steps"] = steps;
   report["checkpoint_activations"] = args.has("checkpoint-activations");
+  report["captured_steps"] = compile;
   report["results"] = nlohmann::json::array();
   std::printf("%-6s %8s %10s %12s %12s %10s %10s\n", "batch", "tokens", "tok/s", "bound tok/s",
               "of bound", "s/step", "peak GiB");
@@ -127,6 +134,7 @@ int bench_train(const Args& args) {
     load.dtype = dtype;
     load.use_kernels = use_kernels;
     load.kernel_config = kernel_config;
+    if (compile) load.mode = Mode::kTraining | Mode::kCompile;
     auto model = CausalLM::from_pretrained(dir, load);
     const ModelConfig& c = model->config();
     model->train();
@@ -147,17 +155,27 @@ int bench_train(const Args& args) {
       data.input_ids.push_back(row);
     }
     AdamW opt(model->parameters(), AdamWOptions{.lr = 1e-4});
+    std::unique_ptr<StepGraph> graph;
+    if (compile) graph = std::make_unique<StepGraph>(*model, opt, 0.0);
     std::vector<double> times;
     double loss = 0;
     if (device.is_cuda()) cuda_reset_peak_memory(device.index);
-    for (int64_t s = 0; s <= steps; ++s) {
+    // Warm-up steps before the timed ones: one eager; captured, one eager and one that captures.
+    const int64_t warm = graph ? 2 : 1;
+    for (int64_t s = 0; s < steps + warm; ++s) {
       double t0 = now_s();
+      if (graph) {
+        loss = graph->step({data}).loss;
+        cuda_synchronize(device);
+        if (s >= warm) times.push_back(now_s() - t0);
+        continue;
+      }
       Loss l = model->loss(data);
       l.backward();
       opt.step();
       opt.zero_grad();
       if (device.is_cuda()) cuda_synchronize(device);
-      if (s > 0) times.push_back(now_s() - t0);
+      if (s >= warm) times.push_back(now_s() - t0);
       loss = l.item();
     }
     const double peak =
@@ -181,8 +199,19 @@ int bench_train(const Args& args) {
                                  {"sgemm_gflops", gflops},
                                  {"bound_tokens_per_s", bound},
                                  {"fraction_of_bound", tps / bound},
-                                 {"peak_mem_bytes", peak}});
+                                 {"peak_mem_bytes", peak},
+                                 {"graph_replays", graph ? graph->replays() : 0}});
   }
+  // Issue 18's top-level figures, of the first batch listed (the peer's come from
+  // scripts/cuda/train_report.py, which merges transformers' run beside this one).
+  KHUB_CHECK_ARG(!report["results"].empty(), "--batches ", args.get("batches"),
+                 ": expected at least one batch size");
+  const nlohmann::json first = report["results"].front();
+  report["train_tok_s"] = first["tokens_per_s"];
+  report["peak_mem_bytes"] = first["peak_mem_bytes"];
+  report["mfu"] = first["fraction_of_bound"];
+  report["mfu_basis"] = "the step's flops (6 per matmul weight per token + attention) over the " +
+                        dtype + " GEMM rate measured in this run at the step's MLP shape";
   write_bench_json(args.get_or("out", default_bench_path(device.is_cuda() ? "cuda-train-" + dtype
                                                                           : "cpu-train")),
                    report);
@@ -211,6 +240,7 @@ const CommandSpec& bench_train_spec() {
                .eg("/tmp/models"),
            flag("checkpoint-activations", "recompute activations in the backward"),
            flag("use-kernels", "train through the hub's kernels (forward and backward)"),
+           flag("compile", "CUDA: kernels in mode training|compile, steps as CUDA graphs"),
            opt("kernel-config", OptType::kPath, "FILE.json",
                "per-layer kernel choices: {\"kernel_mapping\": {...}} (implies --use-kernels)")
                .eg("no-attention.json"),

@@ -29,11 +29,13 @@ const KernelMapping& default_kernel_mapping() {
             CapabilityRange{80, 120});
     }
     // The LM head and its loss: CPU and CUDA, training (the model offers the layer to kernelize
-    // in training only); never captured (the loss is read back to the host).
+    // in training only). The CUDA layer can be captured: it leaves its per-row losses on the
+    // device, and a captured training step (train/step_graph.h) reads them after the replay.
     {
       KernelLayerRef lce = ref("khub-community/linear-cross-entropy@v1:LinearCrossEntropy");
       m.add("LinearCrossEntropy", DeviceType::kCPU, {{training, lce}});
-      m.add("LinearCrossEntropy", DeviceType::kCUDA, {{training, lce}}, CapabilityRange{80, 120});
+      m.add("LinearCrossEntropy", DeviceType::kCUDA, {{training, lce}, {training_compile, lce}},
+            CapabilityRange{80, 120});
     }
     // Attention and the q/k-norm + rotary + cache-append layer before it: CUDA only, Ampere and
     // newer, inference. flash-attn's attention backward is bound in training only when a

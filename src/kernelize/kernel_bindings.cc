@@ -329,7 +329,7 @@ std::string bind_linear_cross_entropy(LinearCrossEntropyLayer& l, const loader::
   l.set_forward(
       [&l, fwd, bound, device_ids, attrs](const Tensor& hidden, const Tensor& weight,
                                           const CrossEntropyTargets& targets) {
-        if (!bound(hidden, weight)) return l.reference_forward(hidden, weight, targets);
+        if (!bound(hidden, weight)) return l.reference_parts(hidden, weight, targets);
         l.check(hidden, weight, targets);
         Tensor loss = Tensor::empty({hidden.size(0)}, DType::kF32, hidden.device());
         KernelArgs args{{{"hidden", hidden},
@@ -338,11 +338,7 @@ std::string bind_linear_cross_entropy(LinearCrossEntropyLayer& l, const loader::
                          {"loss", loss}},
                         attrs(hidden, weight)};
         fwd(args, on_current_stream(hidden));
-        Tensor host = loss.to(Device::cpu());
-        const float* p = host.data_as<float>();
-        double sum = 0.0;
-        for (int64_t i = 0; i < host.numel(); ++i) sum += p[i];
-        return sum;
+        return loss;  // per-row losses, summed where they are read (Loss::item)
       },
       desc);
   if (!training) return "";

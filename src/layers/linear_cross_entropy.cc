@@ -52,6 +52,27 @@ double LinearCrossEntropyLayer::reference_forward(const Tensor& hidden, const Te
   return sum;
 }
 
+Tensor LinearCrossEntropyLayer::reference_parts(const Tensor& hidden, const Tensor& weight,
+                                                const CrossEntropyTargets& targets) const {
+  return Tensor::from_vector(std::vector<double>{reference_forward(hidden, weight, targets)}, {1},
+                             DType::kF64);
+}
+
+double LinearCrossEntropyLayer::sum_parts(const Tensor& parts) {
+  KHUB_CHECK_ARG(parts.dim() == 1 && (parts.dtype() == DType::kF32 || parts.dtype() == DType::kF64),
+                 "LinearCrossEntropy: loss parts ", parts.describe(), " must be 1-D f32 or f64");
+  Tensor host = parts.device().is_cpu() ? parts.contiguous() : parts.to(Device::cpu());
+  double sum = 0.0;
+  if (host.dtype() == DType::kF64) {
+    const double* p = host.data_as<double>();
+    for (int64_t i = 0; i < host.numel(); ++i) sum += p[i];
+  } else {
+    const float* p = host.data_as<float>();
+    for (int64_t i = 0; i < host.numel(); ++i) sum += p[i];
+  }
+  return sum;
+}
+
 Tensor LinearCrossEntropyLayer::reference_backward(const Tensor& hidden, const Tensor& weight,
                                                    const CrossEntropyTargets& targets,
                                                    float grad_scale, Tensor* dweight) const {

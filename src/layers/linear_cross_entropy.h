@@ -21,11 +21,13 @@ struct CrossEntropyTargets {
   Tensor ids;
 };
 
-// Forward: hidden [T, H], weight [V, H] (both in the activations' dtype); returns the sum of the
-// rows' losses (double). Backward: returns grad_hidden [T, H] (hidden's dtype) for
-// d(grad_scale · sum)/d hidden, and adds d(grad_scale · sum)/d weight into *dweight (f32 [V, H])
-// when non-null.
-using LinearCrossEntropyForward = double(const Tensor& hidden, const Tensor& weight,
+// Forward: hidden [T, H], weight [V, H] (both in the activations' dtype); returns the loss parts:
+// a 1-D tensor whose elements sum (in double, in order) to the sum of the rows' losses — a kernel's
+// per-row losses (f32 [T] on the hidden states' device, never read during the step, so that a
+// captured training step replays it), or the reference's sum (f64 [1] on the host).
+// Backward: returns grad_hidden [T, H] (hidden's dtype) for d(grad_scale · sum)/d hidden, and
+// adds d(grad_scale · sum)/d weight into *dweight (f32 [V, H]) when non-null.
+using LinearCrossEntropyForward = Tensor(const Tensor& hidden, const Tensor& weight,
                                          const CrossEntropyTargets& targets);
 using LinearCrossEntropyBackward = Tensor(const Tensor& hidden, const Tensor& weight,
                                           const CrossEntropyTargets& targets, float grad_scale,
@@ -40,10 +42,18 @@ class LinearCrossEntropyLayer
       : SlottedLayer(std::move(path)), softcap(softcap) {}
 
   std::string_view layer_key() const override { return "LinearCrossEntropy"; }
+  // The sum of the rows' losses (reads the parts back: a host synchronisation on a device).
   double forward(const Tensor& hidden, const Tensor& weight,
                  const CrossEntropyTargets& targets) const {
-    return slot_ ? slot_(hidden, weight, targets) : reference_forward(hidden, weight, targets);
+    return sum_parts(forward_parts(hidden, weight, targets));
   }
+  // The loss parts (see LinearCrossEntropyForward), left where they were computed.
+  Tensor forward_parts(const Tensor& hidden, const Tensor& weight,
+                       const CrossEntropyTargets& targets) const {
+    return slot_ ? slot_(hidden, weight, targets) : reference_parts(hidden, weight, targets);
+  }
+  // Σ parts in double, in order (parts f32 or f64, on any device).
+  static double sum_parts(const Tensor& parts);
   Tensor backward(const Tensor& hidden, const Tensor& weight, const CrossEntropyTargets& targets,
                   float grad_scale, Tensor* dweight) const {
     return backward_slot_ ? backward_slot_(hidden, weight, targets, grad_scale, dweight)
@@ -51,6 +61,9 @@ class LinearCrossEntropyLayer
   }
   double reference_forward(const Tensor& hidden, const Tensor& weight,
                            const CrossEntropyTargets& targets) const;
+  // reference_forward's sum as parts: f64 [1] on the host.
+  Tensor reference_parts(const Tensor& hidden, const Tensor& weight,
+                         const CrossEntropyTargets& targets) const;
   Tensor reference_backward(const Tensor& hidden, const Tensor& weight,
                             const CrossEntropyTargets& targets, float grad_scale,
                             Tensor* dweight) const;

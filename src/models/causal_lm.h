@@ -31,7 +31,7 @@ struct SequenceChunk {
   std::vector<int32_t> tokens;
 };
 
-struct LayerSaved;  // what a decoder layer's training forward keeps (causal_lm_train.cc)
+struct LayerSaved;  // what a decoder layer's training forward keeps (models/train_tape.h)
 
 struct DecoderLayer {
   // Archs without sandwich norms add into the residual stream right before the post-attention
@@ -143,6 +143,27 @@ class CausalLM {
   // f32, or bf16/f16 compute over f32 master weights (mixed precision: parameters() are the f32
   // masters, their grads f32; each loss() first refreshes the compute weights from the masters).
   Loss loss(const TrainBatch& batch, bool grad = true);
+  // loss() in two halves (models/training.h, StagedBatch): stage() does the host work and the
+  // uploads; staged_loss() the device work only — no upload, no read-back — so that on CUDA it can
+  // be captured into a graph when train_capture_blocker() is empty. loss(b, g) is
+  // staged_loss(stage(b), g).
+  StagedBatch stage(const TrainBatch& batch);
+  Loss staged_loss(StagedBatch& staged, bool grad = true);
+  // Copies batch's ids and targets into staged's device buffers when its layout is staged's (the
+  // same rows, lengths and scored count: what a captured step baked in) and returns ""; else
+  // returns why not, and staged is unchanged. The batch is checked as loss() checks it.
+  std::string restage(StagedBatch& staged, const TrainBatch& batch);
+  // Why a training step of this model cannot be captured into a CUDA graph ("" when it can): not
+  // on CUDA, a layer on a reference path that reads device values back on the host (the LM loss,
+  // mixture-of-experts routing), or a kernel whose layer does not declare it can be captured.
+  std::string train_capture_blocker() const;
+  // Whether training steps should be captured (kernels chosen in mode training|compile on CUDA):
+  // the trainer then runs them through train/step_graph.h, which refuses with the blocker's
+  // reason when there is one.
+  bool trains_with_graphs() const {
+    return kernelizer_ != nullptr && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile) &&
+           mode_has(report_.mode, Mode::kTraining);
+  }
   // The trainable parameters under their checkpoint names, in checkpoint order. The first call
   // makes the model trainable: weights that view a mapped file are copied into owned memory and
   // gradient buffers (zeroed) are allocated.
@@ -204,8 +225,10 @@ class CausalLM {
   const void* greedy_cache_ = nullptr;
   Tensor greedy_ids_;
   const int32_t* greedy_host_ = nullptr;
-  // Training (causal_lm_train.cc).
+  // Training (models/train_tape.h).
   friend struct TrainTape;
+  // stage()'s host work; with upload false nothing reaches the device (restage's check).
+  std::shared_ptr<TrainTape> prepare_tape(const TrainBatch& batch, bool upload) const;
   void backward(TrainTape& tape, float scale);
   void layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& saved) const;
   ops::AttentionParams attention_params(const DecoderLayer& layer) const;

@@ -14,6 +14,7 @@
 #include "models/arch.h"
 #include "models/causal_lm.h"
 #include "models/causal_lm_step.h"
+#include "models/train_tape.h"
 #include "ops/backward.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -21,41 +22,6 @@
 #include "ops/rotary.h"
 
 namespace khub {
-
-// What one decoder layer's training forward keeps. With activation checkpointing only x_in and
-// m_in (the previous layer's outputs, which exist anyway) are kept and the rest is recomputed.
-struct LayerSaved {
-  Tensor x_in;  // the residual stream into this layer (before the pending add)
-  Tensor m_in;  // the previous layer's MLP output, added into x_in first (undefined for layer 0)
-  Tensor s;     // x_in + m_in: the input norm's input
-  Tensor h1;    // the input norm's output [T, H]
-  Tensor q_pre, k_pre;      // q and k before the q/k norms (qk_norm archs)
-  Tensor q;                 // [T, Hq, D] after norms and rotary
-  Tensor k_cache, v_cache;  // [B, Tmax, Hk, D]: row b's keys and values in slot b
-  Tensor o;                 // attention output [T, Hq, D]
-  Tensor a_pre;             // o_proj output (sandwich norm archs: the post-attention norm's input)
-  Tensor x_mid;             // s + attention branch: the post-attention norm's input
-  Tensor h2;                // the MLP's normed input [T, H]
-  Tensor gate_up;           // [T, 2I]
-  Tensor act;               // [T, I]
-  Tensor m_pre;             // down_proj output (sandwich: the post-feedforward norm's input)
-  Tensor m;                 // the MLP branch's output, added into the stream by the next layer
-  MoELayerSaved moe;        // mixture-of-experts layers: routing and per-expert activations
-};
-
-struct TrainTape {
-  std::vector<int32_t> ids;      // packed tokens [T]
-  std::vector<int32_t> targets;  // per packed row: the label it is scored against, or -100
-  Tensor targets_dev;            // targets as [T] i32 on the model's device (kernels read them)
-  std::vector<int64_t> positions;
-  AttentionBatch batch;  // one cache slot per row, q_start = the row's first packed index
-  int64_t rows = 0, max_len = 0;
-  Tensor cos_g, sin_g, cos_l, sin_l;
-  std::vector<LayerSaved> layers;
-  Tensor x_final;  // the residual stream into the final norm
-  Tensor hf;       // the final norm's output [T, H]
-  int64_t scored = 0;
-};
 
 namespace {
 
@@ -361,63 +327,15 @@ ops::AttentionParams CausalLM::attention_params(const DecoderLayer& L) const {
   return p;
 }
 
-Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
+Loss CausalLM::staged_loss(StagedBatch& staged, bool grad) {
+  KHUB_CHECK_ARG(staged.defined(), "CausalLM::staged_loss: nothing staged");
   const ModelConfig& c = config_;
   check_trainable();
   if (grad) parameters();     // trainable weights and gradient buffers
   refresh_compute_weights();  // mixed precision: the optimizer moved the masters
-  KHUB_CHECK_ARG(!batch.input_ids.empty(), "CausalLM::loss: the batch has no rows");
-  KHUB_CHECK_ARG(batch.labels.empty() || batch.labels.size() == batch.input_ids.size(),
-                 "CausalLM::loss: ", batch.labels.size(), " label rows for ",
-                 batch.input_ids.size(), " input rows");
-  auto tape = std::make_shared<TrainTape>();
-  TrainTape& tp = *tape;
-  tp.rows = static_cast<int64_t>(batch.input_ids.size());
-  std::vector<int32_t> seqs_packed;
-  for (int64_t b = 0; b < tp.rows; ++b) {
-    const std::vector<int32_t>& row = batch.input_ids[b];
-    int64_t n = static_cast<int64_t>(row.size());
-    KHUB_CHECK_ARG(n >= 2, "CausalLM::loss: row ", b, " has ", n, " tokens; a row needs at least ",
-                   "2 (one to predict from, one to predict)");
-    const std::vector<int32_t>* labels = batch.labels.empty() ? &row : &batch.labels[b];
-    KHUB_CHECK_ARG(static_cast<int64_t>(labels->size()) == n, "CausalLM::loss: row ", b, " has ", n,
-                   " tokens and ", labels->size(), " labels");
-    int64_t start = static_cast<int64_t>(tp.ids.size());
-    for (int64_t i = 0; i < n; ++i) {
-      KHUB_CHECK_ARG(row[i] >= 0 && row[i] < c.vocab_size, "CausalLM::loss: token id ", row[i],
-                     " (row ", b, ", position ", i, ") is outside the vocabulary [0, ",
-                     c.vocab_size, ")");
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      int32_t target = i + 1 < n ? (*labels)[i + 1] : -100;
-      KHUB_CHECK_ARG(target == -100 || (target >= 0 && target < c.vocab_size),
-                     "CausalLM::loss: label ", target, " (row ", b, ", position ", i + 1,
-                     ") is neither -100 nor inside the vocabulary [0, ", c.vocab_size, ")");
-      tp.ids.push_back(row[i]);
-      tp.targets.push_back(target);
-      tp.positions.push_back(i);
-      if (target != -100) ++tp.scored;
-    }
-    tp.batch.host.push_back({b, start, n, n});
-    for (int64_t v : {b, start, n, n}) seqs_packed.push_back(static_cast<int32_t>(v));
-    tp.max_len = std::max(tp.max_len, n);
-  }
-  KHUB_CHECK_ARG(tp.scored > 0, "CausalLM::loss: every label of the batch is -100 (nothing to ",
-                 "score)");
-  int64_t t = static_cast<int64_t>(tp.ids.size());
-  tp.batch.seqs = Tensor::from_vector(seqs_packed, {tp.rows, 4}, DType::kI32).to(device_);
-  tp.batch.max_q_len = tp.batch.max_kv_len = tp.max_len;
+  TrainTape& tp = *staged.tape_;
 
-  Tensor ids = Tensor::from_vector(tp.ids, {t}, DType::kI32).to(device_);
-  ops::rope_tables(c.rope, tp.positions, tp.max_len, &tp.cos_g, &tp.sin_g);
-  tp.cos_g = tp.cos_g.to(device_);
-  tp.sin_g = tp.sin_g.to(device_);
-  if (has_local_layers_) {
-    ops::rope_tables(c.rope_local, tp.positions, tp.max_len, &tp.cos_l, &tp.sin_l);
-    tp.cos_l = tp.cos_l.to(device_);
-    tp.sin_l = tp.sin_l.to(device_);
-  }
-  Tensor x = ops::index_rows(embed_tokens_, ids, act_dtype_);
+  Tensor x = ops::index_rows(embed_tokens_, tp.ids_dev, act_dtype_);
   if (c.scale_embeddings) ops::scale_inplace(x, embed_scale_);
 
   tp.layers.resize(layers_.size());
@@ -443,14 +361,12 @@ Loss CausalLM::loss(const TrainBatch& batch, bool grad) {
   tp.hf = final_norm_->forward(tp.x_final);
 
   // The loss: the LM head and cross-entropy as one layer, chunk by chunk of rows (the backward
-  // recomputes each chunk's logits).
-  tp.targets_dev = Tensor::from_vector(tp.targets, {t}, DType::kI32).to(device_);
-  double sum = lm_loss_->forward(tp.hf, lm_head_, {tp.targets, tp.targets_dev});
+  // recomputes each chunk's logits). Its parts stay where they were computed until item().
   Loss out;
   out.model_ = this;
-  out.value_ = sum / static_cast<double>(tp.scored);
+  out.parts_ = lm_loss_->forward_parts(tp.hf, lm_head_, {tp.targets, tp.targets_dev});
   out.tokens_ = tp.scored;
-  if (grad) out.tape_ = std::move(tape);
+  if (grad) out.tape_ = staged.tape_;
   return out;
 }
 
@@ -544,7 +460,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
       S = LayerSaved{};  // free what this layer saved as the walk goes
     }
   }
-  ops::embedding_backward(dres, tp.ids, c.scale_embeddings ? embed_scale_ : 1.0f, embed_grad_);
+  ops::embedding_backward(dres, tp.ids_dev, c.scale_embeddings ? embed_scale_ : 1.0f, embed_grad_);
 }
 
 }  // namespace khub

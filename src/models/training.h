@@ -6,7 +6,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
+
+#include "core/tensor.h"
 
 namespace khub {
 
@@ -27,8 +31,13 @@ struct TrainBatch {
 class Loss {
  public:
   Loss() = default;
-  double item() const { return value_; }      // mean over the scored tokens
+  // The mean over the scored tokens. The first call reads the loss parts back (a host
+  // synchronisation when they are on a device) and sums them in double.
+  double item() const;
   int64_t tokens() const { return tokens_; }  // tokens scored (labels other than -100)
+  // The unsummed loss where it was computed: a kernel's per-row losses on the device, or the
+  // reference's sum on the host (layers/linear_cross_entropy.h). A captured step keeps these.
+  const Tensor& parts() const { return parts_; }
   void backward(float scale = 1.0f);
   bool has_backward() const { return tape_ != nullptr; }
 
@@ -36,8 +45,27 @@ class Loss {
   friend class CausalLM;
   CausalLM* model_ = nullptr;
   std::shared_ptr<TrainTape> tape_;
-  double value_ = 0.0;
+  Tensor parts_;
+  mutable std::optional<double> value_;
   int64_t tokens_ = 0;
+};
+
+// A training batch staged on the model's device (CausalLM::stage): loss()'s host work — the
+// checks, the packing, the uploads of ids, targets, sequences and rope tables — done apart from
+// its device work (CausalLM::staged_loss), so that a CUDA graph can capture the device work
+// (train/step_graph.h). Its layout (rows, their lengths, the count of scored tokens) is fixed;
+// CausalLM::restage copies another batch of that layout into the same device buffers, which is
+// what a replayed step reads. One loss at a time per staged batch: staged_loss() rewrites what
+// the previous one saved.
+class StagedBatch {
+ public:
+  bool defined() const { return tape_ != nullptr; }
+  int64_t tokens() const;  // packed tokens
+  int64_t scored() const;  // tokens scored
+
+ private:
+  friend class CausalLM;
+  std::shared_ptr<TrainTape> tape_;
 };
 
 }  // namespace khub

@@ -58,6 +58,9 @@ Tensor linear_backward(const Tensor& x, const Tensor& w, const Tensor& dy, Tenso
 // Embedding rows: dtable[ids[i]] += scale * dy[i]. dy [N, H], dtable [V, H] f32.
 void embedding_backward(const Tensor& dy, const std::vector<int32_t>& ids, float scale,
                         Tensor& dtable);
+// The same with the ids as [n] i32 on dy's device, read there (no upload, no read-back: a
+// captured training step replays it); the ids are the caller's to have checked.
+void embedding_backward(const Tensor& dy, const Tensor& ids, float scale, Tensor& dtable);
 
 // y = cap * tanh(x / cap) given the *output* y: dy *= 1 - (y / cap)², in place.
 void softcap_backward_inplace(Tensor& dy, const Tensor& y, float cap);

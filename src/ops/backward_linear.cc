@@ -109,6 +109,28 @@ void embedding_backward(const Tensor& dy, const std::vector<int32_t>& ids, float
   }
 }
 
+void embedding_backward(const Tensor& dy, const Tensor& ids, float scale, Tensor& dtable) {
+  const char* op = "ops::embedding_backward";
+  KHUB_CHECK_ARG(
+      ids.defined() && ids.dtype() == DType::kI32 && ids.dim() == 1 && ids.device() == dy.device(),
+      op, ": ids ", ids.defined() ? ids.describe() : "undefined",
+      " must be [n] i32 on dy's device ", dy.device().str());
+  if (!dy.device().is_cuda()) {
+    Tensor host = ids.contiguous();
+    const int32_t* p = host.data_as<int32_t>();
+    embedding_backward(dy, std::vector<int32_t>(p, p + host.numel()), scale, dtable);
+    return;
+  }
+  check_operand(dy, dy, op, "dy");
+  check_accumulator(dtable, dy, op, "dtable");
+  KHUB_CHECK_ARG(dtable.dim() == 2 && dtable.is_contiguous(), op, ": dtable ", dtable.describe(),
+                 " must be a contiguous [V, H] tensor");
+  KHUB_CHECK_ARG(
+      dy.dim() >= 1 && dy.size(-1) == dtable.size(1) && dy.numel() == ids.numel() * dtable.size(1),
+      op, ": dy ", dy.describe(), " for ", ids.numel(), " ids of a table ", dtable.describe());
+  cuda::embedding_backward(dy, ids.contiguous(), scale, dtable);
+}
+
 double cross_entropy(const Tensor& logits_in, const std::vector<int32_t>& labels, float grad_scale,
                      Tensor* dlogits) {
   const char* op = "ops::cross_entropy";

@@ -84,5 +84,16 @@ void sgd_step_multi(const std::vector<Tensor>&, const std::vector<Tensor>&,
 double global_norm_and_clip(const std::vector<Tensor>&, double) {
   cuda::no_cuda("ops::global_norm_and_clip");
 }
+MultiTensorPlan plan_adamw(const std::vector<Tensor>&, const std::vector<Tensor>&,
+                           const std::vector<Tensor>&, const std::vector<Tensor>&) {
+  cuda::no_cuda("ops::plan_adamw");
+}
+MultiTensorPlan plan_grads(const std::vector<Tensor>&) { cuda::no_cuda("ops::plan_grads"); }
+void adamw_step_planned(const MultiTensorPlan&, const Tensor&) {
+  cuda::no_cuda("ops::adamw_step_planned");
+}
+void global_norm_and_clip_planned(const MultiTensorPlan&, double, const Tensor&) {
+  cuda::no_cuda("ops::global_norm_and_clip_planned");
+}
 
 }  // namespace khub::ops

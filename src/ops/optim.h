@@ -75,4 +75,21 @@ void sgd_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>
 // norm is finite — decided on the device, before the one read.
 double global_norm_and_clip(const std::vector<Tensor>& tensors, double max_norm);
 
+// A captured optimizer step (CUDA; train/step_graph.h): the tables of every tensor built and
+// uploaded once, outside any capture, and the step's scalars read from device memory, so that
+// one captured launch replays every step with that step's learning rate and bias corrections.
+struct MultiTensorPlan {
+  Tensor entries, chunks;  // the per-tensor table and the chunk list, on the device
+  int64_t count = 0;       // chunks
+};
+MultiTensorPlan plan_adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& exp_avg,
+                           const std::vector<Tensor>& exp_avg_sq);
+MultiTensorPlan plan_grads(const std::vector<Tensor>& grads);
+// scalars: the bytes of one AdamWScalars, u8 [sizeof(AdamWScalars)] on the plan's device.
+void adamw_step_planned(const MultiTensorPlan& plan, const Tensor& scalars);
+// global_norm_and_clip without the read-back: out (f64 [2] on the device) receives the norm and
+// the clip coefficient applied (1 when none).
+void global_norm_and_clip_planned(const MultiTensorPlan& plan, double max_norm, const Tensor& out);
+
 }  // namespace khub::ops

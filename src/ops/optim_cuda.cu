@@ -73,8 +73,9 @@ void check_tensors(const std::vector<Tensor>& ts, const std::vector<Tensor>& lik
 
 float* f(const Tensor& t) { return t.defined() ? t.data_as<float>() : nullptr; }
 
-__global__ void adamw_kernel(const Entry* __restrict__ entries, const Chunk* __restrict__ chunks,
-                             AdamWScalars s) {
+__device__ __forceinline__ void adamw_chunk(const Entry* __restrict__ entries,
+                                            const Chunk* __restrict__ chunks,
+                                            const AdamWScalars& s) {
   const Chunk c = chunks[blockIdx.x];
   const Entry e = entries[c.entry];
   const int64_t end = min(e.n, c.start + kChunk);
@@ -85,6 +86,19 @@ __global__ void adamw_kernel(const Entry* __restrict__ entries, const Chunk* __r
     e.a[i] = m;
     e.b[i] = v;
   }
+}
+
+__global__ void adamw_kernel(const Entry* __restrict__ entries, const Chunk* __restrict__ chunks,
+                             AdamWScalars s) {
+  adamw_chunk(entries, chunks, s);
+}
+
+// The captured step's kernel: the scalars come from device memory the host rewrites per step.
+__global__ void adamw_kernel_dev(const Entry* __restrict__ entries,
+                                 const Chunk* __restrict__ chunks,
+                                 const AdamWScalars* __restrict__ s) {
+  const AdamWScalars sc = *s;
+  adamw_chunk(entries, chunks, sc);
 }
 
 __global__ void sgd_kernel(const Entry* __restrict__ entries, const Chunk* __restrict__ chunks,
@@ -153,13 +167,10 @@ __global__ void scale_kernel(const Entry* __restrict__ entries, const Chunk* __r
   for (int64_t i = c.start + threadIdx.x; i < end; i += blockDim.x) g[i] *= scale;
 }
 
-}  // namespace
-
-void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                      const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
-                      const AdamWScalars& s) {
-  const char* op = "ops::adamw_step_multi";
-  if (params.empty()) return;
+std::vector<Entry> adamw_entries(const std::vector<Tensor>& params,
+                                 const std::vector<Tensor>& grads,
+                                 const std::vector<Tensor>& exp_avg,
+                                 const std::vector<Tensor>& exp_avg_sq, const char* op) {
   check_tensors(params, params, op, "params");
   check_tensors(grads, params, op, "grads");
   check_tensors(exp_avg, params, op, "exp_avg");
@@ -169,6 +180,39 @@ void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tenso
     entries.push_back(
         {f(params[i]), f(grads[i]), f(exp_avg[i]), f(exp_avg_sq[i]), params[i].numel()});
   }
+  return entries;
+}
+
+std::vector<Entry> grad_entries(const std::vector<Tensor>& grads, const char* op) {
+  check_tensors(grads, grads, op, "grads");
+  std::vector<Entry> entries;
+  for (const Tensor& t : grads) entries.push_back({nullptr, f(t), nullptr, nullptr, t.numel()});
+  return entries;
+}
+
+// The square sums, the norm and (max_norm > 0) the clip into out[0..1], on the current stream.
+void norm_and_clip(const Table& t, double max_norm, double* out, Device device) {
+  cudaStream_t stream = khub::cuda::stream_for(device);
+  Tensor partial = Tensor::empty({t.count}, DType::kF64, device);
+  const auto* e = static_cast<const Entry*>(t.entries.data());
+  const auto* c = static_cast<const Chunk*>(t.chunks.data());
+  square_sum_kernel<<<static_cast<unsigned>(t.count), kThreads, 0, stream>>>(
+      e, c, partial.data_as<double>());
+  norm_kernel<<<1, kThreads, 0, stream>>>(partial.data_as<double>(), t.count, max_norm, out);
+  if (max_norm > 0.0) {
+    scale_kernel<<<static_cast<unsigned>(t.count), kThreads, 0, stream>>>(e, c, out);
+  }
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                      const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
+                      const AdamWScalars& s) {
+  const char* op = "ops::adamw_step_multi";
+  if (params.empty()) return;
+  std::vector<Entry> entries = adamw_entries(params, grads, exp_avg, exp_avg_sq, op);
   const Device device = params[0].device();
   khub::cuda::DeviceGuard g(device);
   Table t = upload(entries, device);
@@ -203,28 +247,58 @@ void sgd_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>
 double global_norm_and_clip(const std::vector<Tensor>& tensors, double max_norm) {
   const char* op = "ops::global_norm_and_clip";
   if (tensors.empty()) return 0.0;
-  check_tensors(tensors, tensors, op, "grads");
-  std::vector<Entry> entries;
-  for (const Tensor& t : tensors) entries.push_back({nullptr, f(t), nullptr, nullptr, t.numel()});
+  std::vector<Entry> entries = grad_entries(tensors, op);
   const Device device = tensors[0].device();
   khub::cuda::DeviceGuard g(device);
-  cudaStream_t stream = khub::cuda::stream_for(device);
   Table t = upload(entries, device);
   if (t.count == 0) return 0.0;
-  Tensor partial = Tensor::empty({t.count}, DType::kF64, device);
   Tensor out = Tensor::empty({2}, DType::kF64, device);
-  const auto* e = static_cast<const Entry*>(t.entries.data());
-  const auto* c = static_cast<const Chunk*>(t.chunks.data());
-  square_sum_kernel<<<static_cast<unsigned>(t.count), kThreads, 0, stream>>>(
-      e, c, partial.data_as<double>());
-  norm_kernel<<<1, kThreads, 0, stream>>>(partial.data_as<double>(), t.count, max_norm,
-                                          out.data_as<double>());
-  if (max_norm > 0.0) {
-    scale_kernel<<<static_cast<unsigned>(t.count), kThreads, 0, stream>>>(e, c,
-                                                                          out.data_as<double>());
-  }
-  KHUB_CUDA_CHECK_LAUNCH();
+  norm_and_clip(t, max_norm, out.data_as<double>(), device);
   return out.to(Device::cpu()).data_as<double>()[0];
+}
+
+MultiTensorPlan plan_adamw(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& exp_avg,
+                           const std::vector<Tensor>& exp_avg_sq) {
+  KHUB_CHECK_ARG(!params.empty(), "ops::plan_adamw: no parameters");
+  std::vector<Entry> entries = adamw_entries(params, grads, exp_avg, exp_avg_sq, "ops::plan_adamw");
+  khub::cuda::DeviceGuard g(params[0].device());
+  Table t = upload(entries, params[0].device());
+  return {t.entries, t.chunks, t.count};
+}
+
+MultiTensorPlan plan_grads(const std::vector<Tensor>& grads) {
+  KHUB_CHECK_ARG(!grads.empty(), "ops::plan_grads: no gradients");
+  std::vector<Entry> entries = grad_entries(grads, "ops::plan_grads");
+  khub::cuda::DeviceGuard g(grads[0].device());
+  Table t = upload(entries, grads[0].device());
+  return {t.entries, t.chunks, t.count};
+}
+
+void adamw_step_planned(const MultiTensorPlan& plan, const Tensor& scalars) {
+  KHUB_CHECK_ARG(scalars.defined() && scalars.device() == plan.entries.device() &&
+                     scalars.dtype() == DType::kU8 &&
+                     scalars.numel() == static_cast<int64_t>(sizeof(AdamWScalars)),
+                 "ops::adamw_step_planned: scalars must be u8 [", sizeof(AdamWScalars), "] on ",
+                 plan.entries.device().str());
+  if (plan.count == 0) return;
+  const Device device = scalars.device();
+  khub::cuda::DeviceGuard g(device);
+  adamw_kernel_dev<<<static_cast<unsigned>(plan.count), kThreads, 0,
+                     khub::cuda::stream_for(device)>>>(
+      static_cast<const Entry*>(plan.entries.data()), static_cast<const Chunk*>(plan.chunks.data()),
+      static_cast<const AdamWScalars*>(scalars.data()));
+  KHUB_CUDA_CHECK_LAUNCH();
+}
+
+void global_norm_and_clip_planned(const MultiTensorPlan& plan, double max_norm, const Tensor& out) {
+  KHUB_CHECK_ARG(out.defined() && out.dtype() == DType::kF64 && out.numel() == 2 &&
+                     out.device() == plan.entries.device(),
+                 "ops::global_norm_and_clip_planned: out must be f64 [2] on the plan's device");
+  if (plan.count == 0) return;
+  khub::cuda::DeviceGuard g(out.device());
+  Table t{plan.entries, plan.chunks, plan.count};
+  norm_and_clip(t, max_norm, out.data_as<double>(), out.device());
 }
 
 }  // namespace khub::ops

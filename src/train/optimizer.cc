@@ -4,6 +4,7 @@
 #include "train/optimizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "core/error.h"
@@ -118,13 +119,15 @@ AdamW::AdamW(std::vector<Parameter> params, const AdamWOptions& o)
               o.weight_decay, "weight_decay >= 0");
 }
 
-void AdamW::step() {
-  if (exp_avg_.empty()) {
-    for (const Parameter& p : params_) {
-      exp_avg_.push_back(zeros_like(p.value));
-      exp_avg_sq_.push_back(zeros_like(p.value));
-    }
+void AdamW::ensure_state() {
+  if (!exp_avg_.empty()) return;
+  for (const Parameter& p : params_) {
+    exp_avg_.push_back(zeros_like(p.value));
+    exp_avg_sq_.push_back(zeros_like(p.value));
   }
+}
+
+ops::AdamWScalars AdamW::next_scalars() {
   ++step_;
   const double lr = lr_, b1 = options_.beta1, b2 = options_.beta2;
   // Python-float scalars, as torch computes them.
@@ -139,11 +142,16 @@ void AdamW::step() {
   const float bc2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   const float eps = static_cast<float>(options_.eps);
   const float neg_step_size = static_cast<float>(-(lr / bias_correction1));
-  const ops::AdamWScalars sc{decay,        options_.weight_decay != 0.0,
-                             weight,       small_weight,
-                             beta2,        one_minus_beta2,
-                             bc2_sqrt,     eps,
-                             neg_step_size};
+  return ops::AdamWScalars{decay,        options_.weight_decay != 0.0,
+                           weight,       small_weight,
+                           beta2,        one_minus_beta2,
+                           bc2_sqrt,     eps,
+                           neg_step_size};
+}
+
+void AdamW::step() {
+  ensure_state();
+  const ops::AdamWScalars sc = next_scalars();
   if (params_[0].value.device().is_cuda()) {
     ops::adamw_step_multi(values(params_), grads(params_), exp_avg_, exp_avg_sq_, sc);
     return;
@@ -156,6 +164,27 @@ void AdamW::step() {
     const int64_t n = params_[i].value.numel();
     for (int64_t j = 0; j < n; ++j) ops::adamw_update(p[j], g[j], m[j], v[j], sc);
   }
+}
+
+void AdamW::prepare_captured_step() {
+  const Device device = params_[0].value.device();
+  KHUB_CHECK_ARG(device.is_cuda(), "adamw: a captured step runs on CUDA (parameters on ",
+                 device.str(), ")");
+  ensure_state();
+  if (!planned_) {
+    plan_ = ops::plan_adamw(values(params_), grads(params_), exp_avg_, exp_avg_sq_);
+    scalars_ = Tensor::empty({static_cast<int64_t>(sizeof(ops::AdamWScalars))}, DType::kU8, device);
+    planned_ = true;
+  }
+  const ops::AdamWScalars sc = next_scalars();
+  Tensor host = Tensor::empty({static_cast<int64_t>(sizeof sc)}, DType::kU8);
+  std::memcpy(host.data(), &sc, sizeof sc);
+  scalars_.copy_from(host);
+}
+
+void AdamW::captured_step() {
+  KHUB_CHECK_ARG(planned_, "adamw: captured_step() before prepare_captured_step()");
+  ops::adamw_step_planned(plan_, scalars_);
 }
 
 nlohmann::json AdamW::config() const {
@@ -183,6 +212,7 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t step_
     exp_avg_.clear();
     exp_avg_sq_.clear();
     step_ = 0;
+    planned_ = false;  // a captured step's tables point at the old state
     return;
   }
   check_state(state, {"exp_avg.", "exp_avg_sq."});
@@ -194,6 +224,7 @@ void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t step_
   exp_avg_ = std::move(m);
   exp_avg_sq_ = std::move(v);
   step_ = step_count;
+  planned_ = false;
 }
 
 // ------------------------------------------------------------------------------------------ SGD

@@ -23,6 +23,7 @@
 
 #include "core/tensor.h"
 #include "models/parameters.h"
+#include "ops/optim.h"
 
 namespace khub {
 
@@ -91,10 +92,22 @@ class AdamW : public Optimizer {
   std::map<std::string, Tensor> state() const override;
   void load_state(const std::map<std::string, Tensor>& state, int64_t step_count) override;
   const AdamWOptions& options() const { return options_; }
+  // A captured step (train/step_graph.h; CUDA): prepare_captured_step() — outside the capture,
+  // before every replay — advances the step count and writes this step's scalars (learning rate,
+  // bias corrections) into the device buffer that captured_step()'s one launch reads, so that a
+  // replay of the captured launch is this step's update. The tables of every tensor are built at
+  // the first call.
+  void prepare_captured_step();
+  void captured_step();
 
  private:
+  void ensure_state();
+  ops::AdamWScalars next_scalars();  // advances the step count
   AdamWOptions options_;
   std::vector<Tensor> exp_avg_, exp_avg_sq_;  // allocated at the first step
+  ops::MultiTensorPlan plan_;                 // captured steps: the tables, built once
+  Tensor scalars_;                            // captured steps: this step's AdamWScalars
+  bool planned_ = false;
 };
 
 struct SGDOptions {

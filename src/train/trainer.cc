@@ -34,6 +34,8 @@ Trainer::Trainer(CausalLM& model, DataLoader& train_data, const TokenRows* eval_
     data_.set_position(DataPosition::from_json(st["data"]));
   }
   model_.zero_grad();
+  if (model_.trains_with_graphs())
+    graph_ = std::make_unique<StepGraph>(model_, *optimizer_, o_.clip);
 }
 
 nlohmann::json Trainer::state() const {
@@ -80,15 +82,27 @@ int64_t Trainer::run(const std::function<void(const TrainEvent&)>& on_event) {
     auto t0 = std::chrono::steady_clock::now();
     double lr = o_.schedule.lr_at(step_);  // k = updates done before this one
     optimizer_->set_lr(lr);
-    double loss_sum = 0.0;
+    double loss_sum = 0.0, norm = 0.0;
     int64_t tokens = 0, scored = 0;
+    std::vector<TrainBatch> micro_batches;
     for (int64_t micro = 0; micro < o_.grad_accum; ++micro) {
       TrainBatch batch = data_.next();
       for (const auto& row : batch.input_ids) tokens += static_cast<int64_t>(row.size());
+      if (graph_) {
+        micro_batches.push_back(std::move(batch));
+        continue;
+      }
       Loss loss = model_.loss(batch);
       loss_sum += loss.item();
       scored += loss.tokens();
       loss.backward(1.0f / static_cast<float>(o_.grad_accum));
+    }
+    StepGraph::Result captured;
+    if (graph_) {
+      // Loss, backward, clipping and the update in replays; the checks below come after it.
+      captured = graph_->step(micro_batches);
+      loss_sum = captured.loss * static_cast<double>(o_.grad_accum);
+      scored = captured.scored;
     }
     double loss = loss_sum / static_cast<double>(o_.grad_accum);
     int64_t step = step_ + 1;
@@ -96,14 +110,18 @@ int64_t Trainer::run(const std::function<void(const TrainEvent&)>& on_event) {
       fail(ErrorKind::kInvalidArgument, "train: step ", step, " has a non-finite loss (", loss,
            "); stopping — the last good checkpoint (if any) stays in ", o_.out_dir.string());
     }
-    if (!grads_finite(params)) {
+    if (graph_ ? !std::isfinite(captured.grad_norm) : !grads_finite(params)) {
       fail(ErrorKind::kInvalidArgument, "train: step ", step, " has a non-finite gradient ",
            "(loss ", loss, "); stopping — the last good checkpoint (if any) stays in ",
            o_.out_dir.string());
     }
-    double norm = o_.clip > 0 ? clip_grad_norm(params, o_.clip) : grad_norm(params);
-    optimizer_->step();
-    model_.zero_grad();
+    if (graph_) {
+      norm = captured.grad_norm;
+    } else {
+      norm = o_.clip > 0 ? clip_grad_norm(params, o_.clip) : grad_norm(params);
+      optimizer_->step();
+      model_.zero_grad();
+    }
     step_ = step;
     saved_last = false;
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

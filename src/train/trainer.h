@@ -3,7 +3,8 @@
 // at the scheduled learning rate, with periodic evaluation and atomic checkpoints, resumable
 // bit-identically on the CPU. A non-finite loss or gradient stops the run with an error naming the
 // step; the last good checkpoint stays on disk. SIGINT/SIGTERM stop it after the current step
-// with a checkpoint of the steps done.
+// with a checkpoint of the steps done. A model whose kernels were chosen in mode training|compile
+// on CUDA trains through captured steps (train/step_graph.h), with the same figures per step.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "train/data.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/step_graph.h"
 
 namespace khub {
 
@@ -66,6 +68,7 @@ class Trainer {
   const TokenRows* eval_rows_;
   TrainOptions o_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<StepGraph> graph_;  // mode training|compile on CUDA: captured steps
   int64_t step_ = 0;
 };
 

@@ -89,6 +89,20 @@ assert sorted(pos) == [0, 1, 2, 3, 4] and all(close(x, alone[i]) for x, i in zip
 assert pos != [0, 1, 2, 3, 4], pos  # seed 3 shuffles 5 rows out of the file's order
 PY
 
+# bench train: issue 18's top-level figures are the first batch's (tiny shapes, one timed step).
+"$khub" bench train --arch qwen3 --preset tiny --batches 2,1 --seq-len 8 --steps 1 \
+  --models-dir "$dir/bench-models" --out "$dir/bench.json" >/dev/null
+python3 - "$dir/bench.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+first = j["results"][0]
+assert [r["batch"] for r in j["results"]] == [2, 1], j["results"]
+assert j["train_tok_s"] == first["tokens_per_s"] > 0, j
+assert j["mfu"] == first["fraction_of_bound"] and 0 < j["mfu"] < 1, j
+assert j["peak_mem_bytes"] == first["peak_mem_bytes"], j
+assert j["device"] == "cpu" and j["date"] and "commit" in j, j
+PY
+
 # Bad input: a clear error, and the good checkpoint stays byte-identical.
 sha=$(sha256sum "$dir/full/model.safetensors")
 expect_fail() {  # expect_fail PATTERN ARGS...

@@ -359,18 +359,22 @@ KHUB_KERNEL_EXPORT khub_status khub_linear_cross_entropy_backward(const khub_cal
 namespace khub_linear_ce_cuda {
 namespace {
 
+// Capturable: the GEMMs run on a per-device cuBLAS handle (created at the first, eager call) over
+// the call's workspace, the row kernels on the call's stream; nothing is read back or allocated.
+constexpr uint32_t kFnFlags = KHUB_FN_CAN_CAPTURE;
+
 const khub_function_desc kFunctions[] = {
     {sizeof(khub_function_desc), "linear_cross_entropy_forward",
-     "khub_linear_cross_entropy_forward", 4, kForwardArgs, 3, kForwardAttrs, kDtypes, 0,
+     "khub_linear_cross_entropy_forward", 4, kForwardArgs, 3, kForwardAttrs, kDtypes, kFnFlags,
      forward_workspace, R"({"softcap": true, "ignore_index": true})"},
     {sizeof(khub_function_desc), "linear_cross_entropy_backward",
-     "khub_linear_cross_entropy_backward", 5, kBackwardArgs, 4, kBackwardAttrs, kDtypes, 0,
+     "khub_linear_cross_entropy_backward", 5, kBackwardArgs, 4, kBackwardAttrs, kDtypes, kFnFlags,
      backward_workspace, R"({"softcap": true, "ignore_index": true})"},
 };
 
 const khub_layer_desc kLayers[] = {
     {sizeof(khub_layer_desc), "LinearCrossEntropy", "linear_cross_entropy_forward",
-     "linear_cross_entropy_backward", KHUB_LAYER_HAS_BACKWARD},
+     "linear_cross_entropy_backward", KHUB_LAYER_HAS_BACKWARD | KHUB_LAYER_CAN_CAPTURE},
 };
 
 }  // namespace

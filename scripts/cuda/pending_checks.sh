@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The GPU checks and benchmarks written on machines without a GPU and not yet run, in device
+# calls that each fit the device tool's 10-minute limit, most important first. Run from the
+# repository root on the GPU machine, with the packages carried in .devout/ (made here by
+# scripts/cuda/pack.sh):
+#   call 1, 2, 3:  .devout/main/pkg.tar.xz   (bash scripts/cuda/pack.sh build .devout/main/pkg.tar.xz)
+#   call 4:        .devout/before/pkg.tar.xz and .devout/after/pkg.tar.xz, both PACK_SLIM=1 (issue
+#                  21: the pre-house commit ac6a784's build and main's; the full package does not
+#                  fit the 64 MiB carry beside another)
+#   scripts/cuda/pending_checks.sh CALL
+# Logs go to /tmp/khub-pending/CALL; $OUT receives summary.txt (one line per step: rc and
+# seconds), tail.log (the last lines of every step) and the JSON results (at most 8 files).
+#   1  gpu tests of code never run on a GPU: flash-attn backward, captured training steps, the
+#      capturable LinearCrossEntropy, gpt_oss sinks (moe), decode-step, rmsnorm's f32 grad_weight,
+#      the training tests; then the Python module on CUDA torch (about 8 minutes)
+#   2  issue 18's benchmark (scripts/cuda/train_bench.sh: khub vs transformers, A/B per kernel,
+#      8 x 2048, checkpointing) and the captured step (`bench train --compile`) (about 9 minutes)
+#   3  the bf16 loss curve against transformers and the gradient diagnostic, then DecodeStep's
+#      breakdown (prompt 16 vs 1024 tokens, half the blocks) (about 7 minutes)
+#   4  issue 21's before/after benchmark (scripts/cuda/house_bench.sh) (about 6 minutes)
+#   5  the gpt-oss-20b benchmark (scripts/cuda/moe_checks.sh) (about 10 minutes)
+set -uo pipefail
+call=${1:?usage: pending_checks.sh CALL (1-5)}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+O=${OUT:-/tmp/khub-pending-out}
+out=/tmp/khub-pending/$call
+mkdir -p "$O" "$out"
+unpack() {  # TARBALL DIR
+  [ -x "$2/bin/khub" ] || { mkdir -p "$2" && tar -xJf "$1" -C "$2"; }
+}
+step() {  # NAME LIMIT COMMAND...: run(), then the log's tail into $O/tail.log
+  run "$@"
+  local rc=$?
+  { echo "=== $1 rc=$rc"; tail -n "${tail_lines:-40}" "$out/$1.log"; } >>"$O/tail.log"
+  return $rc
+}
+khub_gpu_info "$O"
+run_tail=3
+case $call in
+  1)
+    unpack .devout/main/pkg.tar.xz /tmp/pkg
+    khub_use_package /tmp/pkg
+    for t in test_flash_attn_backward_cuda test_step_graph_cuda test_linear_cross_entropy_cuda \
+      test_moe_cuda test_decode_step_cuda test_training_cuda test_ops_backward_cuda; do
+      [ -x /tmp/pkg/bin/$t ] && step $t 200 /tmp/pkg/bin/$t
+    done
+    step test_kernels_cuda_rmsnorm 120 /tmp/pkg/bin/test_kernels_cuda --gtest_filter='*RmsNorm*'
+    tail_lines=30 step python_cuda 240 bash "$here/python_cuda.sh" /tmp/pkg "$out/python"
+    ;;
+  2)
+    unpack .devout/main/pkg.tar.xz /tmp/pkg
+    khub_use_package /tmp/pkg
+    tail_lines=60 step train_bench 480 bash "$here/train_bench.sh" /tmp/pkg "$out/tb"
+    cp "$out/tb/train_bench.json" "$O/" 2>/dev/null
+    step bench_train_compile 120 /tmp/pkg/bin/khub bench train --device cuda --dtype bf16 \
+      --compile --kernel-config "$out/tb/configs/flash.json" --arch qwen3 --preset qwen3-0.6b \
+      --batches 4 --seq-len 1024 --steps 3 --models-dir /tmp/khub-train-models \
+      --out "$O/bench_train_compile.json"
+    ;;
+  3)
+    unpack .devout/main/pkg.tar.xz /tmp/pkg
+    khub_use_package /tmp/pkg
+    KHUB_TRAIN_CHECKS=curve tail_lines=50 step curve 420 bash "$here/train_checks.sh" /tmp/pkg \
+      "$out/curve"
+    cp "$out/curve/loss_curve_bf16.json" "$out/curve/grad_diag.json" "$O/" 2>/dev/null
+    m=/tmp/khub-models
+    d=(/tmp/pkg/bin/bench_decode_step --presets qwen3:qwen3-0.6b --tokens 128 --reps 2
+      --models-dir $m)
+    step decode_step_default 150 "${d[@]}" --out "$O/decode_step_default.json"
+    step decode_step_ctx1024 150 "${d[@]}" --prompt-len 1024 --out "$O/decode_step_ctx1024.json"
+    step decode_step_blocks66 150 env KHUB_DECODE_STEP_BLOCKS=66 "${d[@]}" \
+      --out "$O/decode_step_blocks66.json"
+    ;;
+  4)
+    tail_lines=80 step house_bench 560 bash "$here/house_bench.sh" .devout/before/pkg.tar.xz \
+      .devout/after/pkg.tar.xz "$out/house"
+    cp "$out/house/compare.txt" "$O/house_compare.txt" 2>/dev/null
+    ;;
+  5)
+    unpack .devout/main/pkg.tar.xz /tmp/pkg
+    tail_lines=60 step moe_checks 570 bash "$here/moe_checks.sh" /tmp/pkg "$out/moe"
+    cp "$out/moe/moe_bench.json" "$O/" 2>/dev/null
+    ;;
+  *)
+    echo "pending_checks: no call $call (1-5)" >&2
+    exit 2
+    ;;
+esac
+khub_summary "$O/summary.txt"
