@@ -12,7 +12,8 @@
 # seconds), tail.log (the last lines of every step) and the JSON results (at most 8 files).
 #   1  gpu tests of code never run on a GPU: flash-attn backward, captured training steps, the
 #      capturable LinearCrossEntropy, gpt_oss sinks (moe), decode-step, rmsnorm's f32 grad_weight,
-#      the training tests; then the Python module on CUDA torch (about 8 minutes)
+#      the training tests; then the Python module on CUDA torch, and transformers' training goldens
+#      of a gpt_oss recipe (about 9 minutes)
 #   2  issue 18's benchmark (scripts/cuda/train_bench.sh: khub vs transformers, A/B per kernel,
 #      8 x 2048, checkpointing) and the captured step (`bench train --compile`) (about 9 minutes)
 #   3  the bf16 loss curve against transformers and the gradient diagnostic, then DecodeStep's
@@ -47,6 +48,21 @@ case $call in
     done
     step test_kernels_cuda_rmsnorm 120 /tmp/pkg/bin/test_kernels_cuda --gtest_filter='*RmsNorm*'
     tail_lines=30 step python_cuda 240 bash "$here/python_cuda.sh" /tmp/pkg "$out/python"
+    # transformers' training goldens of a gpt_oss recipe (CPU, f32): committed as
+    # tests/fixtures/training/gpt_oss_e5_top2_window3.golden.json with the recipe added to
+    # recipes.json, they put gpt_oss into test_training's transformers suite.
+    python3 - "$out/recipes.json" <<'PY'
+import json, sys
+r = json.load(open("tests/fixtures/training/recipes.json"))
+r["models"] = {"gpt_oss_e5_top2_window3": {"arch": "gpt_oss", "preset": "tiny", "seed": 47,
+               "overrides": {"num_local_experts": 5, "num_key_value_heads": 1,
+                             "sliding_window": 3, "eos_token_id": None}}}
+json.dump(r, open(sys.argv[1], "w"), indent=1)
+PY
+    step gpt_oss_checkpoint 60 bash scripts/golden/make_parity_checkpoints.sh /tmp/pkg/bin/khub \
+      "$out/golden-ck" "$out/recipes.json"
+    step gpt_oss_golden 240 python3 scripts/golden/training_golden.py --recipes "$out/recipes.json" \
+      --checkpoints "$out/golden-ck" --out "$O"
     ;;
   2)
     unpack .devout/main/pkg.tar.xz /tmp/pkg

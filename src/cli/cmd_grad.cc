@@ -33,7 +33,9 @@ int cmd_grad(const Args& args) {
   if (args.has("save-grads")) {
     std::map<std::string, Tensor> grads;
     for (const Parameter& p : model->parameters()) {
-      grads.emplace(p.name, p.grad.to(Device::cpu()).contiguous());
+      Tensor g = p.grad.to(Device::cpu());
+      // In the checkpoint's layout, as the tensor it is the gradient of is stored.
+      grads.emplace(p.name, (p.to_checkpoint ? p.to_checkpoint(g) : g).contiguous());
     }
     write_safetensors(args.get("save-grads"), grads, {{"loss", std::to_string(loss.item())}});
   }

@@ -7,6 +7,31 @@
 
 namespace khub {
 
+namespace {
+
+// t viewed with `dim` (size 2I) split into [2, I] (gate first) or [I, 2] (interleaved), the two
+// swapped: one layout to the other.
+Tensor swap_gate_up_layout(const Tensor& t, int64_t dim, bool from_interleaved) {
+  Shape split = t.shape();
+  const int64_t inter = split[dim] / 2;
+  split[dim] = from_interleaved ? inter : 2;
+  split.insert(split.begin() + dim + 1, from_interleaved ? 2 : inter);
+  std::vector<int64_t> order(split.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::swap(order[dim], order[dim + 1]);
+  return t.contiguous().view(split).permute(order).contiguous().view(t.shape());
+}
+
+}  // namespace
+
+Tensor deinterleave_gate_up(const Tensor& t, int64_t dim) {
+  return swap_gate_up_layout(t, dim, true);
+}
+
+Tensor interleave_gate_up(const Tensor& t, int64_t dim) {
+  return swap_gate_up_layout(t, dim, false);
+}
+
 MoELayer::MoELayer(std::string path, MoEWeights weights, MoEOptions options_)
     : SlottedLayer(std::move(path)), w(std::move(weights)), options(options_) {}
 

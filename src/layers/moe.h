@@ -16,7 +16,14 @@ struct MoEWeights {
   Tensor router, router_bias, gate_up, gate_up_bias, down, down_bias;
   // How the checkpoint stored the experts (training names its parameters after it).
   enum class Layout { kPerExpert, kFused, kGptOss } layout = Layout::kPerExpert;
+  bool mxfp4 = false;  // the experts were dequantized from MXFP4 at load (not trainable)
 };
+
+// gpt-oss stores each expert's gate and up outputs interleaved (gate 2i, up 2i + 1) along `dim`
+// of t (size 2I there); khub's gate_up layout puts the I gate outputs first. These convert a
+// tensor between the two layouts (contiguous results).
+Tensor deinterleave_gate_up(const Tensor& t, int64_t dim);
+Tensor interleave_gate_up(const Tensor& t, int64_t dim);
 
 enum class MoERouting {
   kSoftmaxTopK,  // softmax over the experts, then the top k (renormalized when asked)

@@ -33,19 +33,6 @@ Tensor stack_rows(const std::vector<Tensor>& parts) {
   return out;
 }
 
-// gpt-oss keeps each expert's gate and up outputs interleaved (gate 2i, up 2i + 1) along `dim`
-// of t (size 2I there); returns them de-interleaved, gate first, as khub's gate_up layout is.
-Tensor deinterleave_gate_up(const Tensor& t, int64_t dim) {
-  Shape split = t.shape();
-  int64_t inter = split[dim] / 2;
-  split[dim] = inter;
-  split.insert(split.begin() + dim + 1, 2);
-  std::vector<int64_t> order(split.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-  std::swap(order[dim], order[dim + 1]);  // [..., 2, I, ...]
-  return t.contiguous().view(split).permute(order).contiguous().view(t.shape());
-}
-
 // A mixture-of-experts MLP block, its experts stacked as gate_up [E, 2I, H] (each expert's gate
 // rows, then its up rows) and down [E, H, I]. Layouts read:
 //  - one tensor per expert, as the Hub publishes qwen3_moe ("mlp.experts.<e>.gate_proj.weight")
@@ -83,6 +70,7 @@ std::unique_ptr<MoELayer> load_moe(const std::string& layer, const WeightSource&
         expect_shape(t, shape, name + "_blocks", w);
         return place(t);
       };
+      mw.mxfp4 = true;
       mw.gate_up = deinterleave_gate_up(mxfp4(x + "gate_up_proj", {e, 2 * inter, h}), 1);
       mw.down = mxfp4(x + "down_proj", {e, h, inter});
     } else {

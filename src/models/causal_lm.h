@@ -240,7 +240,7 @@ class CausalLM {
   // the checkpoint tensors' Parameter::grad are views of these).
   struct LayerGrads {
     Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
-    Tensor q_norm, k_norm;
+    Tensor q_norm, k_norm, sinks;
     Tensor qkv_weight, qkv_bias, o_weight, o_bias, gate_up_weight, gate_up_bias, down_weight,
         down_bias;
     MoEGrads moe;

@@ -70,10 +70,13 @@ Tensor zeros_like(const Tensor& t) {
 }  // namespace
 
 void CausalLM::check_trainable() const {
-  if (config_.moe.topk_then_softmax) {
-    fail(ErrorKind::kUnsupported, config_.architecture, ": training is not supported yet (its ",
-         "fused experts are stored transposed and interleaved, or in MXFP4, so a trained ",
-         "parameter is no view of a checkpoint tensor)");
+  for (const DecoderLayer& L : layers_) {
+    if (L.moe && L.moe->w.mxfp4) {
+      fail(ErrorKind::kUnsupported, config_.architecture, ": this checkpoint's experts are MXFP4 ",
+           "(", L.moe->path(), ".experts.*_blocks/_scales), dequantized at load; training them is ",
+           "not supported (a trained expert has no MXFP4 form to save); train a checkpoint that ",
+           "stores them unquantized (gate_up_proj / down_proj, as save_pretrained writes)");
+    }
   }
   if (config_.moe.num_experts > 0 && !device_.is_cpu()) {
     fail(ErrorKind::kUnsupported, config_.architecture, ": mixture-of-experts training runs on ",
@@ -116,8 +119,8 @@ std::vector<Parameter>& CausalLM::parameters() {
     for (FusedAddRMSNormLayer* n : {L.input_add_norm.get(), L.post_attention_add_norm.get()}) {
       if (n) own(n->weight);
     }
-    for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.gate_up_weight,
-                      &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
+    for (Tensor* t : {&L.qkv_weight, &L.qkv_bias, &L.o_weight, &L.o_bias, &L.sinks,
+                      &L.gate_up_weight, &L.gate_up_bias, &L.down_weight, &L.down_bias}) {
       own(*t);
     }
     if (L.moe) {
@@ -174,6 +177,10 @@ std::vector<Parameter>& CausalLM::parameters() {
     if (L.o_bias.defined()) {
       g.o_bias = zeros_like(L.o_bias);
       add(p + "self_attn.o_proj.bias", L.o_bias, g.o_bias);
+    }
+    if (L.sinks.defined()) {
+      g.sinks = zeros_like(L.sinks);
+      add(p + "self_attn.sinks", L.sinks, g.sinks);
     }
     if (L.q_norm) {
       g.q_norm = zeros_like(L.q_norm->weight);
@@ -233,6 +240,34 @@ void CausalLM::add_moe_parameters(DecoderLayer& L, LayerGrads& g, const std::str
   g.moe.gate_up = zeros_like(w.gate_up);
   g.moe.down = zeros_like(w.down);
   const std::string block = L.moe->path().substr(prefix.size()) + ".";
+  if (w.layout == MoEWeights::Layout::kGptOss) {
+    // The router with its bias, and the fused experts in khub's layout (gate_up [E, 2I, H] gate
+    // first, down [E, H, I]); saved back as gpt-oss stores them (gate_up_proj [E, H, 2I] with gate
+    // and up interleaved, down_proj [E, I, H]). Norms and AdamW do not depend on the layout.
+    g.moe.router_bias = zeros_like(w.router_bias);
+    g.moe.gate_up_bias = zeros_like(w.gate_up_bias);
+    g.moe.down_bias = zeros_like(w.down_bias);
+    const std::string x = prefix + block + "experts.";
+    params_.push_back({prefix + block + "router.weight", w.router, g.moe.router});
+    params_.push_back({prefix + block + "router.bias", w.router_bias, g.moe.router_bias});
+    Parameter gu{x + "gate_up_proj", w.gate_up, g.moe.gate_up};
+    gu.to_checkpoint = [](const Tensor& t) { return interleave_gate_up(t, 1).transpose(1, 2); };
+    gu.from_checkpoint = [](const Tensor& t) { return deinterleave_gate_up(t.transpose(1, 2), 1); };
+    gu.checkpoint_shape = {w.gate_up.size(0), w.gate_up.size(2), w.gate_up.size(1)};
+    params_.push_back(std::move(gu));
+    Parameter gub{x + "gate_up_proj_bias", w.gate_up_bias, g.moe.gate_up_bias};
+    gub.to_checkpoint = [](const Tensor& t) { return interleave_gate_up(t, 1); };
+    gub.from_checkpoint = [](const Tensor& t) { return deinterleave_gate_up(t, 1); };
+    gub.checkpoint_shape = w.gate_up_bias.shape();
+    params_.push_back(std::move(gub));
+    Parameter dn{x + "down_proj", w.down, g.moe.down};
+    dn.to_checkpoint = [](const Tensor& t) { return t.transpose(1, 2); };
+    dn.from_checkpoint = [](const Tensor& t) { return t.transpose(1, 2).contiguous(); };
+    dn.checkpoint_shape = {w.down.size(0), w.down.size(2), w.down.size(1)};
+    params_.push_back(std::move(dn));
+    params_.push_back({x + "down_proj_bias", w.down_bias, g.moe.down_bias});
+    return;
+  }
   params_.push_back({prefix + block + "gate.weight", w.router, g.moe.router});
   if (w.layout == MoEWeights::Layout::kFused) {
     params_.push_back({prefix + "mlp.experts.gate_up_proj", w.gate_up, g.moe.gate_up});
@@ -289,7 +324,7 @@ void CausalLM::layer_forward_train(size_t i, const TrainTape& tape, LayerSaved& 
   S.k_cache = rows_to_slots(k, tape.batch.host, tape.max_len);
   S.v_cache = rows_to_slots(v, tape.batch.host, tape.max_len);
   ops::AttentionParams params = attention_params(L);
-  S.o = L.attention->forward(q, S.k_cache, S.v_cache, tape.batch, params);
+  S.o = L.attention->forward(q, S.k_cache, S.v_cache, tape.batch, params, L.sinks);
   Tensor a = ops::linear(S.o.view({t, hq * d}), L.o_weight, L.o_bias);
 
   S.x_mid = S.s.clone();
@@ -428,7 +463,7 @@ void CausalLM::backward(TrainTape& tp, float scale) {
                       .view({t, hq, d});
     Tensor dq, dk_cache = zeros_like(S.k_cache), dv_cache = zeros_like(S.v_cache);
     L.attention->backward(S.q, S.k_cache, S.v_cache, S.o, dout, tp.batch, attention_params(L), &dq,
-                          &dk_cache, &dv_cache);
+                          &dk_cache, &dv_cache, L.sinks, L.sinks.defined() ? &g.sinks : nullptr);
     // The key/value gradients accumulate in f32 caches; the rest of the walk is in the
     // activations' dtype.
     Tensor dk = ops::cast(slots_to_rows(dk_cache, tp.batch.host, t).contiguous(), act_dtype_);

@@ -149,8 +149,8 @@ void write_checkpoint_files(const fs::path& tmp, const fs::path& source_dir,
     KHUB_CHECK_ARG(source.has(p.name), "checkpoint: parameter '", p.name,
                    "' is not in the source checkpoint ", source_dir.string());
     const SafetensorsTensorInfo& info = source.info(p.name);
-    KHUB_CHECK_ARG(info.shape == p.value.shape(), "checkpoint: parameter '", p.name, "' has shape ",
-                   shape_str(p.value.shape()), " but the source checkpoint has ",
+    KHUB_CHECK_ARG(info.shape == p.stored_shape(), "checkpoint: parameter '", p.name,
+                   "' has shape ", shape_str(p.stored_shape()), " but the source checkpoint has ",
                    shape_str(info.shape));
     KHUB_CHECK_ARG(dtype_is_floating(info.dtype), "checkpoint: the source stores parameter '",
                    p.name, "' as ", dtype_name(info.dtype), ", not a floating type");
@@ -171,7 +171,11 @@ void write_checkpoint_files(const fs::path& tmp, const fs::path& source_dir,
         p = embed;
       if (p) {
         const DType dtype = info.dtype;
-        t.produce = [p, dtype] { return p->value.to(Device::cpu()).to(dtype); };
+        t.produce = [p, dtype] {
+          Tensor v = p->value.to(Device::cpu());
+          if (p->to_checkpoint) v = p->to_checkpoint(v).contiguous();
+          return v.to(dtype);
+        };
       } else {
         const SafetensorsFile* f = &file;
         std::string name = info.name;
@@ -352,6 +356,8 @@ void load_checkpoint(const fs::path& dir, const std::vector<Parameter>& params,
       KHUB_CHECK_ARG(weights.has(p.name), dir.string(), ": the model's parameter '", p.name,
                      "' is not in the checkpoint (a checkpoint of another model?)");
       t = weights.get(p.name);
+      // Stored in another layout (gpt-oss's experts): back to the parameter's.
+      if (p.from_checkpoint && t.shape() == p.stored_shape()) t = p.from_checkpoint(t);
     }
     KHUB_CHECK_ARG(t.shape() == p.value.shape(), dir.string(), ": parameter '", p.name,
                    "' has shape ", shape_str(t.shape()), " in the checkpoint but ",
