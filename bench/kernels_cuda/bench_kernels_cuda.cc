@@ -1,5 +1,6 @@
-// Bandwidth of the CUDA variants of the khub-community kernels, loaded through the loader from the
-// built projects (build/kernels/<name>, as khub loads them), next to a device-to-device copy
+// Bandwidth of the CUDA variants of the khub-community kernels (forward, and the backward that
+// training binds), loaded through the loader from the built projects (build/kernels/<name>, as
+// khub loads them), next to a device-to-device copy
 // measured in the same run: fraction = (bytes the kernel must move / time) / copy bandwidth,
 // copy bandwidth counting bytes read plus bytes written. Inputs are random (never zeros); each
 // figure is the median of 9 batches of 20 back-to-back calls on khub's current stream.
@@ -56,6 +57,33 @@ int run(int argc, char** argv) {
     });
     report("fused_add_rmsnorm_bw_fraction", "FusedAddRMSNorm 65536x1024 bf16",
            4.0 * nbytes(x) + nbytes(w), s);
+    // Backward (training): x and grad_out read, grad_x written; grad_weight [H] f32 summed over
+    // the rows (a few KB); fused: the residual read, grad_residual read and written too.
+    Tensor go = random_on_gpu({65536, 1024}, DType::kBF16, -1, 1, 10);
+    Tensor gx = Tensor::empty(x.shape(), x.dtype(), kGpu);
+    Tensor gw = Tensor::empty({1024}, DType::kF32, kGpu);
+    auto b = *k->layer("RMSNorm").backward;
+    s = median_seconds([&] {
+      b({{{"x", x}, {"weight", w}, {"grad_out", go}, {"grad_x", gx}, {"grad_weight", gw}},
+         {{"eps", 1e-6}}},
+        ex);
+    });
+    report("rmsnorm_backward_bw_fraction", "RMSNorm backward 65536x1024 bf16",
+           3.0 * nbytes(x) + nbytes(w) + nbytes(gw), s);
+    Tensor gres = random_on_gpu({65536, 1024}, DType::kBF16, -1, 1, 11);
+    auto fb = *k->layer("FusedAddRMSNorm").backward;
+    s = median_seconds([&] {
+      fb({{{"residual", res},
+           {"weight", w},
+           {"grad_out", go},
+           {"grad_residual", gres},
+           {"grad_x", gx},
+           {"grad_weight", gw}},
+          {{"eps", 1e-6}}},
+         ex);
+    });
+    report("fused_add_rmsnorm_backward_bw_fraction", "FusedAddRMSNorm backward 65536x1024 bf16",
+           5.0 * nbytes(x) + nbytes(w) + nbytes(gw), s);
   }
   {  // SiluAndMul 16384 x (2 x 3072) bf16 (Qwen3-0.6B's intermediate size).
     auto k = load_kernel(dir, "activation");
@@ -65,6 +93,12 @@ int run(int argc, char** argv) {
     auto f = k->layer("SiluAndMul").forward;
     double s = median_seconds([&] { f({{{"x", x}, {"out", o}}, {}}, ex); });
     report("silu_and_mul_bw_fraction", "SiluAndMul 16384x(2x3072) bf16", nbytes(x) + nbytes(o), s);
+    Tensor go = random_on_gpu({16384, 3072}, DType::kBF16, -1, 1, 12);
+    Tensor gx = Tensor::empty(x.shape(), x.dtype(), kGpu);
+    auto b = *k->layer("SiluAndMul").backward;
+    s = median_seconds([&] { b({{{"x", x}, {"grad_out", go}, {"grad_x", gx}}, {}}, ex); });
+    report("silu_and_mul_backward_bw_fraction", "SiluAndMul backward 16384x(2x3072) bf16",
+           2.0 * nbytes(x) + nbytes(go), s);
   }
   {  // Rotary, Qwen3-0.6B heads (16 q, 8 kv, head_dim 128), 16384 tokens, NeoX, in place.
     auto k = load_kernel(dir, "rotary");
@@ -80,6 +114,14 @@ int run(int argc, char** argv) {
         ex);
     });
     report("rotary_bw_fraction", "rotary 16384x(16+8)x128 bf16 NeoX in place",
+           2.0 * (nbytes(q) + nbytes(kk)) + nbytes(c) + nbytes(sn), s);
+    auto b = *k->layer("rotary_pos_emb").backward;
+    s = median_seconds([&] {
+      b({{{"grad_q", q}, {"grad_k", kk}, {"cos", c}, {"sin", sn}},
+         {{"rotary_dim", int64_t{128}}, {"interleaved", false}}},
+        ex);
+    });
+    report("rotary_backward_bw_fraction", "rotary backward 16384x(16+8)x128 bf16 in place",
            2.0 * (nbytes(q) + nbytes(kk)) + nbytes(c) + nbytes(sn), s);
   }
   if (argc > 3) {

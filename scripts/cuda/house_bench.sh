@@ -12,6 +12,12 @@
 #   decode_compile  --use-kernels in mode inference,compile (CUDA graphs), no prefill
 #   kernels         khub bench kernels (CPU decode with and without kernels, kernelize at load)
 #   cuda_kernels    bench_kernels_cuda: each CUDA kernel's bandwidth as a fraction of copy
+#   decode_cpu      khub bench decode on the CPU, qwen3 small, batches 1 and 8, reference path
+#   train_cpu       khub bench train on the CPU, qwen3 small, batch 4 x 128 (forward, backward,
+#                   AdamW)
+# The CPU steps (kernels, decode_cpu, train_cpu) also run on a machine without a GPU, on build
+# folders (they have a package's layout: bin/, hub/, kernels/):
+#   HOUSE_STEPS="kernels decode_cpu train_cpu" house_bench.sh BEFORE/build AFTER/build OUT 3
 # HOUSE_TOLERANCE (default 0.05): house_compare.py exits 1 when a figure of the after package is
 # worse than the before package's by more than this fraction. Both packages read the same model
 # checkpoints (made once, by the first package that needs them, under OUT_DIR's sibling scratch
@@ -63,6 +69,12 @@ step() {
                       --prefill 4096 --out "$json" ;;
     decode_compile) run "$side/$name-$rep" 300 "${penv[@]}" "$d/bin/khub" "${dec[@]}" --use-kernels \
                       --mode inference,compile --out "$json" ;;
+    decode_cpu) run "$side/$name-$rep" 300 "${penv[@]}" "$d/bin/khub" bench decode --device cpu \
+                  --arch qwen3 --presets small --batches 1,8 --tokens 32 --prompt-len 32 \
+                  --models-dir "$models" --out "$json" ;;
+    train_cpu) run "$side/$name-$rep" 300 "${penv[@]}" "$d/bin/khub" bench train --arch qwen3 \
+                 --preset small --batches 4 --seq-len 128 --steps 2 --models-dir "$models" \
+                 --out "$json" ;;
     kernels) run "$side/$name-$rep" 300 "${penv[@]}" "$d/bin/khub" bench kernels --arch qwen3 \
                --preset small --batches 1,8 --tokens 32 --repeats 3 --models-dir "$models" \
                --out "$json" ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The ratio table of scripts/cuda/house_bench.sh: every figure of the JSON files under
 OUT_DIR/before and OUT_DIR/after (STEP_REPEAT.json, as `khub bench decode`, `khub bench kernels`
-and bench_kernels_cuda write them), the better of the repeats on each side, after/before, and a
+bench_kernels_cuda and `khub bench train` write them), the better of the repeats on each side, after/before, and a
 verdict. Exits 1 when a figure of `after` is worse than `before` by more than --tolerance, or is
 missing where `before` has it; 2 when there is nothing to compare.
   scripts/cuda/house_compare.py OUT_DIR [--tolerance 0.05]
@@ -25,6 +25,10 @@ def figures(step, report):
         for p in report.get("prefill", []):
             out.append((f"{step} {p['preset']} prefill {p['tokens']} tok/s", p["tokens_per_s"],
                         HIGHER))
+    elif step == "train_cpu":
+        for r in report.get("results", []):
+            out.append((f"train_cpu batch {r['batch']} x {report.get('seq_len')} train tok/s",
+                        r["tokens_per_s"], HIGHER))
     elif step == "kernels":
         for d in report.get("decode", []):
             out.append((f"kernels cpu batch {d['batch']} reference tok/s",

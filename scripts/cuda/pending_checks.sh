@@ -15,7 +15,7 @@
 #      the training tests; then the Python module on CUDA torch, and transformers' training goldens
 #      of a gpt_oss recipe (about 9 minutes)
 #   2  issue 18's benchmark (scripts/cuda/train_bench.sh: khub vs transformers, A/B per kernel,
-#      8 x 2048, checkpointing) and the captured step (`bench train --compile`) (about 9 minutes)
+#      8 x 2048, checkpointing, captured steps) (about 9 minutes)
 #   3  the bf16 loss curve against transformers and the gradient diagnostic, then DecodeStep's
 #      breakdown (prompt 16 vs 1024 tokens, half the blocks) (about 7 minutes)
 #   4  issue 21's before/after benchmark (scripts/cuda/house_bench.sh) (about 6 minutes)
@@ -69,10 +69,6 @@ PY
     khub_use_package /tmp/pkg
     tail_lines=60 step train_bench 480 bash "$here/train_bench.sh" /tmp/pkg "$out/tb"
     cp "$out/tb/train_bench.json" "$O/" 2>/dev/null
-    step bench_train_compile 120 /tmp/pkg/bin/khub bench train --device cuda --dtype bf16 \
-      --compile --kernel-config "$out/tb/configs/flash.json" --arch qwen3 --preset qwen3-0.6b \
-      --batches 4 --seq-len 1024 --steps 3 --models-dir /tmp/khub-train-models \
-      --out "$O/bench_train_compile.json"
     ;;
   3)
     unpack .devout/main/pkg.tar.xz /tmp/pkg

@@ -3,9 +3,9 @@
 # one device call: `khub bench train` on Qwen3-0.6B shapes in bf16 (f32 masters) next to
 # transformers + torch.optim.AdamW measured in the same call on the same checkpoint and ids
 # (scripts/cuda/train_peer.py: pure bf16, autocast over f32 masters, and autocast under
-# torch.compile), at BATCH x SEQ (default 4 x 1024) and at 8 x 2048; with and without activation
-# checkpointing; flash-attn's backward (opt-in) mapped by a KernelConfig; and the A/B of each
-# training kernel (--kernel-config setting its key to "", everything else as --use-kernels has it).
+# torch.compile), at 4 x 1024 and at 8 x 2048; with and without activation checkpointing; as
+# captured steps (--compile); flash-attn's backward (opt-in) mapped by a KernelConfig; and the A/B
+# of each training kernel (--kernel-config setting its key to "", the rest as --use-kernels has it).
 # scripts/cuda/train_report.py then writes OUT_DIR/train_bench.json with issue 18's top-level
 # figures (train_tok_s, peak_mem_bytes, mfu, peer_train_tok_s, peer_peak_mem_bytes; device, date,
 # commit) and prints one table. Run from the repository root:
@@ -40,6 +40,7 @@ bench kernels 4 1024 --use-kernels
 bench kernels_ckpt 4 1024 --use-kernels --checkpoint-activations
 bench flash 4 1024 --kernel-config "$flash"
 bench flash_ckpt 4 1024 --kernel-config "$flash" --checkpoint-activations
+bench flash_compile 4 1024 --kernel-config "$flash" --compile
 if [ "${TRAIN_BENCH_AB:-1}" = 1 ]; then
   for key in RMSNorm FusedAddRMSNorm SiluAndMul rotary_pos_emb LinearCrossEntropy; do
     bench "without_$key" 4 1024 --kernel-config \

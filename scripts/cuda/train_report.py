@@ -33,7 +33,8 @@ for p in sorted(glob.glob(os.path.join(a.runs, "*.json"))):
                   "gemm_gflops": r["sgemm_gflops"], "flops_per_token": r["flops_per_token"],
                   "last_loss": r["last_loss"],
                   "checkpoint_activations": j.get("checkpoint_activations", False),
-                  "kernels": j.get("kernels", {}), "gpu": j.get("gpu", j.get("device"))}
+                  "kernels": j.get("kernels", {}), "gpu": j.get("gpu", j.get("device")),
+                  "phases": r.get("phases", {}), "graph_replays": r.get("graph_replays", 0)}
 
 def on_flash(run):
     return "flash-attn" in run.get("kernels", {}).get("Attention", "")
@@ -91,10 +92,13 @@ json.dump(rep, open(a.out, "w"), indent=1)
 
 gib = 1 << 30
 print(f"{rep['device']}, {rep['date']}, {a.commit}: headline run '{headline}'")
-print(f"{'run':28} {'batch':>9} {'tok/s':>9} {'MFU':>6} {'peak GiB':>9}")
+print(f"{'run':28} {'batch':>9} {'tok/s':>9} {'MFU':>6} {'peak GiB':>9}  fwd/bwd/update ms")
 for name, r in sorted(khub.items(), key=lambda kv: (kv[1]["batch"] * kv[1]["seq_len"], kv[0])):
+    ph = r["phases"]
+    split = "/".join(f"{1e3 * ph[k]:.0f}" for k in ("forward_s", "backward_s", "update_s")) \
+        if ph else "(captured)" if r["graph_replays"] else ""
     print(f"khub {name:23} {r['batch']:>4}x{r['seq_len']:<4} {r['tokens_per_s']:9.0f} "
-          f"{r['mfu']:6.1%} {r['peak_mem_bytes'] / gib:9.2f}")
+          f"{r['mfu']:6.1%} {r['peak_mem_bytes'] / gib:9.2f}  {split}")
 for bt, j in sorted(peers.items()):
     for r in j["results"]:
         if "tokens_per_s" in r:

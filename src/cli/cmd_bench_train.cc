@@ -11,10 +11,12 @@
 // --use-kernels trains everything but attention through the hub's kernels.
 // One step is what `khub train` does per step: forward with the loss, backward, AdamW update,
 // zero_grad. The first step is a warm-up (it allocates the optimizer state); the median of the
-// next --steps is reported. The bound: the step's floating-point work (6 flops per parameter of
-// every matmul per token — forward 2, backward 4 — plus the causal attention's score and value
-// products) divided by the f32 GEMM rate (ops::linear: OpenBLAS sgemm, or cuBLAS without TF32)
-// measured in the same run at the step's own MLP shape.
+// next --steps is reported, and one more step, synchronised between forward (with the loss),
+// backward and update, says where the time goes (not with --compile: a replay is one launch).
+// The bound: the step's floating-point work (6 flops per parameter of every matmul per token —
+// forward 2, backward 4 — plus the causal attention's score and value products) divided by the
+// GEMM rate in the step's dtype (ops::linear: OpenBLAS sgemm, or cuBLAS without TF32) measured in
+// the same run at the step's own MLP shape.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -178,6 +180,24 @@ int bench_train(const Args& args) {
       if (s >= warm) times.push_back(now_s() - t0);
       loss = l.item();
     }
+    // Where an eager step's time goes: one more step, synchronised between its phases.
+    nlohmann::json phases = nlohmann::json::object();
+    if (!graph) {
+      auto sync = [&] {
+        if (device.is_cuda()) cuda_synchronize(device);
+        return now_s();
+      };
+      double t0 = sync();
+      Loss l = model->loss(data);
+      (void)l.item();
+      double t1 = sync();
+      l.backward();
+      double t2 = sync();
+      opt.step();
+      opt.zero_grad();
+      double t3 = sync();
+      phases = {{"forward_s", t1 - t0}, {"backward_s", t2 - t1}, {"update_s", t3 - t2}};
+    }
     const double peak =
         device.is_cuda() ? static_cast<double>(cuda_memory_stats(device.index).peak_allocated_bytes)
                          : 0.0;
@@ -200,7 +220,8 @@ int bench_train(const Args& args) {
                                  {"bound_tokens_per_s", bound},
                                  {"fraction_of_bound", tps / bound},
                                  {"peak_mem_bytes", peak},
-                                 {"graph_replays", graph ? graph->replays() : 0}});
+                                 {"graph_replays", graph ? graph->replays() : 0},
+                                 {"phases", phases}});
   }
   // Issue 18's top-level figures, of the first batch listed (the peer's come from
   // scripts/cuda/train_report.py, which merges transformers' run beside this one).
