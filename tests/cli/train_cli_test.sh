@@ -118,6 +118,8 @@ expect_fail "max_position_embeddings" train --model "$dir/m" --data "$dir/text.t
 expect_fail "32000" train --model "$dir/m" --data-ids "1,2,40000" --out "$dir/full"
 expect_fail "at least 2" train --model "$dir/m" --data-ids "1" --out "$dir/full"
 expect_fail "optimizer" train --model "$dir/m" --data-ids "1,2,3" --optimizer lion --out "$dir/full"
+expect_fail "captured training steps run on CUDA only" train --model "$dir/m" --data-ids "1,2,3" \
+  --out "$dir/full" --mode training,compile --use-kernels
 expect_fail "not a khub training checkpoint" train --model "$dir/m" --data-ids "1,2,3" \
   --out "$dir/m" --steps 1
 [ "$(sha256sum "$dir/full/model.safetensors")" = "$sha" ]
