@@ -8,6 +8,8 @@
 #                  21: the pre-house commit ac6a784's build and main's; the full package does not
 #                  fit the 64 MiB carry beside another)
 #   scripts/cuda/pending_checks.sh CALL
+# The device tool carries at most 64 MiB: carry [".devout/main"] for calls 1, 2, 3 and 5 (the full
+# package is about 55 MB) and [".devout/before", ".devout/after"] for call 4 (about 20 + 24 MB).
 # Logs go to /tmp/khub-pending/CALL; $OUT receives summary.txt (one line per step: rc and
 # seconds), tail.log (the last lines of every step) and the JSON results (at most 8 files).
 #   1  gpu tests of code never run on a GPU: flash-attn backward, captured training steps, the
