@@ -167,14 +167,15 @@ std::string sha_bytes(const std::string& data, const std::string& algorithm) {
 }
 
 std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
-                               const std::string& bytes) {
+                               const std::string& bytes, const std::string* bytes_sha256) {
   auto it = spec.files.find(path);
   if (it == spec.files.end()) return "\"" + path + "\" is not listed in metadata.json's digest";
   std::string want;
   if (!decode_hash(it->second, spec.algorithm == "sha512" ? 64 : 32, &want)) {
     return "malformed hash for \"" + path + "\"";
   }
-  std::string have = sha_bytes(bytes, spec.algorithm);
+  std::string have =
+      bytes_sha256 && spec.algorithm == "sha256" ? *bytes_sha256 : sha_bytes(bytes, spec.algorithm);
   if (have != want) {
     return "hash mismatch for \"" + path + "\" as opened: expected " + spec.algorithm + " " +
            base64_encode(want) + ", the bytes read have " + base64_encode(have);

@@ -50,8 +50,9 @@ DigestSpec compute_variant_digest(const std::filesystem::path& variant_dir,
                                   const std::string& algorithm = "sha256");
 
 // Whether `bytes` are the file `path` that `spec` lists; "" when they are, else why not.
+// bytes_sha256, when given, is sha256_bytes(bytes) computed already (used when spec is sha256).
 std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
-                               const std::string& bytes);
+                               const std::string& bytes, const std::string* bytes_sha256 = nullptr);
 
 struct VerifyOptions {
   bool use_receipt = true;           // skip re-hashing when a valid receipt exists

@@ -42,9 +42,10 @@ fs::path find_kernel_library(const fs::path& variant_dir, const VariantMetadata&
   return found.front();
 }
 
+// library_sha256: sha256_bytes(*library_bytes) when the caller computed it already.
 TrustSubject trust_subject(const KernelIdentity& identity, const std::string& metadata_bytes,
                            const LoadOptions& options, const std::string* library_bytes,
-                           const fs::path& library) {
+                           const fs::path& library, const std::string* library_sha256 = nullptr) {
   const fs::path& dir = identity.dir;
   TrustSubject subject;
   subject.repo = identity.repo;
@@ -66,9 +67,11 @@ TrustSubject trust_subject(const KernelIdentity& identity, const std::string& me
     files.push_back("metadata.json");
     std::sort(files.begin(), files.end());
     for (const std::string& f : files) {
-      std::string hex = f == "metadata.json"              ? to_hex(sha256_bytes(metadata_bytes))
-                        : (library_bytes && f == lib_rel) ? to_hex(sha256_bytes(*library_bytes))
-                                                          : to_hex(sha_file(dir / f, "sha256"));
+      std::string hex =
+          f == "metadata.json" ? to_hex(sha256_bytes(metadata_bytes))
+          : (library_bytes && f == lib_rel)
+              ? to_hex(library_sha256 ? *library_sha256 : sha256_bytes(*library_bytes))
+              : to_hex(sha_file(dir / f, "sha256"));
       subject.actual.files.push_back({"sha256", hex, f});
     }
   }
@@ -113,9 +116,12 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     fs::path lib = find_kernel_library(dir, md);
     // From here on, the library is these bytes: what is hashed is what is loaded.
     LibraryImage image = read_library_image(lib, root);
+    // One SHA-256 of the image serves the digest check and the trust statement.
+    const std::string image_sha256 = sha256_bytes(image.bytes);
     if (md.digest) {
       std::string rel = lib.lexically_relative(dir).generic_string();
-      if (std::string why = check_digest_entry(*md.digest, rel, image.bytes); !why.empty()) {
+      if (std::string why = check_digest_entry(*md.digest, rel, image.bytes, &image_sha256);
+          !why.empty()) {
         fail(ErrorKind::kVerification, lib.string(), ": ", why);
       }
     } else if (options.verify) {
@@ -146,7 +152,7 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     }
 
     // The one trust decision of every source, on the bytes about to be loaded.
-    TrustSubject subject = trust_subject(identity, raw, options, &image.bytes, lib);
+    TrustSubject subject = trust_subject(identity, raw, options, &image.bytes, lib, &image_sha256);
     auto policy = options.policy ? options.policy : active_trust_policy();
     TrustVerdict trust = evaluate_trust(*policy, subject);
     if (!trust.allowed) fail(ErrorKind::kVerification, trust.reason);
