@@ -154,20 +154,20 @@ bool decode_hash(const std::string& text, size_t nbytes, std::string* raw) {
 
 }  // namespace
 
-std::string sha256_bytes(const std::string& data) {
+std::string sha256_bytes(std::string_view data) {
   return digest_of(EVP_sha256(), [&](EVP_MD_CTX* c) {
     return EVP_DigestUpdate(c, data.data(), data.size()) == 1;
   });
 }
 
-std::string sha_bytes(const std::string& data, const std::string& algorithm) {
+std::string sha_bytes(std::string_view data, const std::string& algorithm) {
   return digest_of(md_for(algorithm), [&](EVP_MD_CTX* c) {
     return EVP_DigestUpdate(c, data.data(), data.size()) == 1;
   });
 }
 
 std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
-                               const std::string& bytes, const std::string* bytes_sha256) {
+                               std::string_view bytes, const std::string* bytes_sha256) {
   auto it = spec.files.find(path);
   if (it == spec.files.end()) return "\"" + path + "\" is not listed in metadata.json's digest";
   std::string want;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loader/metadata.h"
@@ -16,9 +17,9 @@
 namespace khub::loader {
 
 // SHA-256 / SHA-512 of bytes or a file (raw digest bytes).
-std::string sha256_bytes(const std::string& data);
+std::string sha256_bytes(std::string_view data);
 std::string sha_file(const std::filesystem::path& file, const std::string& algorithm);
-std::string sha_bytes(const std::string& data, const std::string& algorithm);
+std::string sha_bytes(std::string_view data, const std::string& algorithm);
 std::string to_hex(const std::string& raw);
 std::string base64_encode(const std::string& raw);
 // Decodes standard base64 (with padding); returns false on malformed input.
@@ -52,7 +53,7 @@ DigestSpec compute_variant_digest(const std::filesystem::path& variant_dir,
 // Whether `bytes` are the file `path` that `spec` lists; "" when they are, else why not.
 // bytes_sha256, when given, is sha256_bytes(bytes) computed already (used when spec is sha256).
 std::string check_digest_entry(const DigestSpec& spec, const std::string& path,
-                               const std::string& bytes, const std::string* bytes_sha256 = nullptr);
+                               std::string_view bytes, const std::string* bytes_sha256 = nullptr);
 
 struct VerifyOptions {
   bool use_receipt = true;           // skip re-hashing when a valid receipt exists

@@ -23,36 +23,14 @@ SharedLibrary::SharedLibrary(const std::filesystem::path& path) : path_(path) {
   }
 }
 
-SharedLibrary SharedLibrary::from_image(const std::string& bytes,
-                                        const std::filesystem::path& name) {
-  int fd = ::memfd_create("khub-kernel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) {
-    fail(ErrorKind::kIo, name.string(), ": memfd_create failed: ", std::strerror(errno));
-  }
+SharedLibrary SharedLibrary::from_image(LibraryImage& image, const std::filesystem::path& name) {
+  KHUB_CHECK_ARG(image.fd() >= 0, name.string(), ": no library image to load");
   // The descriptor stays open for the life of the process (kernels are never unloaded): glibc
   // memoizes dlopen by file name, so a reused "/proc/self/fd/N" would hand back an earlier
   // library instead of loading this one.
-  struct Closer {
-    int fd;
-    bool keep = false;
-    ~Closer() {
-      if (!keep) ::close(fd);
-    }
-  } closer{fd};
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) fail(ErrorKind::kIo, name.string(), ": writing the private copy failed");
-    done += static_cast<size_t>(n);
-  }
-  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0) {
-    fail(ErrorKind::kIo, name.string(),
-         ": sealing the private copy failed: ", std::strerror(errno));
-  }
   SharedLibrary lib;
   lib.path_ = name;
-  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  std::string proc = "/proc/self/fd/" + std::to_string(image.fd());
   dlerror();
   lib.handle_ = dlopen(proc.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!lib.handle_) {
@@ -60,7 +38,7 @@ SharedLibrary SharedLibrary::from_image(const std::string& bytes,
     fail(ErrorKind::kIo, "dlopen ", name.string(),
          " (private copy) failed: ", e ? e : "unknown error");
   }
-  closer.keep = true;
+  (void)image.release_fd();
   return lib;
 }
 

@@ -6,16 +6,18 @@
 #include <filesystem>
 #include <string>
 
+#include "loader/library_image.h"
+
 namespace khub::loader {
 
 class SharedLibrary {
  public:
   // Throws Error(kIo) with dlerror()'s text when the library cannot be loaded.
   explicit SharedLibrary(const std::filesystem::path& path);
-  // Loads `bytes` (a library image the caller verified) from a private memfd sealed against
-  // writes, so what runs is exactly what was checked; `name` is what errors and path() show. The
+  // Loads the sealed private copy `image` (loader/library_image.h) that the caller verified, so
+  // what runs is exactly what was checked; `name` is what errors and path() show. The image's
   // memfd stays open while the process lives (one descriptor per loaded kernel).
-  static SharedLibrary from_image(const std::string& bytes, const std::filesystem::path& name);
+  static SharedLibrary from_image(LibraryImage& image, const std::filesystem::path& name);
   ~SharedLibrary();
   SharedLibrary(const SharedLibrary&) = delete;
   SharedLibrary& operator=(const SharedLibrary&) = delete;

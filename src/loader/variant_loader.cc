@@ -44,7 +44,7 @@ fs::path find_kernel_library(const fs::path& variant_dir, const VariantMetadata&
 
 // library_sha256: sha256_bytes(*library_bytes) when the caller computed it already.
 TrustSubject trust_subject(const KernelIdentity& identity, const std::string& metadata_bytes,
-                           const LoadOptions& options, const std::string* library_bytes,
+                           const LoadOptions& options, const std::string_view* library_bytes,
                            const fs::path& library, const std::string* library_sha256 = nullptr) {
   const fs::path& dir = identity.dir;
   TrustSubject subject;
@@ -79,7 +79,7 @@ TrustSubject trust_subject(const KernelIdentity& identity, const std::string& me
 }
 
 TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::string& metadata_bytes,
-                                 const LoadOptions& options, const std::string* library_bytes,
+                                 const LoadOptions& options, const std::string_view* library_bytes,
                                  const fs::path& library) {
   auto policy = options.policy ? options.policy : active_trust_policy();
   return evaluate_trust(*policy,
@@ -117,10 +117,11 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     // From here on, the library is these bytes: what is hashed is what is loaded.
     LibraryImage image = read_library_image(lib, root);
     // One SHA-256 of the image serves the digest check and the trust statement.
-    const std::string image_sha256 = sha256_bytes(image.bytes);
+    const std::string_view bytes = image.bytes();
+    const std::string image_sha256 = sha256_bytes(bytes);
     if (md.digest) {
       std::string rel = lib.lexically_relative(dir).generic_string();
-      if (std::string why = check_digest_entry(*md.digest, rel, image.bytes, &image_sha256);
+      if (std::string why = check_digest_entry(*md.digest, rel, bytes, &image_sha256);
           !why.empty()) {
         fail(ErrorKind::kVerification, lib.string(), ": ", why);
       }
@@ -135,7 +136,7 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     std::set<std::string> expected =
         manifest_json_symbols(md.manifest, (dir / "metadata.json").string());
     expected.insert(KHUB_KERNEL_ENTRY_SYMBOL);
-    std::set<std::string> exported = elf_exported_symbols_in_memory(image.bytes, lib.string());
+    std::set<std::string> exported = elf_exported_symbols_in_memory(bytes, lib.string());
     if (exported != expected) {
       std::string extra, missing;
       for (const std::string& s : exported) {
@@ -152,14 +153,14 @@ std::shared_ptr<const Kernel> load_kernel_variant(KernelIdentity identity,
     }
 
     // The one trust decision of every source, on the bytes about to be loaded.
-    TrustSubject subject = trust_subject(identity, raw, options, &image.bytes, lib, &image_sha256);
+    TrustSubject subject = trust_subject(identity, raw, options, &bytes, lib, &image_sha256);
     auto policy = options.policy ? options.policy : active_trust_policy();
     TrustVerdict trust = evaluate_trust(*policy, subject);
     if (!trust.allowed) fail(ErrorKind::kVerification, trust.reason);
     if (trust.warning) log_warn(trust.reason);
     if (options.after_checks) options.after_checks(lib);
 
-    SharedLibrary library = SharedLibrary::from_image(image.bytes, lib);
+    SharedLibrary library = SharedLibrary::from_image(image, lib);
     auto entry = reinterpret_cast<khub_manifest_fn>(library.symbol(KHUB_KERNEL_ENTRY_SYMBOL));
     if (!entry) fail(ErrorKind::kVerification, lib.string(), ": no ", KHUB_KERNEL_ENTRY_SYMBOL);
     ManifestInfo manifest = validate_manifest(entry(), lib.string());

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "loader/kernel.h"
 #include "loader/trust_policy.h"
@@ -44,7 +45,7 @@ struct LoadOptions {
 // it; the loader runs the same code on the bytes it loads.
 TrustVerdict check_variant_trust(const KernelIdentity& identity, const std::string& metadata_bytes,
                                  const LoadOptions& options,
-                                 const std::string* library_bytes = nullptr,
+                                 const std::string_view* library_bytes = nullptr,
                                  const std::filesystem::path& library = {});
 
 // Step 4 again for a kernel already loaded, under another call's options: the policy

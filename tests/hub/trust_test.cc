@@ -474,11 +474,11 @@ TEST_F(Trust, FileReplacedBetweenCheckAndLoad) {
   loader::LibraryImage image = loader::read_library_image(v / "libscale.so", t.path());
   fs::remove(v / "libscale.so");
   fs::copy_file(khub::testing::scale_v2() / "libscale.so", v / "libscale.so");
-  loader::SharedLibrary lib = loader::SharedLibrary::from_image(image.bytes, v / "libscale.so");
+  loader::SharedLibrary lib = loader::SharedLibrary::from_image(image, v / "libscale.so");
   EXPECT_NE(lib.symbol(KHUB_KERNEL_ENTRY_SYMBOL), nullptr);
   // What was loaded is byte-for-byte the v1 file that was opened and checked, not its replacement.
-  EXPECT_EQ(image.bytes, read_file(khub::testing::scale_v1() / "libscale.so"));
-  EXPECT_NE(image.bytes, read_file(v / "libscale.so"));
+  EXPECT_EQ(image.bytes(), read_file(khub::testing::scale_v1() / "libscale.so"));
+  EXPECT_NE(image.bytes(), read_file(v / "libscale.so"));
 }
 
 TEST(Signature, StatementRoundTripAndStrictParsing) {
