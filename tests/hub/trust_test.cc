@@ -5,9 +5,11 @@
 // library replaced between check and load}
 // → loaded or refused, with the error naming repo, revision, variant, file and key. The HTTP hub
 // and its offline cache are covered end to end in tests/hub/trust_cli_test.sh.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <link.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -472,6 +474,11 @@ TEST_F(Trust, FileReplacedBetweenCheckAndLoad) {
   TempDir t;
   fs::path v = make_build(t.path(), "race");
   loader::LibraryImage image = loader::read_library_image(v / "libscale.so", t.path());
+  // The private copy is sealed before anything reads it: no write, growth or shrink, no new seal.
+  const int seals = ::fcntl(image.fd(), F_GET_SEALS);
+  const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+  EXPECT_EQ(seals & want, want) << seals;
+  EXPECT_LT(::write(image.fd(), "x", 1), 0);
   fs::remove(v / "libscale.so");
   fs::copy_file(khub::testing::scale_v2() / "libscale.so", v / "libscale.so");
   loader::SharedLibrary lib = loader::SharedLibrary::from_image(image, v / "libscale.so");
