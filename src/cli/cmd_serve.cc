@@ -5,6 +5,7 @@
 // (with --port 0 the port is chosen by the system). Request logs go to stderr or --log FILE.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -40,6 +41,13 @@ int cmd_serve(const Args& args) {
     fail(ErrorKind::kInvalidArgument, "--threads must be in 2..1024");
   }
   if (opts.page_size < 1) fail(ErrorKind::kInvalidArgument, "--page-size must be >= 1");
+  long long revalidate = args.get_int("web-revalidate-ms");
+  if (revalidate < 0 || revalidate > 3'600'000) {
+    fail(ErrorKind::kInvalidArgument, "--web-revalidate-ms ", revalidate,
+         " must be in 0..3600000 (0: the web pages look at the hub folder on every request)");
+  }
+  opts.web_revalidate = std::chrono::milliseconds(revalidate);
+  opts.web_prewarm = !args.has("no-web-prewarm");
   std::shared_ptr<std::ofstream> log_file;
   if (args.has("log")) {
     log_file = std::make_shared<std::ofstream>(args.get("log"), std::ios::app);
@@ -100,7 +108,12 @@ const CommandSpec& serve_spec() {
                       .eg("100"),
                   opt("log", OptType::kPath, "FILE", "append request logs to FILE")
                       .default_doc("stderr")
-                      .eg("serve.log")},
+                      .eg("serve.log"),
+                  opt("web-revalidate-ms", OptType::kInt, "MS",
+                      "how long the web pages use what they read from the hub folder")
+                      .with_default("250")
+                      .eg("0"),
+                  flag("no-web-prewarm", "do not read every repo for the web index at start")},
       .run = cmd_serve};
   return s;
 }

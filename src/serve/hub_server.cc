@@ -405,6 +405,7 @@ int HubServer::start() {
          " (in use, or not an address of this machine)");
   }
   impl_->port = port;
+  if (impl_->opts.web_prewarm) impl_->site.catalog().prewarm();
   impl_->thread = std::thread([this] { impl_->svr.listen_after_bind(); });
   return port;
 }
@@ -420,6 +421,7 @@ void HubServer::serve_forever() {
          " (in use, or not an address of this machine)");
   }
   impl_->port = port;
+  if (impl_->opts.web_prewarm) impl_->site.catalog().prewarm();
   log_info("khub serve: listening on ", url());
   s.listen_after_bind();
 }

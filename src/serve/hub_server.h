@@ -53,6 +53,9 @@ struct ServeOptions {
   // How long the web pages use what they read from the hub folder before looking again (changes
   // made through this server show at once: serve/web/catalog.h, "Freshness"); 0 = every request.
   std::chrono::milliseconds web_revalidate{250};  // as web::Catalog::kRevalidateAfter
+  // Read the web index's listing and every repo's overview in the background as the server
+  // starts (web::Catalog::prewarm), so the first page is answered from memory.
+  bool web_prewarm = true;
 };
 
 class HubServer {

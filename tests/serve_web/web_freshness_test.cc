@@ -134,6 +134,33 @@ TEST_F(WebFreshness, DestroyedWhileRefreshing) {
   }
 }
 
+// prewarm() reads the listing and every overview (private repos too) on the refresh thread: the
+// first index afterwards reads nothing, so a change made on disk meanwhile does not show in it
+// (within the interval), which it would if the page had read the folder itself.
+TEST_F(WebFreshness, PrewarmReadsEveryRepoBeforeTheFirstPage) {
+  write_revision(root / "hub", "org/two", {{"README.md", "# two\n"}}, {"main"}, {});
+  std::ofstream(root / "hub/org/two/private");
+  serve::HubStore store(root / "hub");
+  serve::web::Catalog catalog(store, milliseconds(250));
+  auto now = serve::web::Catalog::Clock::now();
+  catalog.set_clock([&now] { return now; });
+  catalog.prewarm();
+  ASSERT_TRUE(catalog.wait_for_refresh(std::chrono::seconds(30)));
+  EXPECT_EQ(catalog.refreshes(), 1u);
+  write_revision(root / "hub", "org/one", {{"README.md", "# one\n"}}, {}, {"v9.0.0"});
+  write_revision(root / "hub", "org/two", {{"README.md", "# two\n"}}, {}, {"v8.0.0"});
+  now += milliseconds(100);
+  std::string page = serve::web::render_index_page(catalog, {}, true);
+  EXPECT_EQ(rows(page), 2u) << page;
+  EXPECT_FALSE(has(page, "v9.0.0")) << "the overview was read by the prewarm, not by the page";
+  EXPECT_EQ(catalog.overview("org/two").latest_tag, "") << "the private repo was warmed too";
+  now += milliseconds(200);  // past the interval: the tags show after the refresh
+  (void)serve::web::render_index_page(catalog, {}, true);
+  ASSERT_TRUE(catalog.wait_for_refresh(std::chrono::seconds(30)));
+  EXPECT_EQ(catalog.overview("org/one").latest_tag, "v9.0.0");
+  EXPECT_EQ(catalog.overview("org/two").latest_tag, "v8.0.0");
+}
+
 TEST_F(WebFreshness, ChangesThroughTheStoreShowAtOnce) {
   serve::HubStore store(root / "hub");
   serve::web::Catalog catalog(store, milliseconds(250));

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "core/error.h"
 #include "hub/http/lockfile.h"
@@ -231,6 +232,12 @@ void Catalog::ask_refresh(Clock::time_point at) {
   wake_.notify_one();
 }
 
+void Catalog::prewarm() {
+  std::lock_guard<std::mutex> lock(mu_);
+  warm_all_ = true;
+  ask_refresh(now_());
+}
+
 void Catalog::refresh_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -238,6 +245,7 @@ void Catalog::refresh_loop() {
     if (stopping_) break;
     refresh_asked_ = false;
     refreshing_ = true;
+    const bool all = std::exchange(warm_all_, false);
     const Clock::time_point at = refresh_at_;
     std::shared_ptr<const Listing> old = listing_;
     std::vector<std::string> ids;
@@ -246,6 +254,11 @@ void Catalog::refresh_loop() {
     const uint64_t generation = store_.generation();  // before anything is read
     try {
       auto fresh = check_listing(old);
+      if (all) {  // prewarm(): every listed repo, not only those a page has shown
+        ids.clear();
+        for (const ListedRepo& r : fresh->repos)
+          if (r.exists) ids.push_back(r.id);
+      }
       std::lock_guard<std::mutex> relock(mu_);
       listing_ = std::move(fresh);
       listing_checked_ = {at, generation, true};

@@ -132,6 +132,9 @@ class Catalog {
   // (Summaries are rebuilt when the revision's signature files change: HubStore::index.)
   // Every revision folder of the repo with its date, newest first ("commits").
   std::vector<std::pair<std::string, std::string>> revisions(const std::string& repo_id) const;
+  // Reads the listing and every repo's overview (private ones too) on the refresh thread, so that
+  // the first index page after `khub serve` starts is answered from memory. Returns at once.
+  void prewarm();
   // Waits until no background refresh is asked for or running (tests and the benchmark); false
   // when `timeout` passed first. refreshes(): how many have finished.
   bool wait_for_refresh(std::chrono::milliseconds timeout);
@@ -207,6 +210,7 @@ class Catalog {
   std::thread worker_;
   std::condition_variable wake_, idle_;  // with mu_
   bool refresh_asked_ = false;           // guarded by mu_
+  bool warm_all_ = false;                // guarded by mu_: the next refresh reads every repo
   bool refreshing_ = false;              // guarded by mu_
   Clock::time_point refresh_at_;         // guarded by mu_
   uint64_t refreshes_ = 0;               // guarded by mu_
