@@ -12,7 +12,8 @@
 # package is about 55 MB) and [".devout/before", ".devout/after"] for call 4 (about 20 + 24 MB).
 # Logs go to /tmp/khub-pending/CALL; $OUT receives summary.txt (one line per step: rc and
 # seconds), tail.log (the last lines of every step) and the JSON results (at most 8 files).
-#   1  gpu tests of code never run on a GPU: flash-attn backward, captured training steps, the
+#   1  gpu tests of code never run on a GPU: flash-attn backward, captured training steps (also
+#      through `khub train`, against the same run eager), the
 #      capturable LinearCrossEntropy, gpt_oss sinks (moe), decode-step, rmsnorm's f32 grad_weight,
 #      the training tests; then the Python module on CUDA torch, and transformers' training goldens
 #      of a gpt_oss recipe (about 9 minutes)
@@ -49,6 +50,24 @@ case $call in
       [ -x /tmp/pkg/bin/$t ] && step $t 200 /tmp/pkg/bin/$t
     done
     step test_kernels_cuda_rmsnorm 120 /tmp/pkg/bin/test_kernels_cuda --gtest_filter='*RmsNorm*'
+    # The trainer through captured steps (`khub train --mode training,compile`) against the same
+    # run eager: the same losses and gradient norms at every step (train/step_graph.h).
+    tm=$out/train-models/qwen3-tiny
+    cp README.md "$out/text.txt"
+    /tmp/pkg/bin/khub init-model --arch qwen3 --preset tiny --dtype bf16 --seed 4 --out "$tm" >/dev/null
+    tr=(/tmp/pkg/bin/khub train --model "$tm" --data "$out/text.txt" --seq-len 64 --batch 4 --steps 8
+      --lr 1e-3 --clip 1.0 --grad-accum 2 --device cuda --dtype bf16 --use-kernels --json)
+    step train_eager 120 "${tr[@]}" --out "$out/train-eager"
+    step train_captured 120 "${tr[@]}" --out "$out/train-captured" --mode training,compile
+    step train_compare 30 python3 - "$out/train_eager.log" "$out/train_captured.log" <<'PY'
+import json, sys
+rows = [[json.loads(l) for l in open(p) if l.startswith("{") and '"loss"' in l] for p in sys.argv[1:]]
+assert len(rows[0]) == len(rows[1]) == 8, rows
+for a, b in zip(*rows):
+    for k in ("loss", "grad_norm"):
+        assert abs(a[k] - b[k]) <= 1e-6 * abs(a[k]), (a["step"], k, a[k], b[k])
+print("captured training steps equal eager ones: 8 steps, loss and grad norm within 1e-6")
+PY
     tail_lines=30 step python_cuda 240 bash "$here/python_cuda.sh" /tmp/pkg "$out/python"
     # transformers' training goldens of a gpt_oss recipe (CPU, f32): committed as
     # tests/fixtures/training/gpt_oss_e5_top2_window3.golden.json with the recipe added to

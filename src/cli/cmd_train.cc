@@ -43,11 +43,9 @@ int cmd_train(const Args& args) {
                  "train: give exactly one of --data FILE and --data-ids \"1,2,3;4,5,6\"");
   KHUB_CHECK_ARG(args.has("model") || args.has("resume"), "train: --model DIR is required");
   if (args.has("mode") && mode_has(mode_parse(args.get("mode")), Mode::kCompile)) {
-    // Compile captures the step into CUDA graphs (train/step_graph.h): say so rather than train
-    // eagerly where it cannot.
-    KHUB_CHECK_ARG(Device::parse(args.get("device")).is_cuda(), "train: --mode ", args.get("mode"),
-                   ": captured training steps run on CUDA only (got --device ", args.get("device"),
-                   ")");
+    // Compile captures the step into CUDA graphs (train/step_graph.h, which refuses a step it
+    // cannot capture, e.g. on the CPU). Without kernels no mode applies at all: say so rather than
+    // train eagerly.
     KHUB_CHECK_ARG(args.has("use-kernels") || args.has("kernel-config"), "train: --mode ",
                    args.get("mode"), ": a captured step runs through the hub's kernels (add ",
                    "--use-kernels)");

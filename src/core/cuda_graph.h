@@ -5,6 +5,9 @@
 // it stays reserved for the graph (every replay writes it) and returns to the driver with it.
 #pragma once
 
+#include <functional>
+#include <memory>
+
 #include "core/device.h"
 
 namespace khub {
@@ -16,6 +19,20 @@ class CudaGraph {
   CudaGraph(const CudaGraph&) = delete;
   CudaGraph& operator=(const CudaGraph&) = delete;
 
+  // A graph of what `work` queues on the device's current stream: begin, work, end; a throw from
+  // either closes the capture (nothing is left capturing) and propagates.
+  static std::unique_ptr<CudaGraph> capture(Device device, const std::function<void()>& work) {
+    auto g = std::make_unique<CudaGraph>(device);
+    g->begin_capture();
+    try {
+      work();
+      g->end_capture();
+    } catch (...) {
+      g->abort_capture();
+      throw;
+    }
+    return g;
+  }
   // Starts capturing the device's current stream (relaxed mode: allocations may call cudaMalloc).
   void begin_capture();
   // Ends the capture and instantiates the graph; throws (leaving no capture open) when the

@@ -157,11 +157,11 @@ class CausalLM {
   // on CUDA, a layer on a reference path that reads device values back on the host (the LM loss,
   // mixture-of-experts routing), or a kernel whose layer does not declare it can be captured.
   std::string train_capture_blocker() const;
-  // Whether training steps should be captured (kernels chosen in mode training|compile on CUDA):
-  // the trainer then runs them through train/step_graph.h, which refuses with the blocker's
-  // reason when there is one.
+  // Whether training steps are asked to be captured (kernels chosen in mode training|compile):
+  // the trainer then runs them through train/step_graph.h, which refuses with
+  // train_capture_blocker()'s reason when there is one (on the CPU, for one).
   bool trains_with_graphs() const {
-    return kernelizer_ != nullptr && device_.is_cuda() && mode_has(report_.mode, Mode::kCompile) &&
+    return kernelizer_ != nullptr && mode_has(report_.mode, Mode::kCompile) &&
            mode_has(report_.mode, Mode::kTraining);
   }
   // The trainable parameters under their checkpoint names, in checkpoint order. The first call

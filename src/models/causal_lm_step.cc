@@ -228,9 +228,7 @@ CausalLM::DecodeGraph& CausalLM::decode_graph(const StepInputs& in, KVCache& cac
   if (greedy && mapped_picks()) {
     fresh->picks_host = std::make_unique<MappedHostBuffer>(device_, 2 * in.n() * sizeof(int32_t));
   }
-  fresh->graph = std::make_unique<CudaGraph>(device_);
-  fresh->graph->begin_capture();
-  try {
+  fresh->graph = CudaGraph::capture(device_, [&] {
     Tensor logits = run_step(in, fresh->meta, cache, false, true);
     if (greedy) {
       ops::PicksMirror mirror;
@@ -243,11 +241,7 @@ CausalLM::DecodeGraph& CausalLM::decode_graph(const StepInputs& in, KVCache& cac
     } else {
       fresh->logits = ops::cast(logits, DType::kF32);
     }
-    fresh->graph->end_capture();
-  } catch (...) {
-    fresh->graph->abort_capture();
-    throw;
-  }
+  });
   graphs_.push_back(std::move(fresh));
   ++graphs_captured_;
   *captured = true;

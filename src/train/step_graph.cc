@@ -6,25 +6,6 @@
 #include "core/logging.h"
 
 namespace khub {
-namespace {
-
-// Captures what `work` queues on the device's current stream into a new graph.
-template <typename F>
-std::unique_ptr<CudaGraph> capture(Device device, F&& work) {
-  auto g = std::make_unique<CudaGraph>(device);
-  g->begin_capture();
-  try {
-    work();
-    g->end_capture();
-  } catch (...) {
-    g->abort_capture();
-    throw;
-  }
-  return g;
-}
-
-}  // namespace
-
 StepGraph::StepGraph(CausalLM& model, Optimizer& optimizer, double clip)
     : model_(model), adamw_(dynamic_cast<AdamW*>(&optimizer)), clip_(clip) {
   if (std::string why = model.train_capture_blocker(); !why.empty()) {
@@ -77,7 +58,7 @@ StepGraph::Result StepGraph::step(const std::vector<TrainBatch>& micro) {
       micro_step(scale);
     } else {
       if (!micro_graph_ || micro_scale_ != scale) {
-        micro_graph_ = capture(device_, [&] { micro_step(scale); });
+        micro_graph_ = CudaGraph::capture(device_, [&] { micro_step(scale); });
         micro_scale_ = scale;
         ++captures_;
       }
@@ -94,7 +75,7 @@ StepGraph::Result StepGraph::step(const std::vector<TrainBatch>& micro) {
     warm_ = true;
   } else {
     if (!update_graph_) {
-      update_graph_ = capture(device_, [&] { update(); });
+      update_graph_ = CudaGraph::capture(device_, [&] { update(); });
       ++captures_;
     }
     update_graph_->replay();

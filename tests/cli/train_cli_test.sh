@@ -101,6 +101,31 @@ assert j["train_tok_s"] == first["tokens_per_s"] > 0, j
 assert j["mfu"] == first["fraction_of_bound"] and 0 < j["mfu"] < 1, j
 assert j["peak_mem_bytes"] == first["peak_mem_bytes"], j
 assert j["device"] == "cpu" and j["date"] and "commit" in j, j
+ph = first["phases"]
+assert set(ph) == {"forward_s", "backward_s", "update_s"} and min(ph.values()) > 0, ph
+PY
+# scripts/cuda/train_report.py merges such runs with a transformers peer file (here a stand-in
+# of train_peer.py's format) into issue 18's top-level figures: the headline is the kernels run,
+# the peer the faster eager variant, and a without_KEY run is an A/B against "flash".
+mkdir -p "$dir/runs"
+cp "$dir/bench.json" "$dir/runs/kernels.json"
+cp "$dir/bench.json" "$dir/runs/flash.json"
+cp "$dir/bench.json" "$dir/runs/without_RMSNorm.json"
+python3 - "$dir/runs/peer_2x8.json" <<'PY'
+import json, sys
+json.dump({"results": [{"variant": "bf16", "tokens_per_s": 10.0, "peak_mem_bytes": 4.0},
+                       {"variant": "autocast", "tokens_per_s": 20.0, "peak_mem_bytes": 8.0},
+                       {"variant": "compile", "error": "RuntimeError: no compiler"}]},
+          open(sys.argv[1], "w"))
+PY
+python3 scripts/cuda/train_report.py "$dir/runs" "$dir/report.json" --commit test >/dev/null
+python3 - "$dir/report.json" "$dir/bench.json" <<'PY'
+import json, sys
+r, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert r["headline_run"] == "kernels" and r["train_tok_s"] == b["train_tok_s"], r
+assert r["peer_variant"] == "autocast" and r["peer_train_tok_s"] == 20.0, r
+assert r["peer_peak_mem_bytes"] == 8.0 and r["ratio_tok_s"] == b["train_tok_s"] / 20.0, r
+assert set(r["kernel_ab"]) == {"RMSNorm"} and "error" in r["peer_variants"]["compile"], r
 PY
 
 # Bad input: a clear error, and the good checkpoint stays byte-identical.
@@ -118,8 +143,10 @@ expect_fail "max_position_embeddings" train --model "$dir/m" --data "$dir/text.t
 expect_fail "32000" train --model "$dir/m" --data-ids "1,2,40000" --out "$dir/full"
 expect_fail "at least 2" train --model "$dir/m" --data-ids "1" --out "$dir/full"
 expect_fail "optimizer" train --model "$dir/m" --data-ids "1,2,3" --optimizer lion --out "$dir/full"
-expect_fail "captured training steps run on CUDA only" train --model "$dir/m" --data-ids "1,2,3" \
-  --out "$dir/full" --mode training,compile --use-kernels
+expect_fail "steps are captured on CUDA only (the model is on cpu)" train --model "$dir/m" \
+  --data-ids "1,2,3" --out "$dir/full" --mode training,compile --use-kernels
+expect_fail "runs through the hub's kernels" train --model "$dir/m" --data-ids "1,2,3" \
+  --out "$dir/full" --mode training,compile
 expect_fail "not a khub training checkpoint" train --model "$dir/m" --data-ids "1,2,3" \
   --out "$dir/m" --steps 1
 [ "$(sha256sum "$dir/full/model.safetensors")" = "$sha" ]
